@@ -1,0 +1,25 @@
+# The common tasks. `make test` is the test command CI runs.
+GO        ?= go
+COVER_MIN ?= 80
+
+.PHONY: build test cover demo lint fmt
+
+build: ## build ./foodpipe
+	$(GO) build -o foodpipe ./cmd/foodpipe
+
+# Unit and integration tests against the embedded broker and the local
+# PostgreSQL (FOODPIPE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres),
+# then the statement coverage of the whole module, which must reach COVER_MIN percent.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m -coverpkg=./... -coverprofile=coverage.out ./...
+	@$(GO) tool cover -func=coverage.out | awk -v min=$(COVER_MIN) '/^total:/ { sub("%","",$$3); printf "total statement coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3+0 < min) { print "coverage below the minimum"; exit 1 } }'
+
+cover: test ## open the coverage report in a browser
+	$(GO) tool cover -html=coverage.out
+
+demo: ## the whole pipeline in one command
+	$(GO) run ./cmd/foodpipe demo
+
+fmt:
+	gofmt -l -w .

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/kafka"
+)
+
+func runBroker(ctx context.Context, env *Env, args []string) error {
+	f, err := newFlags(env, "broker")
+	if err != nil {
+		return err
+	}
+	listen := f.String("listen", "127.0.0.1:9092", "host:port to listen on; clients must reach this exact address")
+	dataDir := f.String("data-dir", "", "keep topics, messages, offsets and groups in this directory across restarts")
+	noTopics := f.Bool("no-topics", false, "do not create the orders and dead-letter topics at start")
+	f.bind("log-level", "LOG_LEVEL")
+	cfg, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	b, err := kafka.StartBroker(kafka.BrokerOptions{Listen: *listen, DataDir: *dataDir})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	cfg.Brokers = []string{b.Addr()}
+	if !*noTopics {
+		cl, err := kgo.NewClient(kafka.ClientOpts(kafkaOptions(cfg, env.Log))...)
+		if err != nil {
+			return err
+		}
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		results, err := kafka.EnsureTopics(tctx, kadm.NewClient(cl), topicSpecs(cfg)...)
+		cancel()
+		cl.Close()
+		for _, r := range results {
+			env.Log.Info("topic "+string(r.State), slog.String("topic", r.Spec.Name), slog.Any("differences", r.Differences))
+		}
+		if err != nil && !errors.Is(err, kafka.ErrTopicDiffers) {
+			return err
+		}
+	}
+	env.Log.Info("broker listening", slog.String("addr", b.Addr()), slog.String("data_dir", *dataDir))
+	fmt.Fprintf(env.Stderr, "foodpipe broker listening on %s (Ctrl-C to stop)\n", b.Addr())
+	<-ctx.Done()
+	env.Log.Info("broker stopping")
+	return nil
+}
+

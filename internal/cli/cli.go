@@ -1,0 +1,256 @@
+// Package cli is foodpipe's command line: one file per subcommand. It turns
+// configuration into the pieces (Kafka clients, the store, the producer and
+// consumer) and hands them to each other; no business logic lives here.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/store"
+)
+
+// Env is what a command gets from the process: streams, the logger and its
+// level (set once the configuration is read), and the environment.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
+	Level          *slog.LevelVar
+	// Lookup reads environment variables; os.LookupEnv in the program.
+	Lookup func(string) (string, bool)
+	// DotEnv is the .env file read when present ("" reads none).
+	DotEnv string
+}
+
+// ErrUsage marks an error caused by how the command was called.
+var ErrUsage = errors.New("usage")
+
+type command struct {
+	name  string
+	args  string
+	short string
+	run   func(ctx context.Context, env *Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"broker", "[--listen 127.0.0.1:9092] [--data-dir DIR]", "run an embedded Kafka-protocol broker", runBroker},
+		{"topic", "create|describe", "create the topics, or show partitions, offsets and configs", runTopic},
+		{"produce", "[--rate 10] [--count N] [--duration D]", "generate orders and publish them", runProduce},
+		{"consume", "[--id NAME] [--batch-size N]", "consume orders into PostgreSQL as a member of the group", runConsume},
+		{"migrate", "up|down|status", "apply, undo or list the schema migrations", runMigrate},
+		{"demo", "[--orders 100] [--rate 10] [--consumers 2] [--json]", "run the whole pipeline in one process and summarise it", runDemo},
+		{"config", "", "print the configuration in effect, secrets masked", runConfig},
+	}
+}
+
+// Run executes the subcommand named by args[0].
+func Run(ctx context.Context, env *Env, args []string) error {
+	if env.Lookup == nil {
+		env.Lookup = os.LookupEnv
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stderr)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: no command given", ErrUsage)
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	usage(env.Stderr)
+	return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "foodpipe — a Kafka food-order pipeline\n\nUsage: foodpipe COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %-52s %s\n", c.name, c.args, c.short)
+	}
+	fmt.Fprintln(w, "\nConfiguration comes from environment variables (see .env.example), a .env file, and flags.\nRun 'foodpipe COMMAND -h' for a command's flags.")
+}
+
+// loadConfig reads defaults, .env and the environment; flags are applied on
+// top by parse.
+func loadConfig(env *Env) (config.Config, error) {
+	lookup, err := env.lookup()
+	if err != nil {
+		return config.Config{}, err
+	}
+	return config.Load(lookup)
+}
+
+// lookup reads the environment, then the .env file.
+func (env *Env) lookup() (func(string) (string, bool), error) {
+	if env.DotEnv == "" {
+		return env.Lookup, nil
+	}
+	return config.WithDotEnv(env.DotEnv, env.Lookup)
+}
+
+// flags is a FlagSet over a Config: flags named for a variable override it.
+type flags struct {
+	*flag.FlagSet
+	cfg *config.Config
+	env *Env
+}
+
+func newFlags(env *Env, name string) (*flags, error) {
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	fs := flag.NewFlagSet("foodpipe "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	f := &flags{FlagSet: fs, cfg: &cfg, env: env}
+	return f, nil
+}
+
+// varFlag binds a flag to a configuration variable, so the flag goes through
+// the variable's own parsing and checks.
+type varFlag struct {
+	cfg  *config.Config
+	name string
+	val  string
+}
+
+func (v *varFlag) String() string { return v.val }
+func (v *varFlag) Set(s string) error {
+	v.val = s
+	return v.cfg.Set(v.name, s)
+}
+
+// bind adds --flag for the variable name (KAFKA_BROKERS and so on).
+func (f *flags) bind(flagName, varName string) {
+	var def, help string
+	for _, v := range config.Vars {
+		if v.Name == varName {
+			def, help = v.Default, v.Help
+		}
+	}
+	f.Var(&varFlag{cfg: f.cfg, name: varName, val: def}, flagName, help+" ("+varName+")")
+}
+
+// kafkaFlags binds the connection flags every Kafka command has.
+func (f *flags) kafkaFlags() {
+	f.bind("brokers", "KAFKA_BROKERS")
+	f.bind("topic", "KAFKA_TOPIC")
+	f.bind("log-level", "LOG_LEVEL")
+}
+
+func (f *flags) dbFlags() {
+	f.bind("database-url", "DATABASE_URL")
+}
+
+// parse parses the flags, validates the whole configuration, sets the log
+// level and logs the configuration once.
+func (f *flags) parse(args []string) (config.Config, error) {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, flag.ErrHelp
+		}
+		return config.Config{}, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if f.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, f.Arg(0))
+	}
+	if err := f.cfg.Validate(); err != nil {
+		return config.Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if f.env.Level != nil {
+		f.env.Level.Set(f.cfg.LogLevel)
+	}
+	f.env.Log.Debug("configuration", slog.Any("config", *f.cfg))
+	return *f.cfg, nil
+}
+
+func kafkaOptions(cfg config.Config, log *slog.Logger) kafka.Options {
+	return kafka.Options{Brokers: cfg.Brokers, ClientID: cfg.ClientID, Logger: log}
+}
+
+// adminClient returns a client for topic administration, after checking a
+// broker answers.
+func adminClient(ctx context.Context, cfg config.Config, log *slog.Logger) (*kadm.Client, func(), error) {
+	cl, err := kgo.NewClient(kafka.ClientOpts(kafkaOptions(cfg, log))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if err := kafka.Ping(ctx, cl, cfg.Brokers, 3); err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// openStore connects to PostgreSQL and, when asked, applies the migrations.
+func openStore(ctx context.Context, cfg config.Config, migrate bool) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.MaxConns(cfg.DBMaxConns))
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := st.MigrateUp(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func topicSpecs(cfg config.Config) []kafka.TopicSpec {
+	return []kafka.TopicSpec{
+		{Name: cfg.Topic, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention},
+		// The dead-letter topic keeps its messages as long as the orders
+		// topic; one partition keeps them in the order they failed.
+		{Name: cfg.DLQTopic, Partitions: 1, ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention},
+	}
+}
+
+func runConfig(_ context.Context, env *Env, args []string) error {
+	f, err := newFlags(env, "config")
+	if err != nil {
+		return err
+	}
+	cfg, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	lookup, err := env.lookup()
+	if err != nil {
+		return err
+	}
+	vals := map[string]string{}
+	for _, v := range config.Vars {
+		val, ok := lookup(v.Name)
+		if !ok || val == "" {
+			val = v.Default
+		}
+		if v.Name == "DATABASE_URL" {
+			val = config.RedactURL(cfg.DatabaseURL)
+		}
+		vals[v.Name] = val
+	}
+	names := make([]string, 0, len(vals))
+	for k := range vals {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(env.Stdout, "%s=%s\n", n, vals[n])
+	}
+	return nil
+}

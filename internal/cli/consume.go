@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/consumer"
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/store"
+)
+
+func runConsume(ctx context.Context, env *Env, args []string) error {
+	f, err := newFlags(env, "consume")
+	if err != nil {
+		return err
+	}
+	f.kafkaFlags()
+	f.dbFlags()
+	f.bind("group", "KAFKA_GROUP")
+	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
+	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
+	f.bind("migrate", "DB_MIGRATE")
+	host, _ := os.Hostname()
+	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this consumer's name in logs")
+	cfg, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := newConsumer(ctx, cfg, st, *id, env.Log)
+	if err != nil {
+		return err
+	}
+	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.Any("config", cfg))
+	return c.Run(ctx)
+}
+
+// newConsumer checks Kafka answers, creates missing topics and builds a group member.
+func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger) (*consumer.Consumer, error) {
+	base := kafka.ClientOpts(kafkaOptions(cfg, log))
+	probe, err := kgo.NewClient(base...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	err = prepareTopics(ctx, probe, cfg, log)
+	probe.Close()
+	if err != nil {
+		return nil, err
+	}
+	return consumer.New(base, st, consumer.Config{
+		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
+		BatchSize: cfg.BatchSize, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
+		ShutdownTimeout: 8 * time.Second,
+	}, log)
+}

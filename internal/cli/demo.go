@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/consumer"
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/localpg"
+	"foodpipe/internal/order"
+	"foodpipe/internal/producer"
+)
+
+// Summary is what the demo reports at the end (and prints with --json).
+type Summary struct {
+	Produced   int64            `json:"produced"`
+	Stored     int64            `json:"stored"`
+	Missing    int64            `json:"missing"`
+	Duplicates int64            `json:"duplicates"`
+	Invalid    int64            `json:"invalid"`
+	Partitions map[string]int64 `json:"partitions"`
+	Consumers  map[string]int64 `json:"consumers"`
+	LatencyMS  struct {
+		P50 float64 `json:"p50"`
+		P99 float64 `json:"p99"`
+		Max float64 `json:"max"`
+	} `json:"latency_ms"`
+	Database string  `json:"database"`
+	Broker   string  `json:"broker"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// ErrDemoIncomplete means not every produced order ended up in the table exactly once.
+var ErrDemoIncomplete = errors.New("not every produced order was stored")
+
+func runDemo(ctx context.Context, env *Env, args []string) error {
+	f, err := newFlags(env, "demo")
+	if err != nil {
+		return err
+	}
+	orders := f.Int("orders", 100, "how many orders to produce")
+	f.bind("rate", "PRODUCER_RATE")
+	consumers := f.Int("consumers", 2, "consumers in the group (more than the partitions leaves some idle)")
+	asJSON := f.Bool("json", false, "print the summary as one JSON object on stdout")
+	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
+	f.bind("partitions", "KAFKA_PARTITIONS")
+	f.bind("log-level", "LOG_LEVEL")
+	// The demo talks to its own broker; DATABASE_URL, when set, picks the database.
+	lookup, err := env.lookup()
+	if err != nil {
+		return err
+	}
+	_, userDB := lookup("DATABASE_URL")
+	f.bind("database-url", "DATABASE_URL")
+	if _, ok := lookup("LOG_LEVEL"); !ok {
+		// A newcomer watches the progress lines; logs are for warnings.
+		_ = f.cfg.Set("LOG_LEVEL", "warn")
+	}
+	cfg, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	f.Visit(func(fl *flag.Flag) {
+		if fl.Name == "database-url" {
+			userDB = true
+		}
+	})
+	if *orders < 1 || *consumers < 1 || *consumers > 64 {
+		return fmt.Errorf("%w: --orders must be at least 1 and --consumers from 1 to 64", ErrUsage)
+	}
+	out := env.Stdout
+	if *asJSON {
+		out = env.Stderr
+	}
+	log := env.Log
+	start := time.Now()
+
+	broker, err := kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	cfg.Brokers = []string{broker.Addr()}
+
+	dbURL := ""
+	if userDB {
+		dbURL = cfg.DatabaseURL
+	}
+	db, err := localpg.Resolve(ctx, localpg.Options{DatabaseURL: dbURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cfg.DatabaseURL = db.URL
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", broker.Addr(), cfg.Topic, cfg.Partitions)
+	fmt.Fprintf(out, "database  %s (%s)\n", config.RedactURL(db.URL), db.Source)
+
+	// Consumers first, so the group has settled before orders flow and the
+	// partitions are visibly shared.
+	cctx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsumers()
+	var members []*consumer.Consumer
+	var wg sync.WaitGroup
+	errs := make(chan error, *consumers)
+	for i := 1; i <= *consumers; i++ {
+		c, err := newConsumer(ctx, cfg, st, fmt.Sprintf("consumer-%d", i), log)
+		if err != nil {
+			return err
+		}
+		members = append(members, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Run(cctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", c.ID(), err)
+			}
+		}()
+	}
+	waitForAssignments(ctx, members, int(cfg.Partitions), 15*time.Second)
+	for _, c := range members {
+		fmt.Fprintf(out, "%-9s owns partitions %v\n", c.ID(), c.Assigned())
+	}
+
+	pcl, err := newProducerClient(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pcl.Close()
+	var mu sync.Mutex
+	ids := make([]string, 0, *orders)
+	parts := map[int32]int64{}
+	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{
+		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *orders,
+	}, log)
+	p.OnAck = func(o order.Order, r *kgo.Record) {
+		mu.Lock()
+		ids = append(ids, o.OrderID)
+		parts[r.Partition]++
+		mu.Unlock()
+	}
+	progress := startProgress(out, p, members, 1*time.Second)
+	perr := p.Run(ctx)
+	if perr != nil {
+		progress()
+		return fmt.Errorf("produce: %w", perr)
+	}
+
+	// Wait until every acknowledged order is in the table.
+	deadline := time.Now().Add(*wait)
+	var missing []string
+	for {
+		if missing, err = st.MissingOrders(ctx, ids); err != nil {
+			progress()
+			return err
+		}
+		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case err := <-errs:
+			progress()
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	progress()
+	stopConsumers()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+
+	s := Summary{Produced: p.Stats().Acked, Stored: int64(len(ids) - len(missing)), Missing: int64(len(missing)),
+		Partitions: map[string]int64{}, Consumers: map[string]int64{},
+		Database: string(db.Source), Broker: broker.Addr()}
+	for part, n := range parts {
+		s.Partitions[fmt.Sprint(part)] = n
+	}
+	for _, c := range members {
+		cs := c.Stats()
+		s.Consumers[c.ID()] = cs.Processed
+		s.Duplicates += cs.Duplicates
+		s.Invalid += cs.Invalid
+	}
+	lat, err := st.Latency(ctx, start)
+	if err != nil {
+		return err
+	}
+	s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max = ms(lat.P50), ms(lat.P99), ms(lat.Max)
+	s.Seconds = time.Since(start).Seconds()
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+	} else {
+		printSummary(env.Stdout, s)
+	}
+	if s.Missing > 0 || s.Stored != s.Produced || int(s.Produced) != *orders {
+		return fmt.Errorf("%w: produced %d, stored %d, missing %d", ErrDemoIncomplete, s.Produced, s.Stored, s.Missing)
+	}
+	return nil
+}
+
+// waitForAssignments waits until every partition has an owner and, when there
+// are enough partitions, every member owns one.
+func waitForAssignments(ctx context.Context, members []*consumer.Consumer, partitions int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		owned, busy := 0, 0
+		for _, c := range members {
+			n := len(c.Assigned())
+			owned += n
+			if n > 0 {
+				busy++
+			}
+		}
+		if owned == partitions && busy == min(len(members), partitions) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startProgress prints one line per interval until the returned func is called.
+func startProgress(w io.Writer, p *producer.Producer, members []*consumer.Consumer, every time.Duration) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	line := func() {
+		var b strings.Builder
+		var stored int64
+		for _, c := range members {
+			stored += c.Stats().Processed
+		}
+		fmt.Fprintf(&b, "produced %5d  stored %5d  |", p.Stats().Acked, stored)
+		for _, c := range members {
+			fmt.Fprintf(&b, "  %s %v: %d", c.ID(), c.Assigned(), c.Stats().Processed)
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				line()
+				return
+			case <-t.C:
+				line()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+func printSummary(w io.Writer, s Summary) {
+	fmt.Fprintf(w, "\nsummary after %.1fs\n", s.Seconds)
+	fmt.Fprintf(w, "  produced    %d\n  stored      %d\n  duplicates  %d\n  invalid     %d\n", s.Produced, s.Stored, s.Duplicates, s.Invalid)
+	fmt.Fprintf(w, "  per partition:")
+	for _, k := range slices.Sorted(maps.Keys(s.Partitions)) {
+		fmt.Fprintf(w, "  %s=%d", k, s.Partitions[k])
+	}
+	fmt.Fprintf(w, "\n  per consumer: ")
+	for _, k := range slices.Sorted(maps.Keys(s.Consumers)) {
+		fmt.Fprintf(w, "  %s=%d", k, s.Consumers[k])
+	}
+	fmt.Fprintf(w, "\n  end-to-end latency  p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max)
+	if s.Missing == 0 && s.Stored == s.Produced {
+		fmt.Fprintln(w, "  every produced order is in PostgreSQL exactly once")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,340 @@
+// Package config holds foodpipe's one configuration struct and its loader.
+//
+// Values come from defaults, then a .env file when present, then the process
+// environment, then command-line flags: each later source overrides the one
+// before. Every variable is declared once, in Vars, so that the loader, the
+// .env.example file and the README table cannot drift apart (a test checks the
+// first two agree). A bad value stops the program with an error naming the
+// variable and saying why.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is everything foodpipe can be told. Subcommands read the parts they need.
+type Config struct {
+	// Kafka.
+	Brokers           []string
+	Topic             string
+	DLQTopic          string
+	Group             string
+	Partitions        int32
+	ReplicationFactor int16
+	Retention         time.Duration
+	ClientID          string
+
+	// PostgreSQL.
+	DatabaseURL string
+	DBMaxConns  int32
+	Migrate     bool
+
+	// Producer.
+	ProducerRate    float64
+	ProducerRetries int
+
+	// Consumer.
+	BatchSize     int
+	DBRetries     int
+	StatsInterval time.Duration
+
+	// Logging.
+	LogLevel slog.Level
+}
+
+// A Var is one environment variable: its name, default, meaning, and how it is
+// applied to a Config.
+type Var struct {
+	Name    string
+	Default string
+	Help    string
+	set     func(c *Config, v string) error
+}
+
+// Vars lists every variable foodpipe reads, in the order .env.example shows them.
+var Vars = []Var{
+	{"KAFKA_BROKERS", "127.0.0.1:9092", "Comma-separated Kafka bootstrap brokers (host:port).", func(c *Config, v string) error {
+		bs, err := parseBrokers(v)
+		c.Brokers = bs
+		return err
+	}},
+	{"KAFKA_TOPIC", "food-orders", "Topic the orders are produced to and consumed from.", func(c *Config, v string) error {
+		return setTopic(&c.Topic, v)
+	}},
+	{"KAFKA_DLQ_TOPIC", "food-orders.dlq", "Dead-letter topic for messages that fail validation.", func(c *Config, v string) error {
+		return setTopic(&c.DLQTopic, v)
+	}},
+	{"KAFKA_GROUP", "order-processors", "Consumer group of the order consumers.", func(c *Config, v string) error {
+		return setNonEmpty(&c.Group, v)
+	}},
+	{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 10000)
+		c.Partitions = int32(n)
+		return err
+	}},
+	{"KAFKA_REPLICATION_FACTOR", "1", "Replication factor of the topics when foodpipe creates them (3 in production).", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 32)
+		c.ReplicationFactor = int16(n)
+		return err
+	}},
+	{"KAFKA_RETENTION", "7d", "How long the orders topic keeps messages (retention.ms); a Go duration or days, e.g. 168h or 7d.", func(c *Config, v string) error {
+		d, err := ParseRetention(v)
+		c.Retention = d
+		return err
+	}},
+	{"KAFKA_CLIENT_ID", "foodpipe", "Client id the Kafka brokers see in their logs and quotas.", func(c *Config, v string) error {
+		return setNonEmpty(&c.ClientID, v)
+	}},
+	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foodpipe?sslmode=disable", "PostgreSQL connection URL (a secret: never logged with its password).", func(c *Config, v string) error {
+		if err := checkDatabaseURL(v); err != nil {
+			return err
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
+	{"DB_MAX_CONNS", "4", "Most PostgreSQL connections one process opens.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 1000)
+		c.DBMaxConns = int32(n)
+		return err
+	}},
+	{"DB_MIGRATE", "true", "Whether the consumer applies schema migrations at start.", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.Migrate = b
+		return nil
+	}},
+	{"PRODUCER_RATE", "10", "Orders per second the producer generates; 0 means as fast as possible.", func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 10_000_000 || r != r {
+			return errors.New("must be a number from 0 to 10000000")
+		}
+		c.ProducerRate = r
+		return nil
+	}},
+	{"PRODUCER_RETRIES", "3", "Retries of a failed publish, with exponential backoff, before the producer gives up.", func(c *Config, v string) error {
+		n, err := parseInt(v, 0, 100)
+		c.ProducerRetries = int(n)
+		return err
+	}},
+	{"CONSUMER_BATCH_SIZE", "1000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 100000)
+		c.BatchSize = int(n)
+		return err
+	}},
+	{"CONSUMER_DB_RETRIES", "3", "Retries of a failed database write, with exponential backoff, before the circuit breaker opens.", func(c *Config, v string) error {
+		n, err := parseInt(v, 0, 100)
+		c.DBRetries = int(n)
+		return err
+	}},
+	{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a positive duration such as 5s")
+		}
+		c.StatsInterval = d
+		return nil
+	}},
+	{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+}
+
+// Default returns the configuration with every variable at its default.
+func Default() Config {
+	c, err := Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		panic("config: bad default: " + err.Error())
+	}
+	return c
+}
+
+// Load builds a Config from defaults and the given lookup (os.LookupEnv in the
+// program). An empty value counts as unset.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	var errs []error
+	for _, v := range Vars {
+		val, ok := lookup(v.Name)
+		if !ok || strings.TrimSpace(val) == "" {
+			val = v.Default
+		}
+		if err := v.set(&c, strings.TrimSpace(val)); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, mask(v.Name, val), err))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// WithDotEnv returns a lookup that falls back to the variables of the .env
+// file at path when the environment does not set them (the environment wins,
+// as with every dotenv tool). A missing file is not an error.
+func WithDotEnv(path string, lookup func(string) (string, bool)) (func(string) (string, bool), error) {
+	if _, err := os.Stat(path); err != nil {
+		return lookup, nil
+	}
+	vals, err := godotenv.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return func(k string) (string, bool) {
+		if v, ok := lookup(k); ok {
+			return v, ok
+		}
+		v, ok := vals[k]
+		return v, ok
+	}, nil
+}
+
+// Set applies one variable by name, for flags that override a variable.
+func (c *Config) Set(name, value string) error {
+	for _, v := range Vars {
+		if v.Name == name {
+			if err := v.set(c, strings.TrimSpace(value)); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown variable %s", name)
+}
+
+// Validate checks what single variables cannot: how they fit together.
+func (c Config) Validate() error {
+	if c.Topic == c.DLQTopic {
+		return errors.New("KAFKA_TOPIC and KAFKA_DLQ_TOPIC must differ: dead letters would be consumed again")
+	}
+	return nil
+}
+
+// LogValue prints the configuration for the start-up log line, secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("brokers", strings.Join(c.Brokers, ",")),
+		slog.String("topic", c.Topic),
+		slog.String("dlq_topic", c.DLQTopic),
+		slog.String("group", c.Group),
+		slog.Int("partitions", int(c.Partitions)),
+		slog.Int("replication_factor", int(c.ReplicationFactor)),
+		slog.Duration("retention", c.Retention),
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.Float64("producer_rate", c.ProducerRate),
+		slog.Int("batch_size", c.BatchSize),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
+
+// RedactURL hides the password of a connection URL.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// ParseRetention accepts a Go duration (168h) or whole days (7d).
+func ParseRetention(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, errors.New("must be a positive number of days such as 7d, or a duration such as 168h")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, errors.New("must be a duration of at least 1m such as 168h, or days such as 7d")
+	}
+	return d, nil
+}
+
+func mask(name, v string) string {
+	if name == "DATABASE_URL" {
+		return RedactURL(v)
+	}
+	return v
+}
+
+func parseBrokers(v string) ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(v, ",") {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		host, port, err := splitHostPort(b)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("broker %q must be host:port", b)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("broker %q has a bad port", b)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("must list at least one host:port")
+	}
+	return out, nil
+}
+
+func splitHostPort(b string) (string, string, error) {
+	i := strings.LastIndexByte(b, ':')
+	if i < 0 {
+		return "", "", errors.New("no port")
+	}
+	return strings.Trim(b[:i], "[]"), b[i+1:], nil
+}
+
+func setTopic(dst *string, v string) error {
+	if v == "" || len(v) > 249 || v == "." || v == ".." {
+		return errors.New("must be 1 to 249 characters")
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("may hold only letters, digits, '.', '_' and '-', not %q", r)
+		}
+	}
+	*dst = v
+	return nil
+}
+
+func setNonEmpty(dst *string, v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	*dst = v
+	return nil
+}
+
+func parseInt(v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+func checkDatabaseURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("must be a URL such as postgres://user:pass@host:5432/db")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return errors.New("must start with postgres:// or postgresql://")
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return errors.New("must name a host")
+	}
+	return nil
+}

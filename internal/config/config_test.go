@@ -1,0 +1,185 @@
+package config
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsMatchTheIssue(t *testing.T) {
+	c := Default()
+	if got := strings.Join(c.Brokers, ","); got != "127.0.0.1:9092" {
+		t.Errorf("brokers = %q", got)
+	}
+	if c.Topic != "food-orders" || c.DLQTopic != "food-orders.dlq" || c.Group != "order-processors" {
+		t.Errorf("names = %q %q %q", c.Topic, c.DLQTopic, c.Group)
+	}
+	if c.Partitions != 3 || c.ReplicationFactor != 1 || c.Retention != 7*24*time.Hour {
+		t.Errorf("topic settings = %d %d %v", c.Partitions, c.ReplicationFactor, c.Retention)
+	}
+	if c.ProducerRate != 10 || c.LogLevel.String() != "INFO" || !c.Migrate {
+		t.Errorf("rate %v level %v migrate %v", c.ProducerRate, c.LogLevel, c.Migrate)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     func(string) (string, bool)
+		wantErr string // substring; "" means success
+		check   func(t *testing.T, c Config)
+	}{
+		{"several brokers are split on commas", env("KAFKA_BROKERS", "a:9092, b:9093"), "", func(t *testing.T, c Config) {
+			if len(c.Brokers) != 2 || c.Brokers[1] != "b:9093" {
+				t.Errorf("brokers = %v", c.Brokers)
+			}
+		}},
+		{"retention in days becomes hours", env("KAFKA_RETENTION", "3d"), "", func(t *testing.T, c Config) {
+			if c.Retention != 72*time.Hour {
+				t.Errorf("retention = %v", c.Retention)
+			}
+		}},
+		{"retention as a Go duration is accepted", env("KAFKA_RETENTION", "90m"), "", nil},
+		{"an empty value falls back to the default", env("KAFKA_TOPIC", ""), "", func(t *testing.T, c Config) {
+			if c.Topic != "food-orders" {
+				t.Errorf("topic = %q", c.Topic)
+			}
+		}},
+		{"rate zero means as fast as possible", env("PRODUCER_RATE", "0"), "", nil},
+		{"a broker without a port is refused", env("KAFKA_BROKERS", "localhost"), "KAFKA_BROKERS", nil},
+		{"a port out of range is refused", env("KAFKA_BROKERS", "h:70000"), "bad port", nil},
+		{"zero partitions are refused", env("KAFKA_PARTITIONS", "0"), "KAFKA_PARTITIONS", nil},
+		{"a non-numeric rate is refused", env("PRODUCER_RATE", "fast"), "PRODUCER_RATE", nil},
+		{"a negative rate is refused", env("PRODUCER_RATE", "-1"), "PRODUCER_RATE", nil},
+		{"NaN is not a rate", env("PRODUCER_RATE", "NaN"), "PRODUCER_RATE", nil},
+		{"an unknown log level is refused", env("LOG_LEVEL", "loud"), "LOG_LEVEL", nil},
+		{"a topic with a slash is refused", env("KAFKA_TOPIC", "food/orders"), "KAFKA_TOPIC", nil},
+		{"retention of zero days is refused", env("KAFKA_RETENTION", "0d"), "KAFKA_RETENTION", nil},
+		{"retention under a minute is refused", env("KAFKA_RETENTION", "5s"), "KAFKA_RETENTION", nil},
+		{"a database URL of another scheme is refused", env("DATABASE_URL", "mysql://x@h/db"), "DATABASE_URL", nil},
+		{"DB_MIGRATE must be a boolean", env("DB_MIGRATE", "maybe"), "DB_MIGRATE", nil},
+		{"STATS_INTERVAL must be positive", env("STATS_INTERVAL", "-1s"), "STATS_INTERVAL", nil},
+		{"every bad variable is named at once", env("KAFKA_PARTITIONS", "x", "LOG_LEVEL", "y"), "LOG_LEVEL", func(t *testing.T, c Config) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.env)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to mention %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestTheDatabasePasswordNeverAppearsInErrorsOrLogs(t *testing.T) {
+	_, err := Load(env("DATABASE_URL", "ftp://user:hunter2@host/db"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v must exist and hide the password", err)
+	}
+	c, err := Load(env("DATABASE_URL", "postgres://user:hunter2@host/db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.LogValue().String(); strings.Contains(s, "hunter2") || !strings.Contains(s, "user:xxxxx@host") {
+		t.Errorf("log value %q must mask the password", s)
+	}
+}
+
+func TestValidateRefusesTheDeadLetterTopicAsTheMainTopic(t *testing.T) {
+	c, err := Load(env("KAFKA_TOPIC", "t", "KAFKA_DLQ_TOPIC", "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil {
+		t.Fatal("want an error")
+	}
+}
+
+func TestSetAppliesOneVariableAndNamesItInErrors(t *testing.T) {
+	c := Default()
+	if err := c.Set("PRODUCER_RATE", "25"); err != nil || c.ProducerRate != 25 {
+		t.Fatalf("rate %v err %v", c.ProducerRate, err)
+	}
+	if err := c.Set("PRODUCER_RATE", "x"); err == nil || !strings.Contains(err.Error(), "PRODUCER_RATE") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := c.Set("NOPE", "1"); err == nil {
+		t.Fatal("unknown variable accepted")
+	}
+}
+
+func TestDotEnvFillsInWhatTheEnvironmentLeavesUnset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(path, []byte("# comment\nKAFKA_TOPIC=from-file\nKAFKA_GROUP=\"file-group\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lookup, err := WithDotEnv(path, env("KAFKA_GROUP", "from-env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Topic != "from-file" || c.Group != "from-env" {
+		t.Errorf("topic %q group %q", c.Topic, c.Group)
+	}
+	if _, err := WithDotEnv(filepath.Join(t.TempDir(), "missing"), env()); err != nil {
+		t.Errorf("a missing .env file must not be an error: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(bad, []byte("A='unterminated\n"), 0o600)
+	if _, err := WithDotEnv(bad, env()); err == nil {
+		t.Error("a malformed .env must be an error")
+	}
+}
+
+// The .env.example at the repository root lists exactly the variables
+// foodpipe reads, with their defaults.
+func TestEnvExampleListsEveryVariableWithItsDefault(t *testing.T) {
+	f, err := os.Open("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		got[k] = v
+	}
+	if len(got) != len(Vars) {
+		t.Errorf(".env.example has %d variables, foodpipe reads %d", len(got), len(Vars))
+	}
+	for _, v := range Vars {
+		if d, ok := got[v.Name]; !ok {
+			t.Errorf(".env.example lacks %s", v.Name)
+		} else if d != v.Default {
+			t.Errorf(".env.example: %s=%s, default is %s", v.Name, d, v.Default)
+		}
+	}
+}

@@ -1,0 +1,452 @@
+// Package consumer reads orders from Kafka as a member of a consumer group,
+// validates them, writes them to PostgreSQL in batches and only then commits
+// the offsets.
+//
+// The order of those steps is the delivery guarantee. Kafka offsets are
+// committed after the database transaction, so a crash between the two makes
+// Kafka re-deliver orders that are already stored; they are recognised by
+// partsid and counted as duplicates. And because each transaction also
+// stores the next offset of every partition it covers (table
+// consumer_offsets), a restarted consumer resumes from the database's
+// position when it is ahead of Kafka's: the effect in the database is exactly
+// once, whatever crashes.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/order"
+	"foodpipe/internal/store"
+	"foodpipe/internal/telemetry"
+)
+
+// Store is what the consumer needs from the database.
+type Store interface {
+	// WriteBatch stores the rows and the partitions' next offsets in one
+	// transaction. It must return an error wrapping store.ErrStaleOffsets,
+	// writing nothing, when a partition's stored offset is already past the
+	// batch (another consumer owns it now).
+	WriteBatch(ctx context.Context, b store.Batch) (store.Result, error)
+	// Offsets returns the next offset to read per partition, as stored.
+	Offsets(ctx context.Context, group, topic string) (map[int32]int64, error)
+}
+
+// Config says how the consumer runs.
+type Config struct {
+	ID        string // this member's name in logs and stats
+	Group     string
+	Topic     string
+	DLQTopic  string
+	BatchSize int
+	// DBRetries is how many times a failed write is retried, with
+	// exponential backoff, before the circuit breaker opens.
+	DBRetries int
+	// StatsInterval is how often counters are logged; 0 means never.
+	StatsInterval time.Duration
+	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
+	ShutdownTimeout time.Duration
+}
+
+// Stats are the consumer's counters.
+type Stats struct {
+	Processed  int64 // orders newly stored
+	Duplicates int64 // orders already stored with the same content
+	Invalid    int64 // messages sent to the dead-letter topic
+	Failures   int64 // failed database writes (each retried)
+	Batches    int64
+	// LastBatch is how long the last database write took.
+	LastBatch time.Duration
+}
+
+// Consumer is one member of the group.
+type Consumer struct {
+	cl      *kgo.Client
+	store   Store
+	cfg     Config
+	log     *slog.Logger
+	breaker *gobreaker.CircuitBreaker[store.Result]
+
+	processed, duplicates, invalid, failures, batches atomic.Int64
+	lastBatch                                         atomic.Int64
+
+	mu    sync.Mutex
+	owned map[int32]bool
+}
+
+func (c *Consumer) assign(parts []int32, add bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range parts {
+		if add {
+			c.owned[p] = true
+		} else {
+			delete(c.owned, p)
+		}
+	}
+}
+
+// Assigned returns the partitions this member owns now, in order.
+func (c *Consumer) Assigned() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int32, 0, len(c.owned))
+	for p := range c.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ID is this member's name.
+func (c *Consumer) ID() string { return c.cfg.ID }
+
+// groupOptions are the group settings a consumer's client adds to the base options.
+func (c *Consumer) groupOptions() []kgo.Opt {
+	cfg, st, log := c.cfg, c.store, c.log
+	return []kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		// A new group starts from the beginning of the topic: no order that
+		// was produced before the first consumer started is skipped.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Offsets are committed by hand, after the database commit.
+		kgo.DisableAutoCommit(),
+		// No rebalance can take a partition away while a polled batch is
+		// being written: the batch is finished and committed first, so two
+		// members never write the same partition at once.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(250 * time.Millisecond),
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			return adjustOffsets(ctx, st, cfg, log, offsets)
+		}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.assign(m[cfg.Topic], true)
+			log.Info("partitions assigned", slog.Any("partitions", m[cfg.Topic]), slog.Any("owned", c.Assigned()))
+		}),
+		// Revoked: a rebalance moves partitions to other members. Lost: this
+		// member was dropped from the group (it missed its session timeout).
+		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
+		// is in flight here any more.
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.assign(m[cfg.Topic], false)
+			log.Info("partitions revoked", slog.Any("partitions", m[cfg.Topic]), slog.Any("owned", c.Assigned()))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.assign(m[cfg.Topic], false)
+			log.Warn("partitions lost", slog.Any("partitions", m[cfg.Topic]))
+		}),
+	}
+}
+
+// adjustOffsets starts each assigned partition from the offset stored with
+// the orders when it is ahead of Kafka's committed one: that happens when a
+// consumer crashed after its database commit but before its Kafka commit.
+func adjustOffsets(ctx context.Context, st Store, cfg Config, log *slog.Logger, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	stored, err := st.Offsets(ctx, cfg.Group, cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("read stored offsets: %w", err)
+	}
+	for p, o := range offsets[cfg.Topic] {
+		next, ok := stored[p]
+		if !ok {
+			continue
+		}
+		if committed := o.EpochOffset().Offset; next > committed {
+			log.Info("resuming from the database's offset", slog.String("consumer", cfg.ID),
+				slog.Int("partition", int(p)), slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
+			offsets[cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
+		}
+	}
+	return offsets, nil
+}
+
+// New builds a consumer; base are the client options from kafka.ClientOpts.
+func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 8 * time.Second
+	}
+	log = log.With(slog.String("consumer", cfg.ID))
+	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}}
+	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
+		Name: "postgres",
+		// Once the retries are used up the breaker opens: no new records
+		// are taken, and one trial write is let through every Timeout.
+		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures > uint32(cfg.DBRetries) },
+		Timeout:     5 * time.Second,
+		IsSuccessful: func(err error) bool {
+			return err == nil || !store.IsTransient(err)
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			lvl := slog.LevelWarn
+			if to == gobreaker.StateClosed {
+				lvl = slog.LevelInfo
+			}
+			log.Log(context.Background(), lvl, "database circuit breaker "+to.String(), slog.String("from", from.String()))
+		},
+	})
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), c.groupOptions()...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+// Stats returns the counters so far.
+func (c *Consumer) Stats() Stats {
+	return Stats{
+		Processed: c.processed.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
+		Failures: c.failures.Load(), Batches: c.batches.Load(), LastBatch: time.Duration(c.lastBatch.Load()),
+	}
+}
+
+// Run consumes until ctx is done, then finishes the batch in hand, commits,
+// leaves the group and returns nil. It returns an error only for what
+// retrying cannot fix (a schema the database does not have, a fatal Kafka
+// error); offsets of unwritten records are never committed.
+func (c *Consumer) Run(ctx context.Context) (err error) {
+	defer func() {
+		// Leaving the group hands the partitions to the others at once
+		// instead of after the session timeout.
+		c.cl.AllowRebalance()
+		c.cl.Close()
+		c.log.Info("consumer stopped", slog.Any("stats", c.Stats()))
+	}()
+	stop := c.logStats(c.cfg.StatsInterval)
+	defer stop()
+	for {
+		fetches := c.cl.PollRecords(ctx, c.cfg.BatchSize)
+		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
+			return nil
+		}
+		// franz-go retries what can be retried by itself; what reaches us is
+		// logged and the partition is fetched again, never skipped.
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.log.Error("fetch error", slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
+			}
+		})
+		if recs := fetches.Records(); len(recs) > 0 {
+			// The batch in hand is finished even when ctx is cancelled,
+			// within the shutdown budget.
+			wctx, cancel := c.workContext(ctx)
+			err := c.process(wctx, recs)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		c.cl.AllowRebalance()
+	}
+}
+
+// workContext is not cancelled by ctx until ShutdownTimeout after ctx is done.
+func (c *Consumer) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(c.cfg.ShutdownTimeout, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() { stop(); cancel() }
+}
+
+// process handles one polled batch: dead letters first, then the database
+// transaction, then the Kafka commit.
+func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
+	batch := store.Batch{Group: c.cfg.Group, Rows: make([]store.Row, 0, len(recs))}
+	var dead []deadLetter
+	offsets := map[int32]*store.PartitionOffset{}
+	var parts []int32
+	for _, r := range recs {
+		po := offsets[r.Partition]
+		if po == nil {
+			po = &store.PartitionOffset{Topic: r.Topic, Partition: r.Partition, From: r.Offset}
+			offsets[r.Partition] = po
+			parts = append(parts, r.Partition)
+		}
+		po.Next = r.Offset + 1
+		o, err := order.Decode(r.Value)
+		if err != nil {
+			dead = append(dead, deadLetter{rec: r, reason: string(order.ReasonOf(err)), err: err})
+			continue
+		}
+		batch.Rows = append(batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
+	}
+	for _, p := range parts {
+		batch.Offsets = append(batch.Offsets, *offsets[p])
+	}
+
+	// Dead letters are acknowledged by Kafka before the offsets that cover
+	// them are stored: a crash in between re-sends them rather than losing them.
+	if err := c.sendDead(ctx, dead); err != nil {
+		return err
+	}
+	res, err := c.write(ctx, &batch)
+	if err != nil {
+		return err
+	}
+	var after []deadLetter
+	for _, r := range res.Conflicts {
+		after = append(after, deadLetter{rec: recordOf(recs, r), reason: ReasonConflict,
+			err: fmt.Errorf("order %s is already stored with other content", r.Order.OrderID)})
+	}
+	for _, r := range res.Rejected {
+		after = append(after, deadLetter{rec: recordOf(recs, r.Row), reason: ReasonRejected, err: r.Err})
+	}
+	if err := c.sendDead(ctx, after); err != nil {
+		return err
+	}
+	for _, r := range res.Duplicates {
+		c.log.Info("duplicate order skipped", telemetry.OrderID(r.Order.OrderID),
+			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
+	}
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		for _, r := range batch.Rows {
+			c.log.Debug("order processed", telemetry.OrderID(r.Order.OrderID),
+				slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
+		}
+	}
+	c.processed.Add(int64(res.Inserted))
+	c.duplicates.Add(int64(len(res.Duplicates)))
+	c.batches.Add(1)
+
+	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
+	// done. If this commit fails the orders come again and are recognised
+	// as duplicates, or skipped thanks to the offsets stored with them.
+	if err := c.cl.CommitRecords(ctx, lastPerPartition(recs)...); err != nil {
+		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
+	}
+	return nil
+}
+
+// write stores the batch, retrying transient failures with backoff and
+// waiting out an open circuit breaker: it returns only when the batch is
+// stored, the shutdown budget is spent, or the error is not transient.
+func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, error) {
+	wait := backoffFn(200*time.Millisecond, 5*time.Second)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		res, err := c.breaker.Execute(func() (store.Result, error) { return c.store.WriteBatch(ctx, *b) })
+		if err == nil {
+			c.lastBatch.Store(int64(time.Since(start)))
+			return res, nil
+		}
+		switch {
+		case errors.Is(err, store.ErrStaleOffsets):
+			// Another member stored part of this batch after a rebalance
+			// this member missed. Drop what is stored and write the rest.
+			if err := c.dropStored(ctx, b); err != nil {
+				return store.Result{}, err
+			}
+			continue
+		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		case store.IsTransient(err):
+			c.failures.Add(1)
+			c.log.Warn("database write failed, retrying", slog.Int("attempt", attempt), slog.Any("err", err))
+		default:
+			c.failures.Add(1)
+			return store.Result{}, fmt.Errorf("write batch: %w", err)
+		}
+		select {
+		case <-time.After(wait(attempt)):
+		case <-ctx.Done():
+			return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
+		}
+	}
+}
+
+// dropStored removes the rows and partitions the database already holds.
+func (c *Consumer) dropStored(ctx context.Context, b *store.Batch) error {
+	stored, err := c.store.Offsets(ctx, c.cfg.Group, c.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("read stored offsets: %w", err)
+	}
+	rows := b.Rows[:0]
+	for _, r := range b.Rows {
+		if r.Offset >= stored[r.Partition] {
+			rows = append(rows, r)
+		}
+	}
+	b.Rows = rows
+	offs := b.Offsets[:0]
+	for _, o := range b.Offsets {
+		if next, ok := stored[o.Partition]; ok && next > o.From {
+			if next >= o.Next {
+				continue
+			}
+			o.From = next
+		}
+		offs = append(offs, o)
+	}
+	b.Offsets = offs
+	c.log.Warn("part of the batch was already stored by another member; skipping it", slog.Int("rows_left", len(rows)))
+	return nil
+}
+
+func lastPerPartition(recs []*kgo.Record) []*kgo.Record {
+	last := map[int32]*kgo.Record{}
+	for _, r := range recs {
+		last[r.Partition] = r
+	}
+	out := make([]*kgo.Record, 0, len(last))
+	for _, r := range last {
+		out = append(out, r)
+	}
+	return out
+}
+
+func recordOf(recs []*kgo.Record, row store.Row) *kgo.Record {
+	for _, r := range recs {
+		if r.Partition == row.Partition && r.Offset == row.Offset {
+			return r
+		}
+	}
+	return &kgo.Record{Topic: "", Partition: row.Partition, Offset: row.Offset}
+}
+
+func backoffFn(base, max time.Duration) func(int) time.Duration {
+	return func(n int) time.Duration {
+		d := base << min(n-1, 20)
+		if d > max || d <= 0 {
+			return max
+		}
+		return d
+	}
+}
+
+func (c *Consumer) logStats(every time.Duration) func() {
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s := c.Stats()
+				c.log.Info("consumer stats", slog.Int64("processed", s.Processed), slog.Int64("duplicates", s.Duplicates),
+					slog.Int64("invalid", s.Invalid), slog.Int64("failures", s.Failures),
+					slog.Float64("batch_ms", float64(s.LastBatch.Microseconds())/1000),
+					slog.String("breaker", c.breaker.State().String()))
+			}
+		}
+	}()
+	return func() { close(done) }
+}

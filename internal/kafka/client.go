@@ -1,0 +1,105 @@
+// Package kafka is foodpipe's one place for Kafka plumbing: the base options
+// every franz-go client is built from, topic administration, and the embedded
+// Kafka-protocol broker (franz-go's kfake) behind `foodpipe broker` and the demo.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// Options are the connection settings shared by producer, consumer and admin clients.
+type Options struct {
+	Brokers  []string
+	ClientID string
+	Logger   *slog.Logger
+}
+
+// ErrUnreachable means no broker answered within the retry budget.
+var ErrUnreachable = errors.New("no Kafka broker reachable")
+
+// ClientOpts returns the options every client starts from. Callers append
+// their role's options (producer or group settings) and call kgo.NewClient.
+func ClientOpts(o Options) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(o.Brokers...),
+		kgo.ClientID(o.ClientID),
+		// Exponential backoff with jitter between retried requests, so that a
+		// restarting broker is not hammered and clients do not retry in step.
+		kgo.RetryBackoffFn(Backoff(100*time.Millisecond, 5*time.Second)),
+	}
+	if o.Logger != nil {
+		// franz-go logs at info about every connection; warnings and errors
+		// are what an operator needs from it.
+		h := o.Logger.Handler()
+		opts = append(opts, kgo.WithLogger(kslog.New(slog.New(levelFloor{h, slog.LevelWarn}).With("component", "kgo"))))
+	}
+	return opts
+}
+
+// Backoff returns an exponential backoff with full jitter: try n waits a random
+// time up to min(max, base·2^(n-1)).
+func Backoff(base, max time.Duration) func(int) time.Duration {
+	return func(n int) time.Duration {
+		if n < 1 {
+			n = 1
+		}
+		d := base << min(n-1, 20)
+		if d > max || d <= 0 {
+			d = max
+		}
+		return d/2 + rand.N(d/2+1)
+	}
+}
+
+// Ping waits until a broker answers, trying attempts times with exponential
+// backoff, and fails with ErrUnreachable naming the brokers.
+func Ping(ctx context.Context, cl *kgo.Client, brokers []string, attempts int) error {
+	wait := Backoff(250*time.Millisecond, 4*time.Second)
+	var err error
+	for i := 1; i <= attempts; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = cl.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if i < attempts {
+			select {
+			case <-time.After(wait(i)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return fmt.Errorf("%w at %s after %d attempts: %v", ErrUnreachable, strings.Join(brokers, ","), attempts, err)
+}
+
+// levelFloor drops records below a level, whatever the wrapped handler allows.
+type levelFloor struct {
+	slog.Handler
+	floor slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.floor && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(as), h.floor}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.floor}
+}

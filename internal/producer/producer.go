@@ -1,0 +1,199 @@
+// Package producer publishes synthetic food orders to Kafka at a steady rate.
+//
+// Each order is keyed by its customer_id. Kafka hashes the key to choose the
+// partition, so all orders of one customer land on one partition and are read
+// back in the order they were placed, while different customers spread over
+// all partitions and can be processed in parallel.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/order"
+	"foodpipe/internal/telemetry"
+)
+
+// HeaderOrderID carries the order id beside the payload, so that logs and
+// tools can correlate a record without decoding its value.
+const HeaderOrderID = "order_id"
+
+// Config says what to produce.
+type Config struct {
+	Topic string
+	// Rate is orders per second; 0 means as fast as the broker takes them.
+	Rate float64
+	// Count stops after this many orders; 0 means no limit.
+	Count int
+	// Duration stops after this long; 0 means no limit.
+	Duration time.Duration
+	// StatsInterval is how often a summary line is logged; 0 means never.
+	StatsInterval time.Duration
+}
+
+// Stats are the producer's counters.
+type Stats struct {
+	Generated int64 // handed to the client
+	Acked     int64 // acknowledged by all in-sync replicas
+	Failed    int64 // given up on after the retry budget
+}
+
+// Options are the producer settings every foodpipe producer client needs.
+//
+// Idempotence (franz-go's default, kept on) makes the broker drop a batch it
+// has already written when a retry re-sends it, so retries never duplicate;
+// it needs acks=all, which also means an acknowledged order survives the loss
+// of the leader.
+func Options(retries int, deliveryTimeout time.Duration) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// kgo counts tries, the first one included.
+		kgo.RecordRetries(retries + 1),
+		kgo.RecordDeliveryTimeout(deliveryTimeout),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	}
+}
+
+// Producer generates orders and publishes them.
+type Producer struct {
+	cl    *kgo.Client
+	gen   *order.Generator
+	cfg   Config
+	log   *slog.Logger
+	stats struct{ generated, acked, failed atomic.Int64 }
+	// OnAck, when set, is called for every acknowledged order (the demo uses
+	// it to know which ids to look for in the database).
+	OnAck func(order.Order, *kgo.Record)
+}
+
+// New returns a producer that publishes through cl.
+func New(cl *kgo.Client, gen *order.Generator, cfg Config, log *slog.Logger) *Producer {
+	return &Producer{cl: cl, gen: gen, cfg: cfg, log: log}
+}
+
+// Stats returns the counters so far.
+func (p *Producer) Stats() Stats {
+	return Stats{Generated: p.stats.generated.Load(), Acked: p.stats.acked.Load(), Failed: p.stats.failed.Load()}
+}
+
+// Run produces until Count or Duration is reached, ctx is done, or a publish
+// fails after its retries. It waits for every handed-off order to be
+// acknowledged or failed before returning. Cancelling ctx is a normal stop.
+func (p *Producer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	start := time.Now()
+	var deadline time.Time
+	if p.cfg.Duration > 0 {
+		deadline = start.Add(p.cfg.Duration)
+	}
+	stopStats := p.logStats(p.cfg.StatsInterval)
+	defer stopStats()
+
+	var once sync.Once
+	var firstErr error
+	fail := func(err error) {
+		once.Do(func() { firstErr = err; cancel(err) })
+	}
+
+	buf := make([]byte, 0, 512)
+	for i := 0; p.cfg.Count == 0 || i < p.cfg.Count; i++ {
+		if p.cfg.Rate > 0 {
+			// Orders follow a fixed schedule from the start time rather than
+			// sleeping 1/rate after each one, so small delays do not add up
+			// and the rate holds over any window.
+			due := start.Add(time.Duration(float64(i) / p.cfg.Rate * float64(time.Second)))
+			if !deadline.IsZero() && !due.Before(deadline) {
+				break
+			}
+			if wait := time.Until(due); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
+		} else if !deadline.IsZero() && !time.Now().Before(deadline) {
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		o := p.gen.Next()
+		buf = o.AppendJSON(buf[:0])
+		rec := &kgo.Record{
+			Topic:   p.cfg.Topic,
+			Key:     []byte(o.CustomerID),
+			Value:   append([]byte(nil), buf...),
+			Headers: []kgo.RecordHeader{{Key: HeaderOrderID, Value: []byte(o.OrderID)}},
+		}
+		p.stats.generated.Add(1)
+		// The client's context, not ctx: an order already handed off is
+		// delivered or failed even when the run is being stopped.
+		p.cl.Produce(context.WithoutCancel(ctx), rec, func(r *kgo.Record, err error) {
+			if err != nil {
+				p.stats.failed.Add(1)
+				p.log.Error("publish failed", telemetry.OrderID(o.OrderID), slog.Any("err", err))
+				fail(fmt.Errorf("publish order %s: %w", o.OrderID, err))
+				return
+			}
+			p.stats.acked.Add(1)
+			if p.log.Enabled(ctx, slog.LevelDebug) {
+				p.log.Debug("order produced", telemetry.OrderID(o.OrderID),
+					slog.String("customer_id", o.CustomerID),
+					slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset),
+					slog.Time("timestamp", r.Timestamp))
+			}
+			if p.OnAck != nil {
+				p.OnAck(o, r)
+			}
+		})
+	}
+	if err := p.cl.Flush(context.WithoutCancel(ctx)); err != nil {
+		fail(fmt.Errorf("flush: %w", err))
+	}
+	s := p.Stats()
+	p.log.Info("producer finished", slog.Int64("produced", s.Acked), slog.Int64("failed", s.Failed),
+		slog.Duration("elapsed", time.Since(start)))
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// logStats logs a summary line every interval until the returned func is called.
+func (p *Producer) logStats(every time.Duration) func() {
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s := p.Stats()
+				p.log.Info("producer stats", slog.Int64("produced", s.Acked), slog.Int64("failed", s.Failed),
+					slog.Float64("rate_per_s", float64(s.Acked-last)/every.Seconds()))
+				last = s.Acked
+			}
+		}
+	}()
+	return func() { close(done) }
+}
