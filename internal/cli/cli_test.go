@@ -1,0 +1,518 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/consumer"
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/store/dbtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the goroutines of a running command.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type run struct {
+	stdout, stderr *syncBuffer
+	env            *Env
+}
+
+// newRun is an Env whose variables are only the given ones: the tests never
+// depend on the machine's environment or a .env file.
+func newRun(t *testing.T, vars ...string) *run {
+	t.Helper()
+	m := map[string]string{"STATS_INTERVAL": "1s"}
+	for i := 0; i+1 < len(vars); i += 2 {
+		m[vars[i]] = vars[i+1]
+	}
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	level := new(slog.LevelVar)
+	return &run{stdout: out, stderr: errb, env: &Env{
+		Stdout: out, Stderr: errb, Level: level,
+		Log:    slog.New(slog.NewJSONHandler(errb, &slog.HandlerOptions{Level: level})),
+		Lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok },
+	}}
+}
+
+func (r *run) do(ctx context.Context, args ...string) error { return Run(ctx, r.env, args) }
+
+func broker(t *testing.T) string {
+	t.Helper()
+	b, err := kafka.StartBroker(kafka.BrokerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addr()
+}
+
+func migrate(t *testing.T, url string) {
+	t.Helper()
+	r := newRun(t, "DATABASE_URL", url)
+	if err := r.do(context.Background(), "migrate", "up"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countRows(t *testing.T, url string) (total int, byPartition map[int32]int) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), "select kafka_partition, count(*) from orders group by 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPartition = map[int32]int{}
+	for rows.Next() {
+		var p int32
+		var n int
+		if err := rows.Scan(&p, &n); err != nil {
+			t.Fatal(err)
+		}
+		byPartition[p] = n
+		total += n
+	}
+	return total, byPartition
+}
+
+func TestDemoStoresEveryProducedOrderExactlyOnceAcrossTwoConsumers(t *testing.T) {
+	url := dbtest.New(t)
+	r := newRun(t, "DATABASE_URL", url)
+	ctx := context.Background()
+	if err := r.do(ctx, "demo", "--orders", "100", "--rate", "200", "--consumers", "2", "--json"); err != nil {
+		t.Fatalf("demo: %v\nstderr:\n%s", err, r.stderr)
+	}
+	var s Summary
+	if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
+	}
+	if s.Produced != 100 || s.Stored != 100 || s.Missing != 0 || s.Duplicates != 0 || s.Invalid != 0 {
+		t.Errorf("summary %+v", s)
+	}
+	if len(s.Consumers) != 2 {
+		t.Fatalf("consumers %v", s.Consumers)
+	}
+	var byConsumer int64
+	for id, n := range s.Consumers {
+		if n == 0 {
+			t.Errorf("%s stored nothing: %v", id, s.Consumers)
+		}
+		byConsumer += n
+	}
+	if byConsumer != 100 {
+		t.Errorf("consumers stored %d in all, want 100", byConsumer)
+	}
+	total, byPartition := countRows(t, url)
+	if total != 100 || len(byPartition) != 3 {
+		t.Errorf("table holds %d rows over %v", total, byPartition)
+	}
+	for p, n := range byPartition {
+		if s.Partitions[fmt.Sprint(p)] != int64(n) {
+			t.Errorf("partition %d: summary %d, table %d", p, s.Partitions[fmt.Sprint(p)], n)
+		}
+	}
+	if s.LatencyMS.P50 <= 0 || s.LatencyMS.P99 < s.LatencyMS.P50 {
+		t.Errorf("latency %+v", s.LatencyMS)
+	}
+	if !strings.Contains(r.stderr.String(), "owns partitions") {
+		t.Errorf("progress output missing:\n%s", r.stderr)
+	}
+}
+
+func TestDemoPrintsAReadableSummary(t *testing.T) {
+	url := dbtest.New(t)
+	r := newRun(t, "DATABASE_URL", url)
+	if err := r.do(context.Background(), "demo", "--orders", "20", "--rate", "0", "--consumers", "1"); err != nil {
+		t.Fatalf("demo: %v\n%s", err, r.stderr)
+	}
+	for _, want := range []string{"produced    20", "stored      20", "exactly once", "per partition"} {
+		if !strings.Contains(r.stdout.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// The separate-terminals workflow of the README: a broker, two consumers as
+// group members, a producer; the group shares the partitions and stores each
+// order once; a stop signal makes each consumer exit cleanly.
+func TestProduceAndTwoConsumersShareThePartitions(t *testing.T) {
+	addr := broker(t)
+	url := dbtest.New(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}
+	ctx := context.Background()
+	migrate(t, url)
+
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	results := make(chan error, 2)
+	runs := []*run{newRun(t, vars...), newRun(t, vars...)}
+	for i, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- r.do(cctx, "consume", "--id", fmt.Sprintf("c%d", i+1))
+		}()
+	}
+	p := newRun(t, vars...)
+	if err := p.do(ctx, "produce", "--count", "300", "--rate", "0", "--seed", "7"); err != nil {
+		t.Fatalf("produce: %v\n%s", err, p.stderr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		total, _ := countRows(t, url)
+		if total == 300 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of 300", total)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopped := time.Now()
+	stop()
+	wg.Wait()
+	if d := time.Since(stopped); d > 10*time.Second {
+		t.Errorf("consumers took %v to stop", d)
+	}
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Errorf("consume returned %v", err)
+		}
+	}
+	for i, r := range runs {
+		logs := r.stderr.String()
+		if !strings.Contains(logs, `"msg":"partitions assigned"`) || !strings.Contains(logs, `"msg":"consumer stopped"`) {
+			t.Errorf("consumer %d logs lack assignment or stop:\n%s", i+1, logs)
+		}
+	}
+	// The same messages again, byte for byte (as after a producer retry or a
+	// replay): all counted as duplicates, nothing new stored.
+	resend(t, addr, "food-orders", 300)
+	again := newRun(t, vars...)
+	actx, astop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- again.do(actx, "consume", "--id", "c3") }()
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(again.stderr.String(), `"duplicates":300`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("re-delivered orders were not all counted as duplicates:\n%s", tail(again.stderr.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	astop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := countRows(t, url); total != 300 {
+		t.Errorf("table holds %d rows after re-delivery, want 300", total)
+	}
+}
+
+func TestInvalidMessagesGoToTheDeadLetterTopicAndDoNotBlockTheirPartition(t *testing.T) {
+	addr := broker(t)
+	url := dbtest.New(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url, "KAFKA_PARTITIONS", "1"}
+	ctx := context.Background()
+	migrate(t, url)
+	p := newRun(t, vars...)
+	if err := p.do(ctx, "produce", "--count", "5", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bad := []*kgo.Record{
+		{Topic: "food-orders", Value: []byte("not json")},
+		{Topic: "food-orders", Value: []byte(`{"order_id":"X"}`), Key: []byte("k")},
+		{Topic: "food-orders", Value: nil},
+	}
+	if err := cl.ProduceSync(ctx, bad...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.do(ctx, "produce", "--count", "5", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newRun(t, vars...)
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.do(cctx, "consume") }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if total, _ := countRows(t, url); total == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("valid orders after the invalid ones were not stored:\n%s", tail(c.stderr.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("food-orders.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	var got []*kgo.Record
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for len(got) < 3 && fctx.Err() == nil {
+		got = append(got, dlq.PollFetches(fctx).Records()...)
+	}
+	if len(got) != 3 {
+		t.Fatalf("dead letters: %d, want 3", len(got))
+	}
+	wantReasons := []string{"not_json", "missing_field", "empty_value"}
+	for i, r := range got {
+		h := headers(r)
+		if h[consumer.HeaderReason] != wantReasons[i] {
+			t.Errorf("dead letter %d reason %q, want %q", i, h[consumer.HeaderReason], wantReasons[i])
+		}
+		if !bytes.Equal(r.Value, bad[i].Value) {
+			t.Errorf("dead letter %d value %q, want the original %q", i, r.Value, bad[i].Value)
+		}
+		if h[consumer.HeaderSourceTopic] != "food-orders" || h[consumer.HeaderSourcePartition] != "0" || h[consumer.HeaderSourceOffset] != fmt.Sprint(5+i) {
+			t.Errorf("dead letter %d source headers %v", i, h)
+		}
+		if h[consumer.HeaderError] == "" {
+			t.Errorf("dead letter %d has no error text", i)
+		}
+	}
+}
+
+// resend reads the first n records of a topic and produces them again.
+func resend(t *testing.T, addr, topic string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for len(recs) < n && ctx.Err() == nil {
+		for _, r := range cl.PollFetches(ctx).Records() {
+			recs = append(recs, &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: r.Headers})
+		}
+	}
+	if len(recs) != n {
+		t.Fatalf("read %d of %d records", len(recs), n)
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func headers(r *kgo.Record) map[string]string {
+	m := map[string]string{}
+	for _, h := range r.Headers {
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+func TestProduceHoldsItsRate(t *testing.T) {
+	addr := broker(t)
+	r := newRun(t, "KAFKA_BROKERS", addr)
+	if err := r.do(context.Background(), "produce", "--rate", "20", "--duration", "5s"); err != nil {
+		t.Fatal(err)
+	}
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(addr))
+	defer cl.Close()
+	info, err := kafka.DescribeTopic(context.Background(), kadm.NewClient(cl), "food-orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range info.Partitions {
+		n += p.HighWatermark
+	}
+	if n < 98 || n > 102 {
+		t.Errorf("--rate 20 for 5s put %d orders on the topic, want 100 ± 2", n)
+	}
+}
+
+func TestProduceFailsClearlyWhenNoBrokerAnswers(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	r := newRun(t, "KAFKA_BROKERS", addr, "PRODUCER_RETRIES", "1")
+	err := r.do(context.Background(), "produce", "--count", "1")
+	if !errors.Is(err, kafka.ErrUnreachable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("err = %v, want ErrUnreachable naming %s", err, addr)
+	}
+}
+
+func TestTopicCreateAndDescribe(t *testing.T) {
+	addr := broker(t)
+	r := newRun(t, "KAFKA_BROKERS", addr)
+	ctx := context.Background()
+	if err := r.do(ctx, "topic", "create"); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.stdout.String(); !strings.Contains(out, "food-orders ") || !strings.Contains(out, "created") {
+		t.Errorf("create output:\n%s", out)
+	}
+	if err := r.do(ctx, "topic", "describe"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	for _, want := range []string{"topic food-orders: 3 partitions, replication factor 1", "retention.ms=604800000", "HIGH WATERMARK", "topic food-orders.dlq: 1 partitions"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	other := newRun(t, "KAFKA_BROKERS", addr, "KAFKA_PARTITIONS", "6")
+	err := other.do(ctx, "topic", "create")
+	if !errors.Is(err, kafka.ErrTopicDiffers) || !strings.Contains(other.stdout.String(), "partitions: want 6, have 3") {
+		t.Errorf("differing topic: err %v, output:\n%s", err, other.stdout)
+	}
+}
+
+func TestMigrateUpStatusDown(t *testing.T) {
+	url := dbtest.New(t)
+	r := newRun(t, "DATABASE_URL", url)
+	ctx := context.Background()
+	if err := r.do(ctx, "migrate", "up"); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.stdout.String(); !strings.Contains(out, "create_orders") || strings.Contains(out, "pending") {
+		t.Errorf("status after up:\n%s", out)
+	}
+	r.stdout.b.Reset()
+	if err := r.do(ctx, "migrate", "down"); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.stdout.String(); !strings.Contains(out, "pending") {
+		t.Errorf("status after down:\n%s", out)
+	}
+}
+
+func TestBadInputStopsWithAMessageSayingWhichAndWhy(t *testing.T) {
+	tests := []struct {
+		name  string
+		vars  []string
+		args  []string
+		usage bool
+		want  string
+	}{
+		{"no command", nil, nil, true, "no command"},
+		{"an unknown command", nil, []string{"fly"}, true, `unknown command "fly"`},
+		{"a bad rate flag", nil, []string{"produce", "--rate", "fast"}, true, "PRODUCER_RATE"},
+		{"a bad variable", []string{"KAFKA_PARTITIONS", "-3"}, []string{"topic", "create"}, false, "KAFKA_PARTITIONS"},
+		{"an unknown flag", nil, []string{"consume", "--nope"}, true, "nope"},
+		{"a stray argument", nil, []string{"produce", "extra"}, true, `unexpected argument "extra"`},
+		{"topic without a verb", nil, []string{"topic"}, true, "create|describe"},
+		{"migrate without a verb", nil, []string{"migrate", "sideways"}, true, "up|down|status"},
+		{"a negative count", nil, []string{"produce", "--count", "-1"}, true, "--count"},
+		{"the dead-letter topic as the orders topic", []string{"KAFKA_DLQ_TOPIC", "food-orders"}, []string{"produce"}, false, "must differ"},
+		{"zero consumers in the demo", nil, []string{"demo", "--consumers", "0"}, true, "--consumers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t, tt.vars...)
+			err := r.do(context.Background(), tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if errors.Is(err, ErrUsage) != tt.usage {
+				t.Errorf("usage error = %v, want %v", errors.Is(err, ErrUsage), tt.usage)
+			}
+		})
+	}
+}
+
+func TestConfigPrintsEveryVariableWithThePasswordMasked(t *testing.T) {
+	r := newRun(t, "DATABASE_URL", "postgres://u:secret@db:5432/x")
+	if err := r.do(context.Background(), "config"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	if strings.Contains(out, "secret") || !strings.Contains(out, "DATABASE_URL=postgres://u:xxxxx@db:5432/x") || !strings.Contains(out, "KAFKA_TOPIC=food-orders") {
+		t.Errorf("config output:\n%s", out)
+	}
+}
+
+func TestHelpListsTheCommands(t *testing.T) {
+	r := newRun(t)
+	if err := r.do(context.Background(), "help"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(r.stderr.String(), c.name) {
+			t.Errorf("help lacks %s", c.name)
+		}
+	}
+}
+
+func TestBrokerCommandServesUntilStopped(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	r := newRun(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.do(ctx, "broker", "--listen", addr, "--data-dir", t.TempDir()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(r.stderr.String(), "listening on "+addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker did not start:\n%s", r.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d := newRun(t, "KAFKA_BROKERS", addr)
+	if err := d.do(context.Background(), "topic", "describe"); err != nil {
+		t.Fatalf("describe against the broker: %v", err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
