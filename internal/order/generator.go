@@ -1,0 +1,165 @@
+package order
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// MenuItem is one dish the generator can order.
+type MenuItem struct {
+	Name  string
+	Price Money
+}
+
+// menu is the PRD's pool of 20 items (FR-1.1.1), priced like a casual
+// delivery restaurant.
+var menu = [...]MenuItem{
+	{"Burger", 8_99},
+	{"Cheeseburger", 9_99},
+	{"Fries", 3_49},
+	{"Margherita Pizza", 11_50},
+	{"Pepperoni Pizza", 12_99},
+	{"Caesar Salad", 7_25},
+	{"Greek Salad", 8_49},
+	{"Chicken Wings", 9_49},
+	{"Veggie Wrap", 7_99},
+	{"Fish Tacos", 10_49},
+	{"Pad Thai", 12_50},
+	{"Chicken Tikka Masala", 13_99},
+	{"Salmon Sushi Roll", 8_75},
+	{"Tonkotsu Ramen", 11_99},
+	{"Onion Rings", 4_29},
+	{"Mozzarella Sticks", 5_99},
+	{"Garlic Bread", 3_99},
+	{"Chocolate Milkshake", 4_99},
+	{"Iced Tea", 2_49},
+	{"Cola", 1_99},
+}
+
+// customers is the PRD's pool of 100 customers (FR-1.1.1).
+var customers = func() (ids [100]string) {
+	for i := range ids {
+		ids[i] = "CUST-" + strconv.Itoa(10001+i)
+	}
+	return ids
+}()
+
+// Menu returns the 20 items the generator orders from. The slice is a copy.
+func Menu() []MenuItem { return append([]MenuItem(nil), menu[:]...) }
+
+// Customers returns the 100 customer ids, CUST-10001 to CUST-10100. The
+// slice is a copy.
+func Customers() []string { return append([]string(nil), customers[:]...) }
+
+// Generator makes realistic pending orders: a random customer, one to five
+// distinct menu items, one to four of each, and a total that is the exact
+// sum.
+//
+// A Generator is not safe for concurrent use: its random source and
+// sequence number are unsynchronised because the producer draws from one
+// goroutine, and a lock would be paid on every order for nothing.
+type Generator struct {
+	rng   *rand.Rand
+	clock func() time.Time
+	run   [16]byte // the run id, in hex
+	seq   uint64
+	// perm is a permutation of the menu indexes. Each order takes the first
+	// k entries after a partial Fisher–Yates shuffle, which draws k
+	// distinct items uniformly without allocating.
+	perm [len(menu)]uint8
+	id   []byte // scratch for building order ids
+}
+
+// NewGenerator returns a generator whose orders are a function of seed and
+// the clock's readings: the same seed and clock give the same orders, which
+// makes a run reproducible. A nil clock means time.Now.
+//
+// Order ids look like ORD-20261125-9f3ab2c1d4e5f607-000001: the UTC date of
+// created_at, the run id, and a sequence number counting from 1, at least
+// six digits wide. The run id is the seed put through an invertible 64-bit
+// mixer, so generators with different seeds can never issue the same id,
+// while nearby seeds (1, 2, 3) still give ids that look unrelated. The
+// longest possible id, with a 20-digit sequence number, is 50 characters.
+func NewGenerator(seed uint64, clock func() time.Time) *Generator {
+	if clock == nil {
+		clock = time.Now
+	}
+	g := &Generator{
+		rng:   rand.New(rand.NewPCG(seed, 0x666f6f6470697065)), // "foodpipe"
+		clock: clock,
+		id:    make([]byte, 0, MaxIDLen),
+	}
+	const hex = "0123456789abcdef"
+	run := mix64(seed)
+	for i := range g.run {
+		g.run[i] = hex[run>>(60-4*i)&0xf]
+	}
+	for i := range g.perm {
+		g.perm[i] = uint8(i)
+	}
+	return g
+}
+
+// mix64 is the splitmix64 finaliser. Each step (xor-shift, multiplication
+// by an odd constant) is invertible, so distinct seeds give distinct run
+// ids.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// Next returns the next order. Its created_at is the clock's reading in UTC
+// truncated to microseconds, the precision PostgreSQL keeps, so that the
+// order read back from the table equals the one produced.
+func (g *Generator) Next() Order {
+	now := g.clock().UTC().Truncate(time.Microsecond)
+	g.seq++
+
+	k := 1 + g.rng.IntN(5)
+	items := make([]Item, k)
+	var total Money
+	for i := range items {
+		j := i + g.rng.IntN(len(g.perm)-i)
+		g.perm[i], g.perm[j] = g.perm[j], g.perm[i]
+		m := menu[g.perm[i]]
+		items[i] = Item{Name: m.Name, Quantity: 1 + g.rng.IntN(4), Price: m.Price}
+		total += m.Price * Money(items[i].Quantity)
+	}
+
+	return Order{
+		OrderID:     g.orderID(now),
+		CustomerID:  customers[g.rng.IntN(len(customers))],
+		Items:       items,
+		TotalAmount: total,
+		Status:      StatusPending,
+		CreatedAt:   now,
+	}
+}
+
+func (g *Generator) orderID(now time.Time) string {
+	b := append(g.id[:0], "ORD-"...)
+	year, month, day := now.Date()
+	if year < 0 || year > 9999 {
+		// No eight-digit date exists; the order fails Validate on its
+		// created_at anyway, and the id must still be unique.
+		b = strconv.AppendInt(b, int64(year), 10)
+	} else {
+		b = appendDigits(b, year, 4)
+	}
+	b = appendDigits(b, int(month), 2)
+	b = appendDigits(b, day, 2)
+	b = append(b, '-')
+	b = append(b, g.run[:]...)
+	b = append(b, '-')
+	for v := g.seq; v < 100_000; v *= 10 {
+		b = append(b, '0')
+	}
+	b = strconv.AppendUint(b, g.seq, 10)
+	g.id = b
+	return string(b)
+}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+var (
+	// ErrStaleOffsets means a batch starts below the next offset already
+	// stored for one of its partitions: another consumer stored past this
+	// point (typically after a rebalance this one has not seen yet). Nothing
+	// of the batch was written.
+	ErrStaleOffsets = errors.New("stale offsets: partition already stored past this batch")
+
+	// ErrRejected marks the Err of a Rejected row: PostgreSQL refused the row
+	// itself (a data exception), so retrying it can never succeed.
+	ErrRejected = errors.New("rejected by postgres")
+
+	// ErrInvalidBatch means the batch contradicts itself (an offset range
+	// that runs backwards, a partition listed twice): a programming error in
+	// the caller, never retried.
+	ErrInvalidBatch = errors.New("invalid batch")
+
+	// ErrNoMigrationToRollBack is returned by MigrateDown when no migration
+	// is applied.
+	ErrNoMigrationToRollBack = errors.New("no applied migration to roll back")
+)
+
+// IsTransient reports whether err is worth retrying as is: the connection
+// failed or timed out, or PostgreSQL refused for a reason that passes
+// (serialization failure, deadlock, shutdown or restart, lack of resources,
+// lock or statement timeout). It is false for data exceptions and Rejected
+// rows, ErrStaleOffsets, a canceled context, and anything it does not know.
+//
+// A context deadline counts as a timeout and so as transient: a caller that
+// bounds each write retries with a fresh deadline, while a caller whose own
+// context has ended stops on ctx.Err() anyway.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrStaleOffsets) ||
+		errors.Is(err, ErrRejected) || errors.Is(err, ErrInvalidBatch) {
+		return false
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return transientCode(pgErr.Code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// transientCode reports whether a SQLSTATE names a condition that passes.
+func transientCode(code string) bool {
+	switch code {
+	case "40001", // serialization_failure
+		"40P01", // deadlock_detected
+		"55P03", // lock_not_available (lock_timeout)
+		"57014", // query_canceled (statement_timeout)
+		"57P01", // admin_shutdown
+		"57P02", // crash_shutdown
+		"57P03": // cannot_connect_now (starting up, recovering)
+		return true
+	}
+	return strings.HasPrefix(code, "08") || // connection exception
+		strings.HasPrefix(code, "53") // insufficient resources
+}
+
+// isExistingOrder reports whether err is the primary-key violation of an
+// order_id already stored.
+func isExistingOrder(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == "23505" && pgErr.ConstraintName == "orders_pkey"
+}
+
+// isDataException reports whether PostgreSQL refused a value of the
+// statement (class 22 data exception or class 23 integrity constraint
+// violation): the fault lies in some row, not in the connection or the SQL.
+func isDataException(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}

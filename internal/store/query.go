@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Offsets returns the stored next offset of every partition of topic that
+// group has written a batch for. The consumer resumes from these rather than
+// from Kafka's committed offsets, which may lag behind the database.
+func (s *Store) Offsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kafka_partition, next_offset FROM consumer_offsets
+		WHERE group_id = $1 AND topic = $2`, group, topic)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets: %w", err)
+	}
+	out, err := collectMap[int32](rows)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets: %w", err)
+	}
+	return out, nil
+}
+
+// CountByPartition returns how many orders were stored from each Kafka
+// partition.
+func (s *Store) CountByPartition(ctx context.Context) (map[int32]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kafka_partition, count(*) FROM orders GROUP BY kafka_partition`)
+	if err != nil {
+		return nil, fmt.Errorf("count orders by partition: %w", err)
+	}
+	out, err := collectMap[int32](rows)
+	if err != nil {
+		return nil, fmt.Errorf("count orders by partition: %w", err)
+	}
+	return out, nil
+}
+
+// Count returns the number of stored orders.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count orders: %w", err)
+	}
+	return n, nil
+}
+
+// Latency is the distribution of processed_at - created_at, the time from an
+// order's creation to its row in the database, over N orders. The durations
+// are zero when N is.
+type Latency struct {
+	P50, P99, Max time.Duration
+	N             int64
+}
+
+// Latency measures the end-to-end latency of the orders created at or after
+// since. Percentiles are interpolated (percentile_cont).
+func (s *Store) Latency(ctx context.Context, since time.Time) (Latency, error) {
+	var p50, p99, maxSec *float64
+	var l Latency
+	err := s.pool.QueryRow(ctx, `WITH lat AS (
+			SELECT extract(epoch FROM processed_at - created_at)::float8 AS sec
+			FROM orders WHERE created_at >= $1
+		)
+		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY sec),
+			percentile_cont(0.99) WITHIN GROUP (ORDER BY sec),
+			max(sec), count(*)
+		FROM lat`, since).Scan(&p50, &p99, &maxSec, &l.N)
+	if err != nil {
+		return Latency{}, fmt.Errorf("measure latency: %w", err)
+	}
+	l.P50, l.P99, l.Max = seconds(p50), seconds(p99), seconds(maxSec)
+	return l, nil
+}
+
+func seconds(s *float64) time.Duration {
+	if s == nil {
+		return 0
+	}
+	return time.Duration(*s * float64(time.Second)).Round(time.Microsecond)
+}
+
+// missingChunk bounds the ids sent in one query, so that a demo checking
+// millions of orders sends a few megabytes at a time.
+const missingChunk = 50_000
+
+// MissingOrders returns, in the order given, the ids that have no stored
+// order (an id given twice is reported twice). The demo uses it to prove that
+// every order it produced was stored.
+func (s *Store) MissingOrders(ctx context.Context, ids []string) ([]string, error) {
+	var missing []string
+	for start := 0; start < len(ids); start += missingChunk {
+		chunk := ids[start:min(start+missingChunk, len(ids))]
+		rows, err := s.pool.Query(ctx, `SELECT t.id FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)
+			WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = t.id)
+			ORDER BY t.n`, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("find missing orders: %w", err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("find missing orders: %w", err)
+		}
+		missing = append(missing, got...)
+	}
+	return missing, nil
+}
+
+// collectMap reads rows of (key, int8) into a map.
+func collectMap[K comparable](rows pgx.Rows) (map[K]int64, error) {
+	out := map[K]int64{}
+	var k K
+	var v int64
+	_, err := pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+		out[k] = v
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,124 @@
+// Package store keeps foodpipe's orders in PostgreSQL. It is the only package
+// that imports pgx: it owns the connection pool, applies the embedded schema
+// migrations, writes consumer batches together with the Kafka offsets they
+// cover, and answers the few read queries the CLI and the demo need.
+//
+// Database errors are classified here, at the boundary, so callers branch on
+// kinds (ErrStaleOffsets, IsTransient, Rejected rows) and never on SQLSTATEs.
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is a PostgreSQL connection pool with foodpipe's queries. It is safe
+// for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+
+	// recentExisting is set while batches meet orders already stored, so
+	// that WriteBatch goes straight to safe mode instead of failing in fast
+	// mode first.
+	recentExisting atomic.Bool
+}
+
+// An Option configures Open.
+type Option func(*pgxpool.Config)
+
+// MaxConns caps the pool at n connections (pgx's default is the greater of 4
+// and the number of CPUs). Each concurrent WriteBatch holds one connection
+// for its whole transaction, so n bounds write parallelism; more connections
+// than PostgreSQL has cores mostly adds lock and WAL contention rather than
+// throughput. Values below 1 leave the default.
+func MaxConns(n int32) Option {
+	return func(c *pgxpool.Config) {
+		if n > 0 {
+			c.MaxConns = n
+		}
+	}
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string), creates each connection's staging table, and pings the
+// server so that a wrong address fails here rather than at the first batch.
+// Errors name the host and database but never the password.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %s", scrubPassword(err.Error(), url))
+	}
+	for _, opt := range opts {
+		opt(cfg)
+	}
+	// A temporary table lives as long as its connection, so it is created
+	// once here instead of once per batch.
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, createStaging)
+		return err
+	}
+	target := describe(cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres %s: %s", target, scrubPassword(err.Error(), url))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", target, redactedError{err: err, text: scrubPassword(err.Error(), url)})
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close waits for borrowed connections to come back and closes them all.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool returns the underlying pool, for health checks and pool metrics.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that a connection can be acquired and the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// describe names the server and database for error messages: host:port/db
+// as user, nothing secret.
+func describe(cfg *pgxpool.Config) string {
+	cc := cfg.ConnConfig
+	return fmt.Sprintf("%s:%d/%s (user %s)", cc.Host, cc.Port, cc.Database, cc.User)
+}
+
+// scrubPassword removes the password of connString from msg. pgx already
+// redacts passwords in its parse errors, but only on a best-effort basis;
+// when the password can be found it is blanked out here regardless.
+func scrubPassword(msg, connString string) string {
+	if u, err := url.Parse(connString); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	for _, f := range strings.Fields(connString) {
+		if pw, ok := strings.CutPrefix(f, "password="); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, strings.Trim(pw, "'"), "xxxxx")
+		}
+	}
+	return msg
+}
+
+// redactedError keeps the chain of err for errors.Is/As (IsTransient needs
+// it) while printing a text without the password.
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e redactedError) Error() string { return e.text }
+func (e redactedError) Unwrap() error { return e.err }
