@@ -54,4 +54,3 @@ func runBroker(ctx context.Context, env *Env, args []string) error {
 	env.Log.Info("broker stopping")
 	return nil
 }
-
