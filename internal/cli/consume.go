@@ -60,6 +60,7 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 	return consumer.New(base, st, consumer.Config{
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
 		BatchSize: cfg.BatchSize, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
+		SessionTimeout:  cfg.SessionTimeout,
 		ShutdownTimeout: 8 * time.Second,
 	}, log)
 }

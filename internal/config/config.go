@@ -43,9 +43,12 @@ type Config struct {
 	ProducerRetries int
 
 	// Consumer.
-	BatchSize     int
-	DBRetries     int
-	StatsInterval time.Duration
+	BatchSize int
+	DBRetries int
+	// SessionTimeout is how long the group coordinator waits for a
+	// heartbeat before it declares a consumer dead and rebalances.
+	SessionTimeout time.Duration
+	StatsInterval  time.Duration
 
 	// Logging.
 	LogLevel slog.Level
@@ -136,6 +139,14 @@ var Vars = []Var{
 		n, err := parseInt(v, 0, 100)
 		c.DBRetries = int(n)
 		return err
+	}},
+	{"CONSUMER_SESSION_TIMEOUT", "10s", "How long the group waits for a silent consumer before giving its partitions to the others.", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 5*time.Minute {
+			return errors.New("must be a duration from 1s to 5m such as 10s")
+		}
+		c.SessionTimeout = d
+		return nil
 	}},
 	{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)

@@ -13,6 +13,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ type Config struct {
 	Topic     string
 	DLQTopic  string
 	BatchSize int
+	// SessionTimeout is how soon a crashed member's partitions move to the
+	// others; 0 keeps the client's default (45 s).
+	SessionTimeout time.Duration
 	// DBRetries is how many times a failed write is retried, with
 	// exponential backoff, before the circuit breaker opens.
 	DBRetries int
@@ -56,6 +60,9 @@ type Config struct {
 	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
 	ShutdownTimeout time.Duration
 }
+
+// writeTimeout bounds one attempt at writing a batch.
+const writeTimeout = 15 * time.Second
 
 // Stats are the consumer's counters.
 type Stats struct {
@@ -126,6 +133,11 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// members never write the same partition at once.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(250 * time.Millisecond),
+		// A killed consumer sends no LeaveGroup; the coordinator notices it
+		// is gone only when its heartbeats stop for the session timeout, and
+		// its partitions wait that long. Heartbeats run on their own
+		// goroutine, so a short timeout does not misfire on slow batches.
+		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return adjustOffsets(ctx, st, cfg, log, offsets)
 		}),
@@ -339,7 +351,13 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 	wait := backoffFn(200*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		res, err := c.breaker.Execute(func() (store.Result, error) { return c.store.WriteBatch(ctx, *b) })
+		res, err := c.breaker.Execute(func() (store.Result, error) {
+			// A database that stops answering (a dropped network, not a
+			// refused connection) must not hang the write for ever.
+			actx, cancel := context.WithTimeout(ctx, writeTimeout)
+			defer cancel()
+			return c.store.WriteBatch(actx, *b)
+		})
 		if err == nil {
 			c.lastBatch.Store(int64(time.Since(start)))
 			return res, nil

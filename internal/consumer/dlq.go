@@ -66,7 +66,13 @@ func (c *Consumer) sendDead(ctx context.Context, dead []deadLetter) error {
 	}
 	wait := backoffFn(200*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
-		err := c.cl.ProduceSync(ctx, recs...).FirstErr()
+		// Fresh records each attempt: the client owns a record until its
+		// produce has finished.
+		try := make([]*kgo.Record, len(recs))
+		for i, r := range recs {
+			try[i] = &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+		}
+		err := c.cl.ProduceSync(ctx, try...).FirstErr()
 		if err == nil {
 			c.invalid.Add(int64(len(recs)))
 			return nil

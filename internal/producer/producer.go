@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/telemetry"
 )
@@ -57,6 +58,10 @@ func Options(retries int, deliveryTimeout time.Duration) []kgo.Opt {
 		// kgo counts tries, the first one included.
 		kgo.RecordRetries(retries + 1),
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
+		// Retries wait 0.5 s, 1 s, 2 s (with jitter): long enough to ride
+		// out a broker restart, short enough to fail clearly when the
+		// cluster is really gone.
+		kgo.RetryBackoffFn(kafka.Backoff(500*time.Millisecond, 10*time.Second)),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}

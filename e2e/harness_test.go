@@ -1,0 +1,233 @@
+// Package e2e proves foodpipe's delivery guarantees with real processes: the
+// foodpipe binary runs as broker, producer and consumers, and the tests kill,
+// stop and restart them, cut their database, and count what arrives.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/kafka"
+)
+
+// bin is the foodpipe binary under test, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "foodpipe-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "foodpipe")
+	build := exec.Command("go", "build", "-o", bin, "foodpipe/cmd/foodpipe")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build foodpipe:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// logBuffer collects a process's output for assertions and failure reports.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is one running foodpipe process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *logBuffer
+	done chan struct{}
+	err  error
+}
+
+// start runs `foodpipe args...` with exactly the given environment.
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "STATS_INTERVAL=1s"}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Dir = t.TempDir() // no .env file is read
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		if !p.exited() {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- %s output (last 4 KB):\n%s", p.name, tail(p.out.String(), 4096))
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the process to exit and returns its exit code, or -1 on timeout.
+func (p *proc) wait(timeout time.Duration) int {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		return -1
+	}
+}
+
+// stop sends sig and returns the exit code and how long the exit took.
+func (p *proc) stop(sig syscall.Signal, timeout time.Duration) (int, time.Duration) {
+	begin := time.Now()
+	p.cmd.Process.Signal(sig)
+	code := p.wait(timeout)
+	return code, time.Since(begin)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBroker runs `foodpipe broker` on a free port with a data dir, and
+// waits until it serves.
+func startBroker(t *testing.T, addr, dataDir string) *proc {
+	t.Helper()
+	p := start(t, "broker", nil, "broker", "--listen", addr, "--data-dir", dataDir)
+	eventually(t, 20*time.Second, "the broker to listen", func() bool {
+		return strings.Contains(p.out.String(), "listening on")
+	})
+	return p
+}
+
+// eventually polls cond until it holds or the time is up.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func query[T any](t *testing.T, url, sql string, args ...any) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var v T
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
+// storedCount is the number of rows in orders, 0 before the table exists.
+func storedCount(t *testing.T, url string) int {
+	t.Helper()
+	return query[int](t, url, "SELECT CASE WHEN to_regclass('orders') IS NULL THEN 0 ELSE (SELECT count(*) FROM orders)::int END")
+}
+
+// topicMessages sums the messages of a topic over its partitions (0 when it
+// does not exist).
+func topicMessages(t *testing.T, addr, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{addr}})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	info, err := kafka.DescribeTopic(ctx, kadm.NewClient(cl), topic)
+	if err != nil {
+		t.Fatalf("describe %s: %v", topic, err)
+	}
+	var n int64
+	for _, p := range info.Partitions {
+		n += p.HighWatermark - p.StartOffset
+	}
+	return n
+}
+
+// topicOrderIDs reads every order id on the topic, from the order_id header.
+func topicOrderIDs(t *testing.T, addr, topic string, want int) map[string]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ids := map[string]int{}
+	n := 0
+	for n < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			n++
+			for _, h := range r.Headers {
+				if h.Key == "order_id" {
+					ids[string(h.Value)]++
+				}
+			}
+		})
+	}
+	return ids
+}
