@@ -138,6 +138,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// its partitions wait that long. Heartbeats run on their own
 		// goroutine, so a short timeout does not misfire on slow batches.
 		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
+		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second)/3),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return adjustOffsets(ctx, st, cfg, log, offsets)
 		}),
@@ -350,6 +351,9 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, error) {
 	wait := backoffFn(200*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
+		if len(b.Rows) == 0 && len(b.Offsets) == 0 {
+			return store.Result{}, nil
+		}
 		start := time.Now()
 		res, err := c.breaker.Execute(func() (store.Result, error) {
 			// A database that stops answering (a dropped network, not a

@@ -1,0 +1,325 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/order"
+	"foodpipe/internal/store"
+	"foodpipe/internal/store/dbtest"
+)
+
+const (
+	topic = "orders"
+	dlq   = "orders.dlq"
+	group = "test-group"
+)
+
+type cluster struct {
+	*kfake.Cluster
+	addr string
+}
+
+func newCluster(t *testing.T, partitions int32) *cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic), kfake.SeedTopics(1, dlq),
+		kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &cluster{c, c.ListenAddrs()[0]}
+}
+
+func (c *cluster) produce(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *cluster) read(t *testing.T, from string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.ConsumeTopics(from), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n && ctx.Err() == nil {
+		out = append(out, cl.PollFetches(ctx).Records()...)
+	}
+	return out
+}
+
+func orders(seed uint64, n int) ([]order.Order, []*kgo.Record) {
+	g := order.NewGenerator(seed, nil)
+	var os []order.Order
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		o := g.Next()
+		os = append(os, o)
+		recs = append(recs, &kgo.Record{Key: []byte(o.CustomerID), Value: o.AppendJSON(nil)})
+	}
+	return os, recs
+}
+
+type logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logs) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// member starts a consumer in the group and stops it at the end of the test.
+func member(t *testing.T, c *cluster, st Store, id string, w io.Writer) (*Consumer, context.CancelFunc) {
+	t.Helper()
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: id}), st, Config{
+		ID: id, Group: group, Topic: topic, DLQTopic: dlq, BatchSize: 100, DBRetries: 1,
+		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}, slog.New(slog.NewJSONHandler(w, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: Run returned %v", id, err)
+		}
+	}
+	t.Cleanup(stop)
+	return cons, stop
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func count(t *testing.T, st *store.Store) int64 {
+	t.Helper()
+	n, err := st.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// Any bytes on the topic: the invalid ones go to the dead-letter topic with
+// their reason and original bytes, every valid order around them is stored.
+func TestHostileInputGoesToTheDeadLetterTopicAndValidOrdersAroundItAreStored(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	valid, good := orders(1, 3)
+	base := string(valid[0].AppendJSON(nil))
+	swap := func(old, new string) []byte {
+		if !strings.Contains(base, old) {
+			t.Fatalf("fixture lacks %q", old)
+		}
+		return []byte(strings.Replace(base, old, new, 1))
+	}
+	price := valid[0].Items[0].Price.String()
+	qty := `"quantity":` + itoa(valid[0].Items[0].Quantity)
+	total := `"total_amount":` + valid[0].TotalAmount.String()
+	hostile := []struct {
+		name   string
+		value  []byte
+		key    []byte
+		reason string
+	}{
+		{"not JSON", []byte("hello"), []byte("k"), "not_json"},
+		{"a JSON array", []byte("[1,2]"), []byte("k"), "not_json"},
+		{"wrong JSON type", swap(qty, `"quantity":"2"`), []byte("k"), "wrong_type"},
+		{"a missing field", []byte(`{"order_id":"ORD-1"}`), []byte("k"), "missing_field"},
+		{"NaN", swap(total, `"total_amount":NaN`), []byte("k"), "not_json"},
+		{"a zero quantity", swap(qty, `"quantity":0`), []byte("k"), "invalid_quantity"},
+		{"a negative quantity", swap(qty, `"quantity":-1`), []byte("k"), "invalid_quantity"},
+		{"a fractional quantity", swap(qty, `"quantity":1.5`), []byte("k"), "invalid_quantity"},
+		{"a price with three decimals", swap(`"price":`+price, `"price":`+price+`1`), []byte("k"), "invalid_price"},
+		{"a total off by a cent", swap(total, `"total_amount":`+(valid[0].TotalAmount+1).String()), []byte("k"), "total_mismatch"},
+		{"an amount too large for NUMERIC(10,2)", swap(total, `"total_amount":100000000.00`), []byte("k"), "invalid_total"},
+		{"an over-long id", swap(valid[0].OrderID, strings.Repeat("X", 51)), []byte("k"), "invalid_id"},
+		{"a NUL character", swap(valid[0].CustomerID, `CUST\u0000`), []byte("k"), "invalid_text"},
+		{"invalid UTF-8", swap(valid[0].CustomerID, "CUST\xff"), []byte("k"), "invalid_utf8"},
+		{"an empty item list", swap(`"items":[`, `"items":[],"x":[`), []byte("k"), "no_items"},
+		{"deeply nested JSON", []byte(strings.Repeat("[", 100000)), []byte("k"), "not_json"},
+		{"a null value (tombstone)", nil, []byte("k"), "empty_value"},
+		{"a null field", swap(`"status":"pending"`, `"status":null`), []byte("k"), "missing_field"},
+	}
+	var recs []*kgo.Record
+	recs = append(recs, good[0])
+	for _, h := range hostile {
+		recs = append(recs, &kgo.Record{Key: h.key, Value: h.value})
+	}
+	recs = append(recs, good[1])
+	// A valid order without a key still lands (on some partition) and is stored.
+	recs = append(recs, &kgo.Record{Value: good[2].Value})
+	c.produce(t, recs...)
+
+	var l logs
+	cons, stop := member(t, c, st, "c1", &l)
+	eventually(t, "the valid orders to be stored", func() bool { return count(t, st) == 3 })
+	dead := c.read(t, dlq, len(hostile))
+	stop()
+	if len(dead) != len(hostile) {
+		t.Fatalf("%d dead letters, want %d", len(dead), len(hostile))
+	}
+	for i, h := range hostile {
+		t.Run(h.name+" is a dead letter with its reason and original bytes", func(t *testing.T) {
+			d := dead[i]
+			if got := header(d, HeaderReason); got != h.reason {
+				t.Errorf("reason %q, want %q (error: %s)", got, h.reason, header(d, HeaderError))
+			}
+			if !bytes.Equal(d.Value, h.value) || !bytes.Equal(d.Key, h.key) {
+				t.Errorf("value or key changed: %q", d.Value)
+			}
+			if header(d, HeaderSourceOffset) != itoa(i+1) || header(d, HeaderSourceTopic) != topic {
+				t.Errorf("source %s@%s", header(d, HeaderSourceTopic), header(d, HeaderSourceOffset))
+			}
+		})
+	}
+	if s := cons.Stats(); s.Processed != 3 || s.Invalid != int64(len(hostile)) {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// An order_id seen again with other content never overwrites the stored
+// order: it is a dead letter of its own reason. An exact re-delivery is only counted.
+func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	os, recs := orders(2, 2)
+	changed := os[0]
+	changed.Status = order.StatusCancelled
+	c.produce(t, recs[0], recs[1],
+		&kgo.Record{Key: recs[0].Key, Value: recs[0].Value},   // exact re-delivery
+		&kgo.Record{Key: recs[0].Key, Value: changed.AppendJSON(nil)}) // same id, other content
+
+	cons, stop := member(t, c, st, "c1", io.Discard)
+	eventually(t, "all four records to be handled", func() bool {
+		s := cons.Stats()
+		return s.Processed+s.Duplicates+s.Invalid == 4
+	})
+	dead := c.read(t, dlq, 1)
+	stop()
+	if s := cons.Stats(); s.Processed != 2 || s.Duplicates != 1 || s.Invalid != 1 {
+		t.Errorf("stats %+v, want 2 stored, 1 duplicate, 1 invalid", s)
+	}
+	if len(dead) != 1 || header(dead[0], HeaderReason) != ReasonConflict || !bytes.Equal(dead[0].Value, changed.AppendJSON(nil)) {
+		t.Fatalf("dead letters %v", dead)
+	}
+	var status string
+	if err := st.Pool().QueryRow(context.Background(), "SELECT status FROM orders WHERE order_id = $1", os[0].OrderID).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != string(os[0].Status) {
+		t.Errorf("stored status became %q", status)
+	}
+}
+
+// gatedStore holds the first write until released, as a consumer paused by
+// a long stall would.
+type gatedStore struct {
+	Store
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (g *gatedStore) WriteBatch(ctx context.Context, b store.Batch) (store.Result, error) {
+	g.once.Do(func() { close(g.entered); <-g.release })
+	return g.Store.WriteBatch(ctx, b)
+}
+
+// A consumer that loses its group membership while stalled (its heartbeats
+// stop reaching the coordinator) must not write the batch it holds once it
+// wakes: another member owns the partition and has stored it.
+func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	_, recs := orders(3, 20)
+	c.produce(t, recs...)
+
+	gate := &gatedStore{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
+	var zl logs
+	zombie, stopZombie := member(t, c, gate, "zombie", &zl)
+	<-gate.entered
+	memberID, _ := zombie.cl.GroupMetadata()
+	// The zombie's heartbeats are lost from now on: the coordinator will
+	// expire its session and give its partition to the other member.
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if hb, ok := req.(*kmsg.HeartbeatRequest); ok && hb.MemberID == memberID {
+			return nil, errors.New("heartbeat lost"), true
+		}
+		return nil, nil, false
+	})
+
+	heir, stopHeir := member(t, c, st, "heir", io.Discard)
+	eventually(t, "the heir to store the partition", func() bool { return count(t, st) == 20 })
+	close(gate.release)
+	eventually(t, "the zombie to give up its batch", func() bool {
+		return strings.Contains(zl.String(), "already stored by another member")
+	})
+	stopZombie()
+	stopHeir()
+
+	if s := zombie.Stats(); s.Processed != 0 || s.Duplicates != 0 {
+		t.Errorf("zombie wrote: %+v", s)
+	}
+	if s := heir.Stats(); s.Processed != 20 {
+		t.Errorf("heir stored %d, want 20", s.Processed)
+	}
+	offs, err := st.Offsets(context.Background(), group, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offs[0] != 20 {
+		t.Errorf("stored offset %d, want 20", offs[0])
+	}
+}
