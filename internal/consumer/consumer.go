@@ -138,7 +138,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// its partitions wait that long. Heartbeats run on their own
 		// goroutine, so a short timeout does not misfire on slow batches.
 		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
-		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second)/3),
+		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second) / 3),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return adjustOffsets(ctx, st, cfg, log, offsets)
 		}),

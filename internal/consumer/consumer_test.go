@@ -238,7 +238,7 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 	changed := os[0]
 	changed.Status = order.StatusCancelled
 	c.produce(t, recs[0], recs[1],
-		&kgo.Record{Key: recs[0].Key, Value: recs[0].Value},   // exact re-delivery
+		&kgo.Record{Key: recs[0].Key, Value: recs[0].Value},           // exact re-delivery
 		&kgo.Record{Key: recs[0].Key, Value: changed.AppendJSON(nil)}) // same id, other content
 
 	cons, stop := member(t, c, st, "c1", io.Discard)
