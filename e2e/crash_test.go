@@ -63,7 +63,7 @@ func (p *pipeline) checkEveryOrderOnce(t *testing.T, produced int) {
 		t.Errorf("%d valid orders went to the dead-letter topic", dead)
 	}
 	// The offsets stored with the orders have reached the end of every partition.
-	if next := query[int64](t, p.db, "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE topic = 'food-orders'"); next != int64(produced) {
+	if next := query[int64](t, p.db, "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE topic LIKE 'food-orders@%'"); next != int64(produced) {
 		t.Errorf("stored offsets sum to %d, want %d", next, produced)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/order"
@@ -88,6 +89,7 @@ type Consumer struct {
 
 	mu    sync.Mutex
 	owned map[int32]bool
+	scope atomic.Value // string: see offsetScope
 }
 
 func (c *Consumer) assign(parts []int32, add bool) {
@@ -119,7 +121,7 @@ func (c *Consumer) ID() string { return c.cfg.ID }
 
 // groupOptions are the group settings a consumer's client adds to the base options.
 func (c *Consumer) groupOptions() []kgo.Opt {
-	cfg, st, log := c.cfg, c.store, c.log
+	cfg, log := c.cfg, c.log
 	return []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -140,7 +142,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
 		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second) / 3),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-			return adjustOffsets(ctx, st, cfg, log, offsets)
+			return c.adjustOffsets(ctx, offsets)
 		}),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			c.assign(m[cfg.Topic], true)
@@ -164,23 +166,47 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 // adjustOffsets starts each assigned partition from the offset stored with
 // the orders when it is ahead of Kafka's committed one: that happens when a
 // consumer crashed after its database commit but before its Kafka commit.
-func adjustOffsets(ctx context.Context, st Store, cfg Config, log *slog.Logger, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	stored, err := st.Offsets(ctx, cfg.Group, cfg.Topic)
+func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	scope, err := c.offsetScope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
 	if err != nil {
 		return nil, fmt.Errorf("read stored offsets: %w", err)
 	}
-	for p, o := range offsets[cfg.Topic] {
+	for p, o := range offsets[c.cfg.Topic] {
 		next, ok := stored[p]
 		if !ok {
 			continue
 		}
 		if committed := o.EpochOffset().Offset; next > committed {
-			log.Info("resuming from the database's offset", slog.String("consumer", cfg.ID),
-				slog.Int("partition", int(p)), slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
-			offsets[cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			c.log.Info("resuming from the database's offset", slog.Int("partition", int(p)),
+				slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
+			offsets[c.cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
 		}
 	}
 	return offsets, nil
+}
+
+// offsetScope names the topic in the offsets table as name@id. Offsets
+// belong to one incarnation of a topic: when a topic is deleted and created
+// again (or a new cluster is used, as every demo run does), its offsets start
+// at zero, and the old ones must not make the consumer skip the new orders.
+func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
+	if s, ok := c.scope.Load().(string); ok {
+		return s, nil
+	}
+	md, err := kadm.NewClient(c.cl).ListTopics(ctx, c.cfg.Topic)
+	if err != nil {
+		return "", fmt.Errorf("read topic metadata: %w", err)
+	}
+	scope := c.cfg.Topic
+	if td, ok := md[c.cfg.Topic]; ok && td.ID != (kadm.TopicID{}) {
+		scope += "@" + td.ID.String()
+	}
+	c.scope.Store(scope)
+	return scope, nil
 }
 
 // New builds a consumer; base are the client options from kafka.ClientOpts.
@@ -279,6 +305,10 @@ func (c *Consumer) workContext(ctx context.Context) (context.Context, context.Ca
 // process handles one polled batch: dead letters first, then the database
 // transaction, then the Kafka commit.
 func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
+	scope, err := c.offsetScope(ctx)
+	if err != nil {
+		return err
+	}
 	batch := store.Batch{Group: c.cfg.Group, Rows: make([]store.Row, 0, len(recs))}
 	var dead []deadLetter
 	offsets := map[int32]*store.PartitionOffset{}
@@ -286,7 +316,7 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	for _, r := range recs {
 		po := offsets[r.Partition]
 		if po == nil {
-			po = &store.PartitionOffset{Topic: r.Topic, Partition: r.Partition, From: r.Offset}
+			po = &store.PartitionOffset{Topic: scope, Partition: r.Partition, From: r.Offset}
 			offsets[r.Partition] = po
 			parts = append(parts, r.Partition)
 		}
@@ -392,7 +422,11 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 
 // dropStored removes the rows and partitions the database already holds.
 func (c *Consumer) dropStored(ctx context.Context, b *store.Batch) error {
-	stored, err := c.store.Offsets(ctx, c.cfg.Group, c.cfg.Topic)
+	scope, err := c.offsetScope(ctx)
+	if err != nil {
+		return err
+	}
+	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
 	if err != nil {
 		return fmt.Errorf("read stored offsets: %w", err)
 	}

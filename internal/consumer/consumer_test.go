@@ -315,7 +315,7 @@ func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
 	if s := heir.Stats(); s.Processed != 20 {
 		t.Errorf("heir stored %d, want 20", s.Processed)
 	}
-	offs, err := st.Offsets(context.Background(), group, topic)
+	offs, err := st.Offsets(context.Background(), group, heir.scope.Load().(string))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,378 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/localpg"
+)
+
+// SoakSample is one look at the consumer during a soak run.
+type SoakSample struct {
+	At         float64 `json:"at_s"`
+	RSSMiB     float64 `json:"rss_mib"`
+	HeapMiB    float64 `json:"heap_mib"`
+	Goroutines int     `json:"goroutines"`
+	Lag        int64   `json:"lag"`
+	Stored     int64   `json:"stored"`
+	Errors     int64   `json:"errors"`
+}
+
+// SoakReport compares the consumer after warm-up with the consumer at the end.
+type SoakReport struct {
+	Rate     float64      `json:"rate"`
+	Seconds  float64      `json:"seconds"`
+	Produced int64        `json:"produced"`
+	Stored   int64        `json:"stored"`
+	Start    SoakSample   `json:"start"`
+	End      SoakSample   `json:"end"`
+	Samples  []SoakSample `json:"samples"`
+	Flat     bool         `json:"flat"`
+	Problems []string     `json:"problems"`
+}
+
+// ErrSoakNotFlat means memory, goroutines, lag or errors grew during a soak.
+var ErrSoakNotFlat = errors.New("soak: the consumer did not stay flat")
+
+// runSoak runs the pipeline for a long time at a steady rate and watches the
+// consumer for leaks. The broker and the producer run as child processes, so
+// that what is measured (this process) is the consumer alone.
+func runSoak(ctx context.Context, env *Env, args []string) error {
+	f, err := newFlags(env, "soak")
+	if err != nil {
+		return err
+	}
+	duration := f.Duration("duration", time.Hour, "how long to run")
+	f.bind("rate", "PRODUCER_RATE")
+	every := f.Duration("sample", 10*time.Second, "how often to sample the consumer")
+	asJSON := f.Bool("json", false, "print the report as one JSON object")
+	f.bind("database-url", "DATABASE_URL")
+	f.bind("log-level", "LOG_LEVEL")
+	lookup, err := env.lookup()
+	if err != nil {
+		return err
+	}
+	_, userDB := lookup("DATABASE_URL")
+	if _, ok := lookup("PRODUCER_RATE"); !ok {
+		_ = f.cfg.Set("PRODUCER_RATE", "100")
+	}
+	if _, ok := lookup("LOG_LEVEL"); !ok {
+		_ = f.cfg.Set("LOG_LEVEL", "warn")
+	}
+	cfg, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	userDB = userDB || isSet(f.FlagSet, "database-url")
+	if *duration < 2*time.Second || *every <= 0 || *every > *duration/2 || cfg.ProducerRate <= 0 {
+		return fmt.Errorf("%w: soak needs --duration of at least 2s, --sample from 0 to half the duration, and a positive --rate", ErrUsage)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the foodpipe binary: %w", err)
+	}
+	addr, err := freeLoopback()
+	if err != nil {
+		return err
+	}
+	cfg.Brokers = []string{addr}
+	childEnv := append(os.Environ(), "KAFKA_BROKERS="+addr, "LOG_LEVEL=warn", "KAFKA_TOPIC="+cfg.Topic, "KAFKA_DLQ_TOPIC="+cfg.DLQTopic)
+	broker, err := startChild(ctx, exe, childEnv, env.Stderr, "broker", "--listen", addr)
+	if err != nil {
+		return err
+	}
+	defer broker.stop()
+
+	db, err := resolveDB(ctx, env, cfg, userDB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cfg.DatabaseURL = db.URL
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := newConsumer(ctx, cfg, st, "soak", env.Log)
+	if err != nil {
+		return err
+	}
+	cctx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
+	consumed := make(chan error, 1)
+	go func() { consumed <- c.Run(cctx) }()
+	defer func() { stopConsumer(); <-consumed }()
+
+	adm, closeAdm, err := adminClient(ctx, cfg, env.Log)
+	if err != nil {
+		return err
+	}
+	defer closeAdm()
+	producer, err := startChild(ctx, exe, childEnv, env.Stderr, "produce",
+		"--rate", strconv.FormatFloat(cfg.ProducerRate, 'f', -1, 64), "--duration", duration.String())
+	if err != nil {
+		return err
+	}
+	defer producer.stop()
+
+	out := env.Stdout
+	if *asJSON {
+		out = env.Stderr
+	}
+	begin := time.Now()
+	rep := SoakReport{Rate: cfg.ProducerRate}
+	sample := func() (SoakSample, error) {
+		s := SoakSample{At: time.Since(begin).Seconds(), Goroutines: runtime.NumGoroutine()}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.HeapMiB = float64(ms.HeapInuse) / (1 << 20)
+		s.RSSMiB = rssMiB()
+		t, err := kafka.DescribeTopic(ctx, adm, cfg.Topic)
+		if err != nil {
+			return s, err
+		}
+		// Lag as every Kafka tool shows it: high watermark minus the
+		// group's committed offset.
+		committed, err := adm.FetchOffsets(ctx, cfg.Group)
+		if err != nil {
+			return s, err
+		}
+		for _, p := range t.Partitions {
+			at := p.StartOffset
+			if o, ok := committed.Lookup(cfg.Topic, p.Partition); ok && o.At > at {
+				at = o.At
+			}
+			s.Lag += p.HighWatermark - at
+		}
+		cs := c.Stats()
+		s.Stored, s.Errors = cs.Processed, cs.Failures+cs.Invalid
+		return s, nil
+	}
+	fmt.Fprintf(out, "soak: %v at %.0f orders/s, sampling every %v\n", *duration, cfg.ProducerRate, *every)
+	tick := time.NewTicker(*every)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-producer.done:
+			running = false
+		case <-tick.C:
+		}
+		s, err := sample()
+		if err != nil {
+			return err
+		}
+		rep.Samples = append(rep.Samples, s)
+		fmt.Fprintf(out, "%6.0fs  rss %6.1f MiB  heap %6.1f MiB  goroutines %4d  lag %6d  stored %8d  errors %d\n",
+			s.At, s.RSSMiB, s.HeapMiB, s.Goroutines, s.Lag, s.Stored, s.Errors)
+	}
+	if err := producer.wait(); err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	// Drain what is left, then take the final sample.
+	drainBy := time.Now().Add(30 * time.Second)
+	var end SoakSample
+	for {
+		if end, err = sample(); err != nil {
+			return err
+		}
+		if end.Lag == 0 || time.Now().After(drainBy) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rep.Seconds = time.Since(begin).Seconds()
+	rep.Stored = c.Stats().Processed
+	if t, err := kafka.DescribeTopic(ctx, adm, cfg.Topic); err == nil {
+		for _, p := range t.Partitions {
+			rep.Produced += p.HighWatermark - p.StartOffset
+		}
+	}
+	rep.Start, rep.End = warmSample(rep.Samples), end
+	rep.Problems = judgeSoak(rep)
+	rep.Flat = len(rep.Problems) == 0
+	if *asJSON {
+		if err := json.NewEncoder(env.Stdout).Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printSoak(env.Stdout, rep)
+	}
+	if !rep.Flat {
+		return fmt.Errorf("%w: %s", ErrSoakNotFlat, strings.Join(rep.Problems, "; "))
+	}
+	return nil
+}
+
+// warmSample is the baseline: the first sample after a tenth of the run, when
+// pools, buffers and the group have settled.
+func warmSample(ss []SoakSample) SoakSample {
+	if len(ss) == 0 {
+		return SoakSample{}
+	}
+	last := ss[len(ss)-1].At
+	for _, s := range ss {
+		if s.At >= last/10 {
+			return s
+		}
+	}
+	return ss[0]
+}
+
+// judgeSoak lists what did not stay flat. The allowances are for noise, not
+// for growth: memory may vary by a quarter plus 16 MiB (GC timing), a few
+// goroutines come and go with connections, and the lag must be drained.
+func judgeSoak(r SoakReport) []string {
+	var p []string
+	if r.End.RSSMiB > r.Start.RSSMiB*1.25+16 {
+		p = append(p, fmt.Sprintf("RSS grew from %.1f to %.1f MiB", r.Start.RSSMiB, r.End.RSSMiB))
+	}
+	if r.End.Goroutines > r.Start.Goroutines+10 {
+		p = append(p, fmt.Sprintf("goroutines grew from %d to %d", r.Start.Goroutines, r.End.Goroutines))
+	}
+	if r.End.Lag != 0 {
+		p = append(p, fmt.Sprintf("lag %d at the end", r.End.Lag))
+	}
+	if r.End.Errors != 0 {
+		p = append(p, fmt.Sprintf("%d errors", r.End.Errors))
+	}
+	if r.Produced == 0 || r.Stored < r.Produced {
+		p = append(p, fmt.Sprintf("stored %d of %d produced", r.Stored, r.Produced))
+	}
+	return p
+}
+
+func printSoak(w io.Writer, r SoakReport) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\n\tafter warm-up (%.0fs)\tat the end (%.0fs)\n", r.Start.At, r.End.At)
+	fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\n", r.Start.RSSMiB, r.End.RSSMiB)
+	fmt.Fprintf(tw, "heap MiB\t%.1f\t%.1f\n", r.Start.HeapMiB, r.End.HeapMiB)
+	fmt.Fprintf(tw, "goroutines\t%d\t%d\n", r.Start.Goroutines, r.End.Goroutines)
+	fmt.Fprintf(tw, "lag\t%d\t%d\n", r.Start.Lag, r.End.Lag)
+	fmt.Fprintf(tw, "errors\t%d\t%d\n", r.Start.Errors, r.End.Errors)
+	tw.Flush()
+	fmt.Fprintf(w, "produced %d, stored %d in %.0fs: ", r.Produced, r.Stored, r.Seconds)
+	if r.Flat {
+		fmt.Fprintln(w, "flat")
+	} else {
+		fmt.Fprintln(w, "NOT flat: "+strings.Join(r.Problems, "; "))
+	}
+}
+
+// rssMiB is this process's resident set size.
+func rssMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// child is a foodpipe subprocess.
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func startChild(ctx context.Context, exe string, env []string, stderr io.Writer, args ...string) (*child, error) {
+	c := &child{cmd: exec.Command(exe, args...), done: make(chan struct{})}
+	c.cmd.Env = env
+	c.cmd.Stderr = stderr
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start foodpipe %s: %w", args[0], err)
+	}
+	go func() { c.err = c.cmd.Wait(); close(c.done) }()
+	if args[0] == "broker" {
+		// Wait until the broker serves.
+		addr := args[len(args)-1]
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if conn, err := dialTCP(addr); err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case <-c.done:
+				return nil, fmt.Errorf("broker exited: %v", c.err)
+			case <-ctx.Done():
+				c.stop()
+				return nil, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				c.stop()
+				return nil, fmt.Errorf("broker did not listen on %s", addr)
+			}
+		}
+	}
+	return c, nil
+}
+
+func (c *child) wait() error { <-c.done; return c.err }
+
+func (c *child) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// resolveDB finds the PostgreSQL the demo and the soak use: the configured
+// one when the user named it, else the local server or a temporary one.
+func resolveDB(ctx context.Context, env *Env, cfg config.Config, userDB bool) (*localpg.DB, error) {
+	u := ""
+	if userDB {
+		u = cfg.DatabaseURL
+	}
+	return localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, Logger: env.Log})
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func freeLoopback() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
