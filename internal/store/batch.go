@@ -3,12 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"foodpipe/internal/order"
 )
@@ -56,53 +56,58 @@ type Result struct {
 	Rejected  []Rejected
 }
 
-// The staging table receives each batch by COPY before one INSERT ... SELECT
-// moves it into orders: COPY is the fastest way in, but cannot skip
-// conflicts, while INSERT ... ON CONFLICT can. It is temporary (no WAL, no
-// locks shared with other sessions) and emptied at every commit. Its columns
-// are unconstrained so that it can exist before the migrations have run, and
-// so that bad values fail in the INSERT, which names them. total_cents is the
-// order.Money as is: an int8 is cheaper to encode and send than a numeric,
-// and cents * 0.01 is exact.
-const createStaging = `CREATE TEMPORARY TABLE IF NOT EXISTS order_staging (
+// orderColumns are the columns a batch fills, in the order of a COPY row.
+const orderColumns = "order_id, customer_id, items, total_amount, status, created_at, kafka_partition, kafka_offset"
+
+// copyOrders loads a batch straight into orders: the cheapest way in, and
+// all a batch of new orders needs. An order_id stored already fails it.
+const copyOrders = "COPY orders (" + orderColumns + ") FROM STDIN BINARY"
+
+// The staging table is the way in for batches that meet stored orders or
+// refused rows: COPY into it, then one INSERT ... SELECT ... ON CONFLICT
+// moves what is new into orders. It is temporary (no WAL, nothing shared
+// with other sessions), created once per connection, and emptied at every
+// commit of a transaction that used it. Its columns take the same binary
+// rows as orders but are unconstrained, so that it can exist before the
+// migrations have run, and so that bad values fail in the INSERT, where
+// savepoints can isolate them.
+const (
+	createStaging = `CREATE TEMPORARY TABLE IF NOT EXISTS order_staging (
 	order_id        text,
 	customer_id     text,
 	items           jsonb,
-	total_cents     bigint,
+	total_amount    numeric,
 	status          text,
 	created_at      timestamptz,
 	kafka_partition int,
 	kafka_offset    bigint
 ) ON COMMIT DELETE ROWS`
 
-// insertStagedFast moves the staged rows into orders, failing with 23505 if
-// any is there already.
-const insertStagedFast = `INSERT INTO orders (order_id, customer_id, items, total_amount, status, created_at, kafka_partition, kafka_offset)
-	SELECT order_id, customer_id, items, total_cents * 0.01, status, created_at, kafka_partition, kafka_offset
-	FROM order_staging`
+	copyStaging = "COPY order_staging (" + orderColumns + ") FROM STDIN BINARY"
 
-// insertStaged moves the staged rows into orders and returns the order_ids
-// it did not insert because they were already there; in the usual batch of
-// new orders that is no row at all.
-const insertStaged = `WITH ins AS (
-	INSERT INTO orders (order_id, customer_id, items, total_amount, status, created_at, kafka_partition, kafka_offset)
-	SELECT order_id, customer_id, items, total_cents * 0.01, status, created_at, kafka_partition, kafka_offset
-	FROM order_staging
+	// insertStaged moves the staged rows into orders and returns the
+	// order_ids it left out because they were stored already.
+	insertStaged = `WITH ins AS (
+	INSERT INTO orders (` + orderColumns + `)
+	SELECT ` + orderColumns + ` FROM order_staging
 	ON CONFLICT (order_id) DO NOTHING
 	RETURNING order_id
 )
 SELECT s.order_id FROM order_staging s
 WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.order_id = s.order_id)`
 
-// compareStaged tells, for staged rows that were not inserted, whether the
-// stored order has the same content. It runs as a statement of its own so
-// that it also sees rows committed by concurrent transactions while the
-// INSERT waited for them.
-const compareStaged = `SELECT s.order_id,
-	o.customer_id = s.customer_id AND o.items = s.items AND o.total_amount = s.total_cents * 0.01
+	// compareStaged tells, for staged rows left out, whether the stored
+	// order has the same content. It is a statement of its own so that it
+	// also sees rows committed by concurrent transactions that the INSERT
+	// waited for.
+	compareStaged = `SELECT s.order_id,
+	o.customer_id = s.customer_id AND o.items = s.items AND o.total_amount = s.total_amount
 		AND o.status = s.status AND o.created_at = s.created_at
 FROM order_staging s JOIN orders o ON o.order_id = s.order_id
 WHERE s.order_id = ANY($1)`
+
+	clearStaging = "DELETE FROM order_staging"
+)
 
 // fenceOffsets stores the next offset of every partition of the batch, but
 // only where the stored one does not lie beyond the batch's first offset. It
@@ -229,7 +234,7 @@ func (b *Batch) validate() error {
 }
 
 // newBatchWrite deduplicates the rows by order_id and refuses the instants
-// pgx cannot encode.
+// the binary format cannot carry.
 func newBatchWrite(b *Batch) *batchWrite {
 	w := &batchWrite{
 		b:      b,
@@ -308,18 +313,17 @@ func sameOrder(a, b order.Order) bool {
 		a.CreatedAt.UnixMicro() == b.CreatedAt.UnixMicro() && bytes.Equal(a.ItemsJSON(), b.ItemsJSON())
 }
 
-// mode is how writeTx moves staged rows into orders.
+// mode is how writeTx brings rows into orders.
 type mode uint8
 
 const (
-	// fast inserts with a plain INSERT, the cheapest: no speculative
-	// insertion, no search for rows left out. Any order_id already stored
-	// fails the statement (23505) and the batch is retried in safe mode.
+	// fast copies the rows straight into orders. A stored order_id fails
+	// the COPY (23505) and the batch is done again in safe mode.
 	fast mode = iota
-	// safe inserts with ON CONFLICT DO NOTHING and sorts the rows it left
-	// out into duplicates and conflicts.
+	// safe goes through the staging table and ON CONFLICT DO NOTHING, and
+	// sorts the rows left out into duplicates and conflicts.
 	safe
-	// careful is safe mode inside savepoints, bisecting to find the rows
+	// careful is safe mode inside savepoints, bisecting to isolate the rows
 	// PostgreSQL refuses.
 	careful
 )
@@ -337,7 +341,11 @@ func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 	}
 	if len(w.unique) > 0 {
 		if m == careful {
-			err = w.bisect(ctx, tx, w.unique)
+			// The whole batch is known to fail: start with its halves.
+			mid := len(w.unique) / 2
+			if err = w.bisect(ctx, tx, w.unique[:mid]); err == nil {
+				err = w.bisect(ctx, tx, w.unique[mid:])
+			}
 		} else {
 			err = w.store(ctx, tx, w.unique, m)
 		}
@@ -400,6 +408,9 @@ func (w *batchWrite) fence(ctx context.Context, tx pgx.Tx) error {
 // rolls the savepoint back and tries each half, down to single rows, which
 // are then rejected. k refused rows among n cost about k·log2(n) attempts.
 func (w *batchWrite) bisect(ctx context.Context, tx pgx.Tx, rows []int) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("savepoint: %w", err)
@@ -418,7 +429,9 @@ func (w *batchWrite) bisect(ctx context.Context, tx pgx.Tx, rows []int) error {
 		return err
 	}
 	if len(rows) == 1 {
-		w.reject(rows[0], err)
+		// Keep PostgreSQL's own words: they are the dead letter's reason.
+		pgErr, _ := errors.AsType[*pgconn.PgError](err)
+		w.reject(rows[0], pgErr)
 		return nil
 	}
 	mid := len(rows) / 2
@@ -428,24 +441,24 @@ func (w *batchWrite) bisect(ctx context.Context, tx pgx.Tx, rows []int) error {
 	return w.bisect(ctx, tx, rows[mid:])
 }
 
-// store copies rows into the staging table and moves them into orders. In
-// safe and careful mode it also sorts the ones already stored into
-// duplicates and conflicts, and in careful mode it first empties the staging
-// table, which earlier attempts of this transaction may have filled.
+// store brings rows into orders. In fast mode that is one COPY. Otherwise
+// the rows go through the staging table, and those already stored are
+// sorted into duplicates and conflicts; in careful mode the staging table is
+// emptied first, as earlier attempts of the transaction may have filled it.
 func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) error {
+	if m == fast {
+		if err := w.copyRows(ctx, tx, copyOrders, rows); err != nil {
+			return fmt.Errorf("copy orders: %w", err)
+		}
+		return nil
+	}
 	if m == careful {
-		if _, err := tx.Exec(ctx, "DELETE FROM order_staging"); err != nil {
+		if _, err := tx.Exec(ctx, clearStaging); err != nil {
 			return fmt.Errorf("clear staging: %w", err)
 		}
 	}
-	if err := w.copyRows(ctx, tx, rows); err != nil {
-		return fmt.Errorf("copy orders: %w", err)
-	}
-	if m == fast {
-		if _, err := tx.Exec(ctx, insertStagedFast); err != nil {
-			return fmt.Errorf("insert orders: %w", err)
-		}
-		return nil
+	if err := w.copyRows(ctx, tx, copyStaging, rows); err != nil {
+		return fmt.Errorf("stage orders: %w", err)
 	}
 	existing, err := queryStrings(ctx, tx, insertStaged)
 	if err != nil {
@@ -486,69 +499,6 @@ func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) e
 		}
 	}
 	return nil
-}
-
-// copyStaging is the COPY that loads order_staging, in PostgreSQL's binary
-// format: numbers and instants travel as fixed-size integers that need no
-// parsing on either side.
-const copyStaging = "COPY order_staging (order_id, customer_id, items, total_cents, status, created_at, kafka_partition, kafka_offset) FROM STDIN BINARY"
-
-// copyBufs recycles COPY buffers (about 200 bytes a row) between batches.
-var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// copyRows sends rows to the staging table. The rows are encoded here,
-// straight into one buffer, rather than by pgx's CopyFrom: that one looks up
-// an encode plan and boxes every value into an interface, which costs more
-// Go CPU than PostgreSQL spends storing the row, on a machine whose cores the
-// two share.
-func (w *batchWrite) copyRows(ctx context.Context, tx pgx.Tx, rows []int) error {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := append((*bp)[:0], "PGCOPY\n\377\r\n\000"...)
-	buf = binary.BigEndian.AppendUint64(buf, 0) // flags and header extension length
-	for _, i := range rows {
-		buf = appendStagingRow(buf, &w.b.Rows[i])
-	}
-	buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer: -1 fields
-	*bp = buf
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), copyStaging)
-	return err
-}
-
-// pgEpoch is PostgreSQL's epoch for timestamps: 2000-01-01 UTC.
-var pgEpoch = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
-
-// appendStagingRow appends r as one binary COPY tuple of order_staging: the
-// field count, then each field as its length and its bytes in the type's
-// binary form.
-func appendStagingRow(buf []byte, r *Row) []byte {
-	o := &r.Order
-	buf = binary.BigEndian.AppendUint16(buf, 8)
-	buf = appendText(buf, o.OrderID)
-	buf = appendText(buf, o.CustomerID)
-	if items := o.ItemsJSON(); items != nil {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(items)+1))
-		buf = append(buf, 1) // jsonb binary format version
-		buf = append(buf, items...)
-	} else {
-		buf = binary.BigEndian.AppendUint32(buf, 0xffffffff) // NULL, which orders refuses
-	}
-	buf = appendInt8(buf, int64(o.TotalAmount))
-	buf = appendText(buf, string(o.Status))
-	buf = appendInt8(buf, o.CreatedAt.UnixMicro()-pgEpoch)
-	buf = binary.BigEndian.AppendUint32(buf, 4)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(r.Partition))
-	return appendInt8(buf, r.Offset)
-}
-
-func appendText(buf []byte, s string) []byte {
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
-	return append(buf, s...)
-}
-
-func appendInt8(buf []byte, v int64) []byte {
-	buf = binary.BigEndian.AppendUint32(buf, 8)
-	return binary.BigEndian.AppendUint64(buf, uint64(v))
 }
 
 // queryStrings runs a query returning one text column.

@@ -11,18 +11,32 @@ import (
 
 const benchBatch = 1000
 
-// BenchmarkWriteBatch stores batches of 1000 new orders with their offsets,
-// as the consumer does, and reports rows/s. "writers=2" runs two consumers'
-// worth of batches at once on different partitions (this machine has two
-// cores for both Go and PostgreSQL).
+// BenchmarkWriteBatch stores batches of 1000 orders with their offsets, as
+// the consumer does, and reports rows/s:
+//
+//   - writers=1: one consumer's batches, one after the other;
+//   - writers=2: two consumers' batches at once, on other partitions (this
+//     machine has two cores for Go and PostgreSQL together);
+//   - redelivered: every order is stored already, so each batch takes the
+//     safe path and ends as 1000 duplicates.
 func BenchmarkWriteBatch(b *testing.B) {
-	for _, writers := range []int{1, 2} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+	cases := []struct {
+		name        string
+		writers     int
+		redelivered bool
+	}{
+		{"writers=1", 1, false},
+		{"writers=2", 2, false},
+		{"redelivered", 1, true},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
 			st := dbtest.NewStore(b)
 			ctx := ctxFor(b)
-			batches := make([][]store.Batch, writers)
-			for w := range writers {
-				for i := range (b.N + writers - 1) / writers {
+			perWriter := (b.N + bc.writers - 1) / bc.writers
+			batches := make([][]store.Batch, bc.writers)
+			for w := range bc.writers {
+				for i := range perWriter {
 					bt := store.Batch{Group: "bench", Rows: make([]store.Row, benchBatch),
 						Offsets: []store.PartitionOffset{{Topic: "orders", Partition: int32(w), From: int64(i * benchBatch), Next: int64((i + 1) * benchBatch)}}}
 					for j := range bt.Rows {
@@ -32,15 +46,25 @@ func BenchmarkWriteBatch(b *testing.B) {
 					batches[w] = append(batches[w], bt)
 				}
 			}
+			want := benchBatch
+			if bc.redelivered {
+				for _, bt := range batches[0] {
+					if _, err := st.WriteBatch(ctx, store.Batch{Rows: bt.Rows}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				want = 0
+			}
+
 			b.ReportAllocs()
 			b.ResetTimer()
 			var wg sync.WaitGroup
-			for w := range writers {
+			for w := range bc.writers {
 				wg.Go(func() {
 					for _, bt := range batches[w] {
 						res, err := st.WriteBatch(ctx, bt)
-						if err != nil || res.Inserted != benchBatch {
-							b.Errorf("WriteBatch: %+v, %v", res.Inserted, err)
+						if err != nil || res.Inserted != want {
+							b.Errorf("WriteBatch: %d inserted, want %d: %v", res.Inserted, want, err)
 							return
 						}
 					}
@@ -48,7 +72,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
-			rows := float64(writers * len(batches[0]) * benchBatch)
+			rows := float64(bc.writers * perWriter * benchBatch)
 			b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(0, "ns/op")
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,12 +29,19 @@ func TestIsTransient(t *testing.T) {
 		t.Fatal("Open of a closed port succeeded")
 	}
 
+	// A server that answers, but has no such database: retrying won't help.
+	_, noDB := store.Open(ctx, strings.Replace(dbtest.New(t), "foodpipe_test_", "foodpipe_missing_", 1))
+	if noDB == nil {
+		t.Fatal("Open of a missing database succeeded")
+	}
+
 	tests := []struct {
 		name string
 		err  error
 		want bool
 	}{
 		{"a refused connection is transient", refused, true},
+		{"a database that does not exist is permanent", noDB, false},
 		{"a connection exception (08006) is transient", pg("08006"), true},
 		{"a connection that does not exist (08003) is transient", pg("08003"), true},
 		{"a serialization failure (40001) is transient", pg("40001"), true},

@@ -30,32 +30,40 @@ type Store struct {
 }
 
 // An Option configures Open.
-type Option func(*pgxpool.Config)
+type Option func(*options)
+
+type options struct {
+	maxConns int32
+}
 
 // MaxConns caps the pool at n connections (pgx's default is the greater of 4
 // and the number of CPUs). Each concurrent WriteBatch holds one connection
 // for its whole transaction, so n bounds write parallelism; more connections
 // than PostgreSQL has cores mostly adds lock and WAL contention rather than
-// throughput. Values below 1 leave the default.
+// throughput. Values below 1 are ignored.
 func MaxConns(n int32) Option {
-	return func(c *pgxpool.Config) {
+	return func(o *options) {
 		if n > 0 {
-			c.MaxConns = n
+			o.maxConns = n
 		}
 	}
 }
 
-// Open connects to the database at url (a postgres:// URL or a key=value
-// connection string), creates each connection's staging table, and pings the
+// Open connects to the database at connString (a postgres:// URL or a
+// key=value connection string), creates each connection's staging table, and pings the
 // server so that a wrong address fails here rather than at the first batch.
 // Errors name the host and database but never the password.
-func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %s", scrubPassword(err.Error(), url))
+		return nil, fmt.Errorf("parse database url: %s", scrubPassword(err.Error(), connString))
 	}
+	var o options
 	for _, opt := range opts {
-		opt(cfg)
+		opt(&o)
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = o.maxConns
 	}
 	// A temporary table lives as long as its connection, so it is created
 	// once here instead of once per batch.
@@ -66,11 +74,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	target := describe(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to postgres %s: %s", target, scrubPassword(err.Error(), url))
+		return nil, fmt.Errorf("connect to postgres %s: %s", target, scrubPassword(err.Error(), connString))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to postgres %s: %w", target, redactedError{err: err, text: scrubPassword(err.Error(), url)})
+		return nil, fmt.Errorf("connect to postgres %s: %w", target, redactedError{err: err, text: scrubPassword(err.Error(), connString)})
 	}
 	return &Store{pool: pool}, nil
 }

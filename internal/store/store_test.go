@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -361,6 +362,48 @@ func TestWriteBatchStoresTheOrderAsGiven(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tt.field, tt.got, tt.want)
 		}
 	}
+}
+
+func TestWriteBatchKeepsTheAmount(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	st := dbtest.NewStore(t)
+	tests := []struct {
+		cents order.Money
+		want  string
+	}{
+		{0, "0.00"}, {1, "0.01"}, {5, "0.05"}, {10, "0.10"}, {99, "0.99"}, {100, "1.00"}, {101, "1.01"},
+		{2147, "21.47"}, {1_000_000, "10000.00"}, {1_000_001, "10000.01"}, {1_234_567_890, "12345678.90"},
+		{order.MaxMoney, "99999999.99"}, {-1, "-0.01"}, {-2147, "-21.47"}, {-100_000_000, "-1000000.00"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d cents are stored as %s and read back as a duplicate", tt.cents, tt.want), func(t *testing.T) {
+			r := []store.Row{{Order: newOrder(fmt.Sprintf("M%d", tt.cents), tt.cents)}}
+			if res, err := st.WriteBatch(ctx, store.Batch{Rows: r}); err != nil || res.Inserted != 1 {
+				t.Fatalf("WriteBatch = %+v, %v", res, err)
+			}
+			var got string
+			if err := st.Pool().QueryRow(ctx, `SELECT total_amount::text FROM orders WHERE order_id = $1`, r[0].Order.OrderID).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("total_amount = %s, want %s", got, tt.want)
+			}
+			// The staging path encodes the amount the same way.
+			if res, err := st.WriteBatch(ctx, store.Batch{Rows: r}); err != nil || len(res.Duplicates) != 1 {
+				t.Errorf("second WriteBatch = %+v, %v; want a duplicate", res, err)
+			}
+		})
+	}
+	t.Run("amounts the column cannot hold are rejected", func(t *testing.T) {
+		r := rows(0, "MAX+1", "MIN-INT64", "FINE")
+		r[0].Order.TotalAmount = order.MaxMoney + 1
+		r[1].Order.TotalAmount = math.MinInt64
+		res, err := st.WriteBatch(ctx, store.Batch{Rows: r})
+		if err != nil || res.Inserted != 1 || !equal(rejectedIDs(res.Rejected), []string{"MAX+1", "MIN-INT64"}) {
+			t.Errorf("WriteBatch = %+v, %v; want the first two rejected", res, err)
+		}
+	})
 }
 
 func TestWriteBatchKeepsTheInstant(t *testing.T) {
