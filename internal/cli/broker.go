@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/kafka"
@@ -37,14 +34,9 @@ func runBroker(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		results, err := kafka.EnsureTopics(tctx, kadm.NewClient(cl), topicSpecs(cfg)...)
-		cancel()
+		err = prepareTopics(ctx, cl, cfg, env.Log)
 		cl.Close()
-		for _, r := range results {
-			env.Log.Info("topic "+string(r.State), slog.String("topic", r.Spec.Name), slog.Any("differences", r.Differences))
-		}
-		if err != nil && !errors.Is(err, kafka.ErrTopicDiffers) {
+		if err != nil {
 			return err
 		}
 	}

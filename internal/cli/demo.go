@@ -18,7 +18,6 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/localpg"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 )
@@ -94,11 +93,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	defer broker.Close()
 	cfg.Brokers = []string{broker.Addr()}
 
-	dbURL := ""
-	if userDB {
-		dbURL = cfg.DatabaseURL
-	}
-	db, err := localpg.Resolve(ctx, localpg.Options{DatabaseURL: dbURL, Logger: log})
+	db, err := resolveDB(ctx, env, cfg, userDB)
 	if err != nil {
 		return err
 	}

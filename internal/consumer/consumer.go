@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -379,7 +380,7 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 // waiting out an open circuit breaker: it returns only when the batch is
 // stored, the shutdown budget is spent, or the error is not transient.
 func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, error) {
-	wait := backoffFn(200*time.Millisecond, 5*time.Second)
+	wait := newBackoff()
 	for attempt := 1; ; attempt++ {
 		if len(b.Rows) == 0 && len(b.Offsets) == 0 {
 			return store.Result{}, nil
@@ -413,7 +414,7 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 			return store.Result{}, fmt.Errorf("write batch: %w", err)
 		}
 		select {
-		case <-time.After(wait(attempt)):
+		case <-time.After(wait.NextBackOff()):
 		case <-ctx.Done():
 			return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
 		}
@@ -473,36 +474,19 @@ func recordOf(recs []*kgo.Record, row store.Row) *kgo.Record {
 	return &kgo.Record{Topic: "", Partition: row.Partition, Offset: row.Offset}
 }
 
-func backoffFn(base, max time.Duration) func(int) time.Duration {
-	return func(n int) time.Duration {
-		d := base << min(n-1, 20)
-		if d > max || d <= 0 {
-			return max
-		}
-		return d
-	}
+// newBackoff waits 200 ms, then about twice as long each time, up to 5 s.
+func newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 5*time.Second
+	return b
 }
 
 func (c *Consumer) logStats(every time.Duration) func() {
-	if every <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				s := c.Stats()
-				c.log.Info("consumer stats", slog.Int64("processed", s.Processed), slog.Int64("duplicates", s.Duplicates),
-					slog.Int64("invalid", s.Invalid), slog.Int64("failures", s.Failures),
-					slog.Float64("batch_ms", float64(s.LastBatch.Microseconds())/1000),
-					slog.String("breaker", c.breaker.State().String()))
-			}
-		}
-	}()
-	return func() { close(done) }
+	return telemetry.Every(every, func() {
+		s := c.Stats()
+		c.log.Info("consumer stats", slog.Int64("processed", s.Processed), slog.Int64("duplicates", s.Duplicates),
+			slog.Int64("invalid", s.Invalid), slog.Int64("failures", s.Failures),
+			slog.Float64("batch_ms", float64(s.LastBatch.Microseconds())/1000),
+			slog.String("breaker", c.breaker.State().String()))
+	})
 }

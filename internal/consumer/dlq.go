@@ -64,7 +64,7 @@ func (c *Consumer) sendDead(ctx context.Context, dead []deadLetter) error {
 			slog.String("reason", d.reason), slog.String("error", d.err.Error()),
 			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
 	}
-	wait := backoffFn(200*time.Millisecond, 5*time.Second)
+	wait := newBackoff()
 	for attempt := 1; ; attempt++ {
 		// Fresh records each attempt: the client owns a record until its
 		// produce has finished.
@@ -79,7 +79,7 @@ func (c *Consumer) sendDead(ctx context.Context, dead []deadLetter) error {
 		}
 		c.log.Warn("dead-letter publish failed, retrying", slog.Int("attempt", attempt), slog.Any("err", err))
 		select {
-		case <-time.After(wait(attempt)):
+		case <-time.After(wait.NextBackOff()):
 		case <-ctx.Done():
 			return fmt.Errorf("publish dead letters: %w", err)
 		}

@@ -180,25 +180,11 @@ func (p *Producer) Run(ctx context.Context) error {
 
 // logStats logs a summary line every interval until the returned func is called.
 func (p *Producer) logStats(every time.Duration) func() {
-	if every <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		var last int64
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				s := p.Stats()
-				p.log.Info("producer stats", slog.Int64("produced", s.Acked), slog.Int64("failed", s.Failed),
-					slog.Float64("rate_per_s", float64(s.Acked-last)/every.Seconds()))
-				last = s.Acked
-			}
-		}
-	}()
-	return func() { close(done) }
+	var last int64
+	return telemetry.Every(every, func() {
+		s := p.Stats()
+		p.log.Info("producer stats", slog.Int64("produced", s.Acked), slog.Int64("failed", s.Failed),
+			slog.Float64("rate_per_s", float64(s.Acked-last)/every.Seconds()))
+		last = s.Acked
+	})
 }
