@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -245,14 +246,25 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// RedactURL hides the password of a connection URL.
+// RedactURL hides the password of a PostgreSQL connection string, in URL
+// form (user:pass@ or ?password=) or keyword/value form (password=...).
 func RedactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return dsnPassword.ReplaceAllString(s, "password=xxxxx")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparseable URL)"
 	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
+
+// dsnPassword finds the password in a keyword/value connection string.
+var dsnPassword = regexp.MustCompile(`password\s*=\s*('(?:\\.|[^'])*'|\S+)`)
 
 // ParseRetention accepts a Go duration (168h) or whole days (7d).
 func ParseRetention(v string) (time.Duration, error) {

@@ -183,3 +183,16 @@ func TestEnvExampleListsEveryVariableWithItsDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURLHidesPasswordsInEveryForm(t *testing.T) {
+	for _, s := range []string{
+		"postgres://u:hunter2@h/db",
+		"postgres://u@h/db?password=hunter2&sslmode=disable",
+		"host=h user=u password=hunter2 dbname=x",
+		"host=h password='hunter2 with space' dbname=x",
+	} {
+		if got := RedactURL(s); strings.Contains(got, "hunter2") {
+			t.Errorf("RedactURL(%q) = %q", s, got)
+		}
+	}
+}

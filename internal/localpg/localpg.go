@@ -1,7 +1,10 @@
 // Package localpg finds a PostgreSQL for `foodpipe demo`, so that a newcomer
 // needs no set-up: the one named by DATABASE_URL, else the server on this
-// machine (in a database of the demo's own), else a throwaway server started
-// from the installed PostgreSQL binaries and removed afterwards.
+// machine (in a database of the demo's own), else a throwaway cluster started
+// from the installed PostgreSQL server binaries and removed afterwards.
+//
+// Each way is exported on its own (StartTemp, FindBinaries) so that it can
+// be tested, and used, without the others.
 package localpg
 
 import (
@@ -11,34 +14,44 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"foodpipe/internal/config"
 )
 
-// Options say where to look.
+var (
+	// ErrNotFound means Resolve found no PostgreSQL and could start none;
+	// its message says what to set or install.
+	ErrNotFound = errors.New("no PostgreSQL found")
+	// ErrNoBinaries means FindBinaries found no directory holding initdb,
+	// pg_ctl and postgres.
+	ErrNoBinaries = errors.New("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found")
+)
+
+// Options say where to look. The zero value looks in the usual places.
 type Options struct {
-	// DatabaseURL is used as is when set.
+	// DatabaseURL is used as is when set, and nothing else is tried: a user
+	// who names a database wants that one, not a silent stand-in. Pass it
+	// only when the user set DATABASE_URL explicitly, not a config default.
 	DatabaseURL string
 	// LocalAddr is the local server tried next; default 127.0.0.1:5432.
 	LocalAddr string
-	// DBName is the database created on the local server; default foodpipe_demo.
+	// DBName is the database used, and created when missing, on the local
+	// server, so the demo never writes into a database of the user's;
+	// default foodpipe_demo.
 	DBName string
-	// User connects to the local server; default postgres.
-	User   string
+	// User connects to the local server; default postgres. A password, if
+	// the server wants one, comes from PGPASSWORD or ~/.pgpass.
+	User string
+	// Logger says which PostgreSQL was chosen and why; default discards.
 	Logger *slog.Logger
 }
 
-// Source says which of the three was found.
+// Source says which of the three ways found the database.
 type Source string
 
 const (
@@ -47,29 +60,85 @@ const (
 	FromTemp  Source = "temporary cluster"
 )
 
-// DB is a PostgreSQL to use.
+// DB is a PostgreSQL to use. Call Close when done with it.
 type DB struct {
+	// URL connects to the database; it carries no password unless
+	// DatabaseURL did.
 	URL    string
 	Source Source
-	stop   func() error
+
+	dir  string       // the temporary cluster's directory; "" otherwise
+	stop func() error // stops and removes a temporary cluster; nil otherwise
+	once sync.Once
+	err  error
 }
 
-// Close stops and removes a temporary cluster; it does nothing otherwise.
+// Close stops a temporary cluster (fast shutdown) and removes its directory;
+// it does nothing for the other sources. It does not take a context on
+// purpose: it must still work after the caller's context was cancelled,
+// which is exactly when a deferred Close runs on Ctrl-C.
 func (d *DB) Close() error {
-	if d.stop == nil {
-		return nil
-	}
-	stop := d.stop
-	d.stop = nil
-	return stop()
+	d.once.Do(func() {
+		if d.stop != nil {
+			d.err = d.stop()
+		}
+	})
+	return d.err
 }
 
-// ErrNotFound means no PostgreSQL could be found or started.
-var ErrNotFound = errors.New("no PostgreSQL found: set DATABASE_URL, start a server on 127.0.0.1:5432, " +
-	"or install the PostgreSQL server binaries (Debian/Ubuntu: apt-get install postgresql)")
-
-// Resolve returns the first PostgreSQL that answers, in the order the package doc gives.
+// Resolve returns the first PostgreSQL it can use: DatabaseURL when set
+// (it must answer), else the server at LocalAddr when one answers within a
+// second (DBName is created there when missing), else a temporary cluster
+// from StartTemp. When none works the error says what to set or install.
+//
+// A local server that answers but refuses us (a password we do not have,
+// no right to create databases) does not end the search: a newcomer with a
+// distribution's PostgreSQL often has exactly that, and a temporary cluster
+// still works for them.
 func Resolve(ctx context.Context, o Options) (*DB, error) {
+	o = o.withDefaults()
+	if o.DatabaseURL != "" {
+		if err := ping(ctx, o.DatabaseURL); err != nil {
+			return nil, fmt.Errorf("DATABASE_URL %s does not answer: %w", redact(o.DatabaseURL), err)
+		}
+		o.Logger.Info("using PostgreSQL from DATABASE_URL", slog.String("url", redact(o.DatabaseURL)))
+		return &DB{URL: o.DatabaseURL, Source: FromURL}, nil
+	}
+
+	var localErr error
+	if answers(ctx, o.LocalAddr) {
+		u, err := ensureDatabase(ctx, o.LocalAddr, o.User, o.DBName)
+		if err == nil {
+			o.Logger.Info("using the local PostgreSQL server",
+				slog.String("addr", o.LocalAddr), slog.String("database", o.DBName))
+			return &DB{URL: u, Source: FromLocal}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		localErr = err
+		o.Logger.Warn("the local PostgreSQL server cannot be used; starting a temporary cluster",
+			slog.String("addr", o.LocalAddr), slog.Any("err", err))
+	} else {
+		o.Logger.Info("no PostgreSQL server answers; starting a temporary cluster", slog.String("addr", o.LocalAddr))
+	}
+
+	db, err := StartTemp(ctx, o.Logger)
+	switch {
+	case err == nil:
+		return db, nil
+	case localErr != nil:
+		return nil, fmt.Errorf("%w; set DATABASE_URL to a database you can use (a temporary cluster did not start either: %w)",
+			localErr, err)
+	case errors.Is(err, ErrNoBinaries):
+		return nil, fmt.Errorf("%w: set DATABASE_URL, start a server on %s, "+
+			"or install the PostgreSQL server binaries (Debian/Ubuntu: apt-get install postgresql)", ErrNotFound, o.LocalAddr)
+	default:
+		return nil, err
+	}
+}
+
+func (o Options) withDefaults() Options {
 	if o.LocalAddr == "" {
 		o.LocalAddr = "127.0.0.1:5432"
 	}
@@ -82,22 +151,19 @@ func Resolve(ctx context.Context, o Options) (*DB, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.DatabaseURL != "" {
-		if err := ping(ctx, o.DatabaseURL); err != nil {
-			return nil, fmt.Errorf("DATABASE_URL %s: %w", redact(o.DatabaseURL), err)
-		}
-		return &DB{URL: o.DatabaseURL, Source: FromURL}, nil
+	return o
+}
+
+// answers reports whether anything accepts TCP connections at addr within a
+// second; a closed port refuses at once, a firewalled one costs the second.
+func answers(ctx context.Context, addr string) bool {
+	d := net.Dialer{Timeout: time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
 	}
-	if conn, err := net.DialTimeout("tcp", o.LocalAddr, time.Second); err == nil {
-		conn.Close()
-		u, err := ensureDatabase(ctx, o.LocalAddr, o.User, o.DBName)
-		if err != nil {
-			return nil, err
-		}
-		return &DB{URL: u, Source: FromLocal}, nil
-	}
-	o.Logger.Info("no PostgreSQL server at " + o.LocalAddr + "; starting a temporary one")
-	return StartTemp(ctx, o.Logger)
+	conn.Close()
+	return true
 }
 
 func ping(ctx context.Context, u string) error {
@@ -111,17 +177,24 @@ func ping(ctx context.Context, u string) error {
 	return conn.Ping(ctx)
 }
 
-func localURL(addr, usr, db string) string {
-	return (&url.URL{Scheme: "postgres", User: url.User(usr), Host: addr, Path: "/" + db, RawQuery: "sslmode=disable"}).String()
+func pgURL(addr, user, db string) string {
+	return (&url.URL{
+		Scheme:   "postgres",
+		User:     url.User(user),
+		Host:     addr,
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}).String()
 }
 
-// ensureDatabase creates the database on the server when it is missing.
-func ensureDatabase(ctx context.Context, addr, usr, db string) (string, error) {
+// ensureDatabase creates db on the server at addr when it is missing and
+// returns its URL.
+func ensureDatabase(ctx context.Context, addr, user, db string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, localURL(addr, usr, "postgres"))
+	conn, err := pgx.Connect(ctx, pgURL(addr, user, "postgres"))
 	if err != nil {
-		return "", fmt.Errorf("connect to the PostgreSQL server at %s as %s: %w", addr, usr, err)
+		return "", fmt.Errorf("connect to the PostgreSQL server at %s as %s: %w", addr, user, err)
 	}
 	defer conn.Close(context.Background())
 	var exists bool
@@ -130,143 +203,16 @@ func ensureDatabase(ctx context.Context, addr, usr, db string) (string, error) {
 	}
 	if !exists {
 		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize())
+		// Two demos starting at once both see the database missing; the
+		// loser gets 42P04 (duplicate_database) when the winner has
+		// committed, or 23505 on pg_database's unique index when both were
+		// creating at the same moment. Either way the database is there.
 		var pgErr *pgconn.PgError
-		// 42P04: another process created it a moment ago, which is fine.
-		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") {
+		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
 			return "", fmt.Errorf("create database %s: %w", db, err)
 		}
 	}
-	return localURL(addr, usr, db), nil
+	return pgURL(addr, user, db), nil
 }
 
-// searchDirs are where server binaries are looked for after PATH and pg_config.
-var searchDirs = func() []string {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	// Newest major version first.
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	return append(dirs, "/usr/local/pgsql/bin", "/usr/local/bin")
-}
-
-func version(dir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
-	return n
-}
-
-// FindBinaries returns a directory holding initdb, pg_ctl and postgres.
-func FindBinaries() (string, error) {
-	var cands []string
-	if p, err := exec.LookPath("postgres"); err == nil {
-		cands = append(cands, filepath.Dir(p))
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		cands = append(cands, strings.TrimSpace(string(out)))
-	}
-	cands = append(cands, searchDirs()...)
-	for _, d := range cands {
-		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "pg_ctl")) && isExec(filepath.Join(d, "postgres")) {
-			return d, nil
-		}
-	}
-	return "", ErrNotFound
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-// StartTemp initialises and starts a throwaway cluster on a free loopback
-// port. PostgreSQL refuses to run as root, so as root it runs as the
-// postgres user (or nobody).
-func StartTemp(ctx context.Context, log *slog.Logger) (*DB, error) {
-	bin, err := FindBinaries()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "foodpipe-pg-")
-	if err != nil {
-		return nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	cred, err := runAs(dir)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	data := filepath.Join(dir, "data")
-	run := func(name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync"); err != nil {
-		cleanup()
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off", port, dir)
-	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "30", "start"); err != nil {
-		cleanup()
-		return nil, err
-	}
-	u := localURL(fmt.Sprintf("127.0.0.1:%d", port), "postgres", "postgres")
-	stop := func() error {
-		defer cleanup()
-		return run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-	}
-	if err := ping(ctx, u); err != nil {
-		stop()
-		return nil, fmt.Errorf("temporary PostgreSQL did not answer: %w", err)
-	}
-	log.Info("temporary PostgreSQL started", slog.String("dir", dir), slog.Int("port", port))
-	return &DB{URL: u, Source: FromTemp, stop: stop}, nil
-}
-
-// runAs returns the credential the server runs as (nil when not root) and
-// hands it the directory.
-func runAs(dir string) (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	var u *user.User
-	var err error
-	for _, name := range []string{"postgres", "nobody"} {
-		if u, err = user.Lookup(name); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("running as root and no postgres or nobody user to run PostgreSQL as: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
-}
+func redact(s string) string { return config.RedactURL(s) }
