@@ -51,6 +51,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	StatsInterval  time.Duration
 
+	// Observability.
+	MetricsAddr string
+
 	// Logging.
 	LogLevel slog.Level
 }
@@ -155,6 +158,21 @@ var Vars = []Var{
 			return errors.New("must be a positive duration such as 5s")
 		}
 		c.StatsInterval = d
+		return nil
+	}},
+	{"METRICS_ADDR", "", "host:port where produce and consume serve /metrics, /healthz and /readyz; empty turns the server off.", func(c *Config, v string) error {
+		if v == "" {
+			c.MetricsAddr = ""
+			return nil
+		}
+		host, port, err := splitHostPort(v)
+		if err != nil {
+			return errors.New("must be host:port such as :9100 or 127.0.0.1:9100")
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strings.ContainsAny(host, "/ ") {
+			return errors.New("must be host:port such as :9100 or 127.0.0.1:9100")
+		}
+		c.MetricsAddr = v
 		return nil
 	}},
 	{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {

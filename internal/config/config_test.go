@@ -70,6 +70,12 @@ func TestLoad(t *testing.T) {
 		{"a database URL of another scheme is refused", env("DATABASE_URL", "mysql://x@h/db"), "DATABASE_URL", nil},
 		{"DB_MIGRATE must be a boolean", env("DB_MIGRATE", "maybe"), "DB_MIGRATE", nil},
 		{"STATS_INTERVAL must be positive", env("STATS_INTERVAL", "-1s"), "STATS_INTERVAL", nil},
+		{"a metrics address with only a port listens on every interface", env("METRICS_ADDR", ":9100"), "", func(t *testing.T, c Config) {
+			if c.MetricsAddr != ":9100" {
+				t.Errorf("metrics addr = %q", c.MetricsAddr)
+			}
+		}},
+		{"a metrics address without a port is refused", env("METRICS_ADDR", "localhost"), "METRICS_ADDR", nil},
 		{"every bad variable is named at once", env("KAFKA_PARTITIONS", "x", "LOG_LEVEL", "y"), "LOG_LEVEL", func(t *testing.T, c Config) {}},
 	}
 	for _, tt := range tests {
