@@ -335,10 +335,10 @@ func resend(t *testing.T, addr, topic string, n int) {
 			recs = append(recs, &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: r.Headers})
 		}
 	}
-	if len(recs) != n {
+	if len(recs) < n {
 		t.Fatalf("read %d of %d records", len(recs), n)
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, recs[:n]...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/store"
+	"foodpipe/internal/telemetry"
 )
 
 func runConsume(ctx context.Context, env *Env, args []string) error {
@@ -37,16 +38,28 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	c, err := newConsumer(ctx, cfg, st, *id, env.Log)
+	m := telemetry.NewMetrics()
+	c, err := newConsumer(ctx, cfg, st, *id, env.Log, m)
 	if err != nil {
 		return err
 	}
+	stop, err := serveMetrics(cfg, m, func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		return c.Ready(ctx)
+	}, env.Log)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.Any("config", cfg))
 	return c.Run(ctx)
 }
 
 // newConsumer checks Kafka answers, creates missing topics and builds a group member.
-func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger) (*consumer.Consumer, error) {
+// Its metrics go to m, the Kafka client's own with them.
+func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger, m *telemetry.Metrics) (*consumer.Consumer, error) {
 	base := kafka.ClientOpts(kafkaOptions(cfg, log))
 	probe, err := kgo.NewClient(base...)
 	if err != nil {
@@ -57,10 +70,12 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 	if err != nil {
 		return nil, err
 	}
-	return consumer.New(base, st, consumer.Config{
+	return consumer.New(append(base, kafkaMetrics(m)), st, consumer.Config{
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
 		BatchSize: cfg.BatchSize, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
 		SessionTimeout:  cfg.SessionTimeout,
 		ShutdownTimeout: 8 * time.Second,
+		ClientID:        cfg.ClientID + "-" + id,
+		Metrics:         m,
 	}, log)
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
+	"foodpipe/internal/telemetry"
 )
 
 // Summary is what the demo reports at the end (and prints with --json).
@@ -54,6 +54,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	consumers := f.Int("consumers", 2, "consumers in the group (more than the partitions leaves some idle)")
 	asJSON := f.Bool("json", false, "print the summary as one JSON object on stdout")
 	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
+	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
 	f.bind("partitions", "KAFKA_PARTITIONS")
 	f.bind("log-level", "LOG_LEVEL")
 	// The demo talks to its own broker; DATABASE_URL, when set, picks the database.
@@ -78,6 +79,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	})
 	if *orders < 1 || *consumers < 1 || *consumers > 64 {
 		return fmt.Errorf("%w: --orders must be at least 1 and --consumers from 1 to 64", ErrUsage)
+	}
+	if *stopOneAfter < 0 || *stopOneAfter > 0 && *consumers < 2 {
+		return fmt.Errorf("%w: --stop-one-after needs at least 2 consumers and must not be negative", ErrUsage)
 	}
 	out := env.Stdout
 	if *asJSON {
@@ -108,22 +112,27 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(out, "database  %s (%s)\n", config.RedactURL(db.URL), db.Source)
 
 	// Consumers first, so the group has settled before orders flow and the
-	// partitions are visibly shared.
+	// partitions are visibly shared. Each has its own context, so that one
+	// can leave the group while the others go on.
 	cctx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumers()
+	m := telemetry.NewMetrics()
 	var members []*consumer.Consumer
+	var stops []context.CancelFunc
 	var wg sync.WaitGroup
 	errs := make(chan error, *consumers)
 	for i := 1; i <= *consumers; i++ {
-		c, err := newConsumer(ctx, cfg, st, fmt.Sprintf("consumer-%d", i), log)
+		c, err := newConsumer(ctx, cfg, st, fmt.Sprintf("consumer-%d", i), log, m)
 		if err != nil {
 			return err
 		}
+		mctx, stop := context.WithCancel(cctx)
 		members = append(members, c)
+		stops = append(stops, stop)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.Run(cctx); err != nil {
+			if err := c.Run(mctx); err != nil {
 				errs <- fmt.Errorf("%s: %w", c.ID(), err)
 			}
 		}()
@@ -133,7 +142,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(out, "%-9s owns partitions %v\n", c.ID(), c.Assigned())
 	}
 
-	pcl, err := newProducerClient(ctx, cfg, log)
+	pcl, err := newProducerClient(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -142,15 +151,33 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	ids := make([]string, 0, *orders)
 	parts := map[int32]int64{}
 	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{
-		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *orders,
+		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *orders, Metrics: m,
 	}, log)
+	view := newLiveView(out, *orders, func() map[int32]int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(parts)
+	}, members)
 	p.OnAck = func(o order.Order, r *kgo.Record) {
 		mu.Lock()
 		ids = append(ids, o.OrderID)
 		parts[r.Partition]++
+		n := len(ids)
 		mu.Unlock()
+		if n == *stopOneAfter {
+			// The last member leaves the group; the coordinator hands its
+			// partitions to the others, which resume from its committed
+			// offsets. Nothing is lost or stored twice.
+			last := len(members) - 1
+			view.stop(members[last].ID(), fmt.Sprintf("--stop-one-after %d", *stopOneAfter))
+			go stops[last]()
+		}
 	}
-	progress := startProgress(out, p, members, 1*time.Second)
+	every := time.Second
+	if view.tty {
+		every = 250 * time.Millisecond
+	}
+	progress := view.run(every)
 	perr := p.Run(ctx)
 	if perr != nil {
 		progress()
@@ -233,40 +260,6 @@ func waitForAssignments(ctx context.Context, members []*consumer.Consumer, parti
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// startProgress prints one line per interval until the returned func is called.
-func startProgress(w io.Writer, p *producer.Producer, members []*consumer.Consumer, every time.Duration) func() {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	line := func() {
-		var b strings.Builder
-		var stored int64
-		for _, c := range members {
-			stored += c.Stats().Processed
-		}
-		fmt.Fprintf(&b, "produced %5d  stored %5d  |", p.Stats().Acked, stored)
-		for _, c := range members {
-			fmt.Fprintf(&b, "  %s %v: %d", c.ID(), c.Assigned(), c.Stats().Processed)
-		}
-		fmt.Fprintln(w, b.String())
-	}
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				line()
-				return
-			case <-t.C:
-				line()
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(done); <-finished }) }
 }
 
 func printSummary(w io.Writer, s Summary) {

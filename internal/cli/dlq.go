@@ -134,7 +134,7 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		fmt.Fprintln(env.Stdout, "no dead letters match")
 		return nil
 	}
-	cl, err := newProducerClient(ctx, cfg, env.Log)
+	cl, err := newProducerClient(ctx, cfg, env.Log, nil)
 	if err != nil {
 		return err
 	}

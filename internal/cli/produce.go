@@ -14,6 +14,7 @@ import (
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
+	"foodpipe/internal/telemetry"
 )
 
 func runProduce(ctx context.Context, env *Env, args []string) error {
@@ -34,26 +35,37 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	if *count < 0 || *duration < 0 {
 		return fmt.Errorf("%w: --count and --duration must not be negative", ErrUsage)
 	}
-	cl, err := newProducerClient(ctx, cfg, env.Log)
+	m := telemetry.NewMetrics()
+	cl, err := newProducerClient(ctx, cfg, env.Log, m)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	stop, err := serveMetrics(cfg, m, func(ctx context.Context) error { return cl.Ping(ctx) }, env.Log)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	s := *seed
 	if s == 0 {
 		s = uint64(time.Now().UnixNano())
 	}
 	p := producer.New(cl, order.NewGenerator(s, nil), producer.Config{
 		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *count, Duration: *duration, StatsInterval: cfg.StatsInterval,
+		Metrics: m,
 	}, env.Log)
 	env.Log.Info("producer starting", slog.Any("config", cfg), slog.Int("count", *count), slog.Duration("duration", *duration))
 	return p.Run(ctx)
 }
 
 // newProducerClient connects a producer client and makes sure the topics
-// exist, so that a fresh broker needs no set-up step.
-func newProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
+// exist, so that a fresh broker needs no set-up step. The Kafka client's own
+// metrics go to m unless it is nil.
+func newProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
 	opts := append(kafka.ClientOpts(kafkaOptions(cfg, log)), producer.Options(cfg.ProducerRetries, 30*time.Second)...)
+	if m != nil {
+		opts = append(opts, kafkaMetrics(m))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

@@ -20,6 +20,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/localpg"
+	"foodpipe/internal/telemetry"
 )
 
 // SoakSample is one look at the consumer during a soak run.
@@ -109,7 +110,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	c, err := newConsumer(ctx, cfg, st, "soak", env.Log)
+	c, err := newConsumer(ctx, cfg, st, "soak", env.Log, telemetry.NewMetrics())
 	if err != nil {
 		return err
 	}

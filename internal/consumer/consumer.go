@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,12 @@ type Config struct {
 	StatsInterval time.Duration
 	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
 	ShutdownTimeout time.Duration
+	// ClientID, when set, names this member's Kafka client, so that the
+	// group's member list (foodpipe status, kafka-consumer-groups.sh) shows
+	// which consumer owns which partitions.
+	ClientID string
+	// Metrics receives the consumer's counters; nil keeps them unexported.
+	Metrics *telemetry.Metrics
 }
 
 // writeTimeout bounds one attempt at writing a batch.
@@ -88,9 +95,10 @@ type Consumer struct {
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
 
-	mu    sync.Mutex
-	owned map[int32]bool
-	scope atomic.Value // string: see offsetScope
+	mu     sync.Mutex
+	owned  map[int32]bool
+	stored map[int32]int64 // orders newly stored, by partition
+	scope  atomic.Value    // string: see offsetScope
 }
 
 func (c *Consumer) assign(parts []int32, add bool) {
@@ -101,6 +109,7 @@ func (c *Consumer) assign(parts []int32, add bool) {
 			c.owned[p] = true
 		} else {
 			delete(c.owned, p)
+			c.cfg.Metrics.ConsumerLag.DeleteLabelValues(telemetry.Partition(p))
 		}
 	}
 }
@@ -117,13 +126,20 @@ func (c *Consumer) Assigned() []int32 {
 	return out
 }
 
+// StoredByPartition returns how many orders this member newly stored from each partition.
+func (c *Consumer) StoredByPartition() map[int32]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.stored)
+}
+
 // ID is this member's name.
 func (c *Consumer) ID() string { return c.cfg.ID }
 
 // groupOptions are the group settings a consumer's client adds to the base options.
 func (c *Consumer) groupOptions() []kgo.Opt {
-	cfg, log := c.cfg, c.log
-	return []kgo.Opt{
+	cfg, log, m := c.cfg, c.log, c.cfg.Metrics
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		// A new group starts from the beginning of the topic: no order that
@@ -145,23 +161,30 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return c.adjustOffsets(ctx, offsets)
 		}),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			c.assign(m[cfg.Topic], true)
-			log.Info("partitions assigned", slog.Any("partitions", m[cfg.Topic]), slog.Any("owned", c.Assigned()))
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.assign(parts[cfg.Topic], true)
+			m.Rebalances.Inc()
+			log.Info("partitions assigned", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
 		}),
 		// Revoked: a rebalance moves partitions to other members. Lost: this
 		// member was dropped from the group (it missed its session timeout).
 		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
 		// is in flight here any more.
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			c.assign(m[cfg.Topic], false)
-			log.Info("partitions revoked", slog.Any("partitions", m[cfg.Topic]), slog.Any("owned", c.Assigned()))
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.assign(parts[cfg.Topic], false)
+			m.Rebalances.Inc()
+			log.Info("partitions revoked", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
 		}),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			c.assign(m[cfg.Topic], false)
-			log.Warn("partitions lost", slog.Any("partitions", m[cfg.Topic]))
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.assign(parts[cfg.Topic], false)
+			m.Rebalances.Inc()
+			log.Warn("partitions lost", slog.Any("partitions", parts[cfg.Topic]))
 		}),
 	}
+	if cfg.ClientID != "" {
+		opts = append(opts, kgo.ClientID(cfg.ClientID))
+	}
+	return opts
 }
 
 // adjustOffsets starts each assigned partition from the offset stored with
@@ -218,8 +241,11 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 8 * time.Second
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.NewMetrics()
+	}
 	log = log.With(slog.String("consumer", cfg.ID))
-	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}}
+	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{}}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
 		Name: "postgres",
 		// Once the retries are used up the breaker opens: no new records
@@ -231,9 +257,11 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			lvl := slog.LevelWarn
+			open := 1.0
 			if to == gobreaker.StateClosed {
-				lvl = slog.LevelInfo
+				lvl, open = slog.LevelInfo, 0
 			}
+			cfg.Metrics.BreakerOpen.Set(open)
 			log.Log(context.Background(), lvl, "database circuit breaker "+to.String(), slog.String("from", from.String()))
 		},
 	})
@@ -288,6 +316,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
+			c.recordLag(fetches)
 		}
 		c.cl.AllowRebalance()
 	}
@@ -366,6 +395,7 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	c.processed.Add(int64(res.Inserted))
 	c.duplicates.Add(int64(len(res.Duplicates)))
 	c.batches.Add(1)
+	c.recordStored(batch.Rows, res)
 
 	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
 	// done. If this commit fails the orders come again and are recognised
@@ -394,7 +424,9 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 			return c.store.WriteBatch(actx, *b)
 		})
 		if err == nil {
-			c.lastBatch.Store(int64(time.Since(start)))
+			took := time.Since(start)
+			c.lastBatch.Store(int64(took))
+			c.cfg.Metrics.DBBatchSeconds.Observe(took.Seconds())
 			return res, nil
 		}
 		switch {
@@ -451,6 +483,58 @@ func (c *Consumer) dropStored(ctx context.Context, b *store.Batch) error {
 	b.Offsets = offs
 	c.log.Warn("part of the batch was already stored by another member; skipping it", slog.Int("rows_left", len(rows)))
 	return nil
+}
+
+// Ready reports whether this member can do its work: the circuit breaker is
+// closed and a Kafka broker answers. (The database is checked by the caller,
+// which owns the pool.)
+func (c *Consumer) Ready(ctx context.Context) error {
+	if st := c.breaker.State(); st != gobreaker.StateClosed {
+		return fmt.Errorf("database circuit breaker is %s", st)
+	}
+	if err := c.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
+// recordStored updates the metrics and per-partition counts for a stored batch. Only newly stored
+// orders count towards latency: a re-delivered one is as old as the outage
+// that caused its re-delivery.
+func (c *Consumer) recordStored(rows []store.Row, res store.Result) {
+	m := c.cfg.Metrics
+	m.OrdersProcessed.Add(float64(res.Inserted))
+	m.OrdersDuplicate.Add(float64(len(res.Duplicates)))
+	skipped := map[[2]int64]bool{}
+	for _, r := range res.Duplicates {
+		skipped[[2]int64{int64(r.Partition), r.Offset}] = true
+	}
+	for _, r := range res.Conflicts {
+		skipped[[2]int64{int64(r.Partition), r.Offset}] = true
+	}
+	for _, r := range res.Rejected {
+		skipped[[2]int64{int64(r.Row.Partition), r.Row.Offset}] = true
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range rows {
+		if !skipped[[2]int64{int64(r.Partition), r.Offset}] {
+			m.E2ELatency.Observe(now.Sub(r.Order.CreatedAt).Seconds())
+			c.stored[r.Partition]++
+		}
+	}
+}
+
+// recordLag sets each fetched partition's lag: the records behind its high
+// watermark once this fetch is processed.
+func (c *Consumer) recordLag(fetches kgo.Fetches) {
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 && p.HighWatermark >= 0 {
+			lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
+			c.cfg.Metrics.ConsumerLag.WithLabelValues(telemetry.Partition(p.Partition)).Set(float64(max(lag, 0)))
+		}
+	})
 }
 
 func lastPerPartition(recs []*kgo.Record) []*kgo.Record {

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -225,6 +228,22 @@ func TestHostileInputGoesToTheDeadLetterTopicAndValidOrdersAroundItAreStored(t *
 	if s := cons.Stats(); s.Processed != 3 || s.Invalid != int64(len(hostile)) {
 		t.Errorf("stats %+v", s)
 	}
+	m := cons.cfg.Metrics
+	byReason := map[string]float64{}
+	for _, h := range hostile {
+		byReason[h.reason]++
+	}
+	for reason, n := range byReason {
+		if got := testutil.ToFloat64(m.OrdersInvalid.WithLabelValues(reason)); got != n {
+			t.Errorf("foodpipe_orders_invalid_total{reason=%q} = %v, want %v", reason, got, n)
+		}
+	}
+	if got := testutil.ToFloat64(m.DLQ); got != float64(len(hostile)) {
+		t.Errorf("foodpipe_dlq_total = %v, want %d", got, len(hostile))
+	}
+	if got := testutil.ToFloat64(m.OrdersProcessed); got != 3 {
+		t.Errorf("foodpipe_orders_processed_total = %v, want 3", got)
+	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -261,6 +280,39 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 	if status != string(os[0].Status) {
 		t.Errorf("stored status became %q", status)
 	}
+	m := cons.cfg.Metrics
+	for name, c := range map[string]struct{ got, want float64 }{
+		"foodpipe_orders_processed_total":                               {testutil.ToFloat64(m.OrdersProcessed), 2},
+		"foodpipe_orders_duplicate_total":                               {testutil.ToFloat64(m.OrdersDuplicate), 1},
+		`foodpipe_orders_invalid_total{reason="conflicting_duplicate"}`: {testutil.ToFloat64(m.OrdersInvalid.WithLabelValues(ReasonConflict)), 1},
+		"foodpipe_dlq_total":                                            {testutil.ToFloat64(m.DLQ), 1},
+		"foodpipe_db_breaker_open":                                      {testutil.ToFloat64(m.BreakerOpen), 0},
+		`foodpipe_consumer_lag{partition="0"}`:                          {testutil.ToFloat64(m.ConsumerLag.WithLabelValues("0")), 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", name, c.got, c.want)
+		}
+	}
+	// Only the two newly stored orders count towards latency; the batches
+	// and the assignment were observed.
+	if n := histogramCount(t, m.E2ELatency); n != 2 {
+		t.Errorf("foodpipe_e2e_latency_seconds_count = %d, want 2", n)
+	}
+	if n := histogramCount(t, m.DBBatchSeconds); n < 1 {
+		t.Errorf("foodpipe_db_batch_seconds_count = %d, want at least 1", n)
+	}
+	if got := testutil.ToFloat64(m.Rebalances); got < 1 {
+		t.Errorf("foodpipe_rebalances_total = %v, want at least the first assignment", got)
+	}
+}
+
+func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := h.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	return pb.GetHistogram().GetSampleCount()
 }
 
 // gatedStore holds the first write until released, as a consumer paused by

@@ -60,6 +60,7 @@ func (c *Consumer) sendDead(ctx context.Context, dead []deadLetter) error {
 			{Key: HeaderFailedAt, Value: []byte(now)},
 		}, r.Headers...)
 		recs[i] = &kgo.Record{Topic: c.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
+		c.cfg.Metrics.OrdersInvalid.WithLabelValues(d.reason).Inc()
 		c.log.Warn("message sent to the dead-letter topic", slog.String("order_id", headerValue(r, producer.HeaderOrderID)),
 			slog.String("reason", d.reason), slog.String("error", d.err.Error()),
 			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
@@ -75,6 +76,7 @@ func (c *Consumer) sendDead(ctx context.Context, dead []deadLetter) error {
 		err := c.cl.ProduceSync(ctx, try...).FirstErr()
 		if err == nil {
 			c.invalid.Add(int64(len(recs)))
+			c.cfg.Metrics.DLQ.Add(float64(len(recs)))
 			return nil
 		}
 		c.log.Warn("dead-letter publish failed, retrying", slog.Int("attempt", attempt), slog.Any("err", err))

@@ -37,6 +37,8 @@ type Config struct {
 	Duration time.Duration
 	// StatsInterval is how often a summary line is logged; 0 means never.
 	StatsInterval time.Duration
+	// Metrics receives the producer's counters; nil keeps them unexported.
+	Metrics *telemetry.Metrics
 }
 
 // Stats are the producer's counters.
@@ -81,6 +83,9 @@ type Producer struct {
 
 // New returns a producer that publishes through cl.
 func New(cl *kgo.Client, gen *order.Generator, cfg Config, log *slog.Logger) *Producer {
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.NewMetrics()
+	}
 	return &Producer{cl: cl, gen: gen, cfg: cfg, log: log}
 }
 
@@ -152,6 +157,7 @@ func (p *Producer) Run(ctx context.Context) error {
 				return
 			}
 			p.stats.acked.Add(1)
+			p.cfg.Metrics.OrdersProduced.Inc()
 			if p.log.Enabled(ctx, slog.LevelDebug) {
 				p.log.Debug("order produced", telemetry.OrderID(o.OrderID),
 					slog.String("customer_id", o.CustomerID),

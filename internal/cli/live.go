@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"foodpipe/internal/consumer"
+)
+
+// liveView shows the demo while it runs: orders produced and stored per
+// partition, which member owns which partitions, and each rebalance as it
+// happens. On a terminal it redraws one block in place; otherwise (a pipe, a
+// file, a test) it prints one plain line per tick and one per event.
+type liveView struct {
+	w      io.Writer
+	tty    bool
+	target int
+	// produced returns the orders acknowledged so far, by partition.
+	produced func() map[int32]int64
+	members  []*consumer.Consumer
+
+	mu      sync.Mutex
+	stopped map[string]bool
+	owners  map[string][]int32 // assignments as last seen
+	events  []string
+	drawn   int // lines of the last block, to move back over them
+}
+
+func newLiveView(w io.Writer, target int, produced func() map[int32]int64, members []*consumer.Consumer) *liveView {
+	v := &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, members: members,
+		stopped: map[string]bool{}, owners: map[string][]int32{}}
+	for _, c := range members {
+		v.owners[c.ID()] = c.Assigned()
+	}
+	return v
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// stop marks a member as stopped, with the reason shown in the events.
+func (v *liveView) stop(id, why string) {
+	v.mu.Lock()
+	v.stopped[id] = true
+	v.mu.Unlock()
+	v.event(fmt.Sprintf("%s leaves the group (%s)", id, why))
+}
+
+// event records something that happened; in plain mode it is printed at once.
+func (v *liveView) event(e string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e = time.Now().Format("15:04:05") + "  " + e
+	v.events = append(v.events, e)
+	if !v.tty {
+		fmt.Fprintln(v.w, "event    "+e)
+	}
+}
+
+// tick notices rebalances and draws the current state.
+func (v *liveView) tick() {
+	for _, c := range v.members {
+		now := c.Assigned()
+		v.mu.Lock()
+		was := v.owners[c.ID()]
+		v.owners[c.ID()] = now
+		v.mu.Unlock()
+		if !slices.Equal(was, now) {
+			v.event(fmt.Sprintf("rebalance: %s owned %v, now owns %v", c.ID(), orNone(was), orNone(now)))
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tty {
+		v.drawBlock()
+	} else {
+		fmt.Fprintln(v.w, v.plainLine())
+	}
+}
+
+// run ticks every interval until the returned func is called, which draws
+// one last time.
+func (v *liveView) run(every time.Duration) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				v.tick()
+				return
+			case <-t.C:
+				v.tick()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+// snapshot is what one drawing shows.
+type snapshot struct {
+	produced, stored       map[int32]int64
+	totalProd, totalStored int64
+	owner                  map[int32]string
+}
+
+func (v *liveView) snapshot() snapshot {
+	s := snapshot{produced: v.produced(), stored: map[int32]int64{}, owner: map[int32]string{}}
+	for _, c := range v.members {
+		for p, n := range c.StoredByPartition() {
+			s.stored[p] += n
+		}
+		for _, p := range v.owners[c.ID()] {
+			s.owner[p] = c.ID()
+		}
+	}
+	for _, n := range s.produced {
+		s.totalProd += n
+	}
+	for _, n := range s.stored {
+		s.totalStored += n
+	}
+	return s
+}
+
+func (s snapshot) partitions() []int32 {
+	ps := slices.Collect(maps.Keys(s.produced))
+	for p := range s.owner {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+func (v *liveView) plainLine() string {
+	s := v.snapshot()
+	var b strings.Builder
+	fmt.Fprintf(&b, "progress produced %d/%d  stored %d  |", s.totalProd, v.target, s.totalStored)
+	for _, p := range s.partitions() {
+		fmt.Fprintf(&b, "  p%d %d/%d", p, s.stored[p], s.produced[p])
+	}
+	b.WriteString("  |")
+	for _, c := range v.members {
+		fmt.Fprintf(&b, "  %s %s: %d", c.ID(), v.ownsText(c.ID()), c.Stats().Processed)
+	}
+	return b.String()
+}
+
+func (v *liveView) ownsText(id string) string {
+	if v.stopped[id] {
+		return "stopped"
+	}
+	return fmt.Sprint(orNone(v.owners[id]))
+}
+
+// drawBlock redraws the block in place: back up over the last one, clear to
+// the end of the screen, draw.
+func (v *liveView) drawBlock() {
+	s := v.snapshot()
+	var b strings.Builder
+	if v.drawn > 0 {
+		fmt.Fprintf(&b, "\033[%dA\033[J", v.drawn)
+	}
+	lines := []string{fmt.Sprintf("orders     produced %d/%d   stored %d", s.totalProd, v.target, s.totalStored), ""}
+	for _, p := range s.partitions() {
+		owner := s.owner[p]
+		if owner == "" {
+			owner = "(no owner: rebalancing)"
+		}
+		lines = append(lines, fmt.Sprintf("partition %d  %s  %5d/%-5d  %s", p, bar(s.stored[p], s.produced[p], 24), s.stored[p], s.produced[p], owner))
+	}
+	lines = append(lines, "")
+	for _, c := range v.members {
+		lines = append(lines, fmt.Sprintf("%-12s %-14s stored %d", c.ID(), v.ownsText(c.ID()), c.Stats().Processed))
+	}
+	if len(v.events) > 0 {
+		lines = append(lines, "")
+		for _, e := range v.events[max(0, len(v.events)-6):] {
+			lines = append(lines, e)
+		}
+	}
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	v.drawn = len(lines)
+	io.WriteString(v.w, b.String())
+}
+
+// bar draws done out of total as a bar of width cells.
+func bar(done, total int64, width int) string {
+	n := 0
+	if total > 0 {
+		n = int(min(done, total) * int64(width) / total)
+	}
+	return strings.Repeat("█", n) + strings.Repeat("░", width-n)
+}
+
+func orNone(ps []int32) []int32 {
+	if ps == nil {
+		return []int32{}
+	}
+	return ps
+}

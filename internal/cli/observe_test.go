@@ -1,0 +1,291 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/store/dbtest"
+)
+
+// scrape returns the value of one sample of a /metrics page, or -1 when absent.
+func scrape(page, sample string) float64 {
+	for _, l := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(l, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// startConsume runs `foodpipe consume` until the test ends and returns its run.
+func startConsume(t *testing.T, vars []string, args ...string) *run {
+	t.Helper()
+	c := newRun(t, vars...)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.do(ctx, append([]string{"consume"}, args...)...) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("consume: %v", err)
+		}
+	})
+	return c
+}
+
+var metricsAddr = regexp.MustCompile(`"msg":"serving metrics and health","addr":"([^"]+)"`)
+
+func TestConsumeServesMetricsWithTheValuesOfAKnownRun(t *testing.T) {
+	addr := broker(t)
+	url := dbtest.New(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url, "KAFKA_PARTITIONS", "1", "METRICS_ADDR", "127.0.0.1:0"}
+	ctx := context.Background()
+	migrate(t, url)
+	if err := newRun(t, vars...).do(ctx, "produce", "--count", "10", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("food-orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("not json")}, &kgo.Record{Value: []byte(`{"order_id":"X"}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	resend(t, addr, "food-orders", 4) // four exact re-deliveries
+
+	c := startConsume(t, vars, "--id", "m1")
+	var base string
+	var page string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := metricsAddr.FindStringSubmatch(c.stderr.String()); m != nil && base == "" {
+			base = "http://" + m[1]
+		}
+		if base != "" {
+			_, page = httpGet(t, base+"/metrics")
+			if scrape(page, "foodpipe_orders_duplicate_total") == 4 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed the run:\n%s\n%s", page, tail(c.stderr.String(), 2000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for sample, want := range map[string]float64{
+		"foodpipe_orders_processed_total":                       10,
+		"foodpipe_orders_duplicate_total":                       4,
+		`foodpipe_orders_invalid_total{reason="not_json"}`:      1,
+		`foodpipe_orders_invalid_total{reason="missing_field"}`: 1,
+		"foodpipe_dlq_total":                                    2,
+		"foodpipe_e2e_latency_seconds_count":                    10,
+		`foodpipe_consumer_lag{partition="0"}`:                  0,
+		"foodpipe_db_breaker_open":                              0,
+		"foodpipe_rebalances_total":                             1,
+	} {
+		if got := scrape(page, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+	if n := scrape(page, "foodpipe_db_batch_seconds_count"); n < 1 {
+		t.Errorf("foodpipe_db_batch_seconds_count = %v, want at least 1", n)
+	}
+	if !strings.Contains(page, `foodpipe_kafka_connects_total{client_id="foodpipe-m1"`) {
+		t.Errorf("the Kafka client's own metrics are missing")
+	}
+	if code, body := httpGet(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d %s", code, body)
+	}
+	if code, body := httpGet(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+}
+
+func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
+	addr := broker(t)
+	url := dbtest.New(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}
+	ctx := context.Background()
+	migrate(t, url)
+	if err := newRun(t, vars...).do(ctx, "produce", "--count", "30", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("food-orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("garbage")}, &kgo.Record{Value: []byte("more garbage")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c := startConsume(t, vars, "--id", "watcher")
+
+	// Once everything is stored and committed, status must show it all.
+	var s Status
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := newRun(t, vars...)
+		if err := r.do(ctx, "status", "--json"); err != nil {
+			t.Fatalf("status: %v\n%s", err, r.stderr)
+		}
+		s = Status{}
+		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, r.stdout)
+		}
+		var lag int64
+		for _, p := range s.Partitions {
+			lag += p.Lag
+		}
+		if len(s.Partitions) == 3 && lag == 0 && s.DLQSize == 2 && len(s.Members) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never settled: %+v\n%s", s, tail(c.stderr.String(), 2000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, rows := countRows(t, url)
+	var hwm, stored int64
+	for _, p := range s.Partitions {
+		hwm += p.HighWatermark
+		stored += p.Rows
+		if p.Committed != p.HighWatermark {
+			t.Errorf("partition %d committed %d, high watermark %d", p.Partition, p.Committed, p.HighWatermark)
+		}
+		if p.Rows != int64(rows[p.Partition]) {
+			t.Errorf("partition %d rows %d, the table has %d", p.Partition, p.Rows, rows[p.Partition])
+		}
+		if p.Owner != "foodpipe-watcher" {
+			t.Errorf("partition %d owner %q, want foodpipe-watcher", p.Partition, p.Owner)
+		}
+	}
+	if hwm != 32 || stored != 30 {
+		t.Errorf("high watermarks sum to %d (want 32 messages), rows to %d (want 30 orders)", hwm, stored)
+	}
+	if m := s.Members[0]; m.ClientID != "foodpipe-watcher" || len(m.Partitions) != 3 {
+		t.Errorf("member %+v, want foodpipe-watcher owning the 3 partitions", m)
+	}
+	if s.GroupState != "Stable" {
+		t.Errorf("group state %q", s.GroupState)
+	}
+
+	// The table a person reads says the same.
+	r := newRun(t, vars...)
+	if err := r.do(ctx, "status"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	for _, want := range []string{"topic food-orders: 3 partitions", "group order-processors: Stable, 1 members",
+		"dead letters in food-orders.dlq: 2", "PARTITION  HIGH WATERMARK  COMMITTED  LAG  ROWS IN DB  OWNER", "foodpipe-watcher"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestStatusWithoutTheDatabaseStillShowsKafka(t *testing.T) {
+	addr := broker(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}
+	ctx := context.Background()
+	if err := newRun(t, vars...).do(ctx, "produce", "--count", "6", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(t, vars...)
+	if err := r.do(ctx, "status"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	if !strings.Contains(out, "rows in PostgreSQL unknown") || !strings.Contains(out, "(no consumer running), 0 members") {
+		t.Errorf("status output:\n%s", out)
+	}
+	// Nobody has consumed: the lag is every message.
+	re := regexp.MustCompile(`(?m)^(\d)\s+(\d+)\s+-\s+(\d+)\s+-\s+-$`)
+	var lag int
+	for _, m := range re.FindAllStringSubmatch(out, -1) {
+		if m[2] != m[3] {
+			t.Errorf("partition %s: lag %s, high watermark %s", m[1], m[3], m[2])
+		}
+		n, _ := strconv.Atoi(m[3])
+		lag += n
+	}
+	if lag != 6 {
+		t.Errorf("total lag %d, want 6:\n%s", lag, out)
+	}
+}
+
+func TestStatusWatchPrintsPlainSnapshotsWhenNotATerminal(t *testing.T) {
+	addr := broker(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", dbtest.New(t)}
+	if err := newRun(t, vars...).do(context.Background(), "topic", "create"); err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(t, vars...)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := r.do(ctx, "status", "--watch", "--interval", "200ms"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	if n := strings.Count(out, "PARTITION  HIGH WATERMARK"); n < 3 {
+		t.Errorf("%d snapshots in 1.5 s at 200 ms, want several:\n%s", n, out)
+	}
+	if strings.Contains(out, "\033") {
+		t.Errorf("terminal escapes written to a non-terminal:\n%q", out)
+	}
+}
+
+func TestDemoShowsTheRebalanceWhenAConsumerLeaves(t *testing.T) {
+	url := dbtest.New(t)
+	r := newRun(t, "DATABASE_URL", url)
+	err := r.do(context.Background(), "demo", "--orders", "60", "--rate", "40", "--consumers", "3", "--stop-one-after", "20")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s\n%s", err, r.stdout, tail(r.stderr.String(), 2000))
+	}
+	out := r.stdout.String()
+	if strings.Contains(out, "\033") {
+		t.Errorf("terminal escapes written to a non-terminal:\n%q", out)
+	}
+	if !strings.Contains(out, "progress produced") || !regexp.MustCompile(`p0 \d+/\d+  p1 \d+/\d+  p2 \d+/\d+`).MatchString(out) {
+		t.Errorf("no per-partition progress lines:\n%s", out)
+	}
+	if !strings.Contains(out, "consumer-3 leaves the group (--stop-one-after 20)") {
+		t.Errorf("the stop is not shown:\n%s", out)
+	}
+	if !regexp.MustCompile(`rebalance: consumer-3 owned \[\d\], now owns \[\]`).MatchString(out) {
+		t.Errorf("consumer-3 giving up its partition is not shown:\n%s", out)
+	}
+	// Its partition moves to one of the two that stay.
+	if !regexp.MustCompile(`rebalance: consumer-[12] owned \[\d\], now owns \[\d \d\]`).MatchString(out) {
+		t.Errorf("no remaining consumer is shown taking over a partition:\n%s", out)
+	}
+	if !strings.Contains(out, "consumer-3 stopped") || !strings.Contains(out, "every produced order is in PostgreSQL exactly once") {
+		t.Errorf("summary:\n%s", out)
+	}
+	if total, _ := countRows(t, url); total != 60 {
+		t.Errorf("%d rows, want 60", total)
+	}
+}

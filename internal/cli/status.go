@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/store"
+)
+
+// Status is one look at the pipeline: the topic, the group, the table.
+type Status struct {
+	Topic      string            `json:"topic"`
+	Group      string            `json:"group"`
+	GroupState string            `json:"group_state"`
+	Partitions []PartitionStatus `json:"partitions"`
+	Members    []MemberStatus    `json:"members"`
+	DLQTopic   string            `json:"dlq_topic"`
+	DLQSize    int64             `json:"dlq_size"`
+	// Database is "" when the rows could be counted, else why not.
+	Database string `json:"database_error,omitempty"`
+}
+
+// PartitionStatus is one partition of the orders topic.
+type PartitionStatus struct {
+	Partition     int32 `json:"partition"`
+	HighWatermark int64 `json:"high_watermark"`
+	// Committed is the group's committed offset, -1 when it has none.
+	Committed int64 `json:"committed"`
+	// Lag is what the group has still to read: high watermark - committed.
+	Lag int64 `json:"lag"`
+	// Rows is the orders stored from this partition, -1 when unknown.
+	Rows  int64  `json:"rows"`
+	Owner string `json:"owner"`
+}
+
+// MemberStatus is one member of the consumer group.
+type MemberStatus struct {
+	ClientID   string  `json:"client_id"`
+	Host       string  `json:"host"`
+	MemberID   string  `json:"member_id"`
+	Partitions []int32 `json:"partitions"`
+}
+
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	f, err := newFlags(env, "status")
+	if err != nil {
+		return err
+	}
+	f.kafkaFlags()
+	f.dbFlags()
+	f.bind("group", "KAFKA_GROUP")
+	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
+	watch := f.Bool("watch", false, "redraw every --interval until interrupted")
+	every := f.Duration("interval", 2*time.Second, "how often --watch redraws")
+	asJSON := f.Bool("json", false, "print the status as one JSON object")
+	cfg, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if *every <= 0 {
+		return fmt.Errorf("%w: --interval must be positive", ErrUsage)
+	}
+	adm, closeAdm, err := adminClient(ctx, cfg, env.Log)
+	if err != nil {
+		return err
+	}
+	defer closeAdm()
+	// The status is worth showing without the database: its absence is
+	// reported in place of the row counts.
+	st, dbErr := store.Open(ctx, cfg.DatabaseURL, store.MaxConns(1))
+	if dbErr == nil {
+		defer st.Close()
+	}
+	show := func() error {
+		s, err := readStatus(ctx, adm, st, dbErr, cfg)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(env.Stdout).Encode(s)
+		}
+		printStatus(env.Stdout, s)
+		return nil
+	}
+	if !*watch {
+		return show()
+	}
+	tty := isTerminal(env.Stdout)
+	for {
+		if tty {
+			// Home the cursor and clear the screen: the view is redrawn in place.
+			fmt.Fprint(env.Stdout, "\033[H\033[2J")
+		}
+		fmt.Fprintf(env.Stdout, "%s  (every %s; Ctrl-C to stop)\n", time.Now().Format("15:04:05"), *every)
+		if err := show(); err != nil {
+			fmt.Fprintf(env.Stdout, "status unavailable: %v\n", err)
+		}
+		if !tty {
+			fmt.Fprintln(env.Stdout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*every):
+		}
+	}
+}
+
+// readStatus gathers the status from the brokers and, when st is open, the database.
+func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr error, cfg config.Config) (Status, error) {
+	s := Status{Topic: cfg.Topic, Group: cfg.Group, DLQTopic: cfg.DLQTopic}
+	ends, err := adm.ListEndOffsets(ctx, cfg.Topic, cfg.DLQTopic)
+	if err != nil {
+		return s, fmt.Errorf("list offsets: %w", err)
+	}
+	if _, ok := ends[cfg.Topic]; !ok {
+		return s, fmt.Errorf("topic %s does not exist (foodpipe topic create makes it)", cfg.Topic)
+	}
+	starts, err := adm.ListStartOffsets(ctx, cfg.DLQTopic)
+	if err != nil {
+		return s, fmt.Errorf("list offsets: %w", err)
+	}
+	starts.Each(func(o kadm.ListedOffset) {
+		if end, ok := ends.Lookup(cfg.DLQTopic, o.Partition); ok && o.Err == nil {
+			s.DLQSize += end.Offset - o.Offset
+		}
+	})
+
+	groups, err := adm.DescribeGroups(ctx, cfg.Group)
+	if err != nil {
+		return s, fmt.Errorf("describe group %s: %w", cfg.Group, err)
+	}
+	owner := map[int32]string{}
+	if g, ok := groups[cfg.Group]; ok {
+		s.GroupState = g.State
+		for _, m := range g.Members {
+			ms := MemberStatus{ClientID: m.ClientID, Host: strings.TrimPrefix(m.ClientHost, "/"), MemberID: m.MemberID, Partitions: []int32{}}
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, t := range a.Topics {
+					if t.Topic == cfg.Topic {
+						ms.Partitions = append(ms.Partitions, t.Partitions...)
+					}
+				}
+			}
+			slices.Sort(ms.Partitions)
+			for _, p := range ms.Partitions {
+				owner[p] = ms.ClientID
+			}
+			s.Members = append(s.Members, ms)
+		}
+	}
+	committed, err := adm.FetchOffsets(ctx, cfg.Group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		// No member has committed yet: everything is still to be read.
+		err = nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("fetch committed offsets of %s: %w", cfg.Group, err)
+	}
+
+	var rows map[int32]int64
+	if dbErr == nil {
+		rows, dbErr = st.CountByPartition(ctx)
+	}
+	if dbErr != nil {
+		s.Database = dbErr.Error()
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Topic != cfg.Topic {
+			return
+		}
+		ps := PartitionStatus{Partition: o.Partition, HighWatermark: o.Offset, Committed: -1, Rows: -1, Owner: owner[o.Partition]}
+		if c, ok := committed.Lookup(cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
+			ps.Committed = c.At
+		}
+		ps.Lag = o.Offset - max(ps.Committed, 0)
+		if rows != nil {
+			ps.Rows = rows[o.Partition]
+		}
+		s.Partitions = append(s.Partitions, ps)
+	})
+	slices.SortFunc(s.Partitions, func(a, b PartitionStatus) int { return int(a.Partition - b.Partition) })
+	return s, nil
+}
+
+func printStatus(w io.Writer, s Status) {
+	state := s.GroupState
+	if state == "" {
+		state = "unknown"
+	}
+	if len(s.Members) == 0 {
+		// Kafka calls a group nobody has joined "Dead", one whose members
+		// all left "Empty"; either way its offsets wait for the next member.
+		state += " (no consumer running)"
+	}
+	fmt.Fprintf(w, "topic %s: %d partitions    group %s: %s, %d members    dead letters in %s: %d\n\n",
+		s.Topic, len(s.Partitions), s.Group, state, len(s.Members), s.DLQTopic, s.DLQSize)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tHIGH WATERMARK\tCOMMITTED\tLAG\tROWS IN DB\tOWNER")
+	for _, p := range s.Partitions {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), cmp.Or(p.Owner, "-"))
+	}
+	tw.Flush()
+	if len(s.Members) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
+		for _, m := range s.Members {
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", m.ClientID, m.Host, m.Partitions)
+		}
+		tw.Flush()
+	}
+	if s.Database != "" {
+		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", s.Database)
+	}
+}
+
+func orDash(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}

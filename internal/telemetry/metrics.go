@@ -1,0 +1,64 @@
+package telemetry
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are foodpipe's own Prometheus metrics, on a registry of their own
+// (with the Go runtime and process collectors) so that one process serves
+// exactly what it records. docs/METRICS.md says what each one means and what
+// to alert on.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	OrdersProduced  prometheus.Counter
+	OrdersProcessed prometheus.Counter
+	OrdersDuplicate prometheus.Counter
+	OrdersInvalid   *prometheus.CounterVec // by reason
+	DLQ             prometheus.Counter
+	DBBatchSeconds  prometheus.Histogram
+	E2ELatency      prometheus.Histogram
+	ConsumerLag     *prometheus.GaugeVec // by partition
+	BreakerOpen     prometheus.Gauge
+	Rebalances      prometheus.Counter
+}
+
+// NewMetrics creates the metrics on a new registry.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Latency buckets from 1 ms to about 33 s, doubling.
+	latency := prometheus.ExponentialBuckets(0.001, 2, 16)
+	m := &Metrics{
+		Registry: reg,
+		OrdersProduced: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_orders_produced_total",
+			Help: "Orders the producer published and the brokers acknowledged."}),
+		OrdersProcessed: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_orders_processed_total",
+			Help: "Orders the consumer newly stored in PostgreSQL."}),
+		OrdersDuplicate: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_orders_duplicate_total",
+			Help: "Re-delivered orders that were already stored with the same content."}),
+		OrdersInvalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "foodpipe_orders_invalid_total",
+			Help: "Messages set aside for the dead-letter topic, by reason."}, []string{"reason"}),
+		DLQ: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_dlq_total",
+			Help: "Dead letters the brokers acknowledged on the dead-letter topic."}),
+		DBBatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "foodpipe_db_batch_seconds",
+			Help: "Time to write one batch to PostgreSQL, its transaction included.", Buckets: latency}),
+		E2ELatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "foodpipe_e2e_latency_seconds",
+			Help: "From an order's created_at to the commit of the transaction that stored it.", Buckets: latency}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "foodpipe_consumer_lag",
+			Help: "Records on an owned partition not yet processed, as of the last fetch."}, []string{"partition"}),
+		BreakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_db_breaker_open",
+			Help: "1 while the database circuit breaker is open or half-open, else 0."}),
+		Rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_rebalances_total",
+			Help: "Partition assignments and revocations this process went through."}),
+	}
+	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
+		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.Rebalances)
+	return m
+}
+
+// Partition is the label value of a partition.
+func Partition(p int32) string { return strconv.Itoa(int(p)) }
