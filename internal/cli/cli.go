@@ -53,6 +53,7 @@ func commands() []command {
 		{"demo", "[--orders 100] [--rate 10] [--consumers 2] [--json]", "run the whole pipeline in one process and summarise it", runDemo},
 		{"dlq", "list|replay [--reason R]", "list dead letters, or re-publish chosen ones once after a fix", runDLQ},
 		{"soak", "[--duration 1h] [--rate 100] [--json]", "run the pipeline for a long time and check the consumer stays flat", runSoak},
+		{"bench", "[--orders 500000] [--rates 10,1000,10000] [--json]", "measure drain speed against raw COPY, latency, memory and scaling", runBench},
 		{"status", "[--watch] [--json]", "show partitions, offsets, lag, group members and rows per partition", runStatus},
 		{"config", "", "print the configuration in effect, secrets masked", runConfig},
 	}

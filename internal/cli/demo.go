@@ -97,7 +97,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	defer broker.Close()
 	cfg.Brokers = []string{broker.Addr()}
 
-	db, err := resolveDB(ctx, env, cfg, userDB)
+	db, err := resolveDB(ctx, env, cfg, userDB, "foodpipe_demo")
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	}
 	defer broker.stop()
 
-	db, err := resolveDB(ctx, env, cfg, userDB)
+	db, err := resolveDB(ctx, env, cfg, userDB, "foodpipe_demo")
 	if err != nil {
 		return err
 	}
@@ -277,15 +277,19 @@ func printSoak(w io.Writer, r SoakReport) {
 }
 
 // rssMiB is this process's resident set size.
-func rssMiB() float64 {
-	f, err := os.Open("/proc/self/status")
+func rssMiB() float64 { return procStatusMiB(os.Getpid(), "VmRSS") }
+
+// procStatusMiB reads a memory field (VmRSS, VmHWM, ...) of a process from
+// /proc, in MiB; 0 when it cannot.
+func procStatusMiB(pid int, field string) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return kb / 1024
 		}
@@ -351,14 +355,15 @@ func (c *child) stop() {
 	}
 }
 
-// resolveDB finds the PostgreSQL the demo and the soak use: the configured
-// one when the user named it, else the local server or a temporary one.
-func resolveDB(ctx context.Context, env *Env, cfg config.Config, userDB bool) (*localpg.DB, error) {
+// resolveDB finds the PostgreSQL the demo, the soak and the bench use: the
+// configured one when the user named it, else database name on the local
+// server or on a temporary one.
+func resolveDB(ctx context.Context, env *Env, cfg config.Config, userDB bool, name string) (*localpg.DB, error) {
 	u := ""
 	if userDB {
 		u = cfg.DatabaseURL
 	}
-	return localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, Logger: env.Log})
+	return localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, DBName: name, Logger: env.Log})
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

@@ -28,6 +28,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
@@ -62,6 +63,9 @@ type Config struct {
 	StatsInterval time.Duration
 	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
 	ShutdownTimeout time.Duration
+	// Writers is how many partitions' batches are written at once (each
+	// on its own database connection); 0 means 2.
+	Writers int
 	// ClientID, when set, names this member's Kafka client, so that the
 	// group's member list (foodpipe status, kafka-consumer-groups.sh) shows
 	// which consumer owns which partitions.
@@ -244,6 +248,9 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 	if cfg.Metrics == nil {
 		cfg.Metrics = telemetry.NewMetrics()
 	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 2
+	}
 	log = log.With(slog.String("consumer", cfg.ID))
 	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{}}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
@@ -296,7 +303,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	stop := c.logStats(c.cfg.StatsInterval)
 	defer stop()
 	for {
-		fetches := c.cl.PollRecords(ctx, c.cfg.BatchSize)
+		fetches := c.cl.PollRecords(ctx, c.cfg.BatchSize*pollBatches)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
 		}
@@ -332,15 +339,73 @@ func (c *Consumer) workContext(ctx context.Context) (context.Context, context.Ca
 	return wctx, func() { stop(); cancel() }
 }
 
-// process handles one polled batch: dead letters first, then the database
-// transaction, then the Kafka commit.
+// pollBatches is how many batches one poll may take.
+const pollBatches = 4
+
+// prepared is a batch decoded and ready to write.
+type prepared struct {
+	recs  []*kgo.Record
+	batch store.Batch
+	dead  []deadLetter
+}
+
+// process handles the records of one poll. Each partition's records are
+// written in order, in batches of BatchSize, each batch in its own
+// transaction with its dead letters sent first; different partitions are
+// written side by side, up to Writers at a time, so that PostgreSQL works
+// on several COPYs at once while this process decodes the next batches.
+// Then one Kafka commit covers the whole poll.
 func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	scope, err := c.offsetScope(ctx)
 	if err != nil {
 		return err
 	}
-	batch := store.Batch{Group: c.cfg.Group, Rows: make([]store.Row, 0, len(recs))}
-	var dead []deadLetter
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Writers)
+	for _, part := range byPartition(recs) {
+		g.Go(func() error {
+			for len(part) > 0 {
+				n := min(len(part), c.cfg.BatchSize)
+				if err := c.writePrepared(gctx, c.prepare(scope, part[:n])); err != nil {
+					return err
+				}
+				part = part[n:]
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
+	// done. If this commit fails the orders come again and are recognised
+	// as duplicates, or skipped thanks to the offsets stored with them.
+	if err := c.cl.CommitRecords(ctx, lastPerPartition(recs)...); err != nil {
+		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
+	}
+	return nil
+}
+
+// byPartition splits records by partition, keeping their order.
+func byPartition(recs []*kgo.Record) [][]*kgo.Record {
+	idx := map[int32]int{}
+	var out [][]*kgo.Record
+	for _, r := range recs {
+		i, ok := idx[r.Partition]
+		if !ok {
+			i = len(out)
+			idx[r.Partition] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// prepare decodes and validates records into a batch and its dead letters.
+func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
+	p := prepared{recs: recs, batch: store.Batch{Group: c.cfg.Group, Rows: make([]store.Row, 0, len(recs))}}
 	offsets := map[int32]*store.PartitionOffset{}
 	var parts []int32
 	for _, r := range recs {
@@ -353,31 +418,36 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 		po.Next = r.Offset + 1
 		o, err := order.Decode(r.Value)
 		if err != nil {
-			dead = append(dead, deadLetter{rec: r, reason: string(order.ReasonOf(err)), err: err})
+			p.dead = append(p.dead, deadLetter{rec: r, reason: string(order.ReasonOf(err)), err: err})
 			continue
 		}
-		batch.Rows = append(batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
+		p.batch.Rows = append(p.batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
 	}
-	for _, p := range parts {
-		batch.Offsets = append(batch.Offsets, *offsets[p])
+	for _, part := range parts {
+		p.batch.Offsets = append(p.batch.Offsets, *offsets[part])
 	}
+	return p
+}
 
+// writePrepared writes one prepared batch and sets aside what the database would not take.
+func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 	// Dead letters are acknowledged by Kafka before the offsets that cover
 	// them are stored: a crash in between re-sends them rather than losing them.
-	if err := c.sendDead(ctx, dead); err != nil {
+	if err := c.sendDead(ctx, p.dead); err != nil {
 		return err
 	}
-	res, err := c.write(ctx, &batch)
+	batch := &p.batch
+	res, err := c.write(ctx, batch)
 	if err != nil {
 		return err
 	}
 	var after []deadLetter
 	for _, r := range res.Conflicts {
-		after = append(after, deadLetter{rec: recordOf(recs, r), reason: ReasonConflict,
+		after = append(after, deadLetter{rec: recordOf(p.recs, r), reason: ReasonConflict,
 			err: fmt.Errorf("order %s is already stored with other content", r.Order.OrderID)})
 	}
 	for _, r := range res.Rejected {
-		after = append(after, deadLetter{rec: recordOf(recs, r.Row), reason: ReasonRejected, err: r.Err})
+		after = append(after, deadLetter{rec: recordOf(p.recs, r.Row), reason: ReasonRejected, err: r.Err})
 	}
 	if err := c.sendDead(ctx, after); err != nil {
 		return err
@@ -396,13 +466,6 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	c.duplicates.Add(int64(len(res.Duplicates)))
 	c.batches.Add(1)
 	c.recordStored(batch.Rows, res)
-
-	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
-	// done. If this commit fails the orders come again and are recognised
-	// as duplicates, or skipped thanks to the offsets stored with them.
-	if err := c.cl.CommitRecords(ctx, lastPerPartition(recs)...); err != nil {
-		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
-	}
 	return nil
 }
 

@@ -21,16 +21,25 @@ var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
 func (w *batchWrite) copyRows(ctx context.Context, tx pgx.Tx, sql string, rows []int) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	buf := append((*bp)[:0], "PGCOPY\n\377\r\n\000"...)
-	buf = binary.BigEndian.AppendUint64(buf, 0) // flags, header extension length
+	buf := beginCopy(*bp)
 	for _, i := range rows {
 		buf = appendRow(buf, &w.b.Rows[i])
 	}
-	buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer: a tuple of -1 fields
+	buf = endCopy(buf)
 	*bp = buf
 	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), sql)
 	return err
 }
+
+// beginCopy starts a binary COPY stream in buf: the signature, no flags,
+// no header extension.
+func beginCopy(buf []byte) []byte {
+	buf = append(buf[:0], "PGCOPY\n\377\r\n\000"...)
+	return binary.BigEndian.AppendUint64(buf, 0)
+}
+
+// endCopy ends a binary COPY stream: a tuple of -1 fields.
+func endCopy(buf []byte) []byte { return binary.BigEndian.AppendUint16(buf, 0xffff) }
 
 // pgEpoch is where PostgreSQL counts timestamps from: 2000-01-01 UTC, in
 // Unix microseconds.

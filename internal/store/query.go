@@ -119,3 +119,23 @@ func collectMap[K comparable](rows pgx.Rows) (map[K]int64, error) {
 	})
 	return out, err
 }
+
+// Covered returns how many messages group has stored the offsets of: the
+// sum of its partitions' next offsets. For a group that started at the
+// beginning of a topic, that is every message it has handled.
+func (s *Store) Covered(ctx context.Context, group string) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = $1`, group).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read offsets: %w", err)
+	}
+	return n, nil
+}
+
+// ServerVersion is the PostgreSQL server's version, such as "15.8".
+func (s *Store) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := s.pool.QueryRow(ctx, `SHOW server_version`).Scan(&v); err != nil {
+		return "", fmt.Errorf("server version: %w", err)
+	}
+	return v, nil
+}
