@@ -54,6 +54,7 @@ func commands() []command {
 		{"dlq", "list|replay [--reason R]", "list dead letters, or re-publish chosen ones once after a fix", runDLQ},
 		{"soak", "[--duration 1h] [--rate 100] [--json]", "run the pipeline for a long time and check the consumer stays flat", runSoak},
 		{"config", "", "print the configuration in effect, secrets masked", runConfig},
+		{"health", "[--path /healthz]", "ask a running produce or consume for its health on METRICS_ADDR (container health checks)", runHealth},
 	}
 }
 
