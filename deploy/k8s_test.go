@@ -71,9 +71,9 @@ type strimziKafka struct {
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
 		Kafka struct {
-			Version   string `json:"version"`
+			Version   string            `json:"version"`
 			Listeners []strimziListener `json:"listeners"`
-			Config map[string]any `json:"config"`
+			Config    map[string]any    `json:"config"`
 		} `json:"kafka"`
 		EntityOperator struct {
 			TopicOperator *struct{} `json:"topicOperator,omitempty"`
