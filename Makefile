@@ -2,7 +2,7 @@
 GO        ?= go
 COVER_MIN ?= 80
 
-.PHONY: build test cover demo lint fmt
+.PHONY: build test cover demo lint fmt docker-build compose-up compose-small-up compose-down
 
 build: ## build ./foodpipe
 	$(GO) build -o foodpipe ./cmd/foodpipe
@@ -23,3 +23,23 @@ demo: ## the whole pipeline in one command
 
 fmt:
 	gofmt -l -w .
+
+lint: ## golangci-lint v2 with .golangci.yml
+	golangci-lint run ./...
+
+# Images and the Docker Compose stack (docs/DEPLOY.md).
+IMAGE_TAG ?= local
+
+docker-build: ## the producer, consumer and general images
+	docker build --target producer -t foodpipe-producer:$(IMAGE_TAG) .
+	docker build --target consumer -t foodpipe-consumer:$(IMAGE_TAG) .
+	docker build --target foodpipe -t foodpipe:$(IMAGE_TAG) .
+
+compose-up: ## the KRaft stack: Kafka, PostgreSQL, producer, 2 consumers
+	docker compose up -d --build
+
+compose-small-up: ## the same within 2 GB (t2.small)
+	docker compose -f docker-compose.yml -f docker-compose.small.yml up -d --build
+
+compose-down: ## stop the stack; the volumes stay (add -v to docker compose down to drop them)
+	docker compose down

@@ -56,6 +56,7 @@ func commands() []command {
 		{"bench", "[--orders 500000] [--rates 10,1000,10000] [--json]", "measure drain speed against raw COPY, latency, memory and scaling", runBench},
 		{"status", "[--watch] [--json]", "show partitions, offsets, lag, group members and rows per partition", runStatus},
 		{"config", "", "print the configuration in effect, secrets masked", runConfig},
+		{"health", "[--path /healthz]", "ask a running produce or consume for its health on METRICS_ADDR (container health checks)", runHealth},
 	}
 }
 
@@ -182,8 +183,16 @@ func (f *flags) parse(args []string) (config.Config, error) {
 	return *f.cfg, nil
 }
 
+// kafkaOptions is the one place a Config becomes client options, security included.
 func kafkaOptions(cfg config.Config, log *slog.Logger) kafka.Options {
-	return kafka.Options{Brokers: cfg.Brokers, ClientID: cfg.ClientID, Logger: log}
+	return kafka.Options{
+		Brokers:  cfg.Brokers,
+		ClientID: cfg.ClientID,
+		Logger:   log,
+		TLS:      cfg.TLS,
+		TLSCA:    cfg.TLSCA,
+		SASL:     kafka.SASL{Mechanism: cfg.SASLMechanism, Username: cfg.SASLUsername, Password: cfg.SASLPassword},
+	}
 }
 
 // adminClient returns a client for topic administration, after checking a
@@ -229,8 +238,7 @@ func runConfig(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := f.parse(args)
-	if err != nil {
+	if _, err := f.parse(args); err != nil {
 		return err
 	}
 	lookup, err := env.lookup()
@@ -243,10 +251,7 @@ func runConfig(_ context.Context, env *Env, args []string) error {
 		if !ok || val == "" {
 			val = v.Default
 		}
-		if v.Name == "DATABASE_URL" {
-			val = config.RedactURL(cfg.DatabaseURL)
-		}
-		vals[v.Name] = val
+		vals[v.Name] = config.Mask(v.Name, val)
 	}
 	names := make([]string, 0, len(vals))
 	for k := range vals {

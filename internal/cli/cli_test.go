@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/consumer"
@@ -416,6 +417,25 @@ func TestTopicCreateAndDescribe(t *testing.T) {
 	}
 }
 
+// The security settings reach every client through kafkaOptions.
+func TestTopicCreateAuthenticatesWithSCRAM(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "orders", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	ctx := context.Background()
+	r := newRun(t, "KAFKA_BROKERS", addr, "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_USERNAME", "orders", "KAFKA_SASL_PASSWORD", "pw")
+	if err := r.do(ctx, "topic", "create"); err != nil {
+		t.Fatalf("with the right credentials: %v", err)
+	}
+	wrong := newRun(t, "KAFKA_BROKERS", addr, "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_USERNAME", "orders", "KAFKA_SASL_PASSWORD", "nope")
+	if err := wrong.do(ctx, "topic", "describe"); !errors.Is(err, kafka.ErrUnreachable) || !strings.Contains(err.Error(), "SASL") {
+		t.Fatalf("with a wrong password: %v", err)
+	}
+}
+
 func TestMigrateUpStatusDown(t *testing.T) {
 	url := dbtest.New(t)
 	r := newRun(t, "DATABASE_URL", url)
@@ -454,6 +474,7 @@ func TestBadInputStopsWithAMessageSayingWhichAndWhy(t *testing.T) {
 		{"a negative count", nil, []string{"produce", "--count", "-1"}, true, "--count"},
 		{"the dead-letter topic as the orders topic", []string{"KAFKA_DLQ_TOPIC", "food-orders"}, []string{"produce"}, false, "must differ"},
 		{"zero consumers in the demo", nil, []string{"demo", "--consumers", "0"}, true, "--consumers"},
+		{"a SASL mechanism without a user", []string{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_PASSWORD", "pw"}, []string{"consume"}, false, "KAFKA_SASL_USERNAME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -470,12 +491,13 @@ func TestBadInputStopsWithAMessageSayingWhichAndWhy(t *testing.T) {
 }
 
 func TestConfigPrintsEveryVariableWithThePasswordMasked(t *testing.T) {
-	r := newRun(t, "DATABASE_URL", "postgres://u:secret@db:5432/x")
+	r := newRun(t, "DATABASE_URL", "postgres://u:secret@db:5432/x",
+		"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_USERNAME", "orders", "KAFKA_SASL_PASSWORD", "scram-secret")
 	if err := r.do(context.Background(), "config"); err != nil {
 		t.Fatal(err)
 	}
 	out := r.stdout.String()
-	if strings.Contains(out, "secret") || !strings.Contains(out, "DATABASE_URL=postgres://u:xxxxx@db:5432/x") || !strings.Contains(out, "KAFKA_TOPIC=food-orders") {
+	if strings.Contains(out, "secret") || !strings.Contains(out, "KAFKA_SASL_PASSWORD=xxxxx") || !strings.Contains(out, "DATABASE_URL=postgres://u:xxxxx@db:5432/x") || !strings.Contains(out, "KAFKA_TOPIC=food-orders") {
 		t.Errorf("config output:\n%s", out)
 	}
 }

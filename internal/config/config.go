@@ -9,6 +9,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,14 @@ type Config struct {
 	ReplicationFactor int16
 	Retention         time.Duration
 	ClientID          string
+
+	// Kafka security. TLSCA holds the PEM certificates read from TLSCAFile.
+	TLS           bool
+	TLSCAFile     string
+	TLSCA         []byte
+	SASLMechanism string
+	SASLUsername  string
+	SASLPassword  string
 
 	// PostgreSQL.
 	DatabaseURL string
@@ -100,6 +109,46 @@ var Vars = []Var{
 	}},
 	{"KAFKA_CLIENT_ID", "foodpipe", "Client id the Kafka brokers see in their logs and quotas.", func(c *Config, v string) error {
 		return setNonEmpty(&c.ClientID, v)
+	}},
+	{"KAFKA_TLS", "false", "Connect to the brokers over TLS (Amazon MSK, Strimzi, Confluent Cloud).", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.TLS = b
+		return nil
+	}},
+	{"KAFKA_TLS_CA_FILE", "", "PEM file of the CA certificates the brokers' certificates must chain to; empty uses the system's (enough for MSK).", func(c *Config, v string) error {
+		c.TLSCAFile, c.TLSCA = v, nil
+		if v == "" {
+			return nil
+		}
+		pem, err := os.ReadFile(v)
+		if err != nil {
+			return fmt.Errorf("cannot read the file: %w", errors.Unwrap(err))
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return errors.New("holds no PEM certificate")
+		}
+		c.TLSCA = pem
+		return nil
+	}},
+	{"KAFKA_SASL_MECHANISM", "none", "SASL authentication: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS credentials from the SDK's default chain).", func(c *Config, v string) error {
+		for _, m := range SASLMechanisms {
+			if strings.EqualFold(v, m) {
+				c.SASLMechanism = m
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(SASLMechanisms, ", "))
+	}},
+	{"KAFKA_SASL_USERNAME", "", "SASL user for PLAIN and SCRAM.", func(c *Config, v string) error {
+		c.SASLUsername = v
+		return nil
+	}},
+	{"KAFKA_SASL_PASSWORD", "", "SASL password for PLAIN and SCRAM (a secret: never logged).", func(c *Config, v string) error {
+		c.SASLPassword = v
+		return nil
 	}},
 	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foodpipe?sslmode=disable", "PostgreSQL connection URL (a secret: never logged with its password).", func(c *Config, v string) error {
 		if err := checkDatabaseURL(v); err != nil {
@@ -180,6 +229,9 @@ var Vars = []Var{
 	}},
 }
 
+// SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.
+var SASLMechanisms = []string{"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"}
+
 // Default returns the configuration with every variable at its default.
 func Default() Config {
 	c, err := Load(func(string) (string, bool) { return "", false })
@@ -200,7 +252,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			val = v.Default
 		}
 		if err := v.set(&c, strings.TrimSpace(val)); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, mask(v.Name, val), err))
+			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, Mask(v.Name, val), err))
 		}
 	}
 	return c, errors.Join(errs...)
@@ -241,10 +293,34 @@ func (c *Config) Set(name, value string) error {
 
 // Validate checks what single variables cannot: how they fit together.
 func (c Config) Validate() error {
+	var errs []error
 	if c.Topic == c.DLQTopic {
-		return errors.New("KAFKA_TOPIC and KAFKA_DLQ_TOPIC must differ: dead letters would be consumed again")
+		errs = append(errs, errors.New("KAFKA_TOPIC and KAFKA_DLQ_TOPIC must differ: dead letters would be consumed again"))
 	}
-	return nil
+	if c.TLSCAFile != "" && !c.TLS {
+		errs = append(errs, errors.New("KAFKA_TLS_CA_FILE is set but KAFKA_TLS is false: set KAFKA_TLS=true to use it"))
+	}
+	switch c.SASLMechanism {
+	case "none", "":
+		if c.SASLUsername != "" || c.SASLPassword != "" {
+			errs = append(errs, errors.New("KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD is set but KAFKA_SASL_MECHANISM is none: set the mechanism the brokers use"))
+		}
+	case "AWS_MSK_IAM":
+		if c.SASLUsername != "" || c.SASLPassword != "" {
+			errs = append(errs, errors.New("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are not used with KAFKA_SASL_MECHANISM=AWS_MSK_IAM (credentials come from the AWS default chain): unset them"))
+		}
+		if !c.TLS {
+			errs = append(errs, errors.New("KAFKA_SASL_MECHANISM=AWS_MSK_IAM needs KAFKA_TLS=true: MSK serves IAM authentication only over TLS (port 9098)"))
+		}
+	default:
+		if c.SASLUsername == "" {
+			errs = append(errs, fmt.Errorf("KAFKA_SASL_USERNAME must be set when KAFKA_SASL_MECHANISM=%s", c.SASLMechanism))
+		}
+		if c.SASLPassword == "" {
+			errs = append(errs, fmt.Errorf("KAFKA_SASL_PASSWORD must be set when KAFKA_SASL_MECHANISM=%s", c.SASLMechanism))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LogValue prints the configuration for the start-up log line, secrets masked.
@@ -257,6 +333,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("partitions", int(c.Partitions)),
 		slog.Int("replication_factor", int(c.ReplicationFactor)),
 		slog.Duration("retention", c.Retention),
+		slog.Bool("tls", c.TLS),
+		slog.String("tls_ca_file", c.TLSCAFile),
+		slog.String("sasl_mechanism", c.SASLMechanism),
+		slog.String("sasl_username", c.SASLUsername),
+		slog.String("sasl_password", Mask("KAFKA_SASL_PASSWORD", c.SASLPassword)),
 		slog.String("database_url", RedactURL(c.DatabaseURL)),
 		slog.Float64("producer_rate", c.ProducerRate),
 		slog.Int("batch_size", c.BatchSize),
@@ -300,9 +381,17 @@ func ParseRetention(v string) (time.Duration, error) {
 	return d, nil
 }
 
-func mask(name, v string) string {
-	if name == "DATABASE_URL" {
+// Mask returns a variable's value fit to print: the database URL without its
+// password, the SASL password replaced entirely.
+func Mask(name, v string) string {
+	switch name {
+	case "DATABASE_URL":
 		return RedactURL(v)
+	case "KAFKA_SASL_PASSWORD":
+		if v == "" {
+			return ""
+		}
+		return "xxxxx"
 	}
 	return v
 }

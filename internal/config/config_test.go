@@ -111,6 +111,94 @@ func TestTheDatabasePasswordNeverAppearsInErrorsOrLogs(t *testing.T) {
 	}
 }
 
+func TestKafkaSecuritySettings(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, []byte(testCAPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     func(string) (string, bool)
+		wantErr string // substring of the Load or Validate error; "" means valid
+	}{
+		{"no security is the default", env(), ""},
+		{"TLS with the system's CAs", env("KAFKA_TLS", "true"), ""},
+		{"TLS with a CA file", env("KAFKA_TLS", "true", "KAFKA_TLS_CA_FILE", ca), ""},
+		{"SCRAM with user and password", env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", "p"), ""},
+		{"the mechanism is case-insensitive", env("KAFKA_SASL_MECHANISM", "plain", "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", "p"), ""},
+		{"MSK IAM over TLS", env("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM", "KAFKA_TLS", "true"), ""},
+		{"KAFKA_TLS must be a boolean", env("KAFKA_TLS", "yes please"), "KAFKA_TLS"},
+		{"a missing CA file is named", env("KAFKA_TLS", "true", "KAFKA_TLS_CA_FILE", filepath.Join(dir, "missing.pem")), "KAFKA_TLS_CA_FILE"},
+		{"a CA file without certificates is refused", env("KAFKA_TLS", "true", "KAFKA_TLS_CA_FILE", notPEM), "holds no PEM certificate"},
+		{"a CA file without TLS is refused", env("KAFKA_TLS_CA_FILE", ca), "KAFKA_TLS is false"},
+		{"an unknown mechanism is refused", env("KAFKA_SASL_MECHANISM", "GSSAPI"), "KAFKA_SASL_MECHANISM"},
+		{"SCRAM without a user is refused", env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-256", "KAFKA_SASL_PASSWORD", "p"), "KAFKA_SASL_USERNAME must be set"},
+		{"PLAIN without a password is refused", env("KAFKA_SASL_MECHANISM", "PLAIN", "KAFKA_SASL_USERNAME", "u"), "KAFKA_SASL_PASSWORD must be set"},
+		{"credentials without a mechanism are refused", env("KAFKA_SASL_USERNAME", "u"), "KAFKA_SASL_MECHANISM is none"},
+		{"MSK IAM without TLS is refused", env("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM"), "needs KAFKA_TLS=true"},
+		{"MSK IAM with a user is refused", env("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM", "KAFKA_TLS", "true", "KAFKA_SASL_USERNAME", "u"), "not used with KAFKA_SASL_MECHANISM=AWS_MSK_IAM"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.env)
+			if err == nil {
+				err = c.Validate()
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to mention %q", err, tt.wantErr)
+			}
+		})
+	}
+	c, err := Load(env("KAFKA_TLS", "true", "KAFKA_TLS_CA_FILE", ca, "KAFKA_SASL_MECHANISM", "scram-sha-512"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SASLMechanism != "SCRAM-SHA-512" || string(c.TLSCA) != testCAPEM {
+		t.Errorf("mechanism %q, CA %d bytes", c.SASLMechanism, len(c.TLSCA))
+	}
+}
+
+func TestTheSASLPasswordNeverAppearsInLogsOrPrintouts(t *testing.T) {
+	c, err := Load(env("KAFKA_SASL_MECHANISM", "PLAIN", "KAFKA_SASL_USERNAME", "orders", "KAFKA_SASL_PASSWORD", "hunter2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.LogValue().String(); strings.Contains(s, "hunter2") || !strings.Contains(s, "orders") {
+		t.Errorf("log value %q must show the user and mask the password", s)
+	}
+	if got := Mask("KAFKA_SASL_PASSWORD", "hunter2"); got != "xxxxx" {
+		t.Errorf("Mask = %q", got)
+	}
+	if got := Mask("KAFKA_SASL_PASSWORD", ""); got != "" {
+		t.Errorf("an unset password must print empty, not %q", got)
+	}
+}
+
+// testCAPEM is a throwaway self-signed CA certificate; only its form matters here.
+const testCAPEM = `-----BEGIN CERTIFICATE-----
+MIIBizCCATGgAwIBAgIUIKhs0k1vodzN0hnjJ+hjyW96BDEwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQZm9vZHBpcGUgdGVzdCBDQTAeFw0yNjExMjUwNTU0NDNaFw0z
+NjExMjIwNTU0NDNaMBsxGTAXBgNVBAMMEGZvb2RwaXBlIHRlc3QgQ0EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAARo9uwjmc/juVp/UPL1SYlFfIYpVhryxvT1X8Es
+VRcVFlNGO+UUzcmJrllIQsnvPsq1b7Prk/CBME3ItQRH+/KCo1MwUTAdBgNVHQ4E
+FgQUpHW7Q3/pUUf9RVXz/9hG9R4xPMUwHwYDVR0jBBgwFoAUpHW7Q3/pUUf9RVXz
+/9hG9R4xPMUwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAzcQo
+KS3iaskziAOKMYqeJVebiH5Ik1E0dHpSUltqxocCIFJGDaqPjMm+dP0q5p/l0kxp
+MKoYS4MaPqyr4y+5rpgp
+-----END CERTIFICATE-----
+`
+
 func TestValidateRefusesTheDeadLetterTopicAsTheMainTopic(t *testing.T) {
 	c, err := Load(env("KAFKA_TOPIC", "t", "KAFKA_DLQ_TOPIC", "t"))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -21,6 +22,13 @@ type Options struct {
 	Brokers  []string
 	ClientID string
 	Logger   *slog.Logger
+
+	// TLS encrypts every connection; TLSCA (PEM) replaces the system's CA
+	// certificates when set, for a private CA such as Strimzi's.
+	TLS   bool
+	TLSCA []byte
+	// SASL authenticates every connection; a zero SASL means none.
+	SASL SASL
 }
 
 // ErrUnreachable means no broker answered within the retry budget.
@@ -36,6 +44,7 @@ func ClientOpts(o Options) []kgo.Opt {
 		// restarting broker is not hammered and clients do not retry in step.
 		kgo.RetryBackoffFn(Backoff(100*time.Millisecond, 5*time.Second)),
 	}
+	opts = append(opts, securityOpts(o)...)
 	if o.Logger != nil {
 		// franz-go logs at info about every connection; warnings and errors
 		// are what an operator needs from it.
@@ -83,7 +92,13 @@ func Ping(ctx context.Context, cl *kgo.Client, brokers []string, attempts int) e
 			}
 		}
 	}
-	return fmt.Errorf("%w at %s after %d attempts: %v", ErrUnreachable, strings.Join(brokers, ","), attempts, err)
+	hint := ""
+	if errors.Is(err, io.EOF) {
+		// A broker that wants TLS or SASL the client does not offer, or
+		// that refuses its credentials, may simply hang up.
+		hint = " (the broker closed the connection: check that TLS and SASL settings and credentials match the broker's listener)"
+	}
+	return fmt.Errorf("%w at %s after %d attempts: %w%s", ErrUnreachable, strings.Join(brokers, ","), attempts, err, hint)
 }
 
 // levelFloor drops records below a level, whatever the wrapped handler allows.

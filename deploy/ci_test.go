@@ -1,0 +1,83 @@
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+func readYAML(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+// The workflow runs the README's test command next to a PostgreSQL, lints and
+// builds every image target.
+func TestGitHubWorkflow(t *testing.T) {
+	wf := readYAML(t, ".github/workflows/ci.yml")
+	jobs, _ := wf["jobs"].(map[string]any)
+	var runs []string
+	var uses []string
+	hasPostgres := false
+	for _, j := range jobs {
+		job, _ := j.(map[string]any)
+		if svc, ok := job["services"].(map[string]any); ok {
+			if pg, ok := svc["postgres"].(map[string]any); ok && strings.HasPrefix(pg["image"].(string), "postgres:") {
+				hasPostgres = true
+			}
+		}
+		steps, _ := job["steps"].([]any)
+		for _, s := range steps {
+			step, _ := s.(map[string]any)
+			if r, ok := step["run"].(string); ok {
+				runs = append(runs, r)
+			}
+			if u, ok := step["uses"].(string); ok {
+				uses = append(uses, u)
+			}
+		}
+	}
+	joined := strings.Join(runs, "\n")
+	if !strings.Contains(joined, "make test") || !hasPostgres {
+		t.Errorf("the workflow must run make test with a postgres service; runs %q", runs)
+	}
+	for _, want := range []string{"golangci/golangci-lint-action", "docker/build-push-action"} {
+		if !strings.Contains(strings.Join(uses, " "), want) {
+			t.Errorf("the workflow does not use %s", want)
+		}
+	}
+}
+
+func TestGolangciConfigIsVersion2(t *testing.T) {
+	c := readYAML(t, ".golangci.yml")
+	if c["version"] != "2" {
+		t.Errorf("version %v, want \"2\"", c["version"])
+	}
+	if _, ok := c["linters"].(map[string]any); !ok {
+		t.Error("no linters section")
+	}
+}
+
+// The Makefile keeps `make test` and has the deployment targets the docs name.
+func TestMakefileTargets(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"test:", "lint:", "docker-build:", "compose-up:", "compose-down:"} {
+		if !strings.Contains(string(b), "\n"+target) {
+			t.Errorf("the Makefile has no %s target", strings.TrimSuffix(target, ":"))
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"foodpipe/internal/config"
+)
+
+// root is the repository root, where the compose files live.
+const root = ".."
+
+// loadCompose loads compose files the way `docker compose -f a -f b` does,
+// with an empty environment (every interpolated variable has a default) and
+// the ui profile enabled.
+func loadCompose(t *testing.T, files ...string) *types.Project {
+	t.Helper()
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(root, f)
+	}
+	opts, err := cli.NewProjectOptions(paths,
+		cli.WithWorkingDirectory(root),
+		cli.WithEnv(nil),
+		cli.WithProfiles([]string{"ui"}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load %v: %v", files, err)
+	}
+	return p
+}
+
+func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
+	t.Helper()
+	s, err := p.GetService(name)
+	if err != nil {
+		t.Fatalf("%s: %v", p.Name, err)
+	}
+	return s
+}
+
+// env returns a service's environment as a map of set values.
+func env(s types.ServiceConfig) map[string]string {
+	m := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			m[k] = *v
+		}
+	}
+	return m
+}
+
+// runtimeVars are read by the Go runtime, not by foodpipe's configuration.
+var runtimeVars = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC"}
+
+// checkFoodpipeEnv checks that env holds only foodpipe's variables (and the Go
+// runtime's) and that foodpipe accepts the values together.
+func checkFoodpipeEnv(t *testing.T, where string, env map[string]string) {
+	t.Helper()
+	known := map[string]bool{}
+	for _, v := range config.Vars {
+		known[v.Name] = true
+	}
+	for k := range env {
+		if !known[k] && !slices.Contains(runtimeVars, k) {
+			t.Errorf("%s passes %s, which foodpipe does not read (not in config.Vars)", where, k)
+		}
+	}
+	c, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
+		t.Errorf("%s: foodpipe refuses its configuration: %v", where, err)
+	}
+}
+
+func isFoodpipe(s types.ServiceConfig) bool {
+	return s.Build != nil || strings.HasPrefix(s.Image, "foodpipe")
+}
+
+func wantDependsOn(t *testing.T, s types.ServiceConfig, on, condition string) {
+	t.Helper()
+	d, ok := s.DependsOn[on]
+	if !ok {
+		t.Errorf("%s does not depend on %s", s.Name, on)
+		return
+	}
+	if d.Condition != condition {
+		t.Errorf("%s waits for %s to be %s, want %s", s.Name, on, d.Condition, condition)
+	}
+}
+
+func wantHealthcheck(t *testing.T, s types.ServiceConfig) {
+	t.Helper()
+	if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 {
+		t.Errorf("%s has no health check", s.Name)
+	}
+}
+
+// checkPipeline checks what both topologies share: the foodpipe services, the
+// order they start in, and their settings.
+func checkPipeline(t *testing.T, p *types.Project) {
+	t.Helper()
+	for _, name := range []string{"kafka", "postgres", "topic-init", "migrate", "producer", "consumer", "kafka-ui"} {
+		service(t, p, name)
+	}
+	kafka, pg := service(t, p, "kafka"), service(t, p, "postgres")
+	wantHealthcheck(t, kafka)
+	wantHealthcheck(t, pg)
+	if !strings.HasPrefix(pg.Image, "postgres:17") {
+		t.Errorf("postgres image %q, want PostgreSQL 17", pg.Image)
+	}
+	if !slices.ContainsFunc(kafka.Ports, func(p types.ServicePortConfig) bool { return p.Target == 9092 && p.Published == "9092" }) {
+		t.Errorf("kafka does not publish 9092 to the host: %+v", kafka.Ports)
+	}
+
+	topic := service(t, p, "topic-init")
+	if got := strings.Join(topic.Command, " "); got != "topic create" {
+		t.Errorf("topic-init runs %q", got)
+	}
+	wantDependsOn(t, topic, "kafka", types.ServiceConditionHealthy)
+	te := env(topic)
+	if te["KAFKA_PARTITIONS"] != "3" || te["KAFKA_REPLICATION_FACTOR"] != "1" {
+		t.Errorf("topic-init partitions %q, replication %q; want 3 and 1", te["KAFKA_PARTITIONS"], te["KAFKA_REPLICATION_FACTOR"])
+	}
+	if d, err := config.ParseRetention(te["KAFKA_RETENTION"]); err != nil || d != 7*24*time.Hour {
+		t.Errorf("topic-init retention %q, want 7 days (604800000 ms)", te["KAFKA_RETENTION"])
+	}
+
+	migrate := service(t, p, "migrate")
+	if got := strings.Join(migrate.Command, " "); got != "migrate up" {
+		t.Errorf("migrate runs %q", got)
+	}
+	wantDependsOn(t, migrate, "postgres", types.ServiceConditionHealthy)
+
+	producer := service(t, p, "producer")
+	wantDependsOn(t, producer, "topic-init", types.ServiceConditionCompletedSuccessfully)
+	if producer.Build == nil || producer.Build.Target != "producer" {
+		t.Errorf("producer is not built from the Dockerfile's producer target: %+v", producer.Build)
+	}
+	if e := env(producer); e["PRODUCER_RATE"] != "10" || e["METRICS_ADDR"] != ":9100" {
+		t.Errorf("producer rate %q, metrics %q", e["PRODUCER_RATE"], e["METRICS_ADDR"])
+	}
+	wantHealthcheck(t, producer)
+
+	consumer := service(t, p, "consumer")
+	wantDependsOn(t, consumer, "topic-init", types.ServiceConditionCompletedSuccessfully)
+	wantDependsOn(t, consumer, "migrate", types.ServiceConditionCompletedSuccessfully)
+	wantDependsOn(t, consumer, "postgres", types.ServiceConditionHealthy)
+	if consumer.Build == nil || consumer.Build.Target != "consumer" {
+		t.Errorf("consumer is not built from the Dockerfile's consumer target: %+v", consumer.Build)
+	}
+	if consumer.Deploy == nil || consumer.Deploy.Replicas == nil || *consumer.Deploy.Replicas != 2 {
+		t.Errorf("consumer replicas: %d, want 2", consumer.GetScale())
+	}
+	if e := env(consumer); e["METRICS_ADDR"] != ":9100" {
+		t.Errorf("consumer metrics %q", e["METRICS_ADDR"])
+	}
+	wantHealthcheck(t, consumer)
+	for _, s := range []types.ServiceConfig{producer, consumer} {
+		if hc := strings.Join(s.HealthCheck.Test, " "); !strings.Contains(hc, "/foodpipe health") {
+			t.Errorf("%s health check %q does not use foodpipe health (the image has no shell or curl)", s.Name, hc)
+		}
+	}
+
+	ui := service(t, p, "kafka-ui")
+	if !slices.Contains(ui.Profiles, "ui") || !strings.HasPrefix(ui.Image, "kafbat/kafka-ui") {
+		t.Errorf("kafka-ui: image %q, profiles %v", ui.Image, ui.Profiles)
+	}
+	wantDependsOn(t, ui, "kafka", types.ServiceConditionHealthy)
+
+	// Named volumes keep Kafka's and PostgreSQL's data across re-creation.
+	for _, s := range []types.ServiceConfig{kafka, pg} {
+		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+			_, declared := p.Volumes[v.Source]
+			return v.Type == types.VolumeTypeVolume && declared
+		}) {
+			t.Errorf("%s keeps its data in no named volume: %+v", s.Name, s.Volumes)
+		}
+	}
+
+	for _, s := range p.Services {
+		if isFoodpipe(s) {
+			checkFoodpipeEnv(t, p.Name+"/"+s.Name, env(s))
+		}
+	}
+}
+
+func TestComposeKRaftStack(t *testing.T) {
+	p := loadCompose(t, "docker-compose.yml")
+	checkPipeline(t, p)
+	kafka := service(t, p, "kafka")
+	if !strings.HasPrefix(kafka.Image, "apache/kafka:4.") {
+		t.Errorf("kafka image %q, want apache/kafka 4.x", kafka.Image)
+	}
+	e := env(kafka)
+	if e["KAFKA_PROCESS_ROLES"] != "broker,controller" || e["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "" {
+		t.Errorf("kafka is not a combined KRaft node: %v", e)
+	}
+	if _, ok := p.Services["zookeeper"]; ok {
+		t.Error("the KRaft stack has a zookeeper")
+	}
+	// Containers and the host each get a listener they can reach.
+	if adv := e["KAFKA_ADVERTISED_LISTENERS"]; !strings.Contains(adv, "kafka:19092") || !strings.Contains(adv, "localhost:9092") {
+		t.Errorf("advertised listeners %q", adv)
+	}
+	if got := env(service(t, p, "producer"))["KAFKA_BROKERS"]; got != "kafka:19092" {
+		t.Errorf("producer brokers %q", got)
+	}
+}
+
+func TestComposeZooKeeperStackLoadsOnItsOwn(t *testing.T) {
+	p := loadCompose(t, "docker-compose.zookeeper.yml")
+	checkPipeline(t, p)
+	zk, kafka := service(t, p, "zookeeper"), service(t, p, "kafka")
+	if !strings.HasPrefix(zk.Image, "confluentinc/cp-zookeeper:7.9.") || !strings.HasPrefix(kafka.Image, "confluentinc/cp-kafka:7.9.") {
+		t.Errorf("images %q and %q, want Confluent Platform 7.9", zk.Image, kafka.Image)
+	}
+	wantHealthcheck(t, zk)
+	wantDependsOn(t, kafka, "zookeeper", types.ServiceConditionHealthy)
+	if env(kafka)["KAFKA_ZOOKEEPER_CONNECT"] != "zookeeper:2181" {
+		t.Errorf("kafka is not on ZooKeeper: %v", env(kafka))
+	}
+	if p.Name == loadCompose(t, "docker-compose.yml").Name {
+		t.Error("both topologies share a project name, and so their volumes")
+	}
+}
+
+func TestComposeSmallBoxOverride(t *testing.T) {
+	for _, base := range []string{"docker-compose.yml", "docker-compose.zookeeper.yml"} {
+		t.Run(base, func(t *testing.T) {
+			p := loadCompose(t, base, "docker-compose.small.yml")
+			checkPipeline(t, p)
+			if heap := env(service(t, p, "kafka"))["KAFKA_HEAP_OPTS"]; !strings.Contains(heap, "-Xmx512m") {
+				t.Errorf("kafka heap %q, want -Xmx512m", heap)
+			}
+			if cmd := strings.Join(service(t, p, "postgres").Command, " "); !strings.Contains(cmd, "shared_buffers=256MB") {
+				t.Errorf("postgres command %q, want shared_buffers=256MB", cmd)
+			}
+			for _, name := range []string{"producer", "consumer"} {
+				s := service(t, p, name)
+				if s.Deploy == nil || s.Deploy.Resources.Limits == nil || s.Deploy.Resources.Limits.MemoryBytes != 128<<20 {
+					t.Errorf("%s has no 128M memory limit", name)
+				}
+			}
+			if r := service(t, p, "consumer").Deploy.Replicas; r != nil && *r != 2 {
+				t.Errorf("the override lost the consumer's replicas: %d", *r)
+			}
+		})
+	}
+}
+
+// The Dockerfile builds the targets compose and the docs name, statically, into
+// a distroless image run by nonroot.
+func TestDockerfileTargets(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string][]string{} // stage name → its instructions
+	var cur string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if strings.EqualFold(f[0], "FROM") && len(f) == 4 && strings.EqualFold(f[2], "AS") {
+			cur = f[3]
+		}
+		stages[cur] = append(stages[cur], line)
+	}
+	has := func(stage, text string) bool {
+		return slices.ContainsFunc(stages[stage], func(l string) bool { return strings.Contains(l, text) })
+	}
+	for _, want := range []struct{ stage, text string }{
+		{"build", "CGO_ENABLED=0"},
+		{"build", "-trimpath"},
+		{"build", `-ldflags "-s -w"`},
+		{"runtime", "gcr.io/distroless/static-debian12:nonroot"},
+		{"runtime", "USER nonroot"},
+		{"runtime", `ENTRYPOINT ["/foodpipe"]`},
+		{"producer", `CMD ["produce"]`},
+		{"consumer", `CMD ["consume"]`},
+		{"foodpipe", "FROM runtime AS foodpipe"},
+	} {
+		if !has(want.stage, want.text) {
+			t.Errorf("Dockerfile stage %q lacks %q", want.stage, want.text)
+		}
+	}
+	ignore, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil || !strings.Contains(string(ignore), "\n.env\n") {
+		t.Errorf(".dockerignore must keep .env (secrets) out of the build context: %v", err)
+	}
+}

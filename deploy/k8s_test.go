@@ -1,0 +1,557 @@
+package deploy
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"foodpipe/internal/config"
+)
+
+// The custom resources (Kustomize, KEDA, Strimzi, CloudNativePG) are decoded
+// strictly into the minimal structs below, which hold just the fields the
+// manifests use: their Go API modules would bring in controller-runtime and
+// more (Strimzi has none), and a field the struct does not know fails the test.
+
+type kustomization struct {
+	metav1.TypeMeta `json:",inline"`
+	Namespace       string   `json:"namespace,omitempty"`
+	Resources       []string `json:"resources"`
+	Labels          []struct {
+		Pairs map[string]string `json:"pairs"`
+	} `json:"labels,omitempty"`
+	Images []struct {
+		Name    string `json:"name"`
+		NewName string `json:"newName,omitempty"`
+		NewTag  string `json:"newTag,omitempty"`
+	} `json:"images,omitempty"`
+	Patches []struct {
+		Target struct {
+			Kind string `json:"kind"`
+			Name string `json:"name"`
+		} `json:"target"`
+		Patch string `json:"patch"`
+	} `json:"patches,omitempty"`
+}
+
+type scaledObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		ScaleTargetRef struct {
+			Name string `json:"name"`
+		} `json:"scaleTargetRef"`
+		MinReplicaCount int32 `json:"minReplicaCount"`
+		MaxReplicaCount int32 `json:"maxReplicaCount"`
+		PollingInterval int32 `json:"pollingInterval,omitempty"`
+		CooldownPeriod  int32 `json:"cooldownPeriod,omitempty"`
+		Triggers        []struct {
+			Type     string            `json:"type"`
+			Metadata map[string]string `json:"metadata"`
+		} `json:"triggers"`
+	} `json:"spec"`
+}
+
+type strimziKafka struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Kafka struct {
+			Version   string            `json:"version"`
+			Listeners []strimziListener `json:"listeners"`
+			Config    map[string]any    `json:"config"`
+		} `json:"kafka"`
+		EntityOperator struct {
+			TopicOperator *struct{} `json:"topicOperator,omitempty"`
+			UserOperator  *struct{} `json:"userOperator,omitempty"`
+		} `json:"entityOperator"`
+	} `json:"spec"`
+}
+
+type strimziListener struct {
+	Name           string `json:"name"`
+	Port           int32  `json:"port"`
+	Type           string `json:"type"`
+	TLS            bool   `json:"tls"`
+	Authentication *struct {
+		Type string `json:"type"`
+	} `json:"authentication,omitempty"`
+}
+
+type strimziNodePool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Replicas int32    `json:"replicas"`
+		Roles    []string `json:"roles"`
+		Storage  struct {
+			Type    string `json:"type"`
+			Volumes []struct {
+				ID            int    `json:"id"`
+				Type          string `json:"type"`
+				Size          string `json:"size"`
+				DeleteClaim   bool   `json:"deleteClaim"`
+				KraftMetadata string `json:"kraftMetadata,omitempty"`
+			} `json:"volumes"`
+		} `json:"storage"`
+		Resources  corev1.ResourceRequirements `json:"resources"`
+		JVMOptions map[string]string           `json:"jvmOptions,omitempty"`
+	} `json:"spec"`
+}
+
+type strimziTopic struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Partitions int32          `json:"partitions"`
+		Replicas   int32          `json:"replicas"`
+		Config     map[string]any `json:"config"`
+	} `json:"spec"`
+}
+
+type cnpgCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Instances int    `json:"instances"`
+		ImageName string `json:"imageName"`
+		Bootstrap struct {
+			Initdb struct {
+				Database string `json:"database"`
+				Owner    string `json:"owner"`
+			} `json:"initdb"`
+		} `json:"bootstrap"`
+		PostgreSQL struct {
+			Parameters map[string]string `json:"parameters"`
+		} `json:"postgresql"`
+		Storage struct {
+			Size string `json:"size"`
+		} `json:"storage"`
+		Resources corev1.ResourceRequirements `json:"resources"`
+	} `json:"spec"`
+}
+
+// manifests holds every object under k8s/, decoded strictly, by kind.
+type manifests struct {
+	deployments    map[string]*appsv1.Deployment
+	jobs           map[string]*batchv1.Job
+	pdbs           map[string]*policyv1.PodDisruptionBudget
+	configMaps     map[string]*corev1.ConfigMap
+	secrets        map[string]*corev1.Secret
+	namespaces     map[string]*corev1.Namespace
+	kustomizations map[string]*kustomization // by directory
+	scaledObjects  map[string]*scaledObject
+	kafkas         map[string]*strimziKafka
+	nodePools      map[string]*strimziNodePool
+	topics         map[string]*strimziTopic
+	clusters       map[string]*cnpgCluster
+	files          map[string]bool // every manifest file, relative to k8s/
+}
+
+func loadManifests(t *testing.T) *manifests {
+	t.Helper()
+	m := &manifests{
+		deployments: map[string]*appsv1.Deployment{}, jobs: map[string]*batchv1.Job{},
+		pdbs: map[string]*policyv1.PodDisruptionBudget{}, configMaps: map[string]*corev1.ConfigMap{},
+		secrets: map[string]*corev1.Secret{}, namespaces: map[string]*corev1.Namespace{},
+		kustomizations: map[string]*kustomization{}, scaledObjects: map[string]*scaledObject{},
+		kafkas: map[string]*strimziKafka{}, nodePools: map[string]*strimziNodePool{},
+		topics: map[string]*strimziTopic{}, clusters: map[string]*cnpgCluster{}, files: map[string]bool{},
+	}
+	err := filepath.WalkDir("k8s", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		rel, _ := filepath.Rel("k8s", path)
+		m.files[filepath.ToSlash(rel)] = true
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
+			if strings.TrimSpace(stripComments(doc)) == "" {
+				continue
+			}
+			m.decode(t, rel+"#"+strconv.Itoa(i), []byte(doc))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func stripComments(doc string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// decode decodes one document strictly into the type its apiVersion and kind name.
+func (m *manifests) decode(t *testing.T, where string, doc []byte) {
+	t.Helper()
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	strict := func(v any) bool {
+		if err := yaml.UnmarshalStrict(doc, v); err != nil {
+			t.Errorf("%s (%s %s): %v", where, tm.APIVersion, tm.Kind, err)
+			return false
+		}
+		return true
+	}
+	switch tm.APIVersion + " " + tm.Kind {
+	case "apps/v1 Deployment":
+		var o appsv1.Deployment
+		if strict(&o) {
+			m.deployments[o.Name] = &o
+		}
+	case "batch/v1 Job":
+		var o batchv1.Job
+		if strict(&o) {
+			m.jobs[o.Name] = &o
+		}
+	case "policy/v1 PodDisruptionBudget":
+		var o policyv1.PodDisruptionBudget
+		if strict(&o) {
+			m.pdbs[o.Name] = &o
+		}
+	case "v1 ConfigMap":
+		var o corev1.ConfigMap
+		if strict(&o) {
+			m.configMaps[o.Name] = &o
+		}
+	case "v1 Secret":
+		var o corev1.Secret
+		if strict(&o) {
+			m.secrets[o.Name] = &o
+		}
+	case "v1 Namespace":
+		var o corev1.Namespace
+		if strict(&o) {
+			m.namespaces[o.Name] = &o
+		}
+	case "kustomize.config.k8s.io/v1beta1 Kustomization":
+		var o kustomization
+		if strict(&o) {
+			m.kustomizations[filepath.ToSlash(filepath.Dir(strings.SplitN(where, "#", 2)[0]))] = &o
+		}
+	case "keda.sh/v1alpha1 ScaledObject":
+		var o scaledObject
+		if strict(&o) {
+			m.scaledObjects[o.Name] = &o
+		}
+	case "kafka.strimzi.io/v1beta2 Kafka":
+		var o strimziKafka
+		if strict(&o) {
+			m.kafkas[o.Name] = &o
+		}
+	case "kafka.strimzi.io/v1beta2 KafkaNodePool":
+		var o strimziNodePool
+		if strict(&o) {
+			m.nodePools[o.Name] = &o
+		}
+	case "kafka.strimzi.io/v1beta2 KafkaTopic":
+		var o strimziTopic
+		if strict(&o) {
+			m.topics[o.Name] = &o
+		}
+	case "postgresql.cnpg.io/v1 Cluster":
+		var o cnpgCluster
+		if strict(&o) {
+			m.clusters[o.Name] = &o
+		}
+	default:
+		t.Errorf("%s: no test knows %q %q", where, tm.APIVersion, tm.Kind)
+	}
+}
+
+func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
+	m := loadManifests(t)
+	for what, n := range map[string]int{
+		"Deployment": len(m.deployments), "Job": len(m.jobs), "PodDisruptionBudget": len(m.pdbs),
+		"ConfigMap": len(m.configMaps), "Secret": len(m.secrets), "Kustomization": len(m.kustomizations),
+		"ScaledObject": len(m.scaledObjects), "Kafka": len(m.kafkas), "KafkaNodePool": len(m.nodePools),
+		"KafkaTopic": len(m.topics), "Cluster": len(m.clusters),
+	} {
+		if n == 0 {
+			t.Errorf("no %s found under deploy/k8s", what)
+		}
+	}
+}
+
+func TestKustomizationsListFilesThatExist(t *testing.T) {
+	m := loadManifests(t)
+	for dir, k := range m.kustomizations {
+		if k.Namespace != "foodpipe" {
+			t.Errorf("%s: namespace %q", dir, k.Namespace)
+		}
+		for _, r := range k.Resources {
+			p := filepath.Join("k8s", dir, r)
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Errorf("%s lists %s: %v", dir, r, err)
+				continue
+			}
+			if st.IsDir() {
+				if _, ok := m.kustomizations[filepath.ToSlash(filepath.Clean(filepath.Join(dir, r)))]; !ok {
+					t.Errorf("%s lists the directory %s, which has no kustomization.yaml", dir, r)
+				}
+			}
+		}
+		for _, p := range k.Patches {
+			if _, ok := m.deployments[p.Target.Name]; !ok {
+				t.Errorf("%s patches %s %s, which does not exist", dir, p.Target.Kind, p.Target.Name)
+			}
+		}
+	}
+	base := m.kustomizations["base"]
+	if base == nil {
+		t.Fatal("no base kustomization")
+	}
+	// Every manifest of base is applied, except the Secret example.
+	for f := range m.files {
+		dir, name := filepath.Split(f)
+		if dir == "base/" && name != "kustomization.yaml" && name != "secret.example.yaml" && !slices.Contains(base.Resources, name) {
+			t.Errorf("base/kustomization.yaml does not list %s", name)
+		}
+	}
+	if slices.Contains(base.Resources, "secret.example.yaml") {
+		t.Error("the example Secret must not be applied")
+	}
+}
+
+func container(t *testing.T, spec corev1.PodSpec) corev1.Container {
+	t.Helper()
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(spec.Containers))
+	}
+	return spec.Containers[0]
+}
+
+func TestConsumerDeployment(t *testing.T) {
+	m := loadManifests(t)
+	d := m.deployments["foodpipe-consumer"]
+	if d == nil {
+		t.Fatal("no foodpipe-consumer Deployment")
+	}
+	c := container(t, d.Spec.Template.Spec)
+	if c.Image != "foodpipe-consumer" {
+		t.Errorf("image %q", c.Image)
+	}
+	port := func(p corev1.HTTPGetAction) int32 {
+		if p.Port.IntVal != 0 {
+			return p.Port.IntVal
+		}
+		for _, cp := range c.Ports {
+			if cp.Name == p.Port.StrVal {
+				return cp.ContainerPort
+			}
+		}
+		return 0
+	}
+	for _, probe := range []struct {
+		name string
+		p    *corev1.Probe
+		path string
+	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}} {
+		if probe.p == nil || probe.p.HTTPGet == nil || probe.p.HTTPGet.Path != probe.path || port(*probe.p.HTTPGet) != 9100 {
+			t.Errorf("%s probe %+v, want GET %s on 9100", probe.name, probe.p, probe.path)
+		}
+	}
+	want := "128Mi"
+	if r := c.Resources.Requests[corev1.ResourceMemory]; r.String() != want {
+		t.Errorf("memory request %s, want %s", r.String(), want)
+	}
+	if l := c.Resources.Limits[corev1.ResourceMemory]; l.String() != want {
+		t.Errorf("memory limit %s, want %s", l.String(), want)
+	}
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 1 || *d.Spec.Replicas > 3 {
+		t.Errorf("replicas %v, want 1 to 3 (the partitions)", d.Spec.Replicas)
+	}
+
+	pdb := m.pdbs["foodpipe-consumer"]
+	if pdb == nil || pdb.Spec.Selector == nil {
+		t.Fatal("no PodDisruptionBudget for the consumers")
+	}
+	for k, v := range pdb.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("the PDB selects %s=%s, which the consumer pods do not carry", k, v)
+		}
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("the Deployment selects %s=%s, which its pods do not carry", k, v)
+		}
+	}
+	if pdb.Spec.MinAvailable == nil && pdb.Spec.MaxUnavailable == nil {
+		t.Error("the PDB sets neither minAvailable nor maxUnavailable")
+	}
+}
+
+func TestWorkloadsRunFoodpipeWithItsOwnVariables(t *testing.T) {
+	m := loadManifests(t)
+	cm := m.configMaps["foodpipe"]
+	secret := m.secrets["foodpipe"]
+	if cm == nil || secret == nil {
+		t.Fatal("no foodpipe ConfigMap or example Secret")
+	}
+	type workload struct {
+		name string
+		spec corev1.PodSpec
+		args string
+	}
+	var ws []workload
+	for n, d := range m.deployments {
+		ws = append(ws, workload{n, d.Spec.Template.Spec, ""})
+	}
+	for n, j := range m.jobs {
+		ws = append(ws, workload{n, j.Spec.Template.Spec, ""})
+	}
+	args := map[string]string{}
+	for _, w := range ws {
+		c := container(t, w.spec)
+		args[w.name] = strings.Join(c.Args, " ")
+		env := map[string]string{}
+		for _, from := range c.EnvFrom {
+			switch {
+			case from.ConfigMapRef != nil && from.ConfigMapRef.Name == cm.Name:
+				for k, v := range cm.Data {
+					env[k] = v
+				}
+			case from.SecretRef != nil && from.SecretRef.Name == secret.Name:
+				for k, v := range secret.StringData {
+					env[k] = v
+				}
+			default:
+				t.Errorf("%s reads variables from an unknown source %+v", w.name, from)
+			}
+		}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+		checkFoodpipeEnv(t, w.name, env)
+		if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+			t.Errorf("%s: the root filesystem is writable", w.name)
+		}
+		if w.spec.SecurityContext == nil || w.spec.SecurityContext.RunAsNonRoot == nil || !*w.spec.SecurityContext.RunAsNonRoot {
+			t.Errorf("%s may run as root", w.name)
+		}
+	}
+	if args["foodpipe-migrate"] != "migrate up" || args["foodpipe-topic-create"] != "topic create" {
+		t.Errorf("job args: %v", args)
+	}
+	if _, ok := m.deployments["foodpipe-producer"]; !ok {
+		t.Error("no producer Deployment")
+	}
+}
+
+// The topic, the KEDA trigger and the ConfigMap agree: 3 partitions, 7 days,
+// the same group and topic, and no more consumers than partitions.
+func TestTopicScalingAndConfigAgree(t *testing.T) {
+	m := loadManifests(t)
+	cm := m.configMaps["foodpipe"].Data
+	c, err := config.Load(func(k string) (string, bool) { v, ok := cm[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := m.topics[c.Topic]
+	if topic == nil {
+		t.Fatalf("no KafkaTopic %s", c.Topic)
+	}
+	if topic.Spec.Partitions != 3 || topic.Spec.Partitions != c.Partitions || topic.Spec.Replicas != int32(c.ReplicationFactor) {
+		t.Errorf("KafkaTopic partitions %d replicas %d; ConfigMap %d and %d", topic.Spec.Partitions, topic.Spec.Replicas, c.Partitions, c.ReplicationFactor)
+	}
+	if ms, _ := topic.Spec.Config["retention.ms"].(float64); time.Duration(ms)*time.Millisecond != c.Retention || c.Retention != 7*24*time.Hour {
+		t.Errorf("KafkaTopic retention.ms %v, ConfigMap retention %v; want 7 days", topic.Spec.Config["retention.ms"], c.Retention)
+	}
+	if m.topics[c.DLQTopic] == nil {
+		t.Errorf("no KafkaTopic %s", c.DLQTopic)
+	}
+	if topic.Labels["strimzi.io/cluster"] == "" || m.kafkas[topic.Labels["strimzi.io/cluster"]] == nil {
+		t.Errorf("KafkaTopic names cluster %q, which is not defined", topic.Labels["strimzi.io/cluster"])
+	}
+	for name, k := range m.kafkas {
+		if k.Annotations["strimzi.io/kraft"] != "enabled" || k.Annotations["strimzi.io/node-pools"] != "enabled" {
+			t.Errorf("Kafka %s is not KRaft with node pools", name)
+		}
+		if !strings.HasPrefix(c.Brokers[0], name+"-kafka-bootstrap:") {
+			t.Errorf("the ConfigMap's brokers %v are not Kafka %s's bootstrap service", c.Brokers, name)
+		}
+		if !slices.ContainsFunc(k.Spec.Kafka.Listeners, func(l strimziListener) bool {
+			return c.Brokers[0] == name+"-kafka-bootstrap:"+strconv.Itoa(int(l.Port)) && !l.TLS && l.Authentication == nil
+		}) {
+			t.Errorf("Kafka %s has no plaintext listener on the ConfigMap's port", name)
+		}
+	}
+	for _, p := range m.nodePools {
+		if !slices.Contains(p.Spec.Roles, "controller") || !slices.Contains(p.Spec.Roles, "broker") {
+			t.Errorf("node pool %s roles %v", p.Name, p.Spec.Roles)
+		}
+	}
+
+	so := m.scaledObjects["foodpipe-consumer"]
+	if so == nil {
+		t.Fatal("no ScaledObject for the consumers")
+	}
+	if _, ok := m.deployments[so.Spec.ScaleTargetRef.Name]; !ok || so.Spec.ScaleTargetRef.Name != "foodpipe-consumer" {
+		t.Errorf("the ScaledObject scales %q", so.Spec.ScaleTargetRef.Name)
+	}
+	if so.Spec.MaxReplicaCount != topic.Spec.Partitions || so.Spec.MinReplicaCount < 1 {
+		t.Errorf("ScaledObject replicas %d..%d, want 1..%d (one consumer per partition at most)", so.Spec.MinReplicaCount, so.Spec.MaxReplicaCount, topic.Spec.Partitions)
+	}
+	if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "kafka" {
+		t.Fatalf("triggers %+v, want one of type kafka", so.Spec.Triggers)
+	}
+	md := so.Spec.Triggers[0].Metadata
+	if md["consumerGroup"] != c.Group || md["topic"] != c.Topic || md["bootstrapServers"] != strings.Join(c.Brokers, ",") {
+		t.Errorf("trigger %v does not match the ConfigMap (group %s, topic %s, brokers %v)", md, c.Group, c.Topic, c.Brokers)
+	}
+	if n, err := strconv.Atoi(md["lagThreshold"]); err != nil || n < 1 {
+		t.Errorf("lagThreshold %q", md["lagThreshold"])
+	}
+
+	for name, cl := range m.clusters {
+		if !strings.HasSuffix(cl.Spec.ImageName, ":17") || cl.Spec.Bootstrap.Initdb.Database != "foodpipe" {
+			t.Errorf("CNPG cluster %s: image %s database %s", name, cl.Spec.ImageName, cl.Spec.Bootstrap.Initdb.Database)
+		}
+		if !strings.Contains(m.secrets["foodpipe"].StringData["DATABASE_URL"], name+"-rw:5432/foodpipe") {
+			t.Errorf("the example Secret's DATABASE_URL does not point at CNPG cluster %s's read-write service", name)
+		}
+	}
+}
+
+// Every document parses as YAML at all (a tab or bad indent anywhere fails).
+func TestKubernetesFilesAreYAML(t *testing.T) {
+	m := loadManifests(t)
+	for f := range m.files {
+		b, err := os.ReadFile(filepath.Join("k8s", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("\t")) {
+			t.Errorf("%s contains a tab", f)
+		}
+	}
+}
