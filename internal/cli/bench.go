@@ -29,6 +29,7 @@ type BenchReport struct {
 	Machine   BenchMachine   `json:"machine"`
 	Orders    int            `json:"orders"`
 	BatchSize int            `json:"batch_size"`
+	Writers   int            `json:"writers"`
 	Copy      BenchRate      `json:"copy"`
 	Drain     BenchDrain     `json:"drain"`
 	Producer  BenchProducer  `json:"producer"`
@@ -118,6 +119,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	asJSON := f.Bool("json", false, "print the report as one JSON object")
 	check := f.Bool("check", false, "exit non-zero when a target is missed")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
+	f.bind("writers", "CONSUMER_WRITERS")
 	f.bind("database-url", "DATABASE_URL")
 	f.bind("log-level", "LOG_LEVEL")
 	lookup, err := env.lookup()
@@ -171,14 +173,15 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 
 	b := &bench{cfg: cfg, env: env, out: out, st: st, exe: exe,
 		childEnv: append(os.Environ(), "KAFKA_BROKERS="+broker.Addr(), "DATABASE_URL="+db.URL, "DB_MIGRATE=false",
-			"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE="+strconv.Itoa(cfg.BatchSize))}
-	rep := BenchReport{Orders: *orders, BatchSize: cfg.BatchSize}
+			"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE="+strconv.Itoa(cfg.BatchSize),
+			"CONSUMER_WRITERS="+strconv.Itoa(cfg.Writers), "DB_MAX_CONNS="+strconv.Itoa(int(cfg.DBMaxConns)))}
+	rep := BenchReport{Orders: *orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers}
 	rep.Machine = BenchMachine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Database: string(db.Source)}
 	if rep.Machine.PostgreSQL, err = st.ServerVersion(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "bench: %d orders, batch size %d, %d CPUs, PostgreSQL %s (%s)\n",
-		*orders, cfg.BatchSize, rep.Machine.CPUs, rep.Machine.PostgreSQL, db.Source)
+	fmt.Fprintf(out, "bench: %d orders, batch size %d, %d writers, %d CPUs, PostgreSQL %s (%s)\n",
+		*orders, cfg.BatchSize, cfg.Writers, rep.Machine.CPUs, rep.Machine.PostgreSQL, db.Source)
 
 	// Preload the topic, as fast as the producer goes, keeping the rows
 	// for the COPY baseline.
@@ -568,8 +571,8 @@ func judgeBench(r BenchReport) []BenchTarget {
 }
 
 func printBench(w io.Writer, r BenchReport) {
-	fmt.Fprintf(w, "\nfoodpipe bench: %d orders, batch size %d; %d CPUs, %s, PostgreSQL %s\n\n",
-		r.Orders, r.BatchSize, r.Machine.CPUs, r.Machine.Go, r.Machine.PostgreSQL)
+	fmt.Fprintf(w, "\nfoodpipe bench: %d orders, batch size %d, %d writers per consumer; %d CPUs, %s, PostgreSQL %s\n\n",
+		r.Orders, r.BatchSize, r.Writers, r.Machine.CPUs, r.Machine.Go, r.Machine.PostgreSQL)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "drain\tpartitions\tconsumers\trows/s\tvs COPY\tCPU µs/order\tpeak RSS MiB\t")
 	fmt.Fprintf(tw, "raw COPY\t\t\t%.0f\t1.00\t\t\t\n", r.Copy.RowsPerSec)

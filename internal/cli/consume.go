@@ -72,7 +72,7 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 	}
 	return consumer.New(append(base, kafkaMetrics(m)), st, consumer.Config{
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
-		BatchSize: cfg.BatchSize, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
+		BatchSize: cfg.BatchSize, Writers: cfg.Writers, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
 		SessionTimeout:  cfg.SessionTimeout,
 		ShutdownTimeout: 8 * time.Second,
 		ClientID:        cfg.ClientID + "-" + id,

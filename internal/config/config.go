@@ -54,6 +54,8 @@ type Config struct {
 
 	// Consumer.
 	BatchSize int
+	// Writers is how many partitions' batches one consumer writes at once.
+	Writers   int
 	DBRetries int
 	// SessionTimeout is how long the group coordinator waits for a
 	// heartbeat before it declares a consumer dead and rebalances.
@@ -188,6 +190,11 @@ var Vars = []Var{
 		c.BatchSize = int(n)
 		return err
 	}},
+	{"CONSUMER_WRITERS", "2", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 64)
+		c.Writers = int(n)
+		return err
+	}},
 	{"CONSUMER_DB_RETRIES", "3", "Retries of a failed database write, with exponential backoff, before the circuit breaker opens.", func(c *Config, v string) error {
 		n, err := parseInt(v, 0, 100)
 		c.DBRetries = int(n)
@@ -296,6 +303,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Topic == c.DLQTopic {
 		errs = append(errs, errors.New("KAFKA_TOPIC and KAFKA_DLQ_TOPIC must differ: dead letters would be consumed again"))
+	}
+	if c.Writers > int(c.DBMaxConns) {
+		errs = append(errs, fmt.Errorf("CONSUMER_WRITERS=%d needs as many connections, but DB_MAX_CONNS=%d: raise DB_MAX_CONNS or lower CONSUMER_WRITERS", c.Writers, c.DBMaxConns))
 	}
 	if c.TLSCAFile != "" && !c.TLS {
 		errs = append(errs, errors.New("KAFKA_TLS_CA_FILE is set but KAFKA_TLS is false: set KAFKA_TLS=true to use it"))

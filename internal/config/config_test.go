@@ -111,6 +111,16 @@ func TestTheDatabasePasswordNeverAppearsInErrorsOrLogs(t *testing.T) {
 	}
 }
 
+func TestMoreWritersThanConnectionsAreRefused(t *testing.T) {
+	c, err := Load(env("CONSUMER_WRITERS", "5", "DB_MAX_CONNS", "4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "CONSUMER_WRITERS=5 needs as many connections") {
+		t.Fatalf("Validate = %v", err)
+	}
+}
+
 func TestKafkaSecuritySettings(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")

@@ -63,8 +63,8 @@ type Config struct {
 	StatsInterval time.Duration
 	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
 	ShutdownTimeout time.Duration
-	// Writers is how many partitions' batches are written at once (each
-	// on its own database connection); 0 means 2.
+	// Writers is how many partitions' batches are written at once, each
+	// on its own database connection; 0 means 2.
 	Writers int
 	// ClientID, when set, names this member's Kafka client, so that the
 	// group's member list (foodpipe status, kafka-consumer-groups.sh) shows

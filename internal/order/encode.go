@@ -43,8 +43,11 @@ func (o Order) MarshalJSON() ([]byte, error) {
 // means equal items give equal bytes, which the store relies on to tell a
 // redelivered order from a conflicting one. No items give [].
 func (o Order) ItemsJSON() []byte {
-	return appendItems(make([]byte, 0, 2+48*len(o.Items)), o.Items)
+	return o.AppendItemsJSON(make([]byte, 0, 2+48*len(o.Items)))
 }
+
+// AppendItemsJSON appends what ItemsJSON returns to dst.
+func (o *Order) AppendItemsJSON(dst []byte) []byte { return appendItems(dst, o.Items) }
 
 func appendItems(dst []byte, items []Item) []byte {
 	dst = append(dst, '[')

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"foodpipe/internal/order"
 )
 
 // copyBufs recycles COPY buffers (some 200 bytes a row) between batches.
@@ -52,7 +54,7 @@ func appendRow(buf []byte, r *Row) []byte {
 	buf = binary.BigEndian.AppendUint16(buf, 8)
 	buf = appendText(buf, o.OrderID)
 	buf = appendText(buf, o.CustomerID)
-	buf = appendJSONB(buf, o.ItemsJSON())
+	buf = appendItemsJSONB(buf, o)
 	buf = appendNumeric(buf, int64(o.TotalAmount))
 	buf = appendText(buf, string(o.Status))
 	buf = appendInt8(buf, o.CreatedAt.UnixMicro()-pgEpoch) // timestamptz
@@ -68,16 +70,16 @@ func appendText(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// appendJSONB appends a JSON document as jsonb: a version byte, then the
-// text, which PostgreSQL parses. A nil document is NULL, which orders
-// refuses.
-func appendJSONB(buf, doc []byte) []byte {
-	if doc == nil {
-		return binary.BigEndian.AppendUint32(buf, 0xffffffff)
-	}
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(doc)+1))
+// appendItemsJSONB appends the items as jsonb: a version byte, then the
+// canonical JSON text, which PostgreSQL parses. The text is written in
+// place and its length filled in after.
+func appendItemsJSONB(buf []byte, o *order.Order) []byte {
+	at := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
 	buf = append(buf, 1)
-	return append(buf, doc...)
+	buf = o.AppendItemsJSON(buf)
+	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+	return buf
 }
 
 func appendInt8(buf []byte, v int64) []byte {

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"foodpipe/internal/store/dbtest"
+)
+
+// A tiny bench, for correctness only: every phase runs and reports
+// consistent numbers. The figures themselves mean nothing at this size.
+func TestBenchMeasuresEveryPhase(t *testing.T) {
+	t.Setenv(envRunAsCLI, "1")
+	r := newRun(t, "DATABASE_URL", dbtest.New(t))
+	err := r.do(context.Background(), "bench", "--orders", "3000", "--rates", "20,300", "--rate-duration", "1s", "--json")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, tail(r.stderr.String(), 3000))
+	}
+	var rep BenchReport
+	if err := json.Unmarshal([]byte(r.stdout.String()), &rep); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
+	}
+	if rep.Orders != 3000 || rep.Copy.Rows != 3000 || rep.Copy.RowsPerSec <= 0 || rep.Machine.CPUs < 1 || rep.Machine.PostgreSQL == "" {
+		t.Errorf("report head: %+v", rep)
+	}
+	want := [][2]int{{3, 1}, {3, 2}, {3, 3}, {6, 1}, {6, 2}, {6, 3}}
+	if len(rep.Scaling) != len(want) {
+		t.Fatalf("%d drains, want %d: %+v", len(rep.Scaling), len(want), rep.Scaling)
+	}
+	for i, d := range rep.Scaling {
+		if d.Partitions != want[i][0] || d.Consumers != want[i][1] || d.Rows != 3000 {
+			t.Errorf("drain %d: %+v, want %v partitions/consumers and 3000 rows", i, d, want[i])
+		}
+		if d.RowsPerSec <= 0 || math.Abs(d.RatioToCopy-d.RowsPerSec/rep.Copy.RowsPerSec) > 1e-9 {
+			t.Errorf("drain %d rate %.0f, ratio %.3f", i, d.RowsPerSec, d.RatioToCopy)
+		}
+		// A consumer is a real process: it uses CPU and holds some memory.
+		if d.CPUMicrosPerOrder <= 0 || d.PeakRSSMiB < 5 || d.PeakRSSMiB > 1024 {
+			t.Errorf("drain %d: %.1f CPU µs/order, peak RSS %.1f MiB", i, d.CPUMicrosPerOrder, d.PeakRSSMiB)
+		}
+	}
+	if rep.Drain != rep.Scaling[0] {
+		t.Errorf("the headline drain is not the one-consumer drain")
+	}
+	if rep.Producer.MaxRate <= 0 || len(rep.Producer.Fixed) != 2 || len(rep.Latency) != 2 {
+		t.Fatalf("producer %+v, latency %+v", rep.Producer, rep.Latency)
+	}
+	for i, target := range []float64{20, 300} {
+		p, l := rep.Producer.Fixed[i], rep.Latency[i]
+		if p.Target != target || math.Abs(p.Achieved-target) > target*0.05+1 {
+			t.Errorf("producer at %v/s achieved %v", target, p.Achieved)
+		}
+		if l.Rate != target || l.Orders != int64(math.Round(p.Achieved)) {
+			t.Errorf("latency at %v/s over %d orders, producer acknowledged %.0f", target, l.Orders, p.Achieved)
+		}
+		if !(0 < l.P50ms && l.P50ms <= l.P99ms && l.P99ms <= l.MaxMs) || l.PeakRSSMiB < 5 {
+			t.Errorf("latency at %v/s: %+v", target, l)
+		}
+	}
+	names := map[string]bool{}
+	for _, tg := range rep.Targets {
+		names[tg.Name] = true
+	}
+	if !names["drain, 1 consumer, vs raw COPY"] || !names["consumer peak RSS during the drain"] {
+		t.Errorf("targets: %+v", rep.Targets)
+	}
+}
+
+func TestBenchRefusesADatabaseWithOrders(t *testing.T) {
+	url := dbtest.New(t)
+	migrate(t, url)
+	addr := broker(t)
+	if err := newRun(t, "KAFKA_BROKERS", addr, "DATABASE_URL", url).do(context.Background(), "produce", "--count", "3", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+	consumeUntil(t, []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}, func(s string) bool { return strings.Contains(s, `"processed":3`) })
+	r := newRun(t, "DATABASE_URL", url)
+	err := r.do(context.Background(), "bench", "--orders", "10")
+	if err == nil || !strings.Contains(err.Error(), "holds 3 orders") {
+		t.Fatalf("bench on a database with orders: %v", err)
+	}
+}
+
+func TestBenchTableShowsTheTargets(t *testing.T) {
+	rep := BenchReport{Orders: 10, BatchSize: 5000, Copy: BenchRate{RowsPerSec: 100000},
+		Scaling: []BenchDrain{{Partitions: 3, Consumers: 1, BenchRate: BenchRate{RowsPerSec: 85000}, RatioToCopy: 0.85, CPUMicrosPerOrder: 5, PeakRSSMiB: 50}},
+		Latency: []BenchLatency{{Rate: 1000, P50ms: 3, P99ms: 30, MaxMs: 40, PeakRSSMiB: 20}},
+		Producer: BenchProducer{MaxRate: 300000, Fixed: []BenchProducerRate{{Target: 1000, Achieved: 999, ErrorPct: -0.1}}}}
+	rep.Drain = rep.Scaling[0]
+	rep.Targets = judgeBench(rep)
+	var b bytes.Buffer
+	printBench(&b, rep)
+	out := b.String()
+	for _, want := range []string{"met     drain, 1 consumer, vs raw COPY: 0.85 (want ≥ 0.80)",
+		"MISSED  end-to-end p99 at 1,000 orders/s: 30.0 ms (want ≤ 25 ms)", "85000", "300000 orders/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
