@@ -87,8 +87,8 @@ func TestBenchRefusesADatabaseWithOrders(t *testing.T) {
 
 func TestBenchTableShowsTheTargets(t *testing.T) {
 	rep := BenchReport{Orders: 10, BatchSize: 5000, Copy: BenchRate{RowsPerSec: 100000},
-		Scaling: []BenchDrain{{Partitions: 3, Consumers: 1, BenchRate: BenchRate{RowsPerSec: 85000}, RatioToCopy: 0.85, CPUMicrosPerOrder: 5, PeakRSSMiB: 50}},
-		Latency: []BenchLatency{{Rate: 1000, P50ms: 3, P99ms: 30, MaxMs: 40, PeakRSSMiB: 20}},
+		Scaling:  []BenchDrain{{Partitions: 3, Consumers: 1, BenchRate: BenchRate{RowsPerSec: 85000}, RatioToCopy: 0.85, CPUMicrosPerOrder: 5, PeakRSSMiB: 50}},
+		Latency:  []BenchLatency{{Rate: 1000, P50ms: 3, P99ms: 30, MaxMs: 40, PeakRSSMiB: 20}},
 		Producer: BenchProducer{MaxRate: 300000, Fixed: []BenchProducerRate{{Target: 1000, Achieved: 999, ErrorPct: -0.1}}}}
 	rep.Drain = rep.Scaling[0]
 	rep.Targets = judgeBench(rep)
