@@ -26,16 +26,18 @@ import (
 
 // BenchReport is everything `foodpipe bench` measured in one run.
 type BenchReport struct {
-	Machine   BenchMachine   `json:"machine"`
-	Orders    int            `json:"orders"`
-	BatchSize int            `json:"batch_size"`
-	Writers   int            `json:"writers"`
-	Copy      BenchRate      `json:"copy"`
-	Drain     BenchDrain     `json:"drain"`
-	Producer  BenchProducer  `json:"producer"`
-	Latency   []BenchLatency `json:"latency"`
-	Scaling   []BenchDrain   `json:"scaling"`
-	Targets   []BenchTarget  `json:"targets"`
+	Machine   BenchMachine `json:"machine"`
+	Orders    int          `json:"orders"`
+	BatchSize int          `json:"batch_size"`
+	Writers   int          `json:"writers"`
+	// Autovacuum says whether PostgreSQL's autovacuum was left on.
+	Autovacuum bool           `json:"autovacuum"`
+	Copy       BenchRate      `json:"copy"`
+	Drain      BenchDrain     `json:"drain"`
+	Producer   BenchProducer  `json:"producer"`
+	Latency    []BenchLatency `json:"latency"`
+	Scaling    []BenchDrain   `json:"scaling"`
+	Targets    []BenchTarget  `json:"targets"`
 }
 
 // BenchMachine says where the figures come from.
@@ -118,6 +120,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	scaling := f.Bool("scaling", true, "also drain with 1, 2 and 3 consumers on 3 and on 6 partitions")
 	asJSON := f.Bool("json", false, "print the report as one JSON object")
 	check := f.Bool("check", false, "exit non-zero when a target is missed")
+	autovacuum := f.Bool("autovacuum", false, "leave PostgreSQL's autovacuum on for the orders table while measuring")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("writers", "CONSUMER_WRITERS")
 	f.bind("database-url", "DATABASE_URL")
@@ -171,11 +174,18 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("bench empties the orders table, and %s holds %d orders: give it a database of its own", config.RedactURL(db.URL), n)
 	}
 
+	if !*autovacuum {
+		if err := st.SetAutovacuum(ctx, false); err != nil {
+			return err
+		}
+		defer st.SetAutovacuum(context.WithoutCancel(ctx), true) //nolint:errcheck // best effort: the table is the bench's own
+	}
+	rep := BenchReport{Orders: *orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers, Autovacuum: *autovacuum}
+
 	b := &bench{cfg: cfg, env: env, out: out, st: st, exe: exe,
 		childEnv: append(os.Environ(), "KAFKA_BROKERS="+broker.Addr(), "DATABASE_URL="+db.URL, "DB_MIGRATE=false",
 			"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE="+strconv.Itoa(cfg.BatchSize),
 			"CONSUMER_WRITERS="+strconv.Itoa(cfg.Writers), "DB_MAX_CONNS="+strconv.Itoa(int(cfg.DBMaxConns)))}
-	rep := BenchReport{Orders: *orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers}
 	rep.Machine = BenchMachine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Database: string(db.Source)}
 	if rep.Machine.PostgreSQL, err = st.ServerVersion(ctx); err != nil {
 		return err
@@ -571,8 +581,12 @@ func judgeBench(r BenchReport) []BenchTarget {
 }
 
 func printBench(w io.Writer, r BenchReport) {
-	fmt.Fprintf(w, "\nfoodpipe bench: %d orders, batch size %d, %d writers per consumer; %d CPUs, %s, PostgreSQL %s\n\n",
-		r.Orders, r.BatchSize, r.Writers, r.Machine.CPUs, r.Machine.Go, r.Machine.PostgreSQL)
+	av := "off"
+	if r.Autovacuum {
+		av = "on"
+	}
+	fmt.Fprintf(w, "\nfoodpipe bench: %d orders, batch size %d, %d writers per consumer, autovacuum %s; %d CPUs, %s, PostgreSQL %s\n\n",
+		r.Orders, r.BatchSize, r.Writers, av, r.Machine.CPUs, r.Machine.Go, r.Machine.PostgreSQL)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "drain\tpartitions\tconsumers\trows/s\tvs COPY\tCPU µs/order\tpeak RSS MiB\t")
 	fmt.Fprintf(tw, "raw COPY\t\t\t%.0f\t1.00\t\t\t\n", r.Copy.RowsPerSec)

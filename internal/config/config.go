@@ -185,12 +185,12 @@ var Vars = []Var{
 		c.ProducerRetries = int(n)
 		return err
 	}},
-	{"CONSUMER_BATCH_SIZE", "1000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
+	{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 100000)
 		c.BatchSize = int(n)
 		return err
 	}},
-	{"CONSUMER_WRITERS", "2", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
+	{"CONSUMER_WRITERS", "3", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 64)
 		c.Writers = int(n)
 		return err

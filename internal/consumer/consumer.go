@@ -64,7 +64,7 @@ type Config struct {
 	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
 	ShutdownTimeout time.Duration
 	// Writers is how many partitions' batches are written at once, each
-	// on its own database connection; 0 means 2.
+	// on its own database connection; 0 means 3.
 	Writers int
 	// ClientID, when set, names this member's Kafka client, so that the
 	// group's member list (foodpipe status, kafka-consumer-groups.sh) shows
@@ -249,7 +249,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		cfg.Metrics = telemetry.NewMetrics()
 	}
 	if cfg.Writers <= 0 {
-		cfg.Writers = 2
+		cfg.Writers = 3
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
 	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{}}
