@@ -157,16 +157,11 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	defer broker.Close()
 	cfg.Brokers = []string{broker.Addr()}
-	db, err := resolveDB(ctx, env, cfg, userDB, "foodpipe_bench")
+	db, st, err := openOwnStore(ctx, env, &cfg, userDB, "foodpipe_bench")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	cfg.DatabaseURL = db.URL
-	st, err := openStore(ctx, cfg, true)
-	if err != nil {
-		return err
-	}
 	defer st.Close()
 	if n, err := st.Count(ctx); err != nil {
 		return err
@@ -245,6 +240,14 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			rep.Scaling = append(rep.Scaling, r)
 		}
 	}
+	// Like the baseline, the headline drain is the faster of two.
+	again, err := b.drain(ctx, "bench-3p", 3, 1, int64(*orders), rep.Copy.RowsPerSec)
+	if err != nil {
+		return err
+	}
+	if again.RowsPerSec > rep.Scaling[0].RowsPerSec {
+		rep.Scaling[0] = again
+	}
 	rep.Drain = rep.Scaling[0]
 
 	for _, r := range rates {
@@ -281,6 +284,7 @@ type bench struct {
 	st       *store.Store
 	exe      string
 	childEnv []string
+	drains   int
 }
 
 // preload produces n orders to a new topic as fast as the producer goes and
@@ -319,7 +323,9 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 	if err := b.st.Reset(ctx); err != nil {
 		return BenchDrain{}, err
 	}
-	group := fmt.Sprintf("bench-%s-%d", topic, consumers)
+	// Each drain is a new group, so it starts at the beginning of the topic.
+	b.drains++
+	group := fmt.Sprintf("bench-%s-%d-%d", topic, consumers, b.drains)
 	g, err := b.startConsumers(ctx, topic, group, consumers)
 	if err != nil {
 		return BenchDrain{}, err

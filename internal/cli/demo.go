@@ -97,16 +97,11 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	defer broker.Close()
 	cfg.Brokers = []string{broker.Addr()}
 
-	db, err := resolveDB(ctx, env, cfg, userDB, "foodpipe_demo")
+	db, st, err := openOwnStore(ctx, env, &cfg, userDB, "foodpipe_demo")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	cfg.DatabaseURL = db.URL
-	st, err := openStore(ctx, cfg, true)
-	if err != nil {
-		return err
-	}
 	defer st.Close()
 	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", broker.Addr(), cfg.Topic, cfg.Partitions)
 	fmt.Fprintf(out, "database  %s (%s)\n", config.RedactURL(db.URL), db.Source)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"foodpipe/internal/consumer"
+	"foodpipe/internal/telemetry"
 )
 
 // liveView shows the demo while it runs: orders produced and stored per
@@ -91,24 +92,9 @@ func (v *liveView) tick() {
 // run ticks every interval until the returned func is called, which draws
 // one last time.
 func (v *liveView) run(every time.Duration) func() {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				v.tick()
-				return
-			case <-t.C:
-				v.tick()
-			}
-		}
-	}()
+	stop := telemetry.Every(every, v.tick)
 	var once sync.Once
-	return func() { once.Do(func() { close(done); <-finished }) }
+	return func() { once.Do(func() { stop(); v.tick() }) }
 }
 
 // snapshot is what one drawing shows.

@@ -20,6 +20,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/localpg"
+	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
 )
 
@@ -99,16 +100,11 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	}
 	defer broker.stop()
 
-	db, err := resolveDB(ctx, env, cfg, userDB, "foodpipe_demo")
+	db, st, err := openOwnStore(ctx, env, &cfg, userDB, "foodpipe_demo")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	cfg.DatabaseURL = db.URL
-	st, err := openStore(ctx, cfg, true)
-	if err != nil {
-		return err
-	}
 	defer st.Close()
 	c, err := newConsumer(ctx, cfg, st, "soak", env.Log, telemetry.NewMetrics())
 	if err != nil {
@@ -355,15 +351,26 @@ func (c *child) stop() {
 	}
 }
 
-// resolveDB finds the PostgreSQL the demo, the soak and the bench use: the
-// configured one when the user named it, else database name on the local
-// server or on a temporary one.
-func resolveDB(ctx context.Context, env *Env, cfg config.Config, userDB bool, name string) (*localpg.DB, error) {
+// openOwnStore finds the PostgreSQL the demo, the soak and the bench use
+// (the configured one when the user named it, else database name on the
+// local server or on a temporary one), points cfg at it, and opens the
+// store with the migrations applied. Close the store before the database.
+func openOwnStore(ctx context.Context, env *Env, cfg *config.Config, userDB bool, name string) (*localpg.DB, *store.Store, error) {
 	u := ""
 	if userDB {
 		u = cfg.DatabaseURL
 	}
-	return localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, DBName: name, Logger: env.Log})
+	db, err := localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, DBName: name, Logger: env.Log})
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.DatabaseURL = db.URL
+	st, err := openStore(ctx, *cfg, true)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, st, nil
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

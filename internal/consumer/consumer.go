@@ -90,11 +90,14 @@ type Stats struct {
 
 // Consumer is one member of the group.
 type Consumer struct {
-	cl      *kgo.Client
-	store   Store
-	cfg     Config
-	log     *slog.Logger
-	breaker *gobreaker.CircuitBreaker[store.Result]
+	cl *kgo.Client
+	// clientSet is closed once cl is set. The client joins the group as
+	// soon as it is made, so its callbacks can run before New has cl.
+	clientSet chan struct{}
+	store     Store
+	cfg       Config
+	log       *slog.Logger
+	breaker   *gobreaker.CircuitBreaker[store.Result]
 
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
@@ -225,6 +228,11 @@ func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
 	if s, ok := c.scope.Load().(string); ok {
 		return s, nil
 	}
+	select {
+	case <-c.clientSet:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 	md, err := kadm.NewClient(c.cl).ListTopics(ctx, c.cfg.Topic)
 	if err != nil {
 		return "", fmt.Errorf("read topic metadata: %w", err)
@@ -252,7 +260,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		cfg.Writers = 3
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
-	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{}}
+	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{}, clientSet: make(chan struct{})}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
 		Name: "postgres",
 		// Once the retries are used up the breaker opens: no new records
@@ -277,6 +285,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	c.cl = cl
+	close(c.clientSet)
 	return c, nil
 }
 
