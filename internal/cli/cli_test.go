@@ -146,7 +146,8 @@ func TestDemoStoresEveryProducedOrderExactlyOnceAcrossTwoConsumers(t *testing.T)
 	if s.LatencyMS.P50 <= 0 || s.LatencyMS.P99 < s.LatencyMS.P50 {
 		t.Errorf("latency %+v", s.LatencyMS)
 	}
-	if !strings.Contains(r.stderr.String(), "owns partitions") {
+	// With --json the live view goes to stderr, leaving stdout to the summary.
+	if !strings.Contains(r.stderr.String(), "rebalance: consumer-2 owned [], now owns [") || !strings.Contains(r.stderr.String(), "progress produced 100/100") {
 		t.Errorf("progress output missing:\n%s", r.stderr)
 	}
 }

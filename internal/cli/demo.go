@@ -132,27 +132,32 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 			}
 		}()
 	}
-	waitForAssignments(ctx, members, int(cfg.Partitions), 15*time.Second)
-	for _, c := range members {
-		fmt.Fprintf(out, "%-9s owns partitions %v\n", c.ID(), c.Assigned())
+	// The live view starts now, so that the members joining the group,
+	// and the rebalances they cause, are shown as they happen.
+	var mu sync.Mutex
+	ids := make([]string, 0, *orders)
+	parts := map[int32]int64{}
+	view := newLiveView(out, *orders, func() map[int32]int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(parts)
+	}, members)
+	every := time.Second
+	if view.tty {
+		every = 250 * time.Millisecond
 	}
+	progress := view.run(every)
+	defer progress()
+	waitForAssignments(ctx, members, int(cfg.Partitions), 15*time.Second)
 
 	pcl, err := newProducerClient(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
 	defer pcl.Close()
-	var mu sync.Mutex
-	ids := make([]string, 0, *orders)
-	parts := map[int32]int64{}
 	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{
 		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *orders, Metrics: m,
 	}, log)
-	view := newLiveView(out, *orders, func() map[int32]int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return maps.Clone(parts)
-	}, members)
 	p.OnAck = func(o order.Order, r *kgo.Record) {
 		mu.Lock()
 		ids = append(ids, o.OrderID)
@@ -168,11 +173,6 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 			go stops[last]()
 		}
 	}
-	every := time.Second
-	if view.tty {
-		every = 250 * time.Millisecond
-	}
-	progress := view.run(every)
 	perr := p.Run(ctx)
 	if perr != nil {
 		progress()

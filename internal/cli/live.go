@@ -36,12 +36,10 @@ type liveView struct {
 }
 
 func newLiveView(w io.Writer, target int, produced func() map[int32]int64, members []*consumer.Consumer) *liveView {
-	v := &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, members: members,
+	// Every member starts with no partitions, so its joining the group
+	// shows as its first rebalance.
+	return &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, members: members,
 		stopped: map[string]bool{}, owners: map[string][]int32{}}
-	for _, c := range members {
-		v.owners[c.ID()] = c.Assigned()
-	}
-	return v
 }
 
 func isTerminal(w io.Writer) bool {
