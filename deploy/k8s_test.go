@@ -206,6 +206,17 @@ func stripComments(doc string) string {
 	return b.String()
 }
 
+// keep decodes a document strictly into a new T and files it under its name.
+func keep[T any, P interface {
+	*T
+	GetName() string
+}](strict func(any) bool, into map[string]*T) {
+	o := P(new(T))
+	if strict(o) {
+		into[o.GetName()] = o
+	}
+}
+
 // decode decodes one document strictly into the type its apiVersion and kind name.
 func (m *manifests) decode(t *testing.T, where string, doc []byte) {
 	t.Helper()
@@ -223,65 +234,32 @@ func (m *manifests) decode(t *testing.T, where string, doc []byte) {
 	}
 	switch tm.APIVersion + " " + tm.Kind {
 	case "apps/v1 Deployment":
-		var o appsv1.Deployment
-		if strict(&o) {
-			m.deployments[o.Name] = &o
-		}
+		keep(strict, m.deployments)
 	case "batch/v1 Job":
-		var o batchv1.Job
-		if strict(&o) {
-			m.jobs[o.Name] = &o
-		}
+		keep(strict, m.jobs)
 	case "policy/v1 PodDisruptionBudget":
-		var o policyv1.PodDisruptionBudget
-		if strict(&o) {
-			m.pdbs[o.Name] = &o
-		}
+		keep(strict, m.pdbs)
 	case "v1 ConfigMap":
-		var o corev1.ConfigMap
-		if strict(&o) {
-			m.configMaps[o.Name] = &o
-		}
+		keep(strict, m.configMaps)
 	case "v1 Secret":
-		var o corev1.Secret
-		if strict(&o) {
-			m.secrets[o.Name] = &o
-		}
+		keep(strict, m.secrets)
 	case "v1 Namespace":
-		var o corev1.Namespace
-		if strict(&o) {
-			m.namespaces[o.Name] = &o
-		}
+		keep(strict, m.namespaces)
 	case "kustomize.config.k8s.io/v1beta1 Kustomization":
 		var o kustomization
 		if strict(&o) {
 			m.kustomizations[filepath.ToSlash(filepath.Dir(strings.SplitN(where, "#", 2)[0]))] = &o
 		}
 	case "keda.sh/v1alpha1 ScaledObject":
-		var o scaledObject
-		if strict(&o) {
-			m.scaledObjects[o.Name] = &o
-		}
+		keep(strict, m.scaledObjects)
 	case "kafka.strimzi.io/v1beta2 Kafka":
-		var o strimziKafka
-		if strict(&o) {
-			m.kafkas[o.Name] = &o
-		}
+		keep(strict, m.kafkas)
 	case "kafka.strimzi.io/v1beta2 KafkaNodePool":
-		var o strimziNodePool
-		if strict(&o) {
-			m.nodePools[o.Name] = &o
-		}
+		keep(strict, m.nodePools)
 	case "kafka.strimzi.io/v1beta2 KafkaTopic":
-		var o strimziTopic
-		if strict(&o) {
-			m.topics[o.Name] = &o
-		}
+		keep(strict, m.topics)
 	case "postgresql.cnpg.io/v1 Cluster":
-		var o cnpgCluster
-		if strict(&o) {
-			m.clusters[o.Name] = &o
-		}
+		keep(strict, m.clusters)
 	default:
 		t.Errorf("%s: no test knows %q %q", where, tm.APIVersion, tm.Kind)
 	}

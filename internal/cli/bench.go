@@ -123,21 +123,14 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	autovacuum := f.Bool("autovacuum", false, "leave PostgreSQL's autovacuum on for the orders table while measuring")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("writers", "CONSUMER_WRITERS")
-	f.bind("database-url", "DATABASE_URL")
-	f.bind("log-level", "LOG_LEVEL")
-	lookup, err := env.lookup()
+	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err
-	}
-	_, userDB := lookup("DATABASE_URL")
-	if _, ok := lookup("LOG_LEVEL"); !ok {
-		_ = f.cfg.Set("LOG_LEVEL", "warn")
 	}
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	userDB = userDB || isSet(f.FlagSet, "database-url")
 	rates, err := parseRates(*ratesFlag)
 	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond {
 		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates as positive numbers separated by commas, --rate-duration of at least 100ms", ErrUsage)
@@ -157,7 +150,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	defer broker.Close()
 	cfg.Brokers = []string{broker.Addr()}
-	db, st, err := openOwnStore(ctx, env, &cfg, userDB, "foodpipe_bench")
+	db, st, err := openOwnStore(ctx, env, &cfg, userDB(), "foodpipe_bench")
 	if err != nil {
 		return err
 	}
@@ -165,7 +158,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	defer st.Close()
 	if n, err := st.Count(ctx); err != nil {
 		return err
-	} else if n > 0 && userDB {
+	} else if n > 0 && userDB() {
 		return fmt.Errorf("bench empties the orders table, and %s holds %d orders: give it a database of its own", config.RedactURL(db.URL), n)
 	}
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -56,27 +55,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
 	f.bind("partitions", "KAFKA_PARTITIONS")
-	f.bind("log-level", "LOG_LEVEL")
-	// The demo talks to its own broker; DATABASE_URL, when set, picks the database.
-	lookup, err := env.lookup()
+	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err
-	}
-	_, userDB := lookup("DATABASE_URL")
-	f.bind("database-url", "DATABASE_URL")
-	if _, ok := lookup("LOG_LEVEL"); !ok {
-		// A newcomer watches the progress lines; logs are for warnings.
-		_ = f.cfg.Set("LOG_LEVEL", "warn")
 	}
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	f.Visit(func(fl *flag.Flag) {
-		if fl.Name == "database-url" {
-			userDB = true
-		}
-	})
 	if *orders < 1 || *consumers < 1 || *consumers > 64 {
 		return fmt.Errorf("%w: --orders must be at least 1 and --consumers from 1 to 64", ErrUsage)
 	}
@@ -97,7 +83,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	defer broker.Close()
 	cfg.Brokers = []string{broker.Addr()}
 
-	db, st, err := openOwnStore(ctx, env, &cfg, userDB, "foodpipe_demo")
+	db, st, err := openOwnStore(ctx, env, &cfg, userDB(), "foodpipe_demo")
 	if err != nil {
 		return err
 	}

@@ -63,24 +63,19 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	f.bind("rate", "PRODUCER_RATE")
 	every := f.Duration("sample", 10*time.Second, "how often to sample the consumer")
 	asJSON := f.Bool("json", false, "print the report as one JSON object")
-	f.bind("database-url", "DATABASE_URL")
-	f.bind("log-level", "LOG_LEVEL")
-	lookup, err := env.lookup()
+	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err
 	}
-	_, userDB := lookup("DATABASE_URL")
-	if _, ok := lookup("PRODUCER_RATE"); !ok {
+	if lookup, err := env.lookup(); err != nil {
+		return err
+	} else if _, ok := lookup("PRODUCER_RATE"); !ok {
 		_ = f.cfg.Set("PRODUCER_RATE", "100")
-	}
-	if _, ok := lookup("LOG_LEVEL"); !ok {
-		_ = f.cfg.Set("LOG_LEVEL", "warn")
 	}
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	userDB = userDB || isSet(f.FlagSet, "database-url")
 	if *duration < 2*time.Second || *every <= 0 || *every > *duration/2 || cfg.ProducerRate <= 0 {
 		return fmt.Errorf("%w: soak needs --duration of at least 2s, --sample from 0 to half the duration, and a positive --rate", ErrUsage)
 	}
@@ -100,7 +95,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	}
 	defer broker.stop()
 
-	db, st, err := openOwnStore(ctx, env, &cfg, userDB, "foodpipe_demo")
+	db, st, err := openOwnStore(ctx, env, &cfg, userDB(), "foodpipe_demo")
 	if err != nil {
 		return err
 	}
@@ -373,10 +368,27 @@ func openOwnStore(ctx context.Context, env *Env, cfg *config.Config, userDB bool
 	return db, st, nil
 }
 
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
+// ownPipelineFlags binds --database-url and --log-level for the commands
+// that run the whole pipeline themselves (demo, soak, bench). Their logs
+// default to warnings, as they print their own progress. The database is
+// the user's only when DATABASE_URL or --database-url names it; else they
+// use one of their own. userDB tells which, once the flags are parsed.
+func (f *flags) ownPipelineFlags() (userDB func() bool, err error) {
+	f.bind("database-url", "DATABASE_URL")
+	f.bind("log-level", "LOG_LEVEL")
+	lookup, err := f.env.lookup()
+	if err != nil {
+		return nil, err
+	}
+	_, fromEnv := lookup("DATABASE_URL")
+	if _, ok := lookup("LOG_LEVEL"); !ok {
+		_ = f.cfg.Set("LOG_LEVEL", "warn")
+	}
+	return func() bool {
+		set := fromEnv
+		f.Visit(func(fl *flag.Flag) { set = set || fl.Name == "database-url" })
+		return set
+	}, nil
 }
 
 func freeLoopback() (string, error) {
