@@ -28,9 +28,11 @@ type liveView struct {
 	produced func() map[int32]int64
 	members  []*consumer.Consumer
 
+	ticking sync.Mutex // one tick at a time
 	mu      sync.Mutex
 	stopped map[string]bool
 	owners  map[string][]int32 // assignments as last seen
+	seen    map[string]int     // the next assignment change to show, per member
 	events  []string
 	drawn   int // lines of the last block, to move back over them
 }
@@ -39,7 +41,7 @@ func newLiveView(w io.Writer, target int, produced func() map[int32]int64, membe
 	// Every member starts with no partitions, so its joining the group
 	// shows as its first rebalance.
 	return &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, members: members,
-		stopped: map[string]bool{}, owners: map[string][]int32{}}
+		stopped: map[string]bool{}, owners: map[string][]int32{}, seen: map[string]int{}}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -49,17 +51,19 @@ func isTerminal(w io.Writer) bool {
 
 // stop marks a member as stopped, with the reason shown in the events.
 func (v *liveView) stop(id, why string) {
+	// What happened before the stop is shown before it.
+	v.tick()
 	v.mu.Lock()
 	v.stopped[id] = true
 	v.mu.Unlock()
-	v.event(fmt.Sprintf("%s leaves the group (%s)", id, why))
+	v.event(time.Now(), fmt.Sprintf("%s leaves the group (%s)", id, why))
 }
 
 // event records something that happened; in plain mode it is printed at once.
-func (v *liveView) event(e string) {
+func (v *liveView) event(at time.Time, e string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	e = time.Now().Format("15:04:05") + "  " + e
+	e = at.Format("15:04:05") + "  " + e
 	v.events = append(v.events, e)
 	if !v.tty {
 		fmt.Fprintln(v.w, "event    "+e)
@@ -68,14 +72,31 @@ func (v *liveView) event(e string) {
 
 // tick notices rebalances and draws the current state.
 func (v *liveView) tick() {
+	v.ticking.Lock()
+	defer v.ticking.Unlock()
+	// Every member's changes since the last tick, in the order they happened.
+	type memberChange struct {
+		id string
+		consumer.Change
+	}
+	var all []memberChange
+	v.mu.Lock()
 	for _, c := range v.members {
-		now := c.Assigned()
+		changes, next := c.Changes(v.seen[c.ID()])
+		v.seen[c.ID()] = next
+		for _, ch := range changes {
+			all = append(all, memberChange{c.ID(), ch})
+		}
+	}
+	v.mu.Unlock()
+	slices.SortStableFunc(all, func(a, b memberChange) int { return a.At.Compare(b.At) })
+	for _, ch := range all {
 		v.mu.Lock()
-		was := v.owners[c.ID()]
-		v.owners[c.ID()] = now
+		was := v.owners[ch.id]
+		v.owners[ch.id] = ch.Owned
 		v.mu.Unlock()
-		if !slices.Equal(was, now) {
-			v.event(fmt.Sprintf("rebalance: %s owned %v, now owns %v", c.ID(), orNone(was), orNone(now)))
+		if !slices.Equal(was, ch.Owned) {
+			v.event(ch.At, fmt.Sprintf("rebalance: %s owned %v, now owns %v", ch.id, orNone(was), orNone(ch.Owned)))
 		}
 	}
 	v.mu.Lock()

@@ -102,11 +102,23 @@ type Consumer struct {
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
 
-	mu     sync.Mutex
-	owned  map[int32]bool
-	stored map[int32]int64 // orders newly stored, by partition
-	scope  atomic.Value    // string: see offsetScope
+	mu      sync.Mutex
+	owned   map[int32]bool
+	changes []Change        // the latest assignment changes, oldest first
+	dropped int             // changes dropped from the front of changes
+	stored  map[int32]int64 // orders newly stored, by partition
+	scope   atomic.Value    // string: see offsetScope
 }
+
+// Change is the partitions a member owned after one assignment, revocation
+// or loss.
+type Change struct {
+	At    time.Time
+	Owned []int32
+}
+
+// maxChanges bounds the history Changes keeps.
+const maxChanges = 1000
 
 func (c *Consumer) assign(parts []int32, add bool) {
 	c.mu.Lock()
@@ -119,12 +131,34 @@ func (c *Consumer) assign(parts []int32, add bool) {
 			c.cfg.Metrics.ConsumerLag.DeleteLabelValues(telemetry.Partition(p))
 		}
 	}
+	c.changes = append(c.changes, Change{At: time.Now(), Owned: c.assignedLocked()})
+	if len(c.changes) > maxChanges {
+		c.changes = c.changes[1:]
+		c.dropped++
+	}
+}
+
+// Changes returns the member's assignment changes numbered from on (the
+// first change is 0), and the number to ask from next time. Watching them
+// shows every rebalance, however quickly one follows another.
+func (c *Consumer) Changes(from int) ([]Change, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := max(from-c.dropped, 0)
+	if i > len(c.changes) {
+		i = len(c.changes)
+	}
+	return slices.Clone(c.changes[i:]), c.dropped + len(c.changes)
 }
 
 // Assigned returns the partitions this member owns now, in order.
 func (c *Consumer) Assigned() []int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.assignedLocked()
+}
+
+func (c *Consumer) assignedLocked() []int32 {
 	out := make([]int32, 0, len(c.owned))
 	for p := range c.owned {
 		out = append(out, p)
