@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 	"foodpipe/internal/store/dbtest"
+	"foodpipe/internal/telemetry"
 )
 
 const (
@@ -373,5 +375,28 @@ func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
 	}
 	if offs[0] != 20 {
 		t.Errorf("stored offset %d, want 20", offs[0])
+	}
+}
+
+func TestChangesKeepEveryAssignmentUpToTheirBound(t *testing.T) {
+	c := &Consumer{owned: map[int32]bool{}, cfg: Config{Metrics: telemetry.NewMetrics()}}
+	c.assign([]int32{0, 1, 2}, true)
+	c.assign([]int32{1, 2}, false)
+	got, next := c.Changes(0)
+	if next != 2 || len(got) != 2 || !slices.Equal(got[0].Owned, []int32{0, 1, 2}) || !slices.Equal(got[1].Owned, []int32{0}) {
+		t.Fatalf("Changes(0) = %+v, %d", got, next)
+	}
+	if got, next := c.Changes(next); len(got) != 0 || next != 2 {
+		t.Errorf("nothing new: Changes = %+v, %d", got, next)
+	}
+	for i := range maxChanges + 5 {
+		c.assign([]int32{int32(i % 3)}, i%2 == 0)
+	}
+	got, next = c.Changes(0)
+	if len(got) != maxChanges || next != maxChanges+7 {
+		t.Errorf("after %d changes: %d kept, next %d", maxChanges+7, len(got), next)
+	}
+	if got, _ := c.Changes(next - 3); len(got) != 3 {
+		t.Errorf("the last three: %d", len(got))
 	}
 }
