@@ -182,7 +182,7 @@ func (d *decoder) orderField(key []byte) *InvalidError {
 		d.nItems, d.moreItems, d.itemErr = 0, d.moreItems[:0], nil
 		if d.peek() == '[' {
 			d.itemsKind = kindArray
-			return d.itemArray()
+			return d.array(d.item)
 		}
 		var v value
 		v, err = d.value()
@@ -197,34 +197,6 @@ func (d *decoder) orderField(key []byte) *InvalidError {
 		_, err = d.value()
 	}
 	return err
-}
-
-func (d *decoder) itemArray() *InvalidError {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	d.space()
-	if d.peek() == ']' {
-		d.pos++
-		d.depth--
-		return nil
-	}
-	for i := 0; ; i++ {
-		d.space()
-		if err := d.item(i); err != nil {
-			return err
-		}
-		d.space()
-		switch d.next() {
-		case ',':
-		case ']':
-			d.depth--
-			return nil
-		default:
-			d.pos--
-			return d.syntax("want ',' or ']' in array")
-		}
-	}
 }
 
 // item parses element i of the items array and, while no element before it
@@ -557,7 +529,7 @@ func (d *decoder) value() (value, *InvalidError) {
 			return err
 		})
 	case c == '[':
-		return value{kind: kindArray}, d.array()
+		return value{kind: kindArray}, d.array(d.skip)
 	case c == 't':
 		return value{kind: kindBool}, d.literal("true")
 	case c == 'f':
@@ -568,7 +540,9 @@ func (d *decoder) value() (value, *InvalidError) {
 	return value{}, d.syntax("want a JSON value")
 }
 
-func (d *decoder) array() *InvalidError {
+// array parses a JSON array, calling elem for element i with the decoder
+// at its first byte; elem must consume the element.
+func (d *decoder) array(elem func(i int) *InvalidError) *InvalidError {
 	if err := d.enter(); err != nil {
 		return err
 	}
@@ -578,9 +552,9 @@ func (d *decoder) array() *InvalidError {
 		d.depth--
 		return nil
 	}
-	for {
+	for i := 0; ; i++ {
 		d.space()
-		if _, err := d.value(); err != nil {
+		if err := elem(i); err != nil {
 			return err
 		}
 		d.space()
@@ -594,6 +568,12 @@ func (d *decoder) array() *InvalidError {
 			return d.syntax("want ',' or ']' in array")
 		}
 	}
+}
+
+// skip consumes any JSON value.
+func (d *decoder) skip(int) *InvalidError {
+	_, err := d.value()
+	return err
 }
 
 func (d *decoder) literal(word string) *InvalidError {
