@@ -12,15 +12,22 @@ import (
 	"foodpipe/internal/store/dbtest"
 )
 
-func exists(t *testing.T, name string) bool {
+// adminConn connects to the server as the admin, for the rest of the test.
+func adminConn(t *testing.T) (context.Context, *pgx.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	conn, err := pgx.Connect(ctx, dbtest.DefaultAdminURL)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Close(context.Background()); cancel() })
+	return ctx, conn
+}
+
+func exists(t *testing.T, name string) bool {
+	t.Helper()
+	ctx, conn := adminConn(t)
 	var ok bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok); err != nil {
 		t.Fatal(err)
@@ -80,13 +87,7 @@ func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(forma
 // but not create databases, dropped when the test ends.
 func roleWithoutCreatedb(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbtest.DefaultAdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn := adminConn(t)
 	role := fmt.Sprintf("foodpipe_test_nocreatedb_%d", time.Now().UnixNano())
 	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN NOCREATEDB"); err != nil {
 		t.Fatal(err)
