@@ -611,24 +611,31 @@ func (c *Consumer) recordStored(rows []store.Row, res store.Result) {
 	m := c.cfg.Metrics
 	m.OrdersProcessed.Add(float64(res.Inserted))
 	m.OrdersDuplicate.Add(float64(len(res.Duplicates)))
-	skipped := map[[2]int64]bool{}
-	for _, r := range res.Duplicates {
-		skipped[[2]int64{int64(r.Partition), r.Offset}] = true
-	}
-	for _, r := range res.Conflicts {
-		skipped[[2]int64{int64(r.Partition), r.Offset}] = true
-	}
-	for _, r := range res.Rejected {
-		skipped[[2]int64{int64(r.Row.Partition), r.Row.Offset}] = true
+	var skipped map[[2]int64]bool // nil, and never looked into, for a batch all stored
+	if n := len(res.Duplicates) + len(res.Conflicts) + len(res.Rejected); n > 0 {
+		skipped = make(map[[2]int64]bool, n)
+		for _, r := range res.Duplicates {
+			skipped[[2]int64{int64(r.Partition), r.Offset}] = true
+		}
+		for _, r := range res.Conflicts {
+			skipped[[2]int64{int64(r.Partition), r.Offset}] = true
+		}
+		for _, r := range res.Rejected {
+			skipped[[2]int64{int64(r.Row.Partition), r.Row.Offset}] = true
+		}
 	}
 	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	stored := map[int32]int64{}
 	for _, r := range rows {
 		if !skipped[[2]int64{int64(r.Partition), r.Offset}] {
 			m.E2ELatency.Observe(now.Sub(r.Order.CreatedAt).Seconds())
-			c.stored[r.Partition]++
+			stored[r.Partition]++
 		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p, n := range stored {
+		c.stored[p] += n
 	}
 }
 
