@@ -134,23 +134,11 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		runtime.ReadMemStats(&ms)
 		s.HeapMiB = float64(ms.HeapInuse) / (1 << 20)
 		s.RSSMiB = rssMiB()
-		t, err := kafka.DescribeTopic(ctx, adm, cfg.Topic)
+		status, err := readStatus(ctx, adm, st, nil, cfg)
 		if err != nil {
 			return s, err
 		}
-		// Lag as every Kafka tool shows it: high watermark minus the
-		// group's committed offset.
-		committed, err := adm.FetchOffsets(ctx, cfg.Group)
-		if err != nil {
-			return s, err
-		}
-		for _, p := range t.Partitions {
-			at := p.StartOffset
-			if o, ok := committed.Lookup(cfg.Topic, p.Partition); ok && o.At > at {
-				at = o.At
-			}
-			s.Lag += p.HighWatermark - at
-		}
+		s.Lag = status.Lag()
 		cs := c.Stats()
 		s.Stored, s.Errors = cs.Processed, cs.Failures+cs.Invalid
 		return s, nil

@@ -128,12 +128,12 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	if _, ok := ends[cfg.Topic]; !ok {
 		return s, fmt.Errorf("topic %s does not exist (foodpipe topic create makes it)", cfg.Topic)
 	}
-	starts, err := adm.ListStartOffsets(ctx, cfg.DLQTopic)
+	starts, err := adm.ListStartOffsets(ctx, cfg.Topic, cfg.DLQTopic)
 	if err != nil {
 		return s, fmt.Errorf("list offsets: %w", err)
 	}
 	starts.Each(func(o kadm.ListedOffset) {
-		if end, ok := ends.Lookup(cfg.DLQTopic, o.Partition); ok && o.Err == nil {
+		if end, ok := ends.Lookup(cfg.DLQTopic, o.Partition); ok && o.Topic == cfg.DLQTopic && o.Err == nil {
 			s.DLQSize += end.Offset - o.Offset
 		}
 	})
@@ -185,7 +185,11 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 		if c, ok := committed.Lookup(cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
 			ps.Committed = c.At
 		}
-		ps.Lag = o.Offset - max(ps.Committed, 0)
+		// Lag as every Kafka tool shows it: what lies between the group's
+		// position (or, before its first commit, the oldest message kept)
+		// and the high watermark.
+		start, _ := starts.Lookup(cfg.Topic, o.Partition)
+		ps.Lag = o.Offset - max(ps.Committed, start.Offset, 0)
 		if rows != nil {
 			ps.Rows = rows[o.Partition]
 		}
@@ -193,6 +197,15 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	})
 	slices.SortFunc(s.Partitions, func(a, b PartitionStatus) int { return int(a.Partition - b.Partition) })
 	return s, nil
+}
+
+// Lag is the group's lag summed over the partitions.
+func (s Status) Lag() int64 {
+	var n int64
+	for _, p := range s.Partitions {
+		n += p.Lag
+	}
+	return n
 }
 
 func printStatus(w io.Writer, s Status) {
