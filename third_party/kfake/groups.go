@@ -1511,6 +1511,16 @@ func (g *group) updateHeartbeat(m *groupMember) {
 		if g.members[m.memberID] != m {
 			return
 		}
+		// foodpipe patch: a member with a JoinGroup or SyncGroup parked
+		// here is alive by definition (Kafka's hasSatisfiedHeartbeat:
+		// awaiting join or sync satisfies the heartbeat). Classic
+		// clients do not heartbeat while they wait, so expiring it
+		// would drop the parked request unanswered and the client would
+		// wait out its whole request timeout. The rebalance timeout
+		// bounds the wait, and reply restarts this timer.
+		if !m.waitingReply.empty() {
+			return
+		}
 		g.updateMemberAndRebalance(m, nil, nil)
 	})
 }
@@ -1706,10 +1716,15 @@ func (g *group) reply(creq *clientReq, kresp kmsg.Response, m *groupMember) {
 	if m != nil {
 		m.waitingReply = nil
 	}
-	if !creq.reply(kresp) {
-		return
-	}
-	if m != nil {
+	creq.reply(kresp)
+	// foodpipe patch: the session timer starts whether or not the
+	// reply reached the client. A member whose connection died while
+	// its JoinGroup was parked (a crashed consumer) otherwise has no
+	// timer at all, and stays in the group, possibly as the leader
+	// every other member waits on in SyncGroup, until the rebalance
+	// timeout. Kafka schedules the heartbeat expiration when it answers
+	// the join, delivered or not.
+	if m != nil && g.members[m.memberID] == m {
 		g.updateHeartbeat(m)
 	}
 }
