@@ -231,3 +231,32 @@ func topicOrderIDs(t *testing.T, addr, topic string, want int) map[string]int {
 	}
 	return ids
 }
+
+// groupMembers returns the members of the consumers' group by consumer id
+// (the client id without its "foodpipe-" prefix), with the number of
+// partitions each owns.
+func groupMembers(t *testing.T, addr string) map[string]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{addr}})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, "order-processors")
+	if err != nil {
+		t.Fatalf("describe group: %v", err)
+	}
+	out := map[string]int{}
+	for _, m := range groups["order-processors"].Members {
+		n := 0
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, tp := range a.Topics {
+				n += len(tp.Partitions)
+			}
+		}
+		out[strings.TrimPrefix(m.ClientID, "foodpipe-")] = n
+	}
+	return out
+}

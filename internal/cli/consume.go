@@ -28,7 +28,8 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("migrate", "DB_MIGRATE")
 	host, _ := os.Hostname()
-	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this consumer's name in logs")
+	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()),
+		"this consumer's name in the group and in logs; a consumer restarted with the same id takes its place back at once (static membership), so ids must be unique")
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
@@ -76,6 +77,7 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 		SessionTimeout:  cfg.SessionTimeout,
 		ShutdownTimeout: 8 * time.Second,
 		ClientID:        cfg.ClientID + "-" + id,
+		InstanceID:      id,
 		Metrics:         m,
 	}, log)
 }

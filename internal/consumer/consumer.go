@@ -27,9 +27,11 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"foodpipe/internal/fault"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
@@ -44,6 +46,11 @@ type Store interface {
 	WriteBatch(ctx context.Context, b store.Batch) (store.Result, error)
 	// Offsets returns the next offset to read per partition, as stored.
 	Offsets(ctx context.Context, group, topic string) (map[int32]int64, error)
+	// PublishDeadLetters hands up to limit of the group's recorded, unpublished
+	// dead letters to publish and marks those it published (one error per
+	// letter, nil when published).
+	PublishDeadLetters(ctx context.Context, group string, limit int,
+		publish func(context.Context, []store.DeadLetter) []error) (int, error)
 }
 
 // Config says how the consumer runs.
@@ -66,6 +73,13 @@ type Config struct {
 	// Writers is how many partitions' batches are written at once, each
 	// on its own database connection; 0 means 3.
 	Writers int
+	// InstanceID, when set, makes this member static (Kafka's
+	// group.instance.id, KIP-345): a member that crashes and restarts with
+	// the same id takes its place back at once, with its partitions, instead
+	// of the group waiting a session timeout for the crashed one and then
+	// rebalancing. Two live members must never share it: the group fences
+	// the older one, whose Run then fails.
+	InstanceID string
 	// ClientID, when set, names this member's Kafka client, so that the
 	// group's member list (foodpipe status, kafka-consumer-groups.sh) shows
 	// which consumer owns which partitions.
@@ -76,6 +90,10 @@ type Config struct {
 
 // writeTimeout bounds one attempt at writing a batch.
 const writeTimeout = 15 * time.Second
+
+// RebalanceTimeout is how long a rebalance waits for a member to finish the
+// batch in hand: one write attempt and some margin.
+const RebalanceTimeout = writeTimeout + 5*time.Second
 
 // Stats are the consumer's counters.
 type Stats struct {
@@ -90,7 +108,8 @@ type Stats struct {
 
 // Consumer is one member of the group.
 type Consumer struct {
-	cl *kgo.Client
+	cl   *kgo.Client
+	base []kgo.Opt // the options cl was built from, before the group's
 	// clientSet is closed once cl is set. The client joins the group as
 	// soon as it is made, so its callbacks can run before New has cl.
 	clientSet chan struct{}
@@ -98,6 +117,7 @@ type Consumer struct {
 	cfg       Config
 	log       *slog.Logger
 	breaker   *gobreaker.CircuitBreaker[store.Result]
+	deadKick  chan struct{} // wakes the dead-letter publisher
 
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
@@ -199,6 +219,12 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// goroutine, so a short timeout does not misfire on slow batches.
 		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
 		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second) / 3),
+		// A rebalance waits this long for a live member to finish its
+		// batch and rejoin; then the coordinator drops it and hands its
+		// partitions to the others. A member stuck on its database (cut
+		// off, or frozen) holds its partitions no longer than this, and
+		// when it wakes the offset fence refuses its batch.
+		kgo.RebalanceTimeout(RebalanceTimeout),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return c.adjustOffsets(ctx, offsets)
 		}),
@@ -225,7 +251,34 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))
 	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	return opts
+}
+
+// leaveStatic takes a static member out of the group when it stops on
+// purpose. A static member's client does not leave on close, so that a
+// restart slips back in without a rebalance; a consumer that is stopped
+// should hand its partitions over at once instead, as a dynamic one does.
+func (c *Consumer) leaveStatic() {
+	if c.cfg.InstanceID == "" {
+		return
+	}
+	cl, err := kgo.NewClient(c.base...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(c.cfg.Group).InstanceIDs(c.cfg.InstanceID).Reason("consumer stopped"))
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		c.log.Warn("leaving the group failed; the partitions move after the session timeout", slog.Any("err", err))
+	}
 }
 
 // adjustOffsets starts each assigned partition from the offset stored with
@@ -294,7 +347,8 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		cfg.Writers = 3
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
-	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{}, clientSet: make(chan struct{})}
+	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{},
+		clientSet: make(chan struct{}), deadKick: make(chan struct{}, 1)}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
 		Name: "postgres",
 		// Once the retries are used up the breaker opens: no new records
@@ -314,6 +368,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 			log.Log(context.Background(), lvl, "database circuit breaker "+to.String(), slog.String("from", from.String()))
 		},
 	})
+	c.base = base
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), c.groupOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -336,11 +391,20 @@ func (c *Consumer) Stats() Stats {
 // retrying cannot fix (a schema the database does not have, a fatal Kafka
 // error); offsets of unwritten records are never committed.
 func (c *Consumer) Run(ctx context.Context) (err error) {
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); c.relayDead(relayCtx) }()
 	defer func() {
+		// The publisher sends what is recorded and not yet published.
+		stopRelay()
+		<-relayDone
 		// Leaving the group hands the partitions to the others at once
 		// instead of after the session timeout.
 		c.cl.AllowRebalance()
 		c.cl.Close()
+		if err == nil {
+			c.leaveStatic()
+		}
 		c.log.Info("consumer stopped", slog.Any("stats", c.Stats()))
 	}()
 	stop := c.logStats(c.cfg.StatsInterval)
@@ -352,11 +416,19 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		}
 		// franz-go retries what can be retried by itself; what reaches us is
 		// logged and the partition is fetched again, never skipped.
+		var fatal error
 		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, kerr.FencedInstanceID) {
+				fatal = fmt.Errorf("another consumer joined group %s with the id %q, and the group fenced this one: consumer ids must be unique: %w",
+					c.cfg.Group, c.cfg.InstanceID, err)
+			}
 			if !errors.Is(err, context.Canceled) {
 				c.log.Error("fetch error", slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
 			}
 		})
+		if fatal != nil {
+			return fatal
+		}
 		if recs := fetches.Records(); len(recs) > 0 {
 			// The batch in hand is finished even when ctx is cancelled,
 			// within the shutdown budget.
@@ -389,29 +461,46 @@ const pollBatches = 4
 type prepared struct {
 	recs  []*kgo.Record
 	batch store.Batch
-	dead  []deadLetter
 }
 
 // process handles the records of one poll. Each partition's records are
 // written in order, in batches of BatchSize, each batch in its own
-// transaction with its dead letters sent first; different partitions are
-// written side by side, up to Writers at a time, so that PostgreSQL works
-// on several COPYs at once while this process decodes the next batches.
-// Then one Kafka commit covers the whole poll.
+// transaction with its dead letters; different partitions are written side
+// by side, up to Writers at a time, so that PostgreSQL works on several
+// COPYs at once while this process decodes the next batches. Then one Kafka
+// commit covers what was written.
+//
+// A partition whose batch the offset fence refuses (another member stored
+// past it) is left alone: nothing more of it is written or committed here,
+// and it is fetched again from the database's offset. If this member lost
+// the partition, the rebalance it has not seen yet takes it away; if it
+// still owns it, it goes on from where the database says.
 func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	scope, err := c.offsetScope(ctx)
 	if err != nil {
 		return err
 	}
+	parts := byPartition(recs)
+	written := make([]*kgo.Record, len(parts)) // last record stored, per partition
+	fenced := make([]bool, len(parts))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Writers)
-	for _, part := range byPartition(recs) {
+	for i, part := range parts {
 		g.Go(func() error {
 			for len(part) > 0 {
 				n := min(len(part), c.cfg.BatchSize)
-				if err := c.writePrepared(gctx, c.prepare(scope, part[:n])); err != nil {
+				err := c.writePrepared(gctx, c.prepare(scope, part[:n]))
+				if errors.Is(err, store.ErrStaleOffsets) {
+					c.log.Warn("partition fenced: another member stored past this batch; not writing it",
+						slog.Int("partition", int(part[0].Partition)), slog.Int64("from", part[0].Offset), slog.Any("err", err))
+					c.cfg.Metrics.Fenced.Inc()
+					fenced[i] = true
+					return nil
+				}
+				if err != nil {
 					return err
 				}
+				written[i] = part[n-1]
 				part = part[n:]
 			}
 			return nil
@@ -420,13 +509,47 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := c.refetchFenced(ctx, scope, parts, fenced); err != nil {
+		return err
+	}
 
 	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
 	// done. If this commit fails the orders come again and are recognised
 	// as duplicates, or skipped thanks to the offsets stored with them.
-	if err := c.cl.CommitRecords(ctx, lastPerPartition(recs)...); err != nil {
+	var commit []*kgo.Record
+	for i, r := range written {
+		if r != nil && !fenced[i] {
+			commit = append(commit, r)
+		}
+	}
+	if len(commit) == 0 {
+		return nil
+	}
+	if err := c.cl.CommitRecords(ctx, commit...); err != nil {
 		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
 	}
+	return nil
+}
+
+// refetchFenced moves each fenced partition's fetch position to the offset
+// the database holds, so that nothing past this poll is skipped nor fetched
+// twice. It runs on the polling goroutine, before AllowRebalance, as
+// SetOffsets requires.
+func (c *Consumer) refetchFenced(ctx context.Context, scope string, parts [][]*kgo.Record, fenced []bool) error {
+	if !slices.Contains(fenced, true) {
+		return nil
+	}
+	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
+	if err != nil {
+		return fmt.Errorf("read stored offsets: %w", err)
+	}
+	set := map[int32]kgo.EpochOffset{}
+	for i, part := range parts {
+		if fenced[i] {
+			set[part[0].Partition] = kgo.EpochOffset{Epoch: -1, Offset: stored[part[0].Partition]}
+		}
+	}
+	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: set})
 	return nil
 }
 
@@ -461,7 +584,7 @@ func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
 		po.Next = r.Offset + 1
 		o, err := order.Decode(r.Value)
 		if err != nil {
-			p.dead = append(p.dead, deadLetter{rec: r, reason: string(order.ReasonOf(err)), err: err})
+			p.batch.Dead = append(p.batch.Dead, deadLetterOf(scope, r, string(order.ReasonOf(err)), err))
 			continue
 		}
 		p.batch.Rows = append(p.batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
@@ -469,31 +592,30 @@ func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
 	for _, part := range parts {
 		p.batch.Offsets = append(p.batch.Offsets, *offsets[part])
 	}
+	p.batch.SetAside = func(row store.Row, err error) store.DeadLetter {
+		reason := ReasonRejected
+		if errors.Is(err, store.ErrConflict) {
+			reason = ReasonConflict
+		}
+		return deadLetterOf(scope, recordOf(recs, row), reason, err)
+	}
 	return p
 }
 
-// writePrepared writes one prepared batch and sets aside what the database would not take.
+// writePrepared writes one prepared batch. Its dead letters are recorded in
+// the same transaction, so they are durable before the offsets that cover
+// them are stored, and are published to the dead-letter topic afterwards.
 func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
-	// Dead letters are acknowledged by Kafka before the offsets that cover
-	// them are stored: a crash in between re-sends them rather than losing them.
-	if err := c.sendDead(ctx, p.dead); err != nil {
-		return err
-	}
 	batch := &p.batch
 	res, err := c.write(ctx, batch)
 	if err != nil {
 		return err
 	}
-	var after []deadLetter
-	for _, r := range res.Conflicts {
-		after = append(after, deadLetter{rec: recordOf(p.recs, r), reason: ReasonConflict,
-			err: fmt.Errorf("order %s is already stored with other content", r.Order.OrderID)})
-	}
-	for _, r := range res.Rejected {
-		after = append(after, deadLetter{rec: recordOf(p.recs, r.Row), reason: ReasonRejected, err: r.Err})
-	}
-	if err := c.sendDead(ctx, after); err != nil {
-		return err
+	if res.DeadLetters > 0 {
+		// A crash here, after the commit and before the publish, must not
+		// lose a dead letter: the next consumer of the group publishes it.
+		fault.Point("consumer.dead-letters-recorded")
+		c.deadRecorded(batch, res)
 	}
 	for _, r := range res.Duplicates {
 		c.log.Info("duplicate order skipped", telemetry.OrderID(r.Order.OrderID),
@@ -537,12 +659,9 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 		}
 		switch {
 		case errors.Is(err, store.ErrStaleOffsets):
-			// Another member stored part of this batch after a rebalance
-			// this member missed. Drop what is stored and write the rest.
-			if err := c.dropStored(ctx, b); err != nil {
-				return store.Result{}, err
-			}
-			continue
+			// Another member stored past this batch: it owns the partition
+			// now, or owned it after this member last read the stored offset.
+			return store.Result{}, err
 		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		case store.IsTransient(err):
 			c.failures.Add(1)
@@ -557,38 +676,6 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 			return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
 		}
 	}
-}
-
-// dropStored removes the rows and partitions the database already holds.
-func (c *Consumer) dropStored(ctx context.Context, b *store.Batch) error {
-	scope, err := c.offsetScope(ctx)
-	if err != nil {
-		return err
-	}
-	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
-	if err != nil {
-		return fmt.Errorf("read stored offsets: %w", err)
-	}
-	rows := b.Rows[:0]
-	for _, r := range b.Rows {
-		if r.Offset >= stored[r.Partition] {
-			rows = append(rows, r)
-		}
-	}
-	b.Rows = rows
-	offs := b.Offsets[:0]
-	for _, o := range b.Offsets {
-		if next, ok := stored[o.Partition]; ok && next > o.From {
-			if next >= o.Next {
-				continue
-			}
-			o.From = next
-		}
-		offs = append(offs, o)
-	}
-	b.Offsets = offs
-	c.log.Warn("part of the batch was already stored by another member; skipping it", slog.Int("rows_left", len(rows)))
-	return nil
 }
 
 // Ready reports whether this member can do its work: the circuit breaker is
@@ -648,18 +735,6 @@ func (c *Consumer) recordLag(fetches kgo.Fetches) {
 			c.cfg.Metrics.ConsumerLag.WithLabelValues(telemetry.Partition(p.Partition)).Set(float64(max(lag, 0)))
 		}
 	})
-}
-
-func lastPerPartition(recs []*kgo.Record) []*kgo.Record {
-	last := map[int32]*kgo.Record{}
-	for _, r := range recs {
-		last[r.Partition] = r
-	}
-	out := make([]*kgo.Record, 0, len(last))
-	for _, r := range last {
-		out = append(out, r)
-	}
-	return out
 }
 
 func recordOf(recs []*kgo.Record, row store.Row) *kgo.Record {

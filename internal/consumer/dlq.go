@@ -2,14 +2,15 @@ package consumer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/producer"
+	"foodpipe/internal/store"
 )
 
 // Dead-letter headers. The value of a dead letter is the original message,
@@ -33,63 +34,140 @@ const (
 	ReasonRejected = "db_rejected"
 )
 
-type deadLetter struct {
-	rec    *kgo.Record
-	reason string
-	err    error
-}
-
-// sendDead publishes dead letters and waits until Kafka has them all. A
-// failure is retried until ctx ends: the offsets that cover a dead letter
-// must not be stored before it is safe.
-func (c *Consumer) sendDead(ctx context.Context, dead []deadLetter) error {
-	if len(dead) == 0 {
-		return nil
-	}
-	recs := make([]*kgo.Record, len(dead))
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	for i, d := range dead {
-		r := d.rec
-		headers := append([]kgo.RecordHeader{
-			{Key: HeaderReason, Value: []byte(d.reason)},
-			{Key: HeaderError, Value: []byte(d.err.Error())},
-			{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
-			{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-			{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-			{Key: HeaderGroup, Value: []byte(c.cfg.Group)},
-			{Key: HeaderFailedAt, Value: []byte(now)},
-		}, r.Headers...)
-		recs[i] = &kgo.Record{Topic: c.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
-		c.cfg.Metrics.OrdersInvalid.WithLabelValues(d.reason).Inc()
-		c.log.Warn("message sent to the dead-letter topic", slog.String("order_id", headerValue(r, producer.HeaderOrderID)),
-			slog.String("reason", d.reason), slog.String("error", d.err.Error()),
-			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
-	}
-	wait := newBackoff()
-	for attempt := 1; ; attempt++ {
-		// Fresh records each attempt: the client owns a record until its
-		// produce has finished.
-		try := make([]*kgo.Record, len(recs))
-		for i, r := range recs {
-			try[i] = &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
-		}
-		err := c.cl.ProduceSync(ctx, try...).FirstErr()
-		if err == nil {
-			c.invalid.Add(int64(len(recs)))
-			c.cfg.Metrics.DLQ.Add(float64(len(recs)))
-			return nil
-		}
-		c.log.Warn("dead-letter publish failed, retrying", slog.Int("attempt", attempt), slog.Any("err", err))
-		select {
-		case <-time.After(wait.NextBackOff()):
-		case <-ctx.Done():
-			return fmt.Errorf("publish dead letters: %w", err)
-		}
-	}
-}
-
-func headerValue(r *kgo.Record, key string) string {
+// deadLetterOf describes record r, set aside for reason, as a dead letter
+// to record with its batch.
+func deadLetterOf(scope string, r *kgo.Record, reason string, err error) store.DeadLetter {
+	d := store.DeadLetter{Scope: scope, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Reason: reason, Error: err.Error(), Key: r.Key, Value: r.Value, FailedAt: time.Now()}
 	for _, h := range r.Headers {
+		d.Headers = append(d.Headers, store.Header{Key: h.Key, Value: h.Value})
+	}
+	return d
+}
+
+// deadRecorded counts and logs the dead letters a stored batch recorded,
+// and wakes the publisher.
+func (c *Consumer) deadRecorded(b *store.Batch, res store.Result) {
+	note := func(d store.DeadLetter, orderID string) {
+		c.cfg.Metrics.OrdersInvalid.WithLabelValues(d.Reason).Inc()
+		c.log.Warn("message set aside for the dead-letter topic", slog.String("order_id", orderID),
+			slog.String("reason", d.Reason), slog.String("error", d.Error),
+			slog.Int("partition", int(d.Partition)), slog.Int64("offset", d.Offset))
+	}
+	for _, d := range b.Dead {
+		note(d, headerOf(d.Headers, producer.HeaderOrderID))
+	}
+	for _, r := range res.Conflicts {
+		note(store.DeadLetter{Reason: ReasonConflict, Error: store.ErrConflict.Error(), Partition: r.Partition, Offset: r.Offset}, r.Order.OrderID)
+	}
+	for _, r := range res.Rejected {
+		note(store.DeadLetter{Reason: ReasonRejected, Error: r.Err.Error(), Partition: r.Row.Partition, Offset: r.Row.Offset}, r.Row.Order.OrderID)
+	}
+	c.invalid.Add(int64(res.DeadLetters))
+	select {
+	case c.deadKick <- struct{}{}:
+	default:
+	}
+}
+
+// relayEvery is how often the publisher looks for dead letters left
+// unpublished (by a crash, or a dead-letter topic that refused them).
+const relayEvery = 5 * time.Second
+
+// relayDead publishes the group's recorded dead letters to the dead-letter
+// topic: at start (what a crashed member left), whenever a batch recorded
+// some, and every relayEvery. When ctx ends it publishes what is left,
+// within the shutdown budget, and returns.
+func (c *Consumer) relayDead(ctx context.Context) {
+	tick := time.NewTicker(relayEvery)
+	defer tick.Stop()
+	for {
+		c.publishPending(ctx)
+		select {
+		case <-c.deadKick:
+		case <-tick.C:
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
+			c.publishPending(fctx)
+			cancel()
+			return
+		}
+	}
+}
+
+// publishBatch is how many dead letters one publishing transaction takes.
+const publishBatch = 500
+
+// publishPending publishes recorded dead letters until none is left or an
+// attempt fails; what fails is tried again on the next round.
+func (c *Consumer) publishPending(ctx context.Context) {
+	for ctx.Err() == nil {
+		failed := 0
+		n, err := c.store.PublishDeadLetters(ctx, c.cfg.Group, publishBatch, func(ctx context.Context, dead []store.DeadLetter) []error {
+			errs := c.publishDead(ctx, dead)
+			for _, err := range errs {
+				if err != nil {
+					failed++
+				}
+			}
+			return errs
+		})
+		c.cfg.Metrics.DLQPending.Set(float64(failed))
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("dead-letter publish: database", slog.Any("err", err))
+		}
+		if err != nil || failed > 0 || n < publishBatch {
+			return
+		}
+	}
+}
+
+// publishTimeout bounds one publish of dead letters.
+const publishTimeout = 15 * time.Second
+
+// publishDead sends dead letters to the dead-letter topic and returns, per
+// letter, nil once Kafka has it.
+func (c *Consumer) publishDead(ctx context.Context, dead []store.DeadLetter) []error {
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	errs := make([]error, len(dead))
+	var wg sync.WaitGroup
+	for i, d := range dead {
+		headers := make([]kgo.RecordHeader, 0, 7+len(d.Headers))
+		headers = append(headers,
+			kgo.RecordHeader{Key: HeaderReason, Value: []byte(d.Reason)},
+			kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Error)},
+			kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(d.Topic)},
+			kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
+			kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
+			kgo.RecordHeader{Key: HeaderGroup, Value: []byte(c.cfg.Group)},
+			kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(d.FailedAt.UTC().Format(time.RFC3339Nano))},
+		)
+		for _, h := range d.Headers {
+			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		wg.Add(1)
+		c.cl.Produce(pctx, &kgo.Record{Topic: c.cfg.DLQTopic, Key: d.Key, Value: d.Value, Headers: headers}, func(_ *kgo.Record, err error) {
+			errs[i] = err
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	published := 0
+	for i, err := range errs {
+		if err == nil {
+			published++
+			continue
+		}
+		c.log.Warn("dead-letter publish failed; it stays recorded and is tried again",
+			slog.Int("partition", int(dead[i].Partition)), slog.Int64("offset", dead[i].Offset), slog.Any("err", err))
+	}
+	c.cfg.Metrics.DLQ.Add(float64(published))
+	return errs
+}
+
+func headerOf(hs []store.Header, key string) string {
+	for _, h := range hs {
 		if h.Key == key {
 			return string(h.Value)
 		}

@@ -235,9 +235,9 @@ func TestResolveStartsATemporaryCluster(t *testing.T) {
 			if err := conn.QueryRow(ctx, "SELECT 1, pg_backend_pid()").Scan(&one, &pid); err != nil || one != 1 {
 				t.Fatalf("select 1: %d, %v", one, err)
 			}
-			conn.Close(ctx)
 			if os.Geteuid() == 0 {
 				// PostgreSQL refuses root; it must run as the postgres user.
+				// The backend lives as long as its connection: read it first.
 				pg, err := user.Lookup("postgres")
 				if err != nil {
 					t.Fatal(err)
@@ -246,6 +246,7 @@ func TestResolveStartsATemporaryCluster(t *testing.T) {
 					t.Errorf("the server runs as uid %s, want the postgres user's %s", uid, pg.Uid)
 				}
 			}
+			conn.Close(ctx)
 			cancel()
 
 			if err := db.Close(); err != nil {

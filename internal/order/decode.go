@@ -1,6 +1,7 @@
 package order
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -55,6 +56,9 @@ func Decode(data []byte) (Order, error) {
 	d.data = data
 	if err := d.document(); err != nil {
 		return Order{}, err
+	}
+	if d.dupErr != nil {
+		return Order{}, d.dupErr
 	}
 	o, err := d.order()
 	if err != nil {
@@ -137,6 +141,11 @@ type decoder struct {
 	itemBuf   [8]Item
 	moreItems []Item
 	itemErr   *InvalidError
+
+	// dupErr is the first key seen twice in one object. It is reported
+	// only once the whole message has parsed, so that a syntax error
+	// anywhere still makes the message not_json.
+	dupErr *InvalidError
 }
 
 func (d *decoder) addItem(it Item) {
@@ -478,6 +487,13 @@ func (d *decoder) object(field func(key []byte) *InvalidError) *InvalidError {
 		d.depth--
 		return nil
 	}
+	// The keys seen so far, to refuse one seen twice: RFC 8259 leaves it
+	// to each reader which value wins, so two readers of the same message
+	// could store different orders. Objects are small; a big one is
+	// looked up through a map.
+	var small [8][]byte
+	keys := small[:0]
+	var many map[string]struct{}
 	for {
 		d.space()
 		if d.peek() != '"' {
@@ -492,6 +508,29 @@ func (d *decoder) object(field func(key []byte) *InvalidError) *InvalidError {
 			// Rare enough to allocate. An unpaired surrogate cannot spell
 			// a known key, so the key is then simply unknown.
 			name, _ = unescape(nil, key)
+		}
+		if d.dupErr == nil {
+			seen := false
+			if many != nil {
+				_, seen = many[string(name)]
+				many[string(name)] = struct{}{}
+			} else {
+				for _, k := range keys {
+					if bytes.Equal(k, name) {
+						seen = true
+						break
+					}
+				}
+				if keys = append(keys, name); len(keys) > 32 {
+					many = make(map[string]struct{}, 2*len(keys))
+					for _, k := range keys {
+						many[string(k)] = struct{}{}
+					}
+				}
+			}
+			if seen {
+				d.dupErr = invalid(ReasonDuplicateKey, string(name), fmt.Sprintf("the key %q appears twice in one object", name))
+			}
 		}
 		d.space()
 		if d.next() != ':' {

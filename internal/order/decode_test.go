@@ -3,6 +3,7 @@ package order
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,6 +44,14 @@ func TestDecodeRefusesWithTheRightReason(t *testing.T) {
 		{"an encoded surrogate is refused", with(`"Burger"`, "\"\xed\xa0\x80\""), ReasonInvalidUTF8, ""},
 		{"invalid UTF-8 outside any string is refused", prdOrder + "\xff", ReasonInvalidUTF8, ""},
 
+		{"a key twice is ambiguous", with(`"status":"pending"`, `"status":"shipped","status":"confirmed"`), ReasonDuplicateKey, "status"},
+		{"the items twice are ambiguous", with(`"total_amount"`, `"items":[{"name":"Cola","quantity":1,"price":21.47}],"total_amount"`), ReasonDuplicateKey, "items"},
+		{"the items twice after a bad list are ambiguous", with(`"items"`, `"items":[7],"items"`), ReasonDuplicateKey, "items"},
+		{"a key twice in an item is ambiguous", with(`"quantity":2`, `"quantity":2,"quantity":2`), ReasonDuplicateKey, "quantity"},
+		{"a key twice in an unknown nested object is ambiguous", with(`"status"`, `"extra":{"a":1,"b":{"c":1,"c":1}},"status"`), ReasonDuplicateKey, "c"},
+		{"a key spelt twice, once escaped, is ambiguous", with(`"status"`, `"\u0073tatus":"confirmed","status"`), ReasonDuplicateKey, "status"},
+		{"a key twice among many is ambiguous", with(`"status"`, manyKeys(40)+`,"k7":0,"status"`), ReasonDuplicateKey, "k7"},
+		{"a key twice then a syntax error is not JSON", with(`"status"`, `"a":1,"a":2,"status"`) + "x", ReasonNotJSON, ""},
 		{"plain text is not JSON", "not json", ReasonNotJSON, ""},
 		{"white space alone is not JSON", " \n\t ", ReasonNotJSON, ""},
 		{"an array is not an order", `[1,2]`, ReasonNotJSON, ""},
@@ -242,11 +251,6 @@ func TestDecodeAccepts(t *testing.T) {
 		{"the first moment of 2000", with(`2025-01-10T14:30:00.123Z`, `2000-01-01T00:00:00Z`), func(o *Order) { o.CreatedAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 		{"the last microsecond of 2100", with(`2025-01-10T14:30:00.123Z`, `2100-12-31T23:59:59.999999Z`), func(o *Order) { o.CreatedAt = time.Date(2100, 12, 31, 23, 59, 59, 999_999_000, time.UTC) }},
 		{"February 29 of a leap year", with(`2025-01-10`, `2024-02-29`), func(o *Order) { o.CreatedAt = time.Date(2024, 2, 29, 14, 30, 0, 123_000_000, time.UTC) }},
-		{"a repeated key, last one winning", with(`"status":"pending"`, `"status":"shipped","status":"confirmed"`), func(o *Order) { o.Status = StatusConfirmed }},
-		{"repeated items, last ones winning", with(`"total_amount"`, `"items":[{"name":"Cola","quantity":1,"price":21.47}],"total_amount"`), func(o *Order) {
-			o.Items = []Item{{Name: "Cola", Quantity: 1, Price: 2147}}
-		}},
-		{"repeated items after a bad list", with(`"items"`, `"items":[7],"items"`), func(o *Order) {}},
 		{"nesting 32 deep", with(`"status"`, `"extra":`+nested(31)+`,"status"`), func(o *Order) {}},
 		{"an empty unknown object and array", with(`"status"`, `"a":{},"b":[],"c":[ ],"d":{ },"status"`), func(o *Order) {}},
 		{"negative exponents in unknown fields", with(`"status"`, `"a":-0.5E-7,"b":0e+1,"status"`), func(o *Order) {}},
@@ -441,4 +445,13 @@ func TestParseTimeAgreesWithTimePackage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyKeys is n distinct keys k0 ... with number values, joined by commas.
+func manyKeys(n int) string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+	}
+	return strings.Join(keys, ",")
 }

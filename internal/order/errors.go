@@ -21,6 +21,11 @@ const (
 	// object, data after the object, nesting deeper than 32, or more than
 	// 1 MiB.
 	ReasonNotJSON Reason = "not_json"
+	// ReasonDuplicateKey: an object (the order, an item, or any nested
+	// one) with the same key twice. RFC 8259 leaves it undefined which value
+	// wins, so such a message could mean different orders to different
+	// readers; it is refused, as json/v2 refuses it.
+	ReasonDuplicateKey Reason = "duplicate_key"
 	// ReasonMissingField: a required field that is absent or null.
 	ReasonMissingField Reason = "missing_field"
 	// ReasonWrongType: a field of the wrong JSON type, e.g. quantity "2".

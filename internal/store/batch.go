@@ -34,6 +34,14 @@ type Batch struct {
 	Group   string
 	Rows    []Row
 	Offsets []PartitionOffset
+	// Dead are messages the caller set aside before the write (invalid
+	// ones); they are recorded with the batch.
+	Dead []DeadLetter
+	// SetAside describes, as a dead letter, a row the write refused: a
+	// conflicting duplicate (err wraps ErrConflict) or a row PostgreSQL
+	// rejected (err wraps ErrRejected). It is called inside the transaction,
+	// which records what it returns. Nil records nothing for such rows.
+	SetAside func(r Row, err error) DeadLetter
 }
 
 // Rejected is a row PostgreSQL itself refused (a data exception). Err (which
@@ -54,6 +62,9 @@ type Result struct {
 	// in the batch, with different content. The stored row is never changed.
 	Conflicts []Row
 	Rejected  []Rejected
+	// DeadLetters is how many dead letters the transaction recorded: the
+	// batch's Dead and one per conflict and rejected row when SetAside is set.
+	DeadLetters int
 }
 
 // orderColumns are the columns a batch fills, in the order of a COPY row.
@@ -156,6 +167,7 @@ type batchWrite struct {
 	errs   map[int]error // reasons of rejected rows, by index
 
 	existing int // rows found already stored (safe and careful mode)
+	dead     int // dead letters recorded
 }
 
 // WriteBatch stores a batch in one transaction: the new orders, and for
@@ -177,7 +189,7 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 	if err := b.validate(); err != nil {
 		return Result{}, err
 	}
-	if len(b.Rows) == 0 && len(b.Offsets) == 0 {
+	if len(b.Rows) == 0 && len(b.Offsets) == 0 && len(b.Dead) == 0 {
 		return Result{}, nil
 	}
 	w := newBatchWrite(&b)
@@ -259,7 +271,7 @@ func newBatchWrite(b *Batch) *batchWrite {
 // reset forgets what a failed transaction found out, keeping the rows
 // refused before any transaction began.
 func (w *batchWrite) reset() {
-	w.existing = 0
+	w.existing, w.dead = 0, 0
 	for _, i := range w.unique {
 		w.fates[i] = inserted
 		delete(w.errs, i)
@@ -303,6 +315,7 @@ func (w *batchWrite) result() Result {
 			res.Rejected = append(res.Rejected, Rejected{Row: r, Err: err})
 		}
 	}
+	res.DeadLetters = w.dead
 	return res
 }
 
@@ -352,6 +365,9 @@ func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := w.storeDead(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)

@@ -18,6 +18,10 @@ var (
 	// of the batch was written.
 	ErrStaleOffsets = errors.New("stale offsets: partition already stored past this batch")
 
+	// ErrConflict marks the error SetAside gets for a conflicting
+	// duplicate: the order_id is stored with other content.
+	ErrConflict = errors.New("order already stored with other content")
+
 	// ErrRejected marks the Err of a Rejected row: PostgreSQL refused the row
 	// itself (a data exception), so retrying it can never succeed.
 	ErrRejected = errors.New("rejected by postgres")

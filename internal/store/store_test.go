@@ -700,14 +700,15 @@ func TestMigrations(t *testing.T) {
 		name    string
 		do      func() error
 		wantErr error
-		applied []bool // of 00001, 00002
+		applied []bool // of 00001, 00002, 00003
 	}{
-		{"a fresh database has both migrations pending", func() error { return nil }, nil, []bool{false, false}},
-		{"up applies both migrations", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true}},
-		{"up again changes nothing", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true}},
-		{"down rolls back the latest migration only", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, false}},
-		{"down again rolls back the first", func() error { return st.MigrateDown(ctx) }, nil, []bool{false, false}},
-		{"down with nothing applied says so", func() error { return st.MigrateDown(ctx) }, store.ErrNoMigrationToRollBack, []bool{false, false}},
+		{"a fresh database has every migration pending", func() error { return nil }, nil, []bool{false, false, false}},
+		{"up applies every migration", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true}},
+		{"up again changes nothing", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true}},
+		{"down rolls back the latest migration only", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, false}},
+		{"down again rolls back the one before", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, false, false}},
+		{"down a third time rolls back the first", func() error { return st.MigrateDown(ctx) }, nil, []bool{false, false, false}},
+		{"down with nothing applied says so", func() error { return st.MigrateDown(ctx) }, store.ErrNoMigrationToRollBack, []bool{false, false, false}},
 		{"up from several processes at once applies each migration once", func() error {
 			var wg sync.WaitGroup
 			errs := make(chan error, 4)
@@ -717,23 +718,23 @@ func TestMigrations(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			return errors.Join(<-errs, <-errs, <-errs, <-errs)
-		}, nil, []bool{true, true}},
+		}, nil, []bool{true, true, true}},
 	}
-	tables := []string{"orders", "consumer_offsets"}
+	files := []string{"00001_create_orders.sql", "00002_create_consumer_offsets.sql", "00003_create_dead_letters.sql"}
+	tables := []string{"orders", "consumer_offsets", "dead_letters"}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
 			if err := step.do(); !errors.Is(err, step.wantErr) {
 				t.Fatalf("err = %v, want %v", err, step.wantErr)
 			}
 			lines := strings.Split(strings.TrimSpace(status(t)), "\n")
-			if len(lines) != 2 {
-				t.Fatalf("status has %d lines, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
+			if len(lines) != len(files) {
+				t.Fatalf("status has %d lines, want %d:\n%s", len(lines), len(files), strings.Join(lines, "\n"))
 			}
 			for i, applied := range step.applied {
 				f := strings.Fields(lines[i])
-				wantFile := []string{"00001_create_orders.sql", "00002_create_consumer_offsets.sql"}[i]
-				if f[0] != fmt.Sprint(i+1) || f[1] != wantFile {
-					t.Errorf("status line %q, want version %d and %s", lines[i], i+1, wantFile)
+				if f[0] != fmt.Sprint(i+1) || f[1] != files[i] {
+					t.Errorf("status line %q, want version %d and %s", lines[i], i+1, files[i])
 				}
 				if got := strings.Contains(lines[i], "applied at "); got != applied || strings.Contains(lines[i], "pending") == applied {
 					t.Errorf("status line %q, want applied = %v", lines[i], applied)

@@ -24,6 +24,8 @@ type Metrics struct {
 	ConsumerLag     *prometheus.GaugeVec // by partition
 	BreakerOpen     prometheus.Gauge
 	Rebalances      prometheus.Counter
+	Fenced          prometheus.Counter
+	DLQPending      prometheus.Gauge
 }
 
 // NewMetrics creates the metrics on a new registry.
@@ -54,9 +56,13 @@ func NewMetrics() *Metrics {
 			Help: "1 while the database circuit breaker is open or half-open, else 0."}),
 		Rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_rebalances_total",
 			Help: "Partition assignments and revocations this process went through."}),
+		Fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_fenced_batches_total",
+			Help: "Batches the offset fence refused because another member had stored past them."}),
+		DLQPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_dlq_pending",
+			Help: "Dead letters this process found recorded but not yet published at its last attempt."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
-		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.Rebalances)
+		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.Rebalances, m.Fenced, m.DLQPending)
 	return m
 }
 

@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/kafka"
+)
+
+// stallWatch samples the pipeline every 100 ms and measures its stalls: the
+// stretches of time with orders on the topic not yet in the table (lag > 0)
+// and no new row stored.
+type stallWatch struct {
+	mu     sync.Mutex
+	stalls []stall
+	since  time.Time // start of the current stall; zero when flowing
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+type stall struct {
+	from time.Time
+	took time.Duration
+}
+
+func watchStalls(t *testing.T, p *pipeline) *stallWatch {
+	t.Helper()
+	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{p.addr}})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	conn, err := pgx.Connect(context.Background(), p.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &stallWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer cl.Close()
+		defer conn.Close(context.Background())
+		var last int64 = -1
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				w.sample(time.Now(), true) // close an open stall
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ends, err := adm.ListEndOffsets(ctx, "food-orders")
+			var produced int64
+			ends.Each(func(o kadm.ListedOffset) { produced += o.Offset })
+			var stored int64
+			if err == nil {
+				err = conn.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&stored)
+			}
+			cancel()
+			if err != nil {
+				continue // a sample lost to load; the next one decides
+			}
+			w.sample(time.Now(), stored > last || stored >= produced)
+			last = stored
+		}
+	}()
+	t.Cleanup(w.close)
+	return w
+}
+
+// sample ends the current stall when the pipeline is flowing (a new row,
+// or no lag), and starts one otherwise.
+func (w *stallWatch) sample(now time.Time, flowing bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if flowing {
+		if !w.since.IsZero() {
+			w.stalls = append(w.stalls, stall{from: w.since, took: now.Sub(w.since)})
+			w.since = time.Time{}
+		}
+		return
+	}
+	if w.since.IsZero() {
+		w.since = now
+	}
+}
+
+func (w *stallWatch) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// report returns the stalls of at least min, and the longest of all.
+func (w *stallWatch) report(min time.Duration) ([]stall, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var long []stall
+	var max time.Duration
+	for _, s := range w.stalls {
+		if s.took >= min {
+			long = append(long, s)
+		}
+		max = maxDur(max, s.took)
+	}
+	return long, max
+}
+
+func maxDur(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// A kill storm: three consumer processes, 50 SIGKILLs 0.3–2 s apart at
+// random (each victim replaced at once), while 20,000 orders flow at 1,000/s.
+// Every order is stored exactly once, none reaches the dead-letter topic, and
+// the pipeline never stalls (lag > 0 and no new row) for longer than the
+// session timeout plus 5 s: a crashed member holds its partitions for one
+// session timeout at most, and never the group.
+func TestAKillStormNeverStallsTheGroup(t *testing.T) {
+	const (
+		orders         = 20000
+		kills          = 50
+		sessionTimeout = 10 * time.Second
+		bound          = sessionTimeout + 5*time.Second
+	)
+	p := newPipeline(t)
+	env := append(append([]string{}, p.env...), "CONSUMER_SESSION_TIMEOUT="+sessionTimeout.String())
+	consumer := func(id string) *proc { return start(t, id, env, "consume", "--id", id) }
+	consumers := []*proc{consumer("c1"), consumer("c2"), consumer("c3")}
+	watch := watchStalls(t, p)
+	began := time.Now()
+	producer := start(t, "producer", p.env, "produce", "--count", fmt.Sprint(orders), "--rate", "1000")
+
+	var log strings.Builder
+	for range kills {
+		time.Sleep(time.Duration(300+rand.IntN(1700)) * time.Millisecond)
+		i := rand.IntN(len(consumers))
+		consumers[i].cmd.Process.Signal(syscall.SIGKILL)
+		consumers[i].wait(5 * time.Second)
+		fmt.Fprintf(&log, " %s@%.1fs", consumers[i].name, time.Since(began).Seconds())
+		// The replacement comes back under the same id, as a restarted
+		// container or a supervised process does.
+		consumers[i] = consumer(fmt.Sprintf("c%d", i+1))
+	}
+	lastKill := time.Since(began)
+	t.Logf("%d kills, the last at %.1fs:%s", kills, lastKill.Seconds(), log.String())
+	if code := producer.wait(time.Minute); code != 0 {
+		t.Fatalf("producer exited %d", code)
+	}
+	p.checkEveryOrderOnce(t, orders)
+	watch.close()
+
+	long, longest := watch.report(time.Second)
+	for _, s := range long {
+		t.Logf("stall of %.1fs from %.1fs", s.took.Seconds(), s.from.Sub(began).Seconds())
+	}
+	t.Logf("longest stall %.1fs (bound %v); every order stored once after %.1fs", longest.Seconds(), bound, time.Since(began).Seconds())
+	if longest > bound {
+		t.Errorf("the pipeline stalled for %.1fs, more than the session timeout plus 5 s (%v)", longest.Seconds(), bound)
+	}
+	for _, c := range consumers {
+		if code, took := c.stop(syscall.SIGTERM, 15*time.Second); code != 0 {
+			t.Errorf("%s: SIGTERM exit %d after %v", c.name, code, took)
+		}
+	}
+}

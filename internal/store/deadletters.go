@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DeadLetter is a message set aside, with why. It is written to the
+// dead_letters table in the transaction of the batch it came from, so it is
+// durable before the offset that covers it is stored, and published to the
+// dead-letter topic after the commit (see PublishDeadLetters).
+type DeadLetter struct {
+	ID        int64  // set when read back
+	Scope     string // the topic as consumer_offsets names it (PartitionOffset.Topic)
+	Topic     string // the topic the message was read from
+	Partition int32
+	Offset    int64
+	Reason    string
+	Error     string
+	Key       []byte
+	Value     []byte
+	Headers   []Header // the original message's, in order
+	FailedAt  time.Time
+}
+
+// Header is one Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+const insertDeadLetter = `INSERT INTO dead_letters (group_id, topic_scope, source_topic, source_partition, source_offset,
+	reason, error, msg_key, msg_value, header_keys, header_values, failed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (group_id, topic_scope, source_partition, source_offset) DO NOTHING`
+
+// storeDead records the batch's dead letters in its transaction: those the
+// caller set aside before the write, and the rows the write itself refused
+// (conflicting duplicates, rows PostgreSQL rejected), described by
+// Batch.SetAside.
+func (w *batchWrite) storeDead(ctx context.Context, tx pgx.Tx) error {
+	dead := w.b.Dead
+	if w.b.SetAside != nil {
+		res := w.result()
+		if len(res.Conflicts)+len(res.Rejected) > 0 {
+			dead = append(dead[:len(dead):len(dead)], make([]DeadLetter, 0, len(res.Conflicts)+len(res.Rejected))...)
+			for _, r := range res.Conflicts {
+				dead = append(dead, w.b.SetAside(r, fmt.Errorf("%w: order %s", ErrConflict, r.Order.OrderID)))
+			}
+			for _, r := range res.Rejected {
+				dead = append(dead, w.b.SetAside(r.Row, r.Err))
+			}
+		}
+	}
+	w.dead = len(dead)
+	if len(dead) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, d := range dead {
+		keys := make([][]byte, len(d.Headers))
+		vals := make([][]byte, len(d.Headers))
+		for i, h := range d.Headers {
+			keys[i], vals[i] = []byte(h.Key), h.Value
+		}
+		at := d.FailedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		b.Queue(insertDeadLetter, w.b.Group, d.Scope, cleanText(d.Topic), d.Partition, d.Offset,
+			cleanText(d.Reason), cleanText(d.Error), d.Key, d.Value, keys, vals, at)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("record dead letters: %w", err)
+	}
+	return nil
+}
+
+// cleanText makes s storable as PostgreSQL text, which holds neither NUL
+// nor invalid UTF-8: an error message may quote hostile bytes.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+const pendingDeadLetters = `SELECT id, topic_scope, source_topic, source_partition, source_offset, reason, error,
+	msg_key, msg_value, header_keys, header_values, failed_at
+FROM dead_letters WHERE group_id = $1 AND published_at IS NULL
+ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
+
+// PublishDeadLetters hands up to limit of the group's unpublished dead
+// letters, oldest first, to publish, and marks as published those for which
+// publish returned a nil error (publish returns one error per letter, in
+// order). The letters stay locked while publish runs, so that consumers of
+// the same group publishing at once never send one letter twice; a letter
+// whose publish fails, or whose publisher dies, stays pending and is tried
+// again. It returns how many it marked.
+func (s *Store) PublishDeadLetters(ctx context.Context, group string, limit int,
+	publish func(context.Context, []DeadLetter) []error) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	rows, err := tx.Query(ctx, pendingDeadLetters, group, limit)
+	if err != nil {
+		return 0, fmt.Errorf("read dead letters: %w", err)
+	}
+	dead, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadLetter, error) {
+		var d DeadLetter
+		var keys, vals [][]byte
+		err := r.Scan(&d.ID, &d.Scope, &d.Topic, &d.Partition, &d.Offset, &d.Reason, &d.Error,
+			&d.Key, &d.Value, &keys, &vals, &d.FailedAt)
+		for i := range min(len(keys), len(vals)) {
+			d.Headers = append(d.Headers, Header{Key: string(keys[i]), Value: vals[i]})
+		}
+		return d, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read dead letters: %w", err)
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	errs := publish(ctx, dead)
+	var ids []int64
+	for i, d := range dead {
+		if i < len(errs) && errs[i] == nil {
+			ids = append(ids, d.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, err := tx.Exec(ctx, "UPDATE dead_letters SET published_at = now() WHERE id = ANY($1)", ids); err != nil {
+		return 0, fmt.Errorf("mark dead letters published: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("mark dead letters published: commit: %w", err)
+	}
+	return len(ids), nil
+}
