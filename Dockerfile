@@ -12,6 +12,8 @@ ARG GO_VERSION=1.26
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# The embedded broker's source is carried in the repository (third_party/kfake).
+COPY third_party/kfake/go.mod third_party/kfake/go.sum third_party/kfake/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \

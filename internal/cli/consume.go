@@ -71,13 +71,14 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 	if err != nil {
 		return nil, err
 	}
-	return consumer.New(append(base, kafkaMetrics(m)), st, consumer.Config{
+	return consumer.New(base, st, consumer.Config{
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
 		BatchSize: cfg.BatchSize, Writers: cfg.Writers, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
 		SessionTimeout:  cfg.SessionTimeout,
 		ShutdownTimeout: 8 * time.Second,
 		ClientID:        cfg.ClientID + "-" + id,
 		InstanceID:      id,
+		Hooks:           []kgo.Hook{kafkaHook(m)},
 		Metrics:         m,
 	}, log)
 }

@@ -28,5 +28,11 @@ func serveMetrics(cfg config.Config, m *telemetry.Metrics, ready func(context.Co
 // request latency, buffered records) to m's registry, labelled with the
 // client id so that several clients in one process stay apart.
 func kafkaMetrics(m *telemetry.Metrics) kgo.Opt {
-	return kgo.WithHooks(kprom.NewMetrics("foodpipe", kprom.Subsystem("kafka"), kprom.Registry(m.Registry), kprom.WithClientLabel()))
+	return kgo.WithHooks(kafkaHook(m))
+}
+
+// kafkaHook is kafkaMetrics as a hook, for a client made later (the
+// consumer makes one per session in its group).
+func kafkaHook(m *telemetry.Metrics) kgo.Hook {
+	return kprom.NewMetrics("foodpipe", kprom.Subsystem("kafka"), kprom.Registry(m.Registry), kprom.WithClientLabel())
 }

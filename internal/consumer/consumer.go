@@ -86,6 +86,10 @@ type Config struct {
 	ClientID string
 	// Metrics receives the consumer's counters; nil keeps them unexported.
 	Metrics *telemetry.Metrics
+	// Hooks observe the group member's Kafka client (kprom's metrics, for
+	// one). A new client is made for each session in the group, one at a
+	// time, so a hook may register per client and unregister on close.
+	Hooks []kgo.Hook
 }
 
 // writeTimeout bounds one attempt at writing a batch.
@@ -94,6 +98,15 @@ const writeTimeout = 15 * time.Second
 // RebalanceTimeout is how long a rebalance waits for a member to finish the
 // batch in hand: one write attempt and some margin.
 const RebalanceTimeout = writeTimeout + 5*time.Second
+
+// AwayAfter is how long a batch may keep failing to be written before this
+// member leaves the group until the database answers (see Run). With the
+// leave and the others' rejoin it stays within RebalanceTimeout, the bound a
+// rebalance puts on a member stuck on its batch.
+const AwayAfter = writeTimeout
+
+// errDatabaseAway ends a session: the database has not taken a batch for AwayAfter.
+var errDatabaseAway = errors.New("database away")
 
 // Stats are the consumer's counters.
 type Stats struct {
@@ -108,16 +121,19 @@ type Stats struct {
 
 // Consumer is one member of the group.
 type Consumer struct {
-	cl   *kgo.Client
-	base []kgo.Opt // the options cl was built from, before the group's
-	// clientSet is closed once cl is set. The client joins the group as
-	// soon as it is made, so its callbacks can run before New has cl.
-	clientSet chan struct{}
+	base []kgo.Opt // connection options every client of this consumer starts from
+	// pub publishes dead letters and reads topic metadata. It is not a
+	// group member, so it outlives the group client of each session.
+	pub *kgo.Client
+	// group is the current session's group member (see Run), nil
+	// between sessions.
+	group     atomic.Pointer[kgo.Client]
 	store     Store
 	cfg       Config
 	log       *slog.Logger
 	breaker   *gobreaker.CircuitBreaker[store.Result]
 	deadKick  chan struct{} // wakes the dead-letter publisher
+	away      atomic.Bool   // out of the group until the database answers
 
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
@@ -315,12 +331,7 @@ func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
 	if s, ok := c.scope.Load().(string); ok {
 		return s, nil
 	}
-	select {
-	case <-c.clientSet:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	md, err := kadm.NewClient(c.cl).ListTopics(ctx, c.cfg.Topic)
+	md, err := kadm.NewClient(c.pub).ListTopics(ctx, c.cfg.Topic)
 	if err != nil {
 		return "", fmt.Errorf("read topic metadata: %w", err)
 	}
@@ -347,8 +358,8 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		cfg.Writers = 3
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
-	c := &Consumer{store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{},
-		clientSet: make(chan struct{}), deadKick: make(chan struct{}, 1)}
+	c := &Consumer{base: base, store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{},
+		deadKick: make(chan struct{}, 1)}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
 		Name: "postgres",
 		// Once the retries are used up the breaker opens: no new records
@@ -368,13 +379,11 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 			log.Log(context.Background(), lvl, "database circuit breaker "+to.String(), slog.String("from", from.String()))
 		},
 	})
-	c.base = base
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), c.groupOptions()...)...)
+	pub, err := kgo.NewClient(base...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	c.cl = cl
-	close(c.clientSet)
+	c.pub = pub
 	return c, nil
 }
 
@@ -390,6 +399,12 @@ func (c *Consumer) Stats() Stats {
 // leaves the group and returns nil. It returns an error only for what
 // retrying cannot fix (a schema the database does not have, a fatal Kafka
 // error); offsets of unwritten records are never committed.
+//
+// Membership comes in sessions. When this member cannot write to the
+// database for AwayAfter (cut off from it while the others may not be), it
+// drops the batch in hand uncommitted, leaves the group so that the others
+// take its partitions, waits until the database answers again, and joins
+// anew. A member that cannot do its work never holds partitions for long.
 func (c *Consumer) Run(ctx context.Context) (err error) {
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan struct{})
@@ -398,19 +413,51 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		// The publisher sends what is recorded and not yet published.
 		stopRelay()
 		<-relayDone
-		// Leaving the group hands the partitions to the others at once
-		// instead of after the session timeout.
-		c.cl.AllowRebalance()
-		c.cl.Close()
-		if err == nil {
-			c.leaveStatic()
-		}
+		c.pub.Close()
 		c.log.Info("consumer stopped", slog.Any("stats", c.Stats()))
 	}()
 	stop := c.logStats(c.cfg.StatsInterval)
 	defer stop()
 	for {
-		fetches := c.cl.PollRecords(ctx, c.cfg.BatchSize*pollBatches)
+		err := c.session(ctx)
+		if !errors.Is(err, errDatabaseAway) {
+			return err
+		}
+		c.log.Error("the database has not taken a batch for "+AwayAfter.String()+": left the group so that the others take the partitions; joining again once it answers",
+			slog.Any("err", err))
+		c.setAway(true)
+		if !c.awaitDatabase(ctx) {
+			return nil
+		}
+		c.setAway(false)
+		c.log.Info("the database answers again: joining the group")
+	}
+}
+
+// session is one membership of the group: a new group client polls and
+// processes until ctx is done, an error, or the database is away.
+func (c *Consumer) session(ctx context.Context) (err error) {
+	opts := append(append([]kgo.Opt{}, c.base...), c.groupOptions()...)
+	if len(c.cfg.Hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(c.cfg.Hooks...))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	c.group.Store(cl)
+	defer func() {
+		// Leaving the group hands the partitions to the others at once
+		// instead of after the session timeout.
+		cl.AllowRebalance()
+		cl.Close()
+		c.group.Store(nil)
+		if err == nil || errors.Is(err, errDatabaseAway) {
+			c.leaveStatic()
+		}
+	}()
+	for {
+		fetches := cl.PollRecords(ctx, c.cfg.BatchSize*pollBatches)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
 		}
@@ -433,14 +480,42 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 			// The batch in hand is finished even when ctx is cancelled,
 			// within the shutdown budget.
 			wctx, cancel := c.workContext(ctx)
-			err := c.process(wctx, recs)
+			err := c.process(wctx, cl, recs)
 			cancel()
 			if err != nil {
 				return err
 			}
 			c.recordLag(fetches)
 		}
-		c.cl.AllowRebalance()
+		cl.AllowRebalance()
+	}
+}
+
+func (c *Consumer) setAway(away bool) {
+	c.away.Store(away)
+	v := 0.0
+	if away {
+		v = 1
+	}
+	c.cfg.Metrics.DatabaseAway.Set(v)
+}
+
+// awaitDatabase waits until the database answers, reading the stored
+// offsets with backoff; false when ctx ended first.
+func (c *Consumer) awaitDatabase(ctx context.Context) bool {
+	wait := newBackoff()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.store.Offsets(pctx, c.cfg.Group, c.cfg.Topic)
+		cancel()
+		if err == nil {
+			return true
+		}
+		select {
+		case <-time.After(wait.NextBackOff()):
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
@@ -475,7 +550,7 @@ type prepared struct {
 // and it is fetched again from the database's offset. If this member lost
 // the partition, the rebalance it has not seen yet takes it away; if it
 // still owns it, it goes on from where the database says.
-func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
+func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
 	scope, err := c.offsetScope(ctx)
 	if err != nil {
 		return err
@@ -509,7 +584,7 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := c.refetchFenced(ctx, scope, parts, fenced); err != nil {
+	if err := c.refetchFenced(ctx, cl, scope, parts, fenced); err != nil {
 		return err
 	}
 
@@ -525,7 +600,7 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 	if len(commit) == 0 {
 		return nil
 	}
-	if err := c.cl.CommitRecords(ctx, commit...); err != nil {
+	if err := cl.CommitRecords(ctx, commit...); err != nil {
 		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
 	}
 	return nil
@@ -535,7 +610,7 @@ func (c *Consumer) process(ctx context.Context, recs []*kgo.Record) error {
 // the database holds, so that nothing past this poll is skipped nor fetched
 // twice. It runs on the polling goroutine, before AllowRebalance, as
 // SetOffsets requires.
-func (c *Consumer) refetchFenced(ctx context.Context, scope string, parts [][]*kgo.Record, fenced []bool) error {
+func (c *Consumer) refetchFenced(ctx context.Context, cl *kgo.Client, scope string, parts [][]*kgo.Record, fenced []bool) error {
 	if !slices.Contains(fenced, true) {
 		return nil
 	}
@@ -549,7 +624,7 @@ func (c *Consumer) refetchFenced(ctx context.Context, scope string, parts [][]*k
 			set[part[0].Partition] = kgo.EpochOffset{Epoch: -1, Offset: stored[part[0].Partition]}
 		}
 	}
-	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: set})
+	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: set})
 	return nil
 }
 
@@ -639,10 +714,8 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 // stored, the shutdown budget is spent, or the error is not transient.
 func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, error) {
 	wait := newBackoff()
+	var failingSince time.Time
 	for attempt := 1; ; attempt++ {
-		if len(b.Rows) == 0 && len(b.Offsets) == 0 {
-			return store.Result{}, nil
-		}
 		start := time.Now()
 		res, err := c.breaker.Execute(func() (store.Result, error) {
 			// A database that stops answering (a dropped network, not a
@@ -668,10 +741,19 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 			c.log.Warn("database write failed, retrying", slog.Int("attempt", attempt), slog.Any("err", err))
 		default:
 			c.failures.Add(1)
-			return store.Result{}, fmt.Errorf("write batch: %w", err)
+			return store.Result{}, err
+		}
+		if failingSince.IsZero() {
+			failingSince = start
+		} else if time.Since(failingSince) >= AwayAfter {
+			return store.Result{}, fmt.Errorf("%w: %w", errDatabaseAway, err)
+		}
+		pause := wait.NextBackOff()
+		if left := AwayAfter - time.Since(failingSince); left < pause {
+			pause = max(left, 0) // the last attempt runs at the deadline
 		}
 		select {
-		case <-time.After(wait.NextBackOff()):
+		case <-time.After(pause):
 		case <-ctx.Done():
 			return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
 		}
@@ -682,10 +764,13 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 // closed and a Kafka broker answers. (The database is checked by the caller,
 // which owns the pool.)
 func (c *Consumer) Ready(ctx context.Context) error {
+	if c.away.Load() {
+		return errors.New("out of the group until the database answers")
+	}
 	if st := c.breaker.State(); st != gobreaker.StateClosed {
 		return fmt.Errorf("database circuit breaker is %s", st)
 	}
-	if err := c.cl.Ping(ctx); err != nil {
+	if err := c.pub.Ping(ctx); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	return nil

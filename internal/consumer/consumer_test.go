@@ -343,7 +343,7 @@ func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
 	var zl logs
 	zombie, stopZombie := member(t, c, gate, "zombie", &zl)
 	<-gate.entered
-	memberID, _ := zombie.cl.GroupMetadata()
+	memberID, _ := zombie.group.Load().GroupMetadata()
 	// The zombie's heartbeats are lost from now on: the coordinator will
 	// expire its session and give its partition to the other member.
 	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {

@@ -147,7 +147,7 @@ func (c *Consumer) publishDead(ctx context.Context, dead []store.DeadLetter) []e
 			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 		}
 		wg.Add(1)
-		c.cl.Produce(pctx, &kgo.Record{Topic: c.cfg.DLQTopic, Key: d.Key, Value: d.Value, Headers: headers}, func(_ *kgo.Record, err error) {
+		c.pub.Produce(pctx, &kgo.Record{Topic: c.cfg.DLQTopic, Key: d.Key, Value: d.Value, Headers: headers}, func(_ *kgo.Record, err error) {
 			errs[i] = err
 			wg.Done()
 		})

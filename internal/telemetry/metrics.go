@@ -26,6 +26,7 @@ type Metrics struct {
 	Rebalances      prometheus.Counter
 	Fenced          prometheus.Counter
 	DLQPending      prometheus.Gauge
+	DatabaseAway    prometheus.Gauge
 }
 
 // NewMetrics creates the metrics on a new registry.
@@ -60,9 +61,11 @@ func NewMetrics() *Metrics {
 			Help: "Batches the offset fence refused because another member had stored past them."}),
 		DLQPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_dlq_pending",
 			Help: "Dead letters this process found recorded but not yet published at its last attempt."}),
+		DatabaseAway: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_database_away",
+			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, else 0."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
-		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.Rebalances, m.Fenced, m.DLQPending)
+		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
 	return m
 }
 
