@@ -23,13 +23,16 @@ CREATE TABLE dead_letters (
     header_values    BYTEA[]     NOT NULL DEFAULT '{}',
     failed_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     published_at     TIMESTAMPTZ,
+    -- Why the dead-letter topic can never take it (too large, refused,
+    -- not authorized); such a letter is not tried again and lives here.
+    publish_error    TEXT,
     -- A message is set aside once per group: a batch written again after a
     -- failed commit does not record it twice.
     UNIQUE (group_id, topic_scope, source_partition, source_offset)
 );
 
 -- What the publisher looks for: the group's unpublished dead letters.
-CREATE INDEX idx_dead_letters_unpublished ON dead_letters (group_id, id) WHERE published_at IS NULL;
+CREATE INDEX idx_dead_letters_unpublished ON dead_letters (group_id, id) WHERE published_at IS NULL AND publish_error IS NULL;
 
 -- +goose Down
 DROP TABLE dead_letters;

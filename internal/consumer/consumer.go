@@ -689,7 +689,7 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 	if res.DeadLetters > 0 {
 		// A crash here, after the commit and before the publish, must not
 		// lose a dead letter: the next consumer of the group publishes it.
-		fault.Point("consumer.dead-letters-recorded")
+		fault.Crash("consumer.dead-letters-recorded")
 		c.deadRecorded(batch, res)
 	}
 	for _, r := range res.Duplicates {

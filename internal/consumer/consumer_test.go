@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -398,5 +399,100 @@ func TestChangesKeepEveryAssignmentUpToTheirBound(t *testing.T) {
 	}
 	if got, _ := c.Changes(next - 3); len(got) != 3 {
 		t.Errorf("the last three: %d", len(got))
+	}
+}
+
+// bigInvalidOrder is an order of exactly size bytes whose total is off by a
+// cent: valid JSON, padded with an unknown field, refused as total_mismatch
+// (or not_json beyond the decoder's size limit).
+func bigInvalidOrder(t *testing.T, o order.Order, size int) []byte {
+	t.Helper()
+	o.TotalAmount++
+	head := o.AppendJSON(nil)
+	head = append(head[:len(head)-1], `,"pad":"`...)
+	pad := size - len(head) - len(`"}`)
+	if pad < 0 {
+		t.Fatalf("size %d is too small for an order", size)
+	}
+	return append(append(head, bytes.Repeat([]byte("x"), pad)...), `"}`...)
+}
+
+// largestAccepted finds the largest value the broker takes in one record.
+func largestAccepted(t *testing.T, c *cluster) int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.ProducerBatchMaxBytes(4<<20), kgo.RecordDeliveryTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "size-probe"); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := 900_000, 1_100_000 // accepted, refused
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "size-probe", Value: make([]byte, lo)}).FirstErr(); err != nil {
+		t.Fatalf("the broker refuses %d bytes: %v", lo, err)
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "size-probe", Value: make([]byte, mid)}).FirstErr()
+		if err == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// A message just under the broker's limit, and one exactly at it, are
+// invalid: their dead letters, with the headers the consumer adds, cannot
+// fit in the dead-letter topic. Each is kept whole in the database, the
+// topic gets a cut-down copy that says so and where the whole one is, and
+// the partition moves on: the valid orders around them are stored.
+func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	limit := largestAccepted(t, c)
+	valid, good := orders(9, 3)
+	sizes := []int{limit - 100, limit}
+	recs := []*kgo.Record{good[0],
+		{Key: []byte("k"), Value: bigInvalidOrder(t, valid[0], sizes[0])}, good[1],
+		{Key: []byte("k"), Value: bigInvalidOrder(t, valid[0], sizes[1])}, good[2]}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(4<<20), kgo.MaxBufferedRecords(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatalf("produce %d bytes (limit %d): %v", len(r.Value), limit, err)
+		}
+	}
+	cl.Close()
+
+	cons, _ := member(t, c, st, "c1", io.Discard)
+	eventually(t, "the valid orders around the large ones to be stored", func() bool { return count(t, st) == 3 })
+	dead := c.read(t, dlq, 2)
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters on the topic, want 2", len(dead))
+	}
+	for i, d := range dead {
+		h := map[string]string{}
+		for _, kv := range d.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		if h[HeaderTruncated] != "true" || h[HeaderOriginalSize] != strconv.Itoa(sizes[i]) || !strings.HasPrefix(h[HeaderStoredAs], "dead_letters/") {
+			t.Errorf("dead letter %d: headers %v, want a cut-down copy of %d bytes naming its row", i, h, sizes[i])
+		}
+		if len(d.Value) != cutValue || !bytes.HasPrefix(recs[2*i+1].Value, d.Value) {
+			t.Errorf("dead letter %d: %d bytes, want the first %d of the message", i, len(d.Value), cutValue)
+		}
+		var whole int
+		id := strings.TrimPrefix(h[HeaderStoredAs], "dead_letters/")
+		if err := st.Pool().QueryRow(context.Background(), "SELECT length(msg_value) FROM dead_letters WHERE id = $1::bigint", id).Scan(&whole); err != nil || whole != sizes[i] {
+			t.Errorf("dead letter %d: the database keeps %d bytes (%v), want the whole %d", i, whole, err, sizes[i])
+		}
+	}
+	if s := cons.Stats(); s.Invalid != 2 || s.Processed != 3 {
+		t.Errorf("stats %+v, want 2 invalid and 3 stored", s)
 	}
 }

@@ -2,11 +2,14 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/producer"
@@ -23,6 +26,12 @@ const (
 	HeaderSourceOffset    = "dlq.source.offset"
 	HeaderGroup           = "dlq.group"
 	HeaderFailedAt        = "dlq.failed_at"
+	// A cut-down copy, for a letter the topic could not take whole, says
+	// so, how long the value was, and where the whole letter is kept
+	// (dead_letters/ID: the dead_letters table's row).
+	HeaderTruncated    = "dlq.truncated"
+	HeaderOriginalSize = "dlq.original_size"
+	HeaderStoredAs     = "dlq.stored_as"
 )
 
 // Reasons the consumer itself gives, beside the validation reasons of package order.
@@ -125,45 +134,112 @@ func (c *Consumer) publishPending(ctx context.Context) {
 // publishTimeout bounds one publish of dead letters.
 const publishTimeout = 15 * time.Second
 
+// Cut-down copies: when the dead-letter topic cannot take a letter whole
+// (the headers it adds can push a message just under the broker's limit
+// over it), it gets this much of the value and key, with headers that say
+// so and where the whole letter is.
+const (
+	cutValue = 64 << 10
+	cutKey   = 1 << 10
+)
+
 // publishDead sends dead letters to the dead-letter topic and returns, per
-// letter, nil once Kafka has it.
+// letter, nil once Kafka has it. A letter too large for the topic goes
+// again cut down; an error no retry can fix is returned wrapping
+// store.ErrUnpublishable, so that the letter is kept in the database with
+// it and not tried again.
 func (c *Consumer) publishDead(ctx context.Context, dead []store.DeadLetter) []error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	errs := make([]error, len(dead))
-	var wg sync.WaitGroup
+	recs := make([]*kgo.Record, len(dead))
 	for i, d := range dead {
-		headers := make([]kgo.RecordHeader, 0, 7+len(d.Headers))
-		headers = append(headers,
-			kgo.RecordHeader{Key: HeaderReason, Value: []byte(d.Reason)},
-			kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Error)},
-			kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(d.Topic)},
-			kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
-			kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
-			kgo.RecordHeader{Key: HeaderGroup, Value: []byte(c.cfg.Group)},
-			kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(d.FailedAt.UTC().Format(time.RFC3339Nano))},
-		)
-		for _, h := range d.Headers {
-			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
-		wg.Add(1)
-		c.pub.Produce(pctx, &kgo.Record{Topic: c.cfg.DLQTopic, Key: d.Key, Value: d.Value, Headers: headers}, func(_ *kgo.Record, err error) {
-			errs[i] = err
-			wg.Done()
-		})
+		recs[i] = c.deadRecord(d, false)
 	}
-	wg.Wait()
+	errs := c.produceAll(pctx, recs)
+	for i, err := range errs {
+		if err != nil && tooLarge(err) {
+			c.log.Warn("dead letter too large for the dead-letter topic; sending a cut-down copy, the whole one stays in the database",
+				slog.Int64("dead_letter_id", dead[i].ID), slog.Int("value_bytes", len(dead[i].Value)), slog.Any("err", err))
+			errs[i] = c.produceAll(pctx, []*kgo.Record{c.deadRecord(dead[i], true)})[0]
+		}
+		if errs[i] != nil && permanent(errs[i]) {
+			errs[i] = fmt.Errorf("%w: %w", store.ErrUnpublishable, errs[i])
+		}
+	}
 	published := 0
 	for i, err := range errs {
 		if err == nil {
 			published++
 			continue
 		}
-		c.log.Warn("dead-letter publish failed; it stays recorded and is tried again",
+		c.log.Warn("dead-letter publish failed; it stays in the database",
+			slog.Int64("dead_letter_id", dead[i].ID), slog.Bool("tried_again", !errors.Is(err, store.ErrUnpublishable)),
 			slog.Int("partition", int(dead[i].Partition)), slog.Int64("offset", dead[i].Offset), slog.Any("err", err))
 	}
 	c.cfg.Metrics.DLQ.Add(float64(published))
 	return errs
+}
+
+// deadRecord is the dead-letter topic's message for d: its key and value
+// as they came, or cut down.
+func (c *Consumer) deadRecord(d store.DeadLetter, cut bool) *kgo.Record {
+	headers := make([]kgo.RecordHeader, 0, 10+len(d.Headers))
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderReason, Value: []byte(d.Reason)},
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Error)},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(d.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderGroup, Value: []byte(c.cfg.Group)},
+		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(d.FailedAt.UTC().Format(time.RFC3339Nano))},
+	)
+	key, value := d.Key, d.Value
+	if cut {
+		// The original headers can be what is too large: they stay in the
+		// database with the whole value.
+		key, value = key[:min(len(key), cutKey)], value[:min(len(value), cutValue)]
+		if len(d.Error) > cutKey {
+			headers[1].Value = headers[1].Value[:cutKey]
+		}
+		return &kgo.Record{Topic: c.cfg.DLQTopic, Key: key, Value: value, Headers: append(headers,
+			kgo.RecordHeader{Key: HeaderTruncated, Value: []byte("true")},
+			kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(strconv.Itoa(len(d.Value)))},
+			kgo.RecordHeader{Key: HeaderStoredAs, Value: []byte("dead_letters/" + strconv.FormatInt(d.ID, 10))},
+		)}
+	}
+	for _, h := range d.Headers {
+		headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	return &kgo.Record{Topic: c.cfg.DLQTopic, Key: key, Value: value, Headers: headers}
+}
+
+// produceAll produces records and waits for every one; it returns their
+// errors in order.
+func (c *Consumer) produceAll(ctx context.Context, recs []*kgo.Record) []error {
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		wg.Add(1)
+		c.pub.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			errs[i] = err
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// tooLarge reports whether the topic, or the client before it, refused a
+// record for its size.
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// permanent reports whether retrying a publish can never succeed.
+func permanent(err error) bool {
+	return tooLarge(err) || errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.CorruptMessage) ||
+		errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		errors.Is(err, kerr.InvalidTopicException) || errors.Is(err, kerr.InvalidRequiredAcks)
 }
 
 func headerOf(hs []store.Header, key string) string {

@@ -1,28 +1,48 @@
-// Package fault holds crash points for the tests that prove what survives a
-// crash at an exact moment. Every point is off unless the process was started
-// with FOODPIPE_FAULT naming it; then reaching the point kills the process
-// with SIGKILL, as a power cut or the OOM killer would, with no deferred
-// function, flush or goodbye to the broker.
+// Package fault holds the points where tests make a process crash or freeze
+// at an exact moment, to prove what survives it. Every point is off unless
+// the process was started with FOODPIPE_FAULT naming it (comma-separated);
+// a point that is off costs one boolean test.
 package fault
 
 import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 )
 
-// Env is the variable that names the points to crash at, comma-separated.
+// Env is the variable that names the armed points.
 const Env = "FOODPIPE_FAULT"
 
-var armed = strings.Split(os.Getenv(Env), ",")
+var (
+	armed   = strings.Split(os.Getenv(Env), ",")
+	enabled = os.Getenv(Env) != ""
+	frozen  sync.Map // name -> *sync.Once
+)
 
-// Point kills the process if name is armed, and does nothing otherwise.
-func Point(name string) {
-	if os.Getenv(Env) == "" || !slices.Contains(armed, name) {
+// Crash kills the process with SIGKILL if name is armed, as a power cut or
+// the OOM killer would: no deferred function, flush or goodbye to the broker.
+func Crash(name string) {
+	if !enabled || !slices.Contains(armed, name) {
 		return
 	}
 	os.Stderr.WriteString("fault point " + name + ": killing the process\n")
 	syscall.Kill(os.Getpid(), syscall.SIGKILL) //nolint:errcheck // the process is gone either way
 	select {}
+}
+
+// Freeze stops the whole process with SIGSTOP the first time an armed name
+// is reached, as a paused VM, a swap storm or a debugger would: every
+// goroutine stops, heartbeats included, and open connections stay open.
+// It goes on when someone sends SIGCONT.
+func Freeze(name string) {
+	if !enabled || !slices.Contains(armed, name) {
+		return
+	}
+	once, _ := frozen.LoadOrStore(name, new(sync.Once))
+	once.(*sync.Once).Do(func() {
+		os.Stderr.WriteString("fault point " + name + ": freezing the process\n")
+		syscall.Kill(os.Getpid(), syscall.SIGSTOP) //nolint:errcheck // a test resumes it
+	})
 }

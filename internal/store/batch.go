@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"foodpipe/internal/fault"
 	"foodpipe/internal/order"
 )
 
@@ -119,6 +120,25 @@ WHERE s.order_id = ANY($1)`
 
 	clearStaging = "DELETE FROM order_staging"
 )
+
+// beginBatch opens a batch's transaction with limits that PostgreSQL itself
+// enforces, so that a writer that freezes (SIGSTOP, a VM paused, a GC or
+// swap storm, a network that stops answering) cannot hold the locks of its
+// consumer_offsets rows, and with them every other member of the group,
+// for longer than this:
+//   - idle in the transaction for 5 s: PostgreSQL ends the session; the
+//     frozen writer's COMMIT, when it wakes, fails, and its retry meets the
+//     offset fence;
+//   - one statement for 15 s (a COPY whose client stopped sending): the
+//     statement is cancelled and the transaction rolls back;
+//   - waiting for a lock for 15 s: the waiter gets a transient error and
+//     retries.
+//
+// A batch's statements take milliseconds and nothing waits between them, so
+// healthy writers never come near these limits. They are set in the BEGIN
+// itself (no extra round trip) and last for the transaction only.
+const beginBatch = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '5s';
+SET LOCAL statement_timeout = '15s'; SET LOCAL lock_timeout = '15s'`
 
 // fenceOffsets stores the next offset of every partition of the batch, but
 // only where the stored one does not lie beyond the batch's first offset. It
@@ -343,7 +363,8 @@ const (
 
 // writeTx runs the batch's transaction in mode m.
 func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
-	tx, err := s.pool.Begin(ctx)
+	fault.Freeze("store.before-transaction")
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -352,6 +373,7 @@ func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 	if err := w.fence(ctx, tx); err != nil {
 		return err
 	}
+	fault.Freeze("store.after-offsets")
 	if len(w.unique) > 0 {
 		if m == careful {
 			// The whole batch is known to fail: start with its halves.
@@ -366,6 +388,7 @@ func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 			return err
 		}
 	}
+	fault.Freeze("store.after-rows")
 	if err := w.storeDead(ctx, tx); err != nil {
 		return err
 	}

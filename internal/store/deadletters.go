@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -88,16 +89,23 @@ func cleanText(s string) string {
 
 const pendingDeadLetters = `SELECT id, topic_scope, source_topic, source_partition, source_offset, reason, error,
 	msg_key, msg_value, header_keys, header_values, failed_at
-FROM dead_letters WHERE group_id = $1 AND published_at IS NULL
+FROM dead_letters WHERE group_id = $1 AND published_at IS NULL AND publish_error IS NULL
 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
 
+// ErrUnpublishable marks a publish error that retrying can never fix (the
+// letter is too large for the topic even cut down, the topic refuses it or
+// the client may not write there). Such a letter is kept with the error and
+// not tried again.
+var ErrUnpublishable = errors.New("the dead-letter topic cannot take it")
+
 // PublishDeadLetters hands up to limit of the group's unpublished dead
-// letters, oldest first, to publish, and marks as published those for which
-// publish returned a nil error (publish returns one error per letter, in
-// order). The letters stay locked while publish runs, so that consumers of
-// the same group publishing at once never send one letter twice; a letter
-// whose publish fails, or whose publisher dies, stays pending and is tried
-// again. It returns how many it marked.
+// letters, oldest first, to publish, which returns one error per letter, in
+// order: nil marks it published, an error wrapping ErrUnpublishable records
+// that error with it (it is not tried again), and any other error leaves it
+// pending, to be tried again. The letters stay locked while publish runs, so
+// that consumers of the same group publishing at once never send one letter
+// twice; a letter whose publisher dies stays pending. It returns how many
+// letters it settled (published or unpublishable).
 func (s *Store) PublishDeadLetters(ctx context.Context, group string, limit int,
 	publish func(context.Context, []DeadLetter) []error) (int, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -126,20 +134,29 @@ func (s *Store) PublishDeadLetters(ctx context.Context, group string, limit int,
 		return 0, nil
 	}
 	errs := publish(ctx, dead)
-	var ids []int64
+	var ids, failedIDs []int64
+	var failed []string
 	for i, d := range dead {
-		if i < len(errs) && errs[i] == nil {
+		switch {
+		case i >= len(errs):
+		case errs[i] == nil:
 			ids = append(ids, d.ID)
+		case errors.Is(errs[i], ErrUnpublishable):
+			failedIDs, failed = append(failedIDs, d.ID), append(failed, cleanText(errs[i].Error()))
 		}
 	}
-	if len(ids) == 0 {
+	if len(ids)+len(failedIDs) == 0 {
 		return 0, nil
 	}
 	if _, err := tx.Exec(ctx, "UPDATE dead_letters SET published_at = now() WHERE id = ANY($1)", ids); err != nil {
 		return 0, fmt.Errorf("mark dead letters published: %w", err)
 	}
+	if _, err := tx.Exec(ctx, `UPDATE dead_letters d SET publish_error = f.err
+		FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE d.id = f.id`, failedIDs, failed); err != nil {
+		return 0, fmt.Errorf("mark dead letters unpublishable: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("mark dead letters published: commit: %w", err)
 	}
-	return len(ids), nil
+	return len(ids) + len(failedIDs), nil
 }

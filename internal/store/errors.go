@@ -77,6 +77,7 @@ func transientCode(code string) bool {
 		"40P01", // deadlock_detected
 		"55P03", // lock_not_available (lock_timeout)
 		"57014", // query_canceled (statement_timeout)
+		"25P03", // idle_in_transaction_session_timeout
 		"57P01", // admin_shutdown
 		"57P02", // crash_shutdown
 		"57P03": // cannot_connect_now (starting up, recovering)
