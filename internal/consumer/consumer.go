@@ -127,13 +127,13 @@ type Consumer struct {
 	pub *kgo.Client
 	// group is the current session's group member (see Run), nil
 	// between sessions.
-	group     atomic.Pointer[kgo.Client]
-	store     Store
-	cfg       Config
-	log       *slog.Logger
-	breaker   *gobreaker.CircuitBreaker[store.Result]
-	deadKick  chan struct{} // wakes the dead-letter publisher
-	away      atomic.Bool   // out of the group until the database answers
+	group    atomic.Pointer[kgo.Client]
+	store    Store
+	cfg      Config
+	log      *slog.Logger
+	breaker  *gobreaker.CircuitBreaker[store.Result]
+	deadKick chan struct{} // wakes the dead-letter publisher
+	away     atomic.Bool   // out of the group until the database answers
 
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
