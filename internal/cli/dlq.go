@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
@@ -37,6 +38,16 @@ type DeadLetter struct {
 	FailedAt        string `json:"failed_at"`
 	Key             string `json:"key"`
 	Value           string `json:"value"`
+	// ReplayedFrom is, for a dead letter that came from a replay, the
+	// position of the dead letter that was replayed: the chain back to the
+	// original.
+	ReplayedFrom string `json:"replayed_from,omitempty"`
+	// ReplayedAt is when this dead letter was replayed, if it was.
+	ReplayedAt string `json:"replayed_at,omitempty"`
+	// Truncated: the dead-letter topic holds a cut-down copy; StoredAs
+	// names the dead_letters row that keeps the whole message.
+	Truncated bool   `json:"truncated,omitempty"`
+	StoredAs  string `json:"stored_as,omitempty"`
 
 	rec *kgo.Record
 }
@@ -88,6 +99,13 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	if err != nil {
 		return err
 	}
+	replays, err := readReplays(ctx, cfg, env.Log)
+	if err != nil {
+		return err
+	}
+	for i := range dead {
+		dead[i].ReplayedAt = replays[dead[i].position()]
+	}
 	dead = filterDead(dead, reason, nil)
 	if limit > 0 && len(dead) > limit {
 		dead = dead[:limit]
@@ -104,12 +122,12 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	counts := map[string]int{}
 	for _, d := range dead {
 		counts[d.Reason]++
-		fmt.Fprintf(env.Stdout, "%6d  %-22s  %s/%s@%s  %s  %s\n", d.Offset, d.Reason,
-			d.SourceTopic, d.SourcePartition, d.SourceOffset, d.FailedAt, preview(d.rec.Value, 60))
+		fmt.Fprintf(env.Stdout, "%6d  %-22s  %s/%s@%s  %s  %s%s\n", d.Offset, safe(d.Reason),
+			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.rec.Value, 60), safe(chain(d)))
 	}
 	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(env.Stdout, "  %s=%d", r, counts[r])
+		fmt.Fprintf(env.Stdout, "  %s=%d", safe(r), counts[r])
 	}
 	fmt.Fprintln(env.Stdout)
 	return nil
@@ -145,21 +163,30 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	}); err != nil && !errors.Is(err, kafka.ErrTopicDiffers) {
 		return err
 	}
-	done, err := readTopic(ctx, cfg, env.Log, marks)
+	replayed, err := readReplays(ctx, cfg, env.Log)
 	if err != nil {
 		return err
-	}
-	replayed := map[string]bool{}
-	for _, r := range done {
-		replayed[string(r.Key)] = true
 	}
 	var recs, markers []*kgo.Record
 	skipped := 0
 	for _, d := range dead {
 		pos := d.position()
-		if replayed[pos] {
+		if replayed[pos] != "" {
 			skipped++
-			fmt.Fprintf(env.Stdout, "skip    %s (%s): replayed before\n", pos, d.Reason)
+			fmt.Fprintf(env.Stdout, "skip    %s (%s): replayed before\n", pos, safe(d.Reason))
+			continue
+		}
+		if d.ReplayedFrom != "" && len(offsets) == 0 {
+			// Replaying it would only repeat the replay of the original
+			// (unless the fix came since: then name it with --offset).
+			skipped++
+			fmt.Fprintf(env.Stdout, "skip    %s (%s): failed again after the replay of %s; name it with --offset to replay it again\n",
+				pos, safe(d.Reason), safe(d.ReplayedFrom))
+			continue
+		}
+		if d.Truncated {
+			skipped++
+			fmt.Fprintf(env.Stdout, "skip    %s (%s): a cut-down copy; the whole message is in the database as %s\n", pos, safe(d.Reason), safe(d.StoredAs))
 			continue
 		}
 		headers := []kgo.RecordHeader{{Key: HeaderReplayedFrom, Value: []byte(pos)}}
@@ -174,7 +201,7 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		if dry {
 			verb = "would replay "
 		}
-		fmt.Fprintf(env.Stdout, "%s%s (%s): %s\n", verb, pos, d.Reason, preview(d.rec.Value, 60))
+		fmt.Fprintf(env.Stdout, "%s%s (%s): %s\n", verb, pos, safe(d.Reason), preview(d.rec.Value, 60))
 	}
 	if dry || len(recs) == 0 {
 		fmt.Fprintf(env.Stdout, "replayed 0, skipped %d\n", skipped)
@@ -191,6 +218,40 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 }
 
 func markerTopic(cfg config.Config) string { return cfg.DLQTopic + ".replayed" }
+
+// chain says where a dead letter stands in its replay chain.
+func chain(d DeadLetter) string {
+	var notes []string
+	if d.ReplayedFrom != "" {
+		notes = append(notes, "failed again after the replay of "+d.ReplayedFrom)
+	}
+	if d.ReplayedAt != "" {
+		notes = append(notes, "replayed at "+d.ReplayedAt)
+	}
+	if d.Truncated {
+		notes = append(notes, "cut down; whole in "+d.StoredAs)
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "  [" + strings.Join(notes, "; ") + "]"
+}
+
+// readReplays returns the replayed dead letters by position, with when.
+func readReplays(ctx context.Context, cfg config.Config, log *slog.Logger) (map[string]string, error) {
+	done, err := readTopic(ctx, cfg, log, markerTopic(cfg))
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return map[string]string{}, nil // nothing was ever replayed
+	}
+	if err != nil {
+		return nil, err
+	}
+	replayed := make(map[string]string, len(done))
+	for _, r := range done {
+		replayed[string(r.Key)] = string(r.Value)
+	}
+	return replayed, nil
+}
 
 func filterDead(dead []DeadLetter, reason string, offsets offsetList) []DeadLetter {
 	var out []DeadLetter
@@ -221,7 +282,8 @@ func readDeadLetters(ctx context.Context, cfg config.Config, log *slog.Logger) (
 			Partition: r.Partition, Offset: r.Offset, Reason: h[consumer.HeaderReason], Error: h[consumer.HeaderError],
 			SourceTopic: h[consumer.HeaderSourceTopic], SourcePartition: h[consumer.HeaderSourcePartition],
 			SourceOffset: h[consumer.HeaderSourceOffset], FailedAt: h[consumer.HeaderFailedAt],
-			Key: string(r.Key), Value: string(r.Value), rec: r,
+			Key: string(r.Key), Value: string(r.Value), ReplayedFrom: h[HeaderReplayedFrom],
+			Truncated: h[consumer.HeaderTruncated] == "true", StoredAs: h[consumer.HeaderStoredAs], rec: r,
 		})
 	}
 	return out, nil

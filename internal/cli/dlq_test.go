@@ -158,8 +158,36 @@ func TestDlqReplayPublishesChosenDeadLettersOnce(t *testing.T) {
 	if err := r.do(ctx, "dlq", "list"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(r.stdout.String(), "6 dead letters  missing_field=2  not_json=4") {
-		t.Errorf("after consuming the replays:\n%s", r.stdout)
+	out := r.stdout.String()
+	if !strings.Contains(out, "6 dead letters  missing_field=2  not_json=4") {
+		t.Errorf("after consuming the replays:\n%s", out)
+	}
+	// The list shows the chain: each original was replayed, and each new
+	// dead letter failed again after the replay of its original.
+	if n := strings.Count(out, "[replayed at "); n != 3 {
+		t.Errorf("%d dead letters shown as replayed, want the 3 originals:\n%s", n, out)
+	}
+	for _, pos := range []string{"food-orders.dlq/0/0", "food-orders.dlq/0/1", "food-orders.dlq/0/2"} {
+		if !strings.Contains(out, "failed again after the replay of "+pos) {
+			t.Errorf("no dead letter names %s as its original:\n%s", pos, out)
+		}
+	}
+	// Replaying everything again, twice, then a dry run: the replays are
+	// not replayed again, so nothing grows.
+	for _, args := range [][]string{{"--all"}, {"--all"}, {"--all", "--dry-run"}} {
+		if out := run(args...); !strings.Contains(out, "replayed 0, skipped 6") {
+			t.Errorf("replay %v:\n%s", args, out)
+		}
+	}
+	if n := messages(t, vars[1], "food-orders"); n != 9 {
+		t.Errorf("%d messages on the orders topic, want still 9", n)
+	}
+	if n := messages(t, vars[1], "food-orders.dlq"); n != 6 {
+		t.Errorf("%d dead letters, want still 6", n)
+	}
+	// Named by offset, a dead letter from a replay is replayed again.
+	if out := run("--offset", "3"); !strings.Contains(out, "replayed 1, skipped 0") {
+		t.Errorf("replay of a replay by offset:\n%s", out)
 	}
 }
 

@@ -105,7 +105,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "%s  (every %s; Ctrl-C to stop)\n", time.Now().Format("15:04:05"), *every)
 		if err := show(); err != nil {
-			fmt.Fprintf(env.Stdout, "status unavailable: %v\n", err)
+			fmt.Fprintf(env.Stdout, "status unavailable: %s\n", safe(err.Error()))
 		}
 		if !tty {
 			fmt.Fprintln(env.Stdout)
@@ -219,11 +219,11 @@ func printStatus(w io.Writer, s Status) {
 		state += " (no consumer running)"
 	}
 	fmt.Fprintf(w, "topic %s: %d partitions    group %s: %s, %d members    dead letters in %s: %d\n\n",
-		s.Topic, len(s.Partitions), s.Group, state, len(s.Members), s.DLQTopic, s.DLQSize)
+		safe(s.Topic), len(s.Partitions), safe(s.Group), safe(state), len(s.Members), safe(s.DLQTopic), s.DLQSize)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tHIGH WATERMARK\tCOMMITTED\tLAG\tROWS IN DB\tOWNER")
 	for _, p := range s.Partitions {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), cmp.Or(p.Owner, "-"))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), safe(cmp.Or(p.Owner, "-")))
 	}
 	tw.Flush()
 	if len(s.Members) > 0 {
@@ -231,12 +231,12 @@ func printStatus(w io.Writer, s Status) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
 		for _, m := range s.Members {
-			fmt.Fprintf(tw, "%s\t%s\t%v\n", m.ClientID, m.Host, m.Partitions)
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", safe(m.ClientID), safe(m.Host), m.Partitions)
 		}
 		tw.Flush()
 	}
 	if s.Database != "" {
-		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", s.Database)
+		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", safe(s.Database))
 	}
 }
 

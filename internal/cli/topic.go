@@ -38,9 +38,9 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 	if args[0] == "create" {
 		results, err := kafka.EnsureTopics(ctx, adm, topicSpecs(cfg)...)
 		for _, r := range results {
-			fmt.Fprintf(env.Stdout, "%-24s %s", r.Spec.Name, r.State)
+			fmt.Fprintf(env.Stdout, "%-24s %s", safe(r.Spec.Name), r.State)
 			if len(r.Differences) > 0 {
-				fmt.Fprintf(env.Stdout, ": %s", strings.Join(r.Differences, "; "))
+				fmt.Fprintf(env.Stdout, ": %s", safe(strings.Join(r.Differences, "; ")))
 			}
 			fmt.Fprintln(env.Stdout)
 		}
@@ -60,9 +60,9 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 }
 
 func printTopic(env *Env, t kafka.TopicInfo) {
-	fmt.Fprintf(env.Stdout, "topic %s: %d partitions, replication factor %d\n", t.Name, len(t.Partitions), t.ReplicationFactor)
+	fmt.Fprintf(env.Stdout, "topic %s: %d partitions, replication factor %d\n", safe(t.Name), len(t.Partitions), t.ReplicationFactor)
 	for _, k := range t.ConfigKeys() {
-		fmt.Fprintf(env.Stdout, "  %s=%s\n", k, t.Configs[k])
+		fmt.Fprintf(env.Stdout, "  %s=%s\n", safe(k), safe(t.Configs[k]))
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  PARTITION\tLEADER\tREPLICAS\tSTART\tHIGH WATERMARK\tMESSAGES")
