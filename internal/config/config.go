@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -249,13 +250,20 @@ func Default() Config {
 }
 
 // Load builds a Config from defaults and the given lookup (os.LookupEnv in the
-// program). An empty value counts as unset.
+// program). A variable that is set but empty is an error when it has a
+// default: a deploy whose secret came out empty must stop, not quietly talk
+// to 127.0.0.1. Variables whose default is empty (METRICS_ADDR, the SASL
+// user) may be set empty.
 func Load(lookup func(string) (string, bool)) (Config, error) {
 	var c Config
 	var errs []error
 	for _, v := range Vars {
 		val, ok := lookup(v.Name)
-		if !ok || strings.TrimSpace(val) == "" {
+		if ok && strings.TrimSpace(val) == "" && v.Default != "" {
+			errs = append(errs, emptyError(v))
+			continue
+		}
+		if !ok {
 			val = v.Default
 		}
 		if err := v.set(&c, strings.TrimSpace(val)); err != nil {
@@ -269,8 +277,10 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 // file at path when the environment does not set them (the environment wins,
 // as with every dotenv tool). A missing file is not an error.
 func WithDotEnv(path string, lookup func(string) (string, bool)) (func(string) (string, bool), error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return lookup, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	vals, err := godotenv.Read(path)
 	if err != nil {
@@ -285,10 +295,17 @@ func WithDotEnv(path string, lookup func(string) (string, bool)) (func(string) (
 	}, nil
 }
 
+func emptyError(v Var) error {
+	return fmt.Errorf("%s is set but empty: give it a value, or unset it to use the default %q", v.Name, Mask(v.Name, v.Default))
+}
+
 // Set applies one variable by name, for flags that override a variable.
 func (c *Config) Set(name, value string) error {
 	for _, v := range Vars {
 		if v.Name == name {
+			if strings.TrimSpace(value) == "" && v.Default != "" {
+				return emptyError(v)
+			}
 			if err := v.set(c, strings.TrimSpace(value)); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -365,7 +382,12 @@ func RedactURL(s string) string {
 	if err != nil {
 		return "(unparseable URL)"
 	}
-	if q := u.Query(); q.Has("password") {
+	_, hasPassword := u.User.Password()
+	q := u.Query()
+	if !hasPassword && !q.Has("password") {
+		return s // nothing to hide: show it as given
+	}
+	if q.Has("password") {
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
 	}
@@ -473,8 +495,11 @@ func checkDatabaseURL(v string) error {
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return errors.New("must start with postgres:// or postgresql://")
 	}
-	if u.Host == "" && u.Query().Get("host") == "" {
-		return errors.New("must name a host")
+	if u.Hostname() == "" && u.Query().Get("host") == "" {
+		return errors.New("must name a host, as in postgres://user@host:5432/foodpipe")
+	}
+	if strings.Trim(u.Path, "/") == "" && u.Query().Get("dbname") == "" {
+		return errors.New("must name a database, as in postgres://user@host:5432/foodpipe")
 	}
 	return nil
 }

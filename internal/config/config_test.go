@@ -51,11 +51,19 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{"retention as a Go duration is accepted", env("KAFKA_RETENTION", "90m"), "", nil},
-		{"an empty value falls back to the default", env("KAFKA_TOPIC", ""), "", func(t *testing.T, c Config) {
-			if c.Topic != "food-orders" {
-				t.Errorf("topic = %q", c.Topic)
+		{"an empty topic is refused, naming the variable", env("KAFKA_TOPIC", ""), "KAFKA_TOPIC is set but empty", nil},
+		{"empty brokers are refused", env("KAFKA_BROKERS", " "), "KAFKA_BROKERS is set but empty", nil},
+		{"an empty group is refused", env("KAFKA_GROUP", ""), "KAFKA_GROUP is set but empty", nil},
+		{"an empty client id is refused", env("KAFKA_CLIENT_ID", ""), "KAFKA_CLIENT_ID is set but empty", nil},
+		{"an empty database URL is refused", env("DATABASE_URL", ""), "DATABASE_URL is set but empty", nil},
+		{"an empty metrics address turns the server off", env("METRICS_ADDR", ""), "", func(t *testing.T, c Config) {
+			if c.MetricsAddr != "" {
+				t.Errorf("metrics addr = %q", c.MetricsAddr)
 			}
 		}},
+		{"a database URL without a host is refused as typed", env("DATABASE_URL", "postgres://"), `DATABASE_URL="postgres://": must name a host`, nil},
+		{"a database URL without a database is refused", env("DATABASE_URL", "postgres://u@db:5432/"), "must name a database", nil},
+		{"a database named in the query is accepted", env("DATABASE_URL", "postgres://u@db:5432?dbname=orders"), "", nil},
 		{"rate zero means as fast as possible", env("PRODUCER_RATE", "0"), "", nil},
 		{"a broker without a port is refused", env("KAFKA_BROKERS", "localhost"), "KAFKA_BROKERS", nil},
 		{"a port out of range is refused", env("KAFKA_BROKERS", "h:70000"), "bad port", nil},
@@ -298,5 +306,21 @@ func TestRedactURLHidesPasswordsInEveryForm(t *testing.T) {
 		if got := RedactURL(s); strings.Contains(got, "hunter2") {
 			t.Errorf("RedactURL(%q) = %q", s, got)
 		}
+	}
+}
+
+// A .env that exists but cannot be read is an error, not an absent file: a
+// deploy would otherwise run on defaults without a word.
+func TestAnUnreadableDotEnvIsAnError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A path through a regular file cannot be read (ENOTDIR), yet it is not missing.
+	if _, err := WithDotEnv(filepath.Join(file, ".env"), os.LookupEnv); err == nil {
+		t.Error("no error for a .env that cannot be read")
+	}
+	if _, err := WithDotEnv(filepath.Join(t.TempDir(), ".env"), os.LookupEnv); err != nil {
+		t.Errorf("a missing .env: %v", err)
 	}
 }

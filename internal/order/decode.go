@@ -1,6 +1,7 @@
 package order
 
 import (
+	"encoding/json"
 	"bytes"
 	"fmt"
 	"time"
@@ -470,7 +471,13 @@ func (d *decoder) enter() *InvalidError {
 	d.depth++
 	if d.depth > MaxDepth {
 		d.pos--
-		return d.syntax(fmt.Sprintf("nesting deeper than %d", MaxDepth))
+		// Parsing stops here, so whether the message is JSON at all is
+		// asked of a parser that does not recurse (this rare path only):
+		// valid JSON that is merely too deep is too_deep, not not_json.
+		if !json.Valid(d.data) {
+			return d.syntax(fmt.Sprintf("nesting deeper than %d", MaxDepth))
+		}
+		return invalid(ReasonTooDeep, "", fmt.Sprintf("JSON nested deeper than %d, at byte %d", MaxDepth, d.pos))
 	}
 	return nil
 }

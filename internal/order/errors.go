@@ -21,6 +21,9 @@ const (
 	// object, data after the object, nesting deeper than 32, or more than
 	// 1 MiB.
 	ReasonNotJSON Reason = "not_json"
+	// ReasonTooDeep: valid JSON with arrays and objects nested deeper than
+	// MaxDepth; no order needs more than 3 levels.
+	ReasonTooDeep Reason = "too_deep"
 	// ReasonDuplicateKey: an object (the order, an item, or any nested
 	// one) with the same key twice. RFC 8259 leaves it undefined which value
 	// wins, so such a message could mean different orders to different

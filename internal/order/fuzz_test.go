@@ -19,7 +19,7 @@ var knownReasons = map[Reason]bool{
 	ReasonWrongType: true, ReasonInvalidID: true, ReasonNoItems: true, ReasonInvalidItemName: true,
 	ReasonInvalidQuantity: true, ReasonInvalidPrice: true, ReasonInvalidTotal: true,
 	ReasonTotalMismatch: true, ReasonUnknownStatus: true, ReasonInvalidTimestamp: true, ReasonInvalidText: true,
-	ReasonDuplicateKey: true,
+	ReasonDuplicateKey: true, ReasonTooDeep: true,
 }
 
 // FuzzDecode checks that Decode never panics, that what it accepts is
@@ -105,6 +105,10 @@ func checkRefusal(t *testing.T, data []byte, o Order, err error) {
 		t.Fatalf("json/v2 refuses a name twice in one object, Decode says %v: %q", err, data)
 	case validV2(data) && ie.Reason == ReasonDuplicateKey:
 		t.Fatalf("json/v2 finds no name twice, Decode says %v: %q", err, data)
+	case valid && isObject(data) && jsonDepth(data) > MaxDepth && ie.Reason != ReasonTooDeep:
+		t.Fatalf("valid JSON nested %d deep, Decode says %v: %q", jsonDepth(data), err, data)
+	case ie.Reason == ReasonTooDeep && (!valid || jsonDepth(data) <= MaxDepth):
+		t.Fatalf("Decode says too_deep of what is not valid JSON nested deeper than %d: %q", MaxDepth, data)
 	}
 }
 
