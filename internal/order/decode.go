@@ -1,8 +1,8 @@
 package order
 
 import (
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
