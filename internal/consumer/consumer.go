@@ -134,6 +134,11 @@ type Consumer struct {
 	breaker  *gobreaker.CircuitBreaker[store.Result]
 	deadKick chan struct{} // wakes the dead-letter publisher
 	away     atomic.Bool   // out of the group until the database answers
+	failMu   sync.Mutex
+	failing  map[*store.Batch]int // failed attempts of the batches in flight
+	// schemaErr is set while the database refuses batches for their
+	// schema or grants (see write); guarded by failMu.
+	schemaErr error
 
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
@@ -364,7 +369,9 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		Name: "postgres",
 		// Once the retries are used up the breaker opens: no new records
 		// are taken, and one trial write is let through every Timeout.
-		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures > uint32(cfg.DBRetries) },
+		// The retries are those of one batch: writers failing side by
+		// side in the same outage do not add up.
+		ReadyToTrip: func(gobreaker.Counts) bool { return c.worstBatch() > cfg.DBRetries },
 		Timeout:     5 * time.Second,
 		IsSuccessful: func(err error) bool {
 			return err == nil || !store.IsTransient(err)
@@ -376,6 +383,9 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 				lvl, open = slog.LevelInfo, 0
 			}
 			cfg.Metrics.BreakerOpen.Set(open)
+			if to == gobreaker.StateOpen && from == gobreaker.StateClosed {
+				cfg.Metrics.BreakerOpens.Inc()
+			}
 			log.Log(context.Background(), lvl, "database circuit breaker "+to.String(), slog.String("from", from.String()))
 		},
 	})
@@ -713,8 +723,9 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 // waiting out an open circuit breaker: it returns only when the batch is
 // stored, the shutdown budget is spent, or the error is not transient.
 func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, error) {
-	wait := newBackoff()
+	wait, schemaWait := newBackoff(), newSchemaBackoff()
 	var failingSince time.Time
+	defer c.batchDone(b)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		res, err := c.breaker.Execute(func() (store.Result, error) {
@@ -722,12 +733,17 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 			// refused connection) must not hang the write for ever.
 			actx, cancel := context.WithTimeout(ctx, writeTimeout)
 			defer cancel()
-			return c.store.WriteBatch(actx, *b)
+			res, err := c.store.WriteBatch(actx, *b)
+			if store.IsTransient(err) {
+				c.batchFailed(b) // before the breaker asks ReadyToTrip
+			}
+			return res, err
 		})
 		if err == nil {
 			took := time.Since(start)
 			c.lastBatch.Store(int64(took))
 			c.cfg.Metrics.DBBatchSeconds.Observe(took.Seconds())
+			c.setSchemaError(nil)
 			return res, nil
 		}
 		switch {
@@ -735,6 +751,18 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 			// Another member stored past this batch: it owns the partition
 			// now, or owned it after this member last read the stored offset.
 			return store.Result{}, err
+		case store.IsSchema(err):
+			// Pause, holding the batch, until a person fixes the schema or
+			// the grants: exiting would stop the pipeline just the same,
+			// and every restart would meet the same error.
+			c.failures.Add(1)
+			c.setSchemaError(err)
+			select {
+			case <-time.After(schemaWait.NextBackOff()):
+			case <-ctx.Done():
+				return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
+			}
+			continue
 		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		case store.IsTransient(err):
 			c.failures.Add(1)
@@ -766,6 +794,9 @@ func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, err
 func (c *Consumer) Ready(ctx context.Context) error {
 	if c.away.Load() {
 		return errors.New("out of the group until the database answers")
+	}
+	if err := c.schemaError(); err != nil {
+		return fmt.Errorf("paused: the database refuses the batch (%w); apply the migrations (foodpipe migrate up) or restore the table, column or grant, and it goes on", err)
 	}
 	if st := c.breaker.State(); st != gobreaker.StateClosed {
 		return fmt.Errorf("database circuit breaker is %s", st)
@@ -829,6 +860,63 @@ func recordOf(recs []*kgo.Record, row store.Row) *kgo.Record {
 		}
 	}
 	return &kgo.Record{Topic: "", Partition: row.Partition, Offset: row.Offset}
+}
+
+// newSchemaBackoff paces the retries of a batch the schema refuses: 1 s,
+// then about twice as long each time, up to 30 s, since a person has to act.
+func newSchemaBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = time.Second, 30*time.Second
+	return b
+}
+
+// setSchemaError records why the database refuses batches, logging it once,
+// with what to do; nil clears it once a batch goes through.
+func (c *Consumer) setSchemaError(err error) {
+	c.failMu.Lock()
+	prev := c.schemaErr
+	c.schemaErr = err
+	c.failMu.Unlock()
+	switch {
+	case err == nil && prev != nil:
+		c.log.Info("the database takes batches again; going on")
+	case err != nil && (prev == nil || prev.Error() != err.Error()):
+		c.log.Error("the database refuses the batch for its schema or grants: paused, holding the batch, trying again with backoff; apply the migrations (foodpipe migrate up) or restore the table, column or grant",
+			slog.Any("err", err))
+	}
+}
+
+func (c *Consumer) schemaError() error {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	return c.schemaErr
+}
+
+// batchFailed counts one more failed attempt of batch b; batchDone forgets
+// it; worstBatch is the most failed attempts of any batch in flight.
+func (c *Consumer) batchFailed(b *store.Batch) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	if c.failing == nil {
+		c.failing = map[*store.Batch]int{}
+	}
+	c.failing[b]++
+}
+
+func (c *Consumer) batchDone(b *store.Batch) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	delete(c.failing, b)
+}
+
+func (c *Consumer) worstBatch() int {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	worst := 0
+	for _, n := range c.failing {
+		worst = max(worst, n)
+	}
+	return worst
 }
 
 // newBackoff waits 200 ms, then about twice as long each time, up to 5 s.

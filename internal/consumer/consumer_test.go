@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -494,5 +495,99 @@ func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testin
 	}
 	if s := cons.Stats(); s.Invalid != 2 || s.Processed != 3 {
 		t.Errorf("stats %+v, want 2 invalid and 3 stored", s)
+	}
+}
+
+// A column dropped by hand (schema drift) makes the database refuse every
+// batch. The consumer does not exit: it pauses, holding the batch, reports
+// not ready with the reason and what to do, and goes on by itself once the
+// column is back, with nothing lost.
+func TestASchemaErrorPausesTheConsumerUntilTheSchemaIsFixed(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	ctx := context.Background()
+	if _, err := st.Pool().Exec(ctx, "ALTER TABLE orders DROP COLUMN status"); err != nil {
+		t.Fatal(err)
+	}
+	_, recs := orders(11, 20)
+	c.produce(t, recs...)
+	cons, _ := member(t, c, st, "c1", io.Discard)
+	eventually(t, "the consumer to report the schema error as not ready", func() bool {
+		err := cons.Ready(ctx)
+		return err != nil && strings.Contains(err.Error(), "42703") && strings.Contains(err.Error(), "foodpipe migrate up")
+	})
+	if n := count(t, st); n != 0 {
+		t.Fatalf("%d orders stored without their status column", n)
+	}
+	if _, err := st.Pool().Exec(ctx, "ALTER TABLE orders ADD COLUMN status VARCHAR(20) NOT NULL DEFAULT 'pending'"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every order stored once the column is back", func() bool { return count(t, st) == 20 })
+	eventually(t, "the consumer to be ready again", func() bool { return cons.Ready(ctx) == nil })
+	if got := testutil.ToFloat64(cons.cfg.Metrics.BreakerOpens); got != 0 {
+		t.Errorf("the circuit breaker opened %v times for a schema error", got)
+	}
+}
+
+// flakyStore fails the first attempts of every batch with a transient error.
+type flakyStore struct {
+	Store
+	fails    int
+	mu       sync.Mutex
+	attempts map[int32]int // by partition
+}
+
+func (f *flakyStore) WriteBatch(ctx context.Context, b store.Batch) (store.Result, error) {
+	f.mu.Lock()
+	p := b.Offsets[0].Partition
+	f.attempts[p]++
+	n := f.attempts[p]
+	f.mu.Unlock()
+	if n <= f.fails {
+		return store.Result{}, &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
+	}
+	return f.Store.WriteBatch(ctx, b)
+}
+
+// CONSUMER_DB_RETRIES counts the retries of one batch: three writers whose
+// batches each fail as often as allowed, side by side, do not add up to an
+// open circuit breaker.
+func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
+	c := newCluster(t, 3)
+	st := dbtest.NewStore(t)
+	_, recs := orders(12, 60)
+	for i, r := range recs {
+		r.Partition = int32(i % 3)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	const retries = 3
+	flaky := &flakyStore{Store: st, fails: retries, attempts: map[int32]int{}}
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: "c1"}), flaky, Config{
+		ID: "c1", Group: group, Topic: topic, DLQTopic: dlq, BatchSize: 100, DBRetries: retries, Writers: 3,
+		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	eventually(t, "every order stored", func() bool { return count(t, st) == 60 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := cons.Stats().Failures; got != 3*retries {
+		t.Errorf("%d failed attempts, want %d", got, 3*retries)
+	}
+	if got := testutil.ToFloat64(cons.cfg.Metrics.BreakerOpens); got != 0 {
+		t.Errorf("the circuit breaker opened %v times; no batch failed more than its %d retries", got, retries)
 	}
 }

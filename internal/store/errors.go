@@ -70,6 +70,27 @@ func IsTransient(err error) bool {
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
 
+// IsSchema reports whether err means the database lacks the schema or the
+// rights the write needs: a table or column that is not there (dropped, or
+// migrations not applied), or a permission revoked. Retrying as is cannot
+// help, yet nothing is wrong with the data: a person fixes the schema or the
+// grants, and the same batch then goes through.
+func IsSchema(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	if !ok {
+		return false
+	}
+	switch pgErr.Code {
+	case "42P01", // undefined_table
+		"42703", // undefined_column
+		"42883", // undefined_function
+		"3F000", // invalid_schema_name
+		"42501": // insufficient_privilege
+		return true
+	}
+	return false
+}
+
 // transientCode reports whether a SQLSTATE names a condition that passes.
 func transientCode(code string) bool {
 	switch code {

@@ -23,6 +23,7 @@ type Metrics struct {
 	E2ELatency      prometheus.Histogram
 	ConsumerLag     *prometheus.GaugeVec // by partition
 	BreakerOpen     prometheus.Gauge
+	BreakerOpens    prometheus.Counter
 	Rebalances      prometheus.Counter
 	Fenced          prometheus.Counter
 	DLQPending      prometheus.Gauge
@@ -55,6 +56,8 @@ func NewMetrics() *Metrics {
 			Help: "Records on an owned partition not yet processed, as of the last fetch."}, []string{"partition"}),
 		BreakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_db_breaker_open",
 			Help: "1 while the database circuit breaker is open or half-open, else 0."}),
+		BreakerOpens: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_db_breaker_opens_total",
+			Help: "Times the database circuit breaker opened: one batch failed CONSUMER_DB_RETRIES retries."}),
 		Rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_rebalances_total",
 			Help: "Partition assignments and revocations this process went through."}),
 		Fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_fenced_batches_total",
@@ -65,7 +68,7 @@ func NewMetrics() *Metrics {
 			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, else 0."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
-		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
+		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
 	return m
 }
 
