@@ -135,7 +135,9 @@ func TestABrokerRestartLosesAndDoublesNothing(t *testing.T) {
 	const orders = 2000
 	c := p.consumer(t, "c1")
 	producer := start(t, "producer", p.env, "produce", "--count", fmt.Sprint(orders), "--rate", "400")
-	time.Sleep(2 * time.Second)
+	eventually(t, 20*time.Second, "orders flowing and stored", func() bool {
+		return topicMessages(t, p.addr, "food-orders") >= 400 && storedCount(t, p.db) > 0
+	})
 	if code, _ := p.broker.stop(syscall.SIGTERM, 10*time.Second); code != 0 {
 		t.Fatalf("broker exit %d", code)
 	}
