@@ -136,22 +136,16 @@ func TestAFrozenMemberHoldsNoOneUpAndItsLateWriteIsRefused(t *testing.T) {
 // storedByPartition counts the stored orders of each partition.
 func storedByPartition(t *testing.T, url string) map[int32]int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, "SELECT kafka_partition, count(*)::int FROM orders GROUP BY 1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int32]int{}
-	var part int32
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&part, &n}, func() error { out[part] = n; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	withConn(t, url, func(ctx context.Context, conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, "SELECT kafka_partition, count(*)::int FROM orders GROUP BY 1")
+		if err != nil {
+			return err
+		}
+		var part int32
+		var n int
+		_, err = pgx.ForEachRow(rows, []any{&part, &n}, func() error { out[part] = n; return nil })
+		return err
+	})
 	return out
 }

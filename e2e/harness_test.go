@@ -163,7 +163,8 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 	}
 }
 
-func query[T any](t *testing.T, url, sql string, args ...any) T {
+// withConn runs fn on a new connection to the database at url, within 10 s.
+func withConn(t *testing.T, url string, fn func(ctx context.Context, conn *pgx.Conn) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -172,11 +173,32 @@ func query[T any](t *testing.T, url, sql string, args ...any) T {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var v T
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", sql, err)
+	if err := fn(ctx, conn); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func query[T any](t *testing.T, url, sql string, args ...any) T {
+	t.Helper()
+	var v T
+	withConn(t, url, func(ctx context.Context, conn *pgx.Conn) error {
+		if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+		return nil
+	})
 	return v
+}
+
+// withAdmin runs fn with an admin client of the broker at addr.
+func withAdmin(t *testing.T, addr string, fn func(adm *kadm.Client)) {
+	t.Helper()
+	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{addr}})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fn(kadm.NewClient(cl))
 }
 
 // storedCount is the number of rows in orders, 0 before the table exists.
@@ -189,14 +211,11 @@ func storedCount(t *testing.T, url string) int {
 // does not exist).
 func topicMessages(t *testing.T, addr, topic string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{addr}})...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	info, err := kafka.DescribeTopic(ctx, kadm.NewClient(cl), topic)
+	var info kafka.TopicInfo
+	var err error
+	withAdmin(t, addr, func(adm *kadm.Client) { info, err = kafka.DescribeTopic(ctx, adm, topic) })
 	if err != nil {
 		t.Fatalf("describe %s: %v", topic, err)
 	}
@@ -237,14 +256,11 @@ func topicOrderIDs(t *testing.T, addr, topic string, want int) map[string]int {
 // partitions each owns.
 func groupMembers(t *testing.T, addr string) map[string]int {
 	t.Helper()
-	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{addr}})...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, "order-processors")
+	var groups kadm.DescribedGroups
+	var err error
+	withAdmin(t, addr, func(adm *kadm.Client) { groups, err = adm.DescribeGroups(ctx, "order-processors") })
 	if err != nil {
 		t.Fatalf("describe group: %v", err)
 	}
