@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"foodpipe/internal/config"
@@ -208,7 +209,7 @@ func ensureDatabase(ctx context.Context, addr, user, db string) (string, error) 
 		// committed, or 23505 on pg_database's unique index when both were
 		// creating at the same moment. Either way the database is there.
 		var pgErr *pgconn.PgError
-		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
+		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.DuplicateDatabase || pgErr.Code == pgerrcode.UniqueViolation)) {
 			return "", fmt.Errorf("create database %s: %w", db, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -53,7 +54,7 @@ func (s *Store) Reset(ctx context.Context) error {
 
 func isInsufficientPrivilege(err error) bool {
 	pgErr, ok := errors.AsType[*pgconn.PgError](err)
-	return ok && pgErr.Code == "42501"
+	return ok && pgErr.Code == pgerrcode.InsufficientPrivilege
 }
 
 // SetAutovacuum turns PostgreSQL's background vacuum and analyze of the

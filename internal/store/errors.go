@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -81,11 +81,8 @@ func IsSchema(err error) bool {
 		return false
 	}
 	switch pgErr.Code {
-	case "42P01", // undefined_table
-		"42703", // undefined_column
-		"42883", // undefined_function
-		"3F000", // invalid_schema_name
-		"42501": // insufficient_privilege
+	case pgerrcode.UndefinedTable, pgerrcode.UndefinedColumn, pgerrcode.UndefinedFunction,
+		pgerrcode.InvalidSchemaName, pgerrcode.InsufficientPrivilege:
 		return true
 	}
 	return false
@@ -94,25 +91,22 @@ func IsSchema(err error) bool {
 // transientCode reports whether a SQLSTATE names a condition that passes.
 func transientCode(code string) bool {
 	switch code {
-	case "40001", // serialization_failure
-		"40P01", // deadlock_detected
-		"55P03", // lock_not_available (lock_timeout)
-		"57014", // query_canceled (statement_timeout)
-		"25P03", // idle_in_transaction_session_timeout
-		"57P01", // admin_shutdown
-		"57P02", // crash_shutdown
-		"57P03": // cannot_connect_now (starting up, recovering)
+	case pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected,
+		pgerrcode.LockNotAvailable,                // lock_timeout
+		pgerrcode.QueryCanceled,                   // statement_timeout
+		pgerrcode.IdleInTransactionSessionTimeout, // a frozen writer's session, ended
+		pgerrcode.AdminShutdown, pgerrcode.CrashShutdown,
+		pgerrcode.CannotConnectNow: // starting up, recovering
 		return true
 	}
-	return strings.HasPrefix(code, "08") || // connection exception
-		strings.HasPrefix(code, "53") // insufficient resources
+	return pgerrcode.IsConnectionException(code) || pgerrcode.IsInsufficientResources(code)
 }
 
 // isExistingOrder reports whether err is the primary-key violation of an
 // order_id already stored.
 func isExistingOrder(err error) bool {
 	pgErr, ok := errors.AsType[*pgconn.PgError](err)
-	return ok && pgErr.Code == "23505" && pgErr.ConstraintName == "orders_pkey"
+	return ok && pgErr.Code == pgerrcode.UniqueViolation && pgErr.ConstraintName == "orders_pkey"
 }
 
 // isDataException reports whether PostgreSQL refused a value of the
@@ -120,5 +114,5 @@ func isExistingOrder(err error) bool {
 // violation): the fault lies in some row, not in the connection or the SQL.
 func isDataException(err error) bool {
 	pgErr, ok := errors.AsType[*pgconn.PgError](err)
-	return ok && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+	return ok && (pgerrcode.IsDataException(pgErr.Code) || pgerrcode.IsIntegrityConstraintViolation(pgErr.Code))
 }
