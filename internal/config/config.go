@@ -12,11 +12,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"foodpipe/internal/secret"
 	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -372,30 +372,9 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// RedactURL hides the password of a PostgreSQL connection string, in URL
-// form (user:pass@ or ?password=) or keyword/value form (password=...).
-func RedactURL(s string) string {
-	if !strings.Contains(s, "://") {
-		return dsnPassword.ReplaceAllString(s, "password=xxxxx")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	_, hasPassword := u.User.Password()
-	q := u.Query()
-	if !hasPassword && !q.Has("password") {
-		return s // nothing to hide: show it as given
-	}
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
-// dsnPassword finds the password in a keyword/value connection string.
-var dsnPassword = regexp.MustCompile(`password\s*=\s*('(?:\\.|[^'])*'|\S+)`)
+// RedactURL hides the passwords of a PostgreSQL connection string; see
+// package secret.
+func RedactURL(s string) string { return secret.RedactURL(s) }
 
 // ParseRetention accepts a Go duration (168h) or whole days (7d).
 func ParseRetention(v string) (time.Duration, error) {

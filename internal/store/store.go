@@ -10,12 +10,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"foodpipe/internal/secret"
 )
 
 // Store is a PostgreSQL connection pool with foodpipe's queries. It is safe
@@ -56,7 +56,7 @@ func MaxConns(n int32) Option {
 func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %s", scrubPassword(err.Error(), connString))
+		return nil, fmt.Errorf("parse database url: %s", secret.Scrub(err.Error(), connString))
 	}
 	var o options
 	for _, opt := range opts {
@@ -74,11 +74,11 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	target := describe(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to postgres %s: %s", target, scrubPassword(err.Error(), connString))
+		return nil, fmt.Errorf("connect to postgres %s: %s", target, secret.Scrub(err.Error(), connString))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to postgres %s: %w", target, redactedError{err: err, text: scrubPassword(err.Error(), connString)})
+		return nil, fmt.Errorf("connect to postgres %s: %w", target, redactedError{err: err, text: secret.Scrub(err.Error(), connString)})
 	}
 	return &Store{pool: pool}, nil
 }
@@ -102,23 +102,6 @@ func (s *Store) Ping(ctx context.Context) error {
 func describe(cfg *pgxpool.Config) string {
 	cc := cfg.ConnConfig
 	return fmt.Sprintf("%s:%d/%s (user %s)", cc.Host, cc.Port, cc.Database, cc.User)
-}
-
-// scrubPassword removes the password of connString from msg. pgx already
-// redacts passwords in its parse errors, but only on a best-effort basis;
-// when the password can be found it is blanked out here regardless.
-func scrubPassword(msg, connString string) string {
-	if u, err := url.Parse(connString); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-	}
-	for _, f := range strings.Fields(connString) {
-		if pw, ok := strings.CutPrefix(f, "password="); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, strings.Trim(pw, "'"), "xxxxx")
-		}
-	}
-	return msg
 }
 
 // redactedError keeps the chain of err for errors.Is/As (IsTransient needs
