@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,7 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -238,28 +239,13 @@ func runConfig(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.parse(args); err != nil {
-		return err
-	}
-	lookup, err := env.lookup()
+	cfg, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	vals := map[string]string{}
-	for _, v := range config.Vars {
-		val, ok := lookup(v.Name)
-		if !ok || val == "" {
-			val = v.Default
-		}
-		vals[v.Name] = config.Mask(v.Name, val)
-	}
-	names := make([]string, 0, len(vals))
-	for k := range vals {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(env.Stdout, "%s=%s\n", n, vals[n])
+	// The configuration in effect, flags and all, secrets masked.
+	for _, v := range slices.SortedFunc(slices.Values(config.Vars), func(a, b config.Var) int { return cmp.Compare(a.Name, b.Name) }) {
+		fmt.Fprintf(env.Stdout, "%s=%s\n", v.Name, v.Masked(v.Value(cfg)))
 	}
 	return nil
 }

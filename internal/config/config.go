@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"foodpipe/internal/secret"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"foodpipe/internal/secret"
 )
 
 // Config is everything foodpipe can be told. Subcommands read the parts they need.
@@ -70,14 +71,44 @@ type Config struct {
 	LogLevel slog.Level
 }
 
-// A Var is one environment variable: its name, default, meaning, and how it is
-// applied to a Config.
+// A Var is one environment variable, declared once: its name, default and
+// meaning, how it is applied to a Config and read back from one, and whether
+// it is secret. The loader, the start-up log line, `foodpipe config`, the
+// check of .env.example and the README table all come from Vars.
 type Var struct {
 	Name    string
 	Default string
 	Help    string
 	set     func(c *Config, v string) error
+	get     func(c Config) string
+	Secrecy Secrecy
 }
+
+// Secrecy says how a variable's value is shown.
+type Secrecy uint8
+
+const (
+	Plain       Secrecy = iota // shown as it is
+	Secret                     // never shown: replaced whole
+	SecretInURL                // a connection string: shown without its passwords
+)
+
+// Masked returns v's value val fit to print or log.
+func (v Var) Masked(val string) string {
+	switch v.Secrecy {
+	case Secret:
+		if val == "" {
+			return ""
+		}
+		return secret.Mask
+	case SecretInURL:
+		return secret.RedactURL(val)
+	}
+	return val
+}
+
+// Value is v's value in c, as a variable would spell it.
+func (v Var) Value(c Config) string { return v.get(c) }
 
 // Vars lists every variable foodpipe reads, in the order .env.example shows them.
 var Vars = []Var{
@@ -85,34 +116,34 @@ var Vars = []Var{
 		bs, err := parseBrokers(v)
 		c.Brokers = bs
 		return err
-	}},
+	}, func(c Config) string { return strings.Join(c.Brokers, ",") }, Plain},
 	{"KAFKA_TOPIC", "food-orders", "Topic the orders are produced to and consumed from.", func(c *Config, v string) error {
 		return setTopic(&c.Topic, v)
-	}},
+	}, func(c Config) string { return c.Topic }, Plain},
 	{"KAFKA_DLQ_TOPIC", "food-orders.dlq", "Dead-letter topic for messages that fail validation.", func(c *Config, v string) error {
 		return setTopic(&c.DLQTopic, v)
-	}},
+	}, func(c Config) string { return c.DLQTopic }, Plain},
 	{"KAFKA_GROUP", "order-processors", "Consumer group of the order consumers.", func(c *Config, v string) error {
 		return setNonEmpty(&c.Group, v)
-	}},
+	}, func(c Config) string { return c.Group }, Plain},
 	{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 10000)
 		c.Partitions = int32(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(int(c.Partitions)) }, Plain},
 	{"KAFKA_REPLICATION_FACTOR", "1", "Replication factor of the topics when foodpipe creates them (3 in production).", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 32)
 		c.ReplicationFactor = int16(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(int(c.ReplicationFactor)) }, Plain},
 	{"KAFKA_RETENTION", "7d", "How long the orders topic keeps messages (retention.ms); a Go duration or days, e.g. 168h or 7d.", func(c *Config, v string) error {
 		d, err := ParseRetention(v)
 		c.Retention = d
 		return err
-	}},
+	}, func(c Config) string { return FormatRetention(c.Retention) }, Plain},
 	{"KAFKA_CLIENT_ID", "foodpipe", "Client id the Kafka brokers see in their logs and quotas.", func(c *Config, v string) error {
 		return setNonEmpty(&c.ClientID, v)
-	}},
+	}, func(c Config) string { return c.ClientID }, Plain},
 	{"KAFKA_TLS", "false", "Connect to the brokers over TLS (Amazon MSK, Strimzi, Confluent Cloud).", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -120,7 +151,7 @@ var Vars = []Var{
 		}
 		c.TLS = b
 		return nil
-	}},
+	}, func(c Config) string { return strconv.FormatBool(c.TLS) }, Plain},
 	{"KAFKA_TLS_CA_FILE", "", "PEM file of the CA certificates the brokers' certificates must chain to; empty uses the system's (enough for MSK).", func(c *Config, v string) error {
 		c.TLSCAFile, c.TLSCA = v, nil
 		if v == "" {
@@ -135,7 +166,7 @@ var Vars = []Var{
 		}
 		c.TLSCA = pem
 		return nil
-	}},
+	}, func(c Config) string { return c.TLSCAFile }, Plain},
 	{"KAFKA_SASL_MECHANISM", "none", "SASL authentication: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS credentials from the SDK's default chain).", func(c *Config, v string) error {
 		for _, m := range SASLMechanisms {
 			if strings.EqualFold(v, m) {
@@ -144,27 +175,27 @@ var Vars = []Var{
 			}
 		}
 		return fmt.Errorf("must be one of %s", strings.Join(SASLMechanisms, ", "))
-	}},
+	}, func(c Config) string { return c.SASLMechanism }, Plain},
 	{"KAFKA_SASL_USERNAME", "", "SASL user for PLAIN and SCRAM.", func(c *Config, v string) error {
 		c.SASLUsername = v
 		return nil
-	}},
+	}, func(c Config) string { return c.SASLUsername }, Plain},
 	{"KAFKA_SASL_PASSWORD", "", "SASL password for PLAIN and SCRAM (a secret: never logged).", func(c *Config, v string) error {
 		c.SASLPassword = v
 		return nil
-	}},
+	}, func(c Config) string { return c.SASLPassword }, Secret},
 	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foodpipe?sslmode=disable", "PostgreSQL connection URL (a secret: never logged with its password).", func(c *Config, v string) error {
 		if err := checkDatabaseURL(v); err != nil {
 			return err
 		}
 		c.DatabaseURL = v
 		return nil
-	}},
+	}, func(c Config) string { return c.DatabaseURL }, SecretInURL},
 	{"DB_MAX_CONNS", "4", "Most PostgreSQL connections one process opens.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 1000)
 		c.DBMaxConns = int32(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(int(c.DBMaxConns)) }, Plain},
 	{"DB_MIGRATE", "true", "Whether the consumer applies schema migrations at start.", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -172,7 +203,7 @@ var Vars = []Var{
 		}
 		c.Migrate = b
 		return nil
-	}},
+	}, func(c Config) string { return strconv.FormatBool(c.Migrate) }, Plain},
 	{"PRODUCER_RATE", "10", "Orders per second the producer generates; 0 means as fast as possible.", func(c *Config, v string) error {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r < 0 || r > 10_000_000 || r != r {
@@ -180,27 +211,27 @@ var Vars = []Var{
 		}
 		c.ProducerRate = r
 		return nil
-	}},
+	}, func(c Config) string { return strconv.FormatFloat(c.ProducerRate, 'g', -1, 64) }, Plain},
 	{"PRODUCER_RETRIES", "3", "Retries of a failed publish, with exponential backoff, before the producer gives up.", func(c *Config, v string) error {
 		n, err := parseInt(v, 0, 100)
 		c.ProducerRetries = int(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(c.ProducerRetries) }, Plain},
 	{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 100000)
 		c.BatchSize = int(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(c.BatchSize) }, Plain},
 	{"CONSUMER_WRITERS", "3", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 64)
 		c.Writers = int(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(c.Writers) }, Plain},
 	{"CONSUMER_DB_RETRIES", "3", "Retries of a failed database write, with exponential backoff, before the circuit breaker opens.", func(c *Config, v string) error {
 		n, err := parseInt(v, 0, 100)
 		c.DBRetries = int(n)
 		return err
-	}},
+	}, func(c Config) string { return strconv.Itoa(c.DBRetries) }, Plain},
 	{"CONSUMER_SESSION_TIMEOUT", "10s", "How long the group waits for a silent consumer before giving its partitions to the others.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second || d > 5*time.Minute {
@@ -208,7 +239,7 @@ var Vars = []Var{
 		}
 		c.SessionTimeout = d
 		return nil
-	}},
+	}, func(c Config) string { return c.SessionTimeout.String() }, Plain},
 	{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -216,7 +247,7 @@ var Vars = []Var{
 		}
 		c.StatsInterval = d
 		return nil
-	}},
+	}, func(c Config) string { return c.StatsInterval.String() }, Plain},
 	{"METRICS_ADDR", "", "host:port where produce and consume serve /metrics, /healthz and /readyz; empty turns the server off.", func(c *Config, v string) error {
 		if v == "" {
 			c.MetricsAddr = ""
@@ -231,10 +262,10 @@ var Vars = []Var{
 		}
 		c.MetricsAddr = v
 		return nil
-	}},
+	}, func(c Config) string { return c.MetricsAddr }, Plain},
 	{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
-	}},
+	}, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }, Plain},
 }
 
 // SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.
@@ -267,7 +298,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			val = v.Default
 		}
 		if err := v.set(&c, strings.TrimSpace(val)); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, Mask(v.Name, val), err))
+			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, v.Masked(val), err))
 		}
 	}
 	return c, errors.Join(errs...)
@@ -296,7 +327,7 @@ func WithDotEnv(path string, lookup func(string) (string, bool)) (func(string) (
 }
 
 func emptyError(v Var) error {
-	return fmt.Errorf("%s is set but empty: give it a value, or unset it to use the default %q", v.Name, Mask(v.Name, v.Default))
+	return fmt.Errorf("%s is set but empty: give it a value, or unset it to use the default %q", v.Name, v.Masked(v.Default))
 }
 
 // Set applies one variable by name, for flags that override a variable.
@@ -350,26 +381,14 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// LogValue prints the configuration for the start-up log line, secrets masked.
+// LogValue prints the configuration for the start-up log line: every
+// variable, by its name in lower case, secrets masked.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("brokers", strings.Join(c.Brokers, ",")),
-		slog.String("topic", c.Topic),
-		slog.String("dlq_topic", c.DLQTopic),
-		slog.String("group", c.Group),
-		slog.Int("partitions", int(c.Partitions)),
-		slog.Int("replication_factor", int(c.ReplicationFactor)),
-		slog.Duration("retention", c.Retention),
-		slog.Bool("tls", c.TLS),
-		slog.String("tls_ca_file", c.TLSCAFile),
-		slog.String("sasl_mechanism", c.SASLMechanism),
-		slog.String("sasl_username", c.SASLUsername),
-		slog.String("sasl_password", Mask("KAFKA_SASL_PASSWORD", c.SASLPassword)),
-		slog.String("database_url", RedactURL(c.DatabaseURL)),
-		slog.Float64("producer_rate", c.ProducerRate),
-		slog.Int("batch_size", c.BatchSize),
-		slog.String("log_level", c.LogLevel.String()),
-	)
+	attrs := make([]slog.Attr, len(Vars))
+	for i, v := range Vars {
+		attrs[i] = slog.String(strings.ToLower(v.Name), v.Masked(v.get(c)))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // RedactURL hides the passwords of a PostgreSQL connection string; see
@@ -392,19 +411,13 @@ func ParseRetention(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// Mask returns a variable's value fit to print: the database URL without its
-// password, the SASL password replaced entirely.
-func Mask(name, v string) string {
-	switch name {
-	case "DATABASE_URL":
-		return RedactURL(v)
-	case "KAFKA_SASL_PASSWORD":
-		if v == "" {
-			return ""
-		}
-		return "xxxxx"
+// FormatRetention spells a retention as KAFKA_RETENTION takes it: whole days
+// as 7d, anything else as a Go duration.
+func FormatRetention(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 	}
-	return v
+	return d.String()
 }
 
 func parseBrokers(v string) ([]string, error) {

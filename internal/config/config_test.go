@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -195,10 +196,10 @@ func TestTheSASLPasswordNeverAppearsInLogsOrPrintouts(t *testing.T) {
 	if s := c.LogValue().String(); strings.Contains(s, "hunter2") || !strings.Contains(s, "orders") {
 		t.Errorf("log value %q must show the user and mask the password", s)
 	}
-	if got := Mask("KAFKA_SASL_PASSWORD", "hunter2"); got != "xxxxx" {
+	if got := varNamed(t, "KAFKA_SASL_PASSWORD").Masked("hunter2"); got != "xxxxx" {
 		t.Errorf("Mask = %q", got)
 	}
-	if got := Mask("KAFKA_SASL_PASSWORD", ""); got != "" {
+	if got := varNamed(t, "KAFKA_SASL_PASSWORD").Masked(""); got != "" {
 		t.Errorf("an unset password must print empty, not %q", got)
 	}
 }
@@ -323,4 +324,69 @@ func TestAnUnreadableDotEnvIsAnError(t *testing.T) {
 	if _, err := WithDotEnv(filepath.Join(t.TempDir(), ".env"), os.LookupEnv); err != nil {
 		t.Errorf("a missing .env: %v", err)
 	}
+}
+
+// Each variable reads back what it was set to, so that the log line and
+// `foodpipe config` show the configuration in effect.
+func TestEveryVariableReadsBackAsItWasSet(t *testing.T) {
+	def := Default()
+	for _, v := range Vars {
+		again, err := Load(env(v.Name, v.Value(def)))
+		if err != nil {
+			t.Errorf("%s=%q does not load: %v", v.Name, v.Value(def), err)
+			continue
+		}
+		if !reflect.DeepEqual(again, def) {
+			t.Errorf("%s: the default %q reads back as %q and loads differently", v.Name, v.Default, v.Value(def))
+		}
+	}
+}
+
+// The start-up log line has every variable, and no secret.
+func TestLogValueHasEveryVariableAndNoSecret(t *testing.T) {
+	c, err := Load(env("DATABASE_URL", "postgres://bob:hunter2@db:5432/orders", "KAFKA_SASL_MECHANISM", "PLAIN",
+		"KAFKA_SASL_USERNAME", "bob", "KAFKA_SASL_PASSWORD", "hunter2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := c.LogValue().Group()
+	if len(attrs) != len(Vars) {
+		t.Errorf("%d attributes for %d variables", len(attrs), len(Vars))
+	}
+	for i, a := range attrs {
+		if want := strings.ToLower(Vars[i].Name); a.Key != want {
+			t.Errorf("attribute %d is %q, want %q", i, a.Key, want)
+		}
+		if strings.Contains(a.Value.String(), "hunter2") {
+			t.Errorf("%s shows the password: %s", a.Key, a.Value)
+		}
+	}
+}
+
+// The README's configuration table lists every variable with its default.
+func TestTheREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars {
+		def := "`" + v.Default + "`"
+		if v.Default == "" {
+			def = "(empty)"
+		}
+		if row := "| `" + v.Name + "` | " + def + " |"; !strings.Contains(string(readme), row) {
+			t.Errorf("README lacks the row %q", row)
+		}
+	}
+}
+
+func varNamed(t *testing.T, name string) Var {
+	t.Helper()
+	for _, v := range Vars {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Fatalf("no variable %s", name)
+	return Var{}
 }
