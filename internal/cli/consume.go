@@ -40,7 +40,7 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 	}
 	defer st.Close()
 	m := telemetry.NewMetrics()
-	c, err := newConsumer(ctx, cfg, st, *id, env.Log, m)
+	c, err := newConsumer(ctx, cfg, st, *id, env.Log, m, nil)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,8 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 
 // newConsumer checks Kafka answers, creates missing topics and builds a group member.
 // Its metrics go to m, the Kafka client's own with them.
-func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger, m *telemetry.Metrics) (*consumer.Consumer, error) {
+func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger, m *telemetry.Metrics,
+	observe func(consumer.Event)) (*consumer.Consumer, error) {
 	base := kafka.ClientOpts(kafkaOptions(cfg, log))
 	probe, err := kgo.NewClient(base...)
 	if err != nil {
@@ -79,6 +80,7 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 		ClientID:        cfg.ClientID + "-" + id,
 		InstanceID:      id,
 		Hooks:           []kgo.Hook{kafkaHook(m)},
+		Observe:         observe,
 		Metrics:         m,
 	}, log)
 }

@@ -98,12 +98,27 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	cctx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumers()
 	m := telemetry.NewMetrics()
+	// The live view watches the members' events from the start, so that
+	// the members joining the group, and the rebalances they cause, are
+	// shown as they happen.
+	var mu sync.Mutex
+	ids := make([]string, 0, *orders)
+	parts := map[int32]int64{}
+	names := make([]string, *consumers)
+	for i := range names {
+		names[i] = fmt.Sprintf("consumer-%d", i+1)
+	}
+	view := newLiveView(out, *orders, func() map[int32]int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(parts)
+	}, names)
 	var members []*consumer.Consumer
 	var stops []context.CancelFunc
 	var wg sync.WaitGroup
 	errs := make(chan error, *consumers)
-	for i := 1; i <= *consumers; i++ {
-		c, err := newConsumer(ctx, cfg, st, fmt.Sprintf("consumer-%d", i), log, m)
+	for _, name := range names {
+		c, err := newConsumer(ctx, cfg, st, name, log, m, view.observe)
 		if err != nil {
 			return err
 		}
@@ -118,16 +133,6 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 			}
 		}()
 	}
-	// The live view starts now, so that the members joining the group,
-	// and the rebalances they cause, are shown as they happen.
-	var mu sync.Mutex
-	ids := make([]string, 0, *orders)
-	parts := map[int32]int64{}
-	view := newLiveView(out, *orders, func() map[int32]int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return maps.Clone(parts)
-	}, members)
 	every := time.Second
 	if view.tty {
 		every = 250 * time.Millisecond

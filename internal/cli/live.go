@@ -18,30 +18,30 @@ import (
 
 // liveView shows the demo while it runs: orders produced and stored per
 // partition, which member owns which partitions, and each rebalance as it
-// happens. On a terminal it redraws one block in place; otherwise (a pipe, a
-// file, a test) it prints one plain line per tick and one per event.
+// happens. It learns all of it from the members' events (observe); on a
+// terminal it redraws one block in place; otherwise (a pipe, a file, a test)
+// it prints one plain line per tick and one per event.
 type liveView struct {
 	w      io.Writer
 	tty    bool
 	target int
 	// produced returns the orders acknowledged so far, by partition.
 	produced func() map[int32]int64
-	members  []*consumer.Consumer
+	ids      []string // the members, in the order shown
 
-	ticking sync.Mutex // one tick at a time
-	mu      sync.Mutex
-	stopped map[string]bool
-	owners  map[string][]int32 // assignments as last seen
-	seen    map[string]int     // the next assignment change to show, per member
-	events  []string
-	drawn   int // lines of the last block, to move back over them
+	ticking   sync.Mutex // one tick at a time
+	mu        sync.Mutex
+	stopped   map[string]bool
+	owners    map[string][]int32 // what each member owns now
+	stored    map[int32]int64    // orders newly stored, by partition
+	processed map[string]int64   // orders newly stored, by member
+	events    []string
+	drawn     int // lines of the last block, to move back over them
 }
 
-func newLiveView(w io.Writer, target int, produced func() map[int32]int64, members []*consumer.Consumer) *liveView {
-	// Every member starts with no partitions, so its joining the group
-	// shows as its first rebalance.
-	return &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, members: members,
-		stopped: map[string]bool{}, owners: map[string][]int32{}, seen: map[string]int{}}
+func newLiveView(w io.Writer, target int, produced func() map[int32]int64, ids []string) *liveView {
+	return &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, ids: ids,
+		stopped: map[string]bool{}, owners: map[string][]int32{}, stored: map[int32]int64{}, processed: map[string]int64{}}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -49,10 +49,32 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// observe takes a member's event. Every member starts with no partitions,
+// so its joining the group shows as its first rebalance.
+func (v *liveView) observe(e consumer.Event) {
+	switch e := e.(type) {
+	case consumer.Assigned:
+		v.mu.Lock()
+		was := v.owners[e.Member]
+		v.owners[e.Member] = e.Owned
+		v.mu.Unlock()
+		if !slices.Equal(was, e.Owned) {
+			v.event(e.At, fmt.Sprintf("rebalance: %s owned %v, now owns %v", e.Member, orNone(was), orNone(e.Owned)))
+		}
+	case consumer.BatchStored:
+		v.mu.Lock()
+		v.stored[e.Partition] += int64(e.Inserted)
+		v.processed[e.Member] += int64(e.Inserted)
+		v.mu.Unlock()
+	case consumer.BreakerChanged:
+		v.event(e.At, fmt.Sprintf("%s: database circuit breaker %s", e.Member, e.To))
+	case consumer.Membership:
+		v.event(e.At, fmt.Sprintf("%s in the group: %v (%s)", e.Member, e.InGroup, e.Why))
+	}
+}
+
 // stop marks a member as stopped, with the reason shown in the events.
 func (v *liveView) stop(id, why string) {
-	// What happened before the stop is shown before it.
-	v.tick()
 	v.mu.Lock()
 	v.stopped[id] = true
 	v.mu.Unlock()
@@ -70,35 +92,10 @@ func (v *liveView) event(at time.Time, e string) {
 	}
 }
 
-// tick notices rebalances and draws the current state.
+// tick draws the current state.
 func (v *liveView) tick() {
 	v.ticking.Lock()
 	defer v.ticking.Unlock()
-	// Every member's changes since the last tick, in the order they happened.
-	type memberChange struct {
-		id string
-		consumer.Change
-	}
-	var all []memberChange
-	v.mu.Lock()
-	for _, c := range v.members {
-		changes, next := c.Changes(v.seen[c.ID()])
-		v.seen[c.ID()] = next
-		for _, ch := range changes {
-			all = append(all, memberChange{c.ID(), ch})
-		}
-	}
-	v.mu.Unlock()
-	slices.SortStableFunc(all, func(a, b memberChange) int { return a.At.Compare(b.At) })
-	for _, ch := range all {
-		v.mu.Lock()
-		was := v.owners[ch.id]
-		v.owners[ch.id] = ch.Owned
-		v.mu.Unlock()
-		if !slices.Equal(was, ch.Owned) {
-			v.event(ch.At, fmt.Sprintf("rebalance: %s owned %v, now owns %v", ch.id, orNone(was), orNone(ch.Owned)))
-		}
-	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.tty {
@@ -124,13 +121,10 @@ type snapshot struct {
 }
 
 func (v *liveView) snapshot() snapshot {
-	s := snapshot{produced: v.produced(), stored: map[int32]int64{}, owner: map[int32]string{}}
-	for _, c := range v.members {
-		for p, n := range c.StoredByPartition() {
-			s.stored[p] += n
-		}
-		for _, p := range v.owners[c.ID()] {
-			s.owner[p] = c.ID()
+	s := snapshot{produced: v.produced(), stored: maps.Clone(v.stored), owner: map[int32]string{}}
+	for _, id := range v.ids {
+		for _, p := range v.owners[id] {
+			s.owner[p] = id
 		}
 	}
 	for _, n := range s.produced {
@@ -161,8 +155,8 @@ func (v *liveView) plainLine() string {
 		fmt.Fprintf(&b, "  p%d %d/%d", p, s.stored[p], s.produced[p])
 	}
 	b.WriteString("  |")
-	for _, c := range v.members {
-		fmt.Fprintf(&b, "  %s %s: %d", c.ID(), v.ownsText(c.ID()), c.Stats().Processed)
+	for _, id := range v.ids {
+		fmt.Fprintf(&b, "  %s %s: %d", id, v.ownsText(id), v.processed[id])
 	}
 	return b.String()
 }
@@ -191,8 +185,8 @@ func (v *liveView) drawBlock() {
 		lines = append(lines, fmt.Sprintf("partition %d  %s  %5d/%-5d  %s", p, bar(s.stored[p], s.produced[p], 24), s.stored[p], s.produced[p], owner))
 	}
 	lines = append(lines, "")
-	for _, c := range v.members {
-		lines = append(lines, fmt.Sprintf("%-12s %-14s stored %d", c.ID(), v.ownsText(c.ID()), c.Stats().Processed))
+	for _, id := range v.ids {
+		lines = append(lines, fmt.Sprintf("%-12s %-14s stored %d", id, v.ownsText(id), v.processed[id]))
 	}
 	if len(v.events) > 0 {
 		lines = append(lines, "")

@@ -101,7 +101,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	}
 	defer db.Close()
 	defer st.Close()
-	c, err := newConsumer(ctx, cfg, st, "soak", env.Log, telemetry.NewMetrics())
+	c, err := newConsumer(ctx, cfg, st, "soak", env.Log, telemetry.NewMetrics(), nil)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -86,6 +85,8 @@ type Config struct {
 	ClientID string
 	// Metrics receives the consumer's counters; nil keeps them unexported.
 	Metrics *telemetry.Metrics
+	// Observe, when set, is handed each Event as it happens.
+	Observe func(Event)
 	// Hooks observe the group member's Kafka client (kprom's metrics, for
 	// one). A new client is made for each session in the group, one at a
 	// time, so a hook may register per client and unregister on close.
@@ -143,27 +144,13 @@ type Consumer struct {
 	processed, duplicates, invalid, failures, batches atomic.Int64
 	lastBatch                                         atomic.Int64
 
-	mu      sync.Mutex
-	owned   map[int32]bool
-	changes []Change        // the latest assignment changes, oldest first
-	dropped int             // changes dropped from the front of changes
-	stored  map[int32]int64 // orders newly stored, by partition
-	scope   atomic.Value    // string: see offsetScope
+	mu    sync.Mutex
+	owned map[int32]bool
+	scope atomic.Value // string: see offsetScope
 }
 
-// Change is the partitions a member owned after one assignment, revocation
-// or loss.
-type Change struct {
-	At    time.Time
-	Owned []int32
-}
-
-// maxChanges bounds the history Changes keeps.
-const maxChanges = 1000
-
-func (c *Consumer) assign(parts []int32, add bool) {
+func (c *Consumer) assign(parts []int32, add, lost bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, p := range parts {
 		if add {
 			c.owned[p] = true
@@ -172,24 +159,9 @@ func (c *Consumer) assign(parts []int32, add bool) {
 			c.cfg.Metrics.ConsumerLag.DeleteLabelValues(telemetry.Partition(p))
 		}
 	}
-	c.changes = append(c.changes, Change{At: time.Now(), Owned: c.assignedLocked()})
-	if len(c.changes) > maxChanges {
-		c.changes = c.changes[1:]
-		c.dropped++
-	}
-}
-
-// Changes returns the member's assignment changes numbered from on (the
-// first change is 0), and the number to ask from next time. Watching them
-// shows every rebalance, however quickly one follows another.
-func (c *Consumer) Changes(from int) ([]Change, int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i := max(from-c.dropped, 0)
-	if i > len(c.changes) {
-		i = len(c.changes)
-	}
-	return slices.Clone(c.changes[i:]), c.dropped + len(c.changes)
+	owned := c.assignedLocked()
+	c.mu.Unlock()
+	c.observe(Assigned{Member: c.cfg.ID, At: time.Now(), Owned: owned, Lost: lost})
 }
 
 // Assigned returns the partitions this member owns now, in order.
@@ -206,13 +178,6 @@ func (c *Consumer) assignedLocked() []int32 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// StoredByPartition returns how many orders this member newly stored from each partition.
-func (c *Consumer) StoredByPartition() map[int32]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.stored)
 }
 
 // ID is this member's name.
@@ -250,7 +215,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 			return c.adjustOffsets(ctx, offsets)
 		}),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-			c.assign(parts[cfg.Topic], true)
+			c.assign(parts[cfg.Topic], true, false)
 			m.Rebalances.Inc()
 			log.Info("partitions assigned", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
 		}),
@@ -259,12 +224,12 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
 		// is in flight here any more.
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-			c.assign(parts[cfg.Topic], false)
+			c.assign(parts[cfg.Topic], false, false)
 			m.Rebalances.Inc()
 			log.Info("partitions revoked", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-			c.assign(parts[cfg.Topic], false)
+			c.assign(parts[cfg.Topic], false, true)
 			m.Rebalances.Inc()
 			log.Warn("partitions lost", slog.Any("partitions", parts[cfg.Topic]))
 		}),
@@ -363,7 +328,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		cfg.Writers = 3
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
-	c := &Consumer{base: base, store: st, cfg: cfg, log: log, owned: map[int32]bool{}, stored: map[int32]int64{},
+	c := &Consumer{base: base, store: st, cfg: cfg, log: log, owned: map[int32]bool{},
 		deadKick: make(chan struct{}, 1)}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
 		Name: "postgres",
@@ -382,6 +347,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 			if to == gobreaker.StateClosed {
 				lvl, open = slog.LevelInfo, 0
 			}
+			c.observe(BreakerChanged{Member: cfg.ID, At: time.Now(), From: from.String(), To: to.String()})
 			cfg.Metrics.BreakerOpen.Set(open)
 			if to == gobreaker.StateOpen && from == gobreaker.StateClosed {
 				cfg.Metrics.BreakerOpens.Inc()
@@ -436,10 +402,12 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		c.log.Error("the database has not taken a batch for "+AwayAfter.String()+": left the group so that the others take the partitions; joining again once it answers",
 			slog.Any("err", err))
 		c.setAway(true)
+		c.observe(Membership{Member: c.cfg.ID, At: time.Now(), InGroup: false, Why: err.Error()})
 		if !c.awaitDatabase(ctx) {
 			return nil
 		}
 		c.setAway(false)
+		c.observe(Membership{Member: c.cfg.ID, At: time.Now(), InGroup: true, Why: "the database answers again"})
 		c.log.Info("the database answers again: joining the group")
 	}
 }
@@ -715,7 +683,7 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 	c.processed.Add(int64(res.Inserted))
 	c.duplicates.Add(int64(len(res.Duplicates)))
 	c.batches.Add(1)
-	c.recordStored(batch.Rows, res)
+	c.recordStored(batch, res)
 	return nil
 }
 
@@ -807,10 +775,10 @@ func (c *Consumer) Ready(ctx context.Context) error {
 	return nil
 }
 
-// recordStored updates the metrics and per-partition counts for a stored batch. Only newly stored
-// orders count towards latency: a re-delivered one is as old as the outage
-// that caused its re-delivery.
-func (c *Consumer) recordStored(rows []store.Row, res store.Result) {
+// recordStored updates the metrics for a stored batch and reports it. Only
+// newly stored orders count towards latency: a re-delivered one is as old
+// as the outage that caused its re-delivery.
+func (c *Consumer) recordStored(b *store.Batch, res store.Result) {
 	m := c.cfg.Metrics
 	m.OrdersProcessed.Add(float64(res.Inserted))
 	m.OrdersDuplicate.Add(float64(len(res.Duplicates)))
@@ -828,17 +796,15 @@ func (c *Consumer) recordStored(rows []store.Row, res store.Result) {
 		}
 	}
 	now := time.Now()
-	stored := map[int32]int64{}
-	for _, r := range rows {
+	for _, r := range b.Rows {
 		if !skipped[[2]int64{int64(r.Partition), r.Offset}] {
 			m.E2ELatency.Observe(now.Sub(r.Order.CreatedAt).Seconds())
-			stored[r.Partition]++
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for p, n := range stored {
-		c.stored[p] += n
+	if c.cfg.Observe != nil && len(b.Offsets) > 0 {
+		// A batch covers one partition (see process).
+		c.observe(BatchStored{Member: c.cfg.ID, At: now, Partition: b.Offsets[0].Partition,
+			Inserted: res.Inserted, Duplicates: len(res.Duplicates), DeadLetters: res.DeadLetters})
 	}
 }
 

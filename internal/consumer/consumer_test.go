@@ -26,7 +26,6 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 	"foodpipe/internal/store/dbtest"
-	"foodpipe/internal/telemetry"
 )
 
 const (
@@ -380,26 +379,54 @@ func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
 	}
 }
 
-func TestChangesKeepEveryAssignmentUpToTheirBound(t *testing.T) {
-	c := &Consumer{owned: map[int32]bool{}, cfg: Config{Metrics: telemetry.NewMetrics()}}
-	c.assign([]int32{0, 1, 2}, true)
-	c.assign([]int32{1, 2}, false)
-	got, next := c.Changes(0)
-	if next != 2 || len(got) != 2 || !slices.Equal(got[0].Owned, []int32{0, 1, 2}) || !slices.Equal(got[1].Owned, []int32{0}) {
-		t.Fatalf("Changes(0) = %+v, %d", got, next)
+// The observer hears every assignment change and every stored batch, as
+// they happen, with the member's name.
+func TestTheObserverHearsAssignmentsAndStoredBatches(t *testing.T) {
+	c := newCluster(t, 3)
+	st := dbtest.NewStore(t)
+	_, recs := orders(13, 30)
+	c.produce(t, recs...)
+	var mu sync.Mutex
+	var assigned []Assigned
+	stored := map[int32]int{}
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: "c1"}), st, Config{
+		ID: "c1", Group: group, Topic: topic, DLQTopic: dlq, BatchSize: 100, SessionTimeout: 2 * time.Second,
+		Observe: func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Who() != "c1" {
+				t.Errorf("event %+v names %q", e, e.Who())
+			}
+			switch e := e.(type) {
+			case Assigned:
+				assigned = append(assigned, e)
+			case BatchStored:
+				stored[e.Partition] += e.Inserted
+			}
+		},
+	}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, next := c.Changes(next); len(got) != 0 || next != 2 {
-		t.Errorf("nothing new: Changes = %+v, %d", got, next)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	eventually(t, "every order stored", func() bool { return count(t, st) == 30 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
-	for i := range maxChanges + 5 {
-		c.assign([]int32{int32(i % 3)}, i%2 == 0)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(assigned) < 2 || !slices.Equal(assigned[0].Owned, []int32{0, 1, 2}) || len(assigned[len(assigned)-1].Owned) != 0 {
+		t.Errorf("assignments %+v, want all three partitions first and none after leaving", assigned)
 	}
-	got, next = c.Changes(0)
-	if len(got) != maxChanges || next != maxChanges+7 {
-		t.Errorf("after %d changes: %d kept, next %d", maxChanges+7, len(got), next)
+	total := 0
+	for _, n := range stored {
+		total += n
 	}
-	if got, _ := c.Changes(next - 3); len(got) != 3 {
-		t.Errorf("the last three: %d", len(got))
+	if total != 30 || len(stored) != 3 {
+		t.Errorf("stored batches report %v, want 30 orders over 3 partitions", stored)
 	}
 }
 
