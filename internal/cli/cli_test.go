@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"foodpipe/internal/consumer"
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/store/dbtest"
 )
@@ -289,16 +289,16 @@ func TestInvalidMessagesGoToTheDeadLetterTopicAndDoNotBlockTheirPartition(t *tes
 		t.Fatal(err)
 	}
 
-	dlq, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("food-orders.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	dlqClient, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("food-orders.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dlq.Close()
+	defer dlqClient.Close()
 	var got []*kgo.Record
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for len(got) < 3 && fctx.Err() == nil {
-		got = append(got, dlq.PollFetches(fctx).Records()...)
+		got = append(got, dlqClient.PollFetches(fctx).Records()...)
 	}
 	if len(got) != 3 {
 		t.Fatalf("dead letters: %d, want 3", len(got))
@@ -306,16 +306,16 @@ func TestInvalidMessagesGoToTheDeadLetterTopicAndDoNotBlockTheirPartition(t *tes
 	wantReasons := []string{"not_json", "missing_field", "empty_value"}
 	for i, r := range got {
 		h := headers(r)
-		if h[consumer.HeaderReason] != wantReasons[i] {
-			t.Errorf("dead letter %d reason %q, want %q", i, h[consumer.HeaderReason], wantReasons[i])
+		if h[dlq.HeaderReason] != wantReasons[i] {
+			t.Errorf("dead letter %d reason %q, want %q", i, h[dlq.HeaderReason], wantReasons[i])
 		}
 		if !bytes.Equal(r.Value, bad[i].Value) {
 			t.Errorf("dead letter %d value %q, want the original %q", i, r.Value, bad[i].Value)
 		}
-		if h[consumer.HeaderSourceTopic] != "food-orders" || h[consumer.HeaderSourcePartition] != "0" || h[consumer.HeaderSourceOffset] != fmt.Sprint(5+i) {
+		if h[dlq.HeaderSourceTopic] != "food-orders" || h[dlq.HeaderSourcePartition] != "0" || h[dlq.HeaderSourceOffset] != fmt.Sprint(5+i) {
 			t.Errorf("dead letter %d source headers %v", i, h)
 		}
-		if h[consumer.HeaderError] == "" {
+		if h[dlq.HeaderError] == "" {
 			t.Errorf("dead letter %d has no error text", i)
 		}
 	}

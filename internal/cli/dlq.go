@@ -18,44 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/consumer"
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 )
-
-// HeaderReplayedFrom marks a message re-published from the dead-letter topic
-// with the dead letter's position, topic/partition/offset.
-const HeaderReplayedFrom = "dlq.replayed_from"
-
-// DeadLetter is one message of the dead-letter topic as `dlq list` shows it.
-type DeadLetter struct {
-	Partition       int32  `json:"partition"`
-	Offset          int64  `json:"offset"`
-	Reason          string `json:"reason"`
-	Error           string `json:"error"`
-	SourceTopic     string `json:"source_topic"`
-	SourcePartition string `json:"source_partition"`
-	SourceOffset    string `json:"source_offset"`
-	FailedAt        string `json:"failed_at"`
-	Key             string `json:"key"`
-	Value           string `json:"value"`
-	// ReplayedFrom is, for a dead letter that came from a replay, the
-	// position of the dead letter that was replayed: the chain back to the
-	// original.
-	ReplayedFrom string `json:"replayed_from,omitempty"`
-	// ReplayedAt is when this dead letter was replayed, if it was.
-	ReplayedAt string `json:"replayed_at,omitempty"`
-	// Truncated: the dead-letter topic holds a cut-down copy; StoredAs
-	// names the dead_letters row that keeps the whole message.
-	Truncated bool   `json:"truncated,omitempty"`
-	StoredAs  string `json:"stored_as,omitempty"`
-
-	rec *kgo.Record
-}
-
-// position names a dead letter: dlq-topic/partition/offset.
-func (d DeadLetter) position() string {
-	return fmt.Sprintf("%s/%d/%d", d.rec.Topic, d.Partition, d.Offset)
-}
 
 func runDLQ(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
@@ -104,7 +69,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 		return err
 	}
 	for i := range dead {
-		dead[i].ReplayedAt = replays[dead[i].position()]
+		dead[i].ReplayedAt = replays[dead[i].Position()]
 	}
 	dead = filterDead(dead, reason, nil)
 	if limit > 0 && len(dead) > limit {
@@ -123,7 +88,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	for _, d := range dead {
 		counts[d.Reason]++
 		fmt.Fprintf(env.Stdout, "%6d  %-22s  %s/%s@%s  %s  %s%s\n", d.Offset, safe(d.Reason),
-			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.rec.Value, 60), safe(chain(d)))
+			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.Record.Value, 60), safe(chain(d)))
 	}
 	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
@@ -133,15 +98,8 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	return nil
 }
 
-// dlqReplay re-publishes chosen dead letters to the orders topic, once.
-//
-// Which dead letters were replayed is kept in a topic of its own,
-// <dlq-topic>.replayed, one small message per replay keyed by the dead
-// letter's position. It is read in full before replaying (it is as small as
-// the replays), so a second replay of the same dead letter is skipped. Were
-// the process to die between publishing and recording, the order would be
-// published twice; the consumer then counts the second copy as a duplicate
-// by order_id, so the table is still right.
+// dlqReplay re-publishes chosen dead letters to the orders topic, each
+// original once (see package dlq).
 func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList, dry bool) error {
 	dead, err := readDeadLetters(ctx, cfg, env.Log)
 	if err != nil {
@@ -157,7 +115,7 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		return err
 	}
 	defer cl.Close()
-	marks := markerTopic(cfg)
+	marks := dlq.MarkerTopic(cfg.DLQTopic)
 	if _, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), kafka.TopicSpec{
 		Name: marks, Partitions: 1, ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention,
 	}); err != nil && !errors.Is(err, kafka.ErrTopicDiffers) {
@@ -169,39 +127,21 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	}
 	var recs, markers []*kgo.Record
 	skipped := 0
-	for _, d := range dead {
-		pos := d.position()
-		if replayed[pos] != "" {
+	now := time.Now()
+	for _, d := range dlq.Plan(dead, replayed, len(offsets) > 0) {
+		pos := d.Letter.Position()
+		if !d.Replay {
 			skipped++
-			fmt.Fprintf(env.Stdout, "skip    %s (%s): replayed before\n", pos, safe(d.Reason))
+			fmt.Fprintf(env.Stdout, "skip    %s (%s): %s\n", pos, safe(d.Letter.Reason), safe(d.Why))
 			continue
 		}
-		if d.ReplayedFrom != "" && len(offsets) == 0 {
-			// Replaying it would only repeat the replay of the original
-			// (unless the fix came since: then name it with --offset).
-			skipped++
-			fmt.Fprintf(env.Stdout, "skip    %s (%s): failed again after the replay of %s; name it with --offset to replay it again\n",
-				pos, safe(d.Reason), safe(d.ReplayedFrom))
-			continue
-		}
-		if d.Truncated {
-			skipped++
-			fmt.Fprintf(env.Stdout, "skip    %s (%s): a cut-down copy; the whole message is in the database as %s\n", pos, safe(d.Reason), safe(d.StoredAs))
-			continue
-		}
-		headers := []kgo.RecordHeader{{Key: HeaderReplayedFrom, Value: []byte(pos)}}
-		for _, h := range d.rec.Headers {
-			if !strings.HasPrefix(h.Key, "dlq.") {
-				headers = append(headers, h)
-			}
-		}
-		recs = append(recs, &kgo.Record{Topic: cfg.Topic, Key: d.rec.Key, Value: d.rec.Value, Headers: headers})
-		markers = append(markers, &kgo.Record{Topic: marks, Key: []byte(pos), Value: []byte(time.Now().UTC().Format(time.RFC3339))})
+		recs = append(recs, dlq.ReplayRecord(d.Letter, cfg.Topic))
+		markers = append(markers, dlq.MarkerRecord(d.Letter, marks, now))
 		verb := "replay "
 		if dry {
 			verb = "would replay "
 		}
-		fmt.Fprintf(env.Stdout, "%s%s (%s): %s\n", verb, pos, safe(d.Reason), preview(d.rec.Value, 60))
+		fmt.Fprintf(env.Stdout, "%s%s (%s): %s\n", verb, pos, safe(d.Letter.Reason), preview(d.Letter.Record.Value, 60))
 	}
 	if dry || len(recs) == 0 {
 		fmt.Fprintf(env.Stdout, "replayed 0, skipped %d\n", skipped)
@@ -217,10 +157,8 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	return nil
 }
 
-func markerTopic(cfg config.Config) string { return cfg.DLQTopic + ".replayed" }
-
 // chain says where a dead letter stands in its replay chain.
-func chain(d DeadLetter) string {
+func chain(d dlq.Letter) string {
 	var notes []string
 	if d.ReplayedFrom != "" {
 		notes = append(notes, "failed again after the replay of "+d.ReplayedFrom)
@@ -239,7 +177,7 @@ func chain(d DeadLetter) string {
 
 // readReplays returns the replayed dead letters by position, with when.
 func readReplays(ctx context.Context, cfg config.Config, log *slog.Logger) (map[string]string, error) {
-	done, err := readTopic(ctx, cfg, log, markerTopic(cfg))
+	done, err := readTopic(ctx, cfg, log, dlq.MarkerTopic(cfg.DLQTopic))
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return map[string]string{}, nil // nothing was ever replayed
 	}
@@ -253,8 +191,8 @@ func readReplays(ctx context.Context, cfg config.Config, log *slog.Logger) (map[
 	return replayed, nil
 }
 
-func filterDead(dead []DeadLetter, reason string, offsets offsetList) []DeadLetter {
-	var out []DeadLetter
+func filterDead(dead []dlq.Letter, reason string, offsets offsetList) []dlq.Letter {
+	var out []dlq.Letter
 	for _, d := range dead {
 		if reason != "" && d.Reason != reason {
 			continue
@@ -267,97 +205,26 @@ func filterDead(dead []DeadLetter, reason string, offsets offsetList) []DeadLett
 	return out
 }
 
-func readDeadLetters(ctx context.Context, cfg config.Config, log *slog.Logger) ([]DeadLetter, error) {
+func readDeadLetters(ctx context.Context, cfg config.Config, log *slog.Logger) ([]dlq.Letter, error) {
 	recs, err := readTopic(ctx, cfg, log, cfg.DLQTopic)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]DeadLetter, 0, len(recs))
-	for _, r := range recs {
-		h := map[string]string{}
-		for _, kv := range r.Headers {
-			h[kv.Key] = string(kv.Value)
-		}
-		out = append(out, DeadLetter{
-			Partition: r.Partition, Offset: r.Offset, Reason: h[consumer.HeaderReason], Error: h[consumer.HeaderError],
-			SourceTopic: h[consumer.HeaderSourceTopic], SourcePartition: h[consumer.HeaderSourcePartition],
-			SourceOffset: h[consumer.HeaderSourceOffset], FailedAt: h[consumer.HeaderFailedAt],
-			Key: string(r.Key), Value: string(r.Value), ReplayedFrom: h[HeaderReplayedFrom],
-			Truncated: h[consumer.HeaderTruncated] == "true", StoredAs: h[consumer.HeaderStoredAs], rec: r,
-		})
+	out := make([]dlq.Letter, len(recs))
+	for i, r := range recs {
+		out[i] = dlq.Decode(r)
 	}
 	return out, nil
 }
 
-// readTopic reads a topic from its start to the end it has now, then stops:
-// it never waits for messages that may come later.
+// readTopic reads a topic from its start to its end now (kafka.ReadTopic).
 func readTopic(ctx context.Context, cfg config.Config, log *slog.Logger, topic string) ([]*kgo.Record, error) {
 	adm, closeAdm, err := adminClient(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAdm()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	from := map[int32]kgo.Offset{}
-	var ferr error
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			ferr = fmt.Errorf("%s: %w", topic, o.Err)
-			return
-		}
-		start := int64(0)
-		if s, ok := starts.Lookup(topic, o.Partition); ok {
-			start = s.Offset
-		}
-		if o.Offset > start {
-			want[o.Partition] = o.Offset
-			from[o.Partition] = kgo.NewOffset().At(start)
-		}
-	})
-	if ferr != nil {
-		return nil, ferr
-	}
-	if len(want) == 0 {
-		return nil, nil
-	}
-	cl, err := kgo.NewClient(append(kafka.ClientOpts(kafkaOptions(cfg, log)),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(rctx)
-		if err := rctx.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				recs = append(recs, r)
-				if r.Offset+1 >= end {
-					delete(want, r.Partition)
-				}
-			}
-		})
-	}
-	slices.SortFunc(recs, func(a, b *kgo.Record) int {
-		if a.Partition != b.Partition {
-			return int(a.Partition - b.Partition)
-		}
-		return int(a.Offset - b.Offset)
-	})
-	return recs, nil
+	return kafka.ReadTopic(ctx, kafka.ClientOpts(kafkaOptions(cfg, log)), adm, topic)
 }
 
 // preview shows the first n bytes of a value, quoted so that control

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -103,7 +104,7 @@ func TestDlqListShowsEveryDeadLetterWithItsReasonAndSource(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("%d lines", len(lines))
 		}
-		var d DeadLetter
+		var d dlq.Letter
 		if err := json.Unmarshal([]byte(lines[2]), &d); err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +145,7 @@ func TestDlqReplayPublishesChosenDeadLettersOnce(t *testing.T) {
 	wantValues := []string{"garbage\x00one", "garbage two", `{"order_id":"ORD-X"}`}
 	for i, r := range replayed {
 		h := headers(r)
-		if string(r.Value) != wantValues[i] || h[HeaderReplayedFrom] == "" || h["dlq.reason"] != "" {
+		if string(r.Value) != wantValues[i] || h[dlq.HeaderReplayedFrom] == "" || h["dlq.reason"] != "" {
 			t.Errorf("replayed %d: value %q headers %v", i, r.Value, h)
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/fault"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
@@ -646,9 +647,9 @@ func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
 		p.batch.Offsets = append(p.batch.Offsets, *offsets[part])
 	}
 	p.batch.SetAside = func(row store.Row, err error) store.DeadLetter {
-		reason := ReasonRejected
+		reason := dlq.ReasonRejected
 		if errors.Is(err, store.ErrConflict) {
-			reason = ReasonConflict
+			reason = dlq.ReasonConflict
 		}
 		return deadLetterOf(scope, recordOf(recs, row), reason, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
@@ -29,9 +30,9 @@ import (
 )
 
 const (
-	topic = "orders"
-	dlq   = "orders.dlq"
-	group = "test-group"
+	topic    = "orders"
+	dlqTopic = "orders.dlq"
+	group    = "test-group"
 )
 
 type cluster struct {
@@ -41,7 +42,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, partitions int32) *cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic), kfake.SeedTopics(1, dlq),
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic), kfake.SeedTopics(1, dlqTopic),
 		kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func (l *logs) String() string              { l.mu.Lock(); defer l.mu.Unlock(); 
 func member(t *testing.T, c *cluster, st Store, id string, w io.Writer) (*Consumer, context.CancelFunc) {
 	t.Helper()
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: id}), st, Config{
-		ID: id, Group: group, Topic: topic, DLQTopic: dlq, BatchSize: 100, DBRetries: 1,
+		ID: id, Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: 1,
 		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
 	}, slog.New(slog.NewJSONHandler(w, nil)))
 	if err != nil {
@@ -209,7 +210,7 @@ func TestHostileInputGoesToTheDeadLetterTopicAndValidOrdersAroundItAreStored(t *
 	var l logs
 	cons, stop := member(t, c, st, "c1", &l)
 	eventually(t, "the valid orders to be stored", func() bool { return count(t, st) == 3 })
-	dead := c.read(t, dlq, len(hostile))
+	dead := c.read(t, dlqTopic, len(hostile))
 	stop()
 	if len(dead) != len(hostile) {
 		t.Fatalf("%d dead letters, want %d", len(dead), len(hostile))
@@ -217,14 +218,14 @@ func TestHostileInputGoesToTheDeadLetterTopicAndValidOrdersAroundItAreStored(t *
 	for i, h := range hostile {
 		t.Run(h.name+" is a dead letter with its reason and original bytes", func(t *testing.T) {
 			d := dead[i]
-			if got := header(d, HeaderReason); got != h.reason {
-				t.Errorf("reason %q, want %q (error: %s)", got, h.reason, header(d, HeaderError))
+			if got := header(d, dlq.HeaderReason); got != h.reason {
+				t.Errorf("reason %q, want %q (error: %s)", got, h.reason, header(d, dlq.HeaderError))
 			}
 			if !bytes.Equal(d.Value, h.value) || !bytes.Equal(d.Key, h.key) {
 				t.Errorf("value or key changed: %q", d.Value)
 			}
-			if header(d, HeaderSourceOffset) != itoa(i+1) || header(d, HeaderSourceTopic) != topic {
-				t.Errorf("source %s@%s", header(d, HeaderSourceTopic), header(d, HeaderSourceOffset))
+			if header(d, dlq.HeaderSourceOffset) != itoa(i+1) || header(d, dlq.HeaderSourceTopic) != topic {
+				t.Errorf("source %s@%s", header(d, dlq.HeaderSourceTopic), header(d, dlq.HeaderSourceOffset))
 			}
 		})
 	}
@@ -268,12 +269,12 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 		s := cons.Stats()
 		return s.Processed+s.Duplicates+s.Invalid == 4
 	})
-	dead := c.read(t, dlq, 1)
+	dead := c.read(t, dlqTopic, 1)
 	stop()
 	if s := cons.Stats(); s.Processed != 2 || s.Duplicates != 1 || s.Invalid != 1 {
 		t.Errorf("stats %+v, want 2 stored, 1 duplicate, 1 invalid", s)
 	}
-	if len(dead) != 1 || header(dead[0], HeaderReason) != ReasonConflict || !bytes.Equal(dead[0].Value, changed.AppendJSON(nil)) {
+	if len(dead) != 1 || header(dead[0], dlq.HeaderReason) != dlq.ReasonConflict || !bytes.Equal(dead[0].Value, changed.AppendJSON(nil)) {
 		t.Fatalf("dead letters %v", dead)
 	}
 	var status string
@@ -287,7 +288,7 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 	for name, c := range map[string]struct{ got, want float64 }{
 		"foodpipe_orders_processed_total":                               {testutil.ToFloat64(m.OrdersProcessed), 2},
 		"foodpipe_orders_duplicate_total":                               {testutil.ToFloat64(m.OrdersDuplicate), 1},
-		`foodpipe_orders_invalid_total{reason="conflicting_duplicate"}`: {testutil.ToFloat64(m.OrdersInvalid.WithLabelValues(ReasonConflict)), 1},
+		`foodpipe_orders_invalid_total{reason="conflicting_duplicate"}`: {testutil.ToFloat64(m.OrdersInvalid.WithLabelValues(dlq.ReasonConflict)), 1},
 		"foodpipe_dlq_total":                                            {testutil.ToFloat64(m.DLQ), 1},
 		"foodpipe_db_breaker_open":                                      {testutil.ToFloat64(m.BreakerOpen), 0},
 		`foodpipe_consumer_lag{partition="0"}`:                          {testutil.ToFloat64(m.ConsumerLag.WithLabelValues("0")), 0},
@@ -390,7 +391,7 @@ func TestTheObserverHearsAssignmentsAndStoredBatches(t *testing.T) {
 	var assigned []Assigned
 	stored := map[int32]int{}
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: "c1"}), st, Config{
-		ID: "c1", Group: group, Topic: topic, DLQTopic: dlq, BatchSize: 100, SessionTimeout: 2 * time.Second,
+		ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, SessionTimeout: 2 * time.Second,
 		Observe: func(e Event) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -499,7 +500,7 @@ func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testin
 
 	cons, _ := member(t, c, st, "c1", io.Discard)
 	eventually(t, "the valid orders around the large ones to be stored", func() bool { return count(t, st) == 3 })
-	dead := c.read(t, dlq, 2)
+	dead := c.read(t, dlqTopic, 2)
 	if len(dead) != 2 {
 		t.Fatalf("%d dead letters on the topic, want 2", len(dead))
 	}
@@ -508,14 +509,14 @@ func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testin
 		for _, kv := range d.Headers {
 			h[kv.Key] = string(kv.Value)
 		}
-		if h[HeaderTruncated] != "true" || h[HeaderOriginalSize] != strconv.Itoa(sizes[i]) || !strings.HasPrefix(h[HeaderStoredAs], "dead_letters/") {
+		if h[dlq.HeaderTruncated] != "true" || h[dlq.HeaderOriginalSize] != strconv.Itoa(sizes[i]) || !strings.HasPrefix(h[dlq.HeaderStoredAs], "dead_letters/") {
 			t.Errorf("dead letter %d: headers %v, want a cut-down copy of %d bytes naming its row", i, h, sizes[i])
 		}
-		if len(d.Value) != cutValue || !bytes.HasPrefix(recs[2*i+1].Value, d.Value) {
-			t.Errorf("dead letter %d: %d bytes, want the first %d of the message", i, len(d.Value), cutValue)
+		if len(d.Value) != dlq.CutValue || !bytes.HasPrefix(recs[2*i+1].Value, d.Value) {
+			t.Errorf("dead letter %d: %d bytes, want the first %d of the message", i, len(d.Value), dlq.CutValue)
 		}
 		var whole int
-		id := strings.TrimPrefix(h[HeaderStoredAs], "dead_letters/")
+		id := strings.TrimPrefix(h[dlq.HeaderStoredAs], "dead_letters/")
 		if err := st.Pool().QueryRow(context.Background(), "SELECT length(msg_value) FROM dead_letters WHERE id = $1::bigint", id).Scan(&whole); err != nil || whole != sizes[i] {
 			t.Errorf("dead letter %d: the database keeps %d bytes (%v), want the whole %d", i, whole, err, sizes[i])
 		}
@@ -597,7 +598,7 @@ func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
 	const retries = 3
 	flaky := &flakyStore{Store: st, fails: retries, attempts: map[int32]int{}}
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: "c1"}), flaky, Config{
-		ID: "c1", Group: group, Topic: topic, DLQTopic: dlq, BatchSize: 100, DBRetries: retries, Writers: 3,
+		ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: retries, Writers: 3,
 		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
 	}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {

@@ -5,42 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store"
-)
-
-// Dead-letter headers. The value of a dead letter is the original message,
-// byte for byte, so that it can be inspected and replayed after a fix.
-const (
-	HeaderReason          = "dlq.reason"
-	HeaderError           = "dlq.error"
-	HeaderSourceTopic     = "dlq.source.topic"
-	HeaderSourcePartition = "dlq.source.partition"
-	HeaderSourceOffset    = "dlq.source.offset"
-	HeaderGroup           = "dlq.group"
-	HeaderFailedAt        = "dlq.failed_at"
-	// A cut-down copy, for a letter the topic could not take whole, says
-	// so, how long the value was, and where the whole letter is kept
-	// (dead_letters/ID: the dead_letters table's row).
-	HeaderTruncated    = "dlq.truncated"
-	HeaderOriginalSize = "dlq.original_size"
-	HeaderStoredAs     = "dlq.stored_as"
-)
-
-// Reasons the consumer itself gives, beside the validation reasons of package order.
-const (
-	// ReasonConflict: an order_id already stored with other content. The
-	// stored order is kept; the newcomer is set aside for a person to judge.
-	ReasonConflict = "conflicting_duplicate"
-	// ReasonRejected: PostgreSQL refused the row although it passed validation.
-	ReasonRejected = "db_rejected"
 )
 
 // deadLetterOf describes record r, set aside for reason, as a dead letter
@@ -67,10 +40,10 @@ func (c *Consumer) deadRecorded(b *store.Batch, res store.Result) {
 		note(d, headerOf(d.Headers, producer.HeaderOrderID))
 	}
 	for _, r := range res.Conflicts {
-		note(store.DeadLetter{Reason: ReasonConflict, Error: store.ErrConflict.Error(), Partition: r.Partition, Offset: r.Offset}, r.Order.OrderID)
+		note(store.DeadLetter{Reason: dlq.ReasonConflict, Error: store.ErrConflict.Error(), Partition: r.Partition, Offset: r.Offset}, r.Order.OrderID)
 	}
 	for _, r := range res.Rejected {
-		note(store.DeadLetter{Reason: ReasonRejected, Error: r.Err.Error(), Partition: r.Row.Partition, Offset: r.Row.Offset}, r.Row.Order.OrderID)
+		note(store.DeadLetter{Reason: dlq.ReasonRejected, Error: r.Err.Error(), Partition: r.Row.Partition, Offset: r.Row.Offset}, r.Row.Order.OrderID)
 	}
 	c.invalid.Add(int64(res.DeadLetters))
 	select {
@@ -134,15 +107,6 @@ func (c *Consumer) publishPending(ctx context.Context) {
 // publishTimeout bounds one publish of dead letters.
 const publishTimeout = 15 * time.Second
 
-// Cut-down copies: when the dead-letter topic cannot take a letter whole
-// (the headers it adds can push a message just under the broker's limit
-// over it), it gets this much of the value and key, with headers that say
-// so and where the whole letter is.
-const (
-	cutValue = 64 << 10
-	cutKey   = 1 << 10
-)
-
 // publishDead sends dead letters to the dead-letter topic and returns, per
 // letter, nil once Kafka has it. A letter too large for the topic goes
 // again cut down; an error no retry can fix is returned wrapping
@@ -153,14 +117,14 @@ func (c *Consumer) publishDead(ctx context.Context, dead []store.DeadLetter) []e
 	defer cancel()
 	recs := make([]*kgo.Record, len(dead))
 	for i, d := range dead {
-		recs[i] = c.deadRecord(d, false)
+		recs[i] = dlq.Record(c.cfg.DLQTopic, c.cfg.Group, d, false)
 	}
 	errs := c.produceAll(pctx, recs)
 	for i, err := range errs {
 		if err != nil && tooLarge(err) {
 			c.log.Warn("dead letter too large for the dead-letter topic; sending a cut-down copy, the whole one stays in the database",
 				slog.Int64("dead_letter_id", dead[i].ID), slog.Int("value_bytes", len(dead[i].Value)), slog.Any("err", err))
-			errs[i] = c.produceAll(pctx, []*kgo.Record{c.deadRecord(dead[i], true)})[0]
+			errs[i] = c.produceAll(pctx, []*kgo.Record{dlq.Record(c.cfg.DLQTopic, c.cfg.Group, dead[i], true)})[0]
 		}
 		if errs[i] != nil && permanent(errs[i]) {
 			errs[i] = fmt.Errorf("%w: %w", store.ErrUnpublishable, errs[i])
@@ -178,39 +142,6 @@ func (c *Consumer) publishDead(ctx context.Context, dead []store.DeadLetter) []e
 	}
 	c.cfg.Metrics.DLQ.Add(float64(published))
 	return errs
-}
-
-// deadRecord is the dead-letter topic's message for d: its key and value
-// as they came, or cut down.
-func (c *Consumer) deadRecord(d store.DeadLetter, cut bool) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, 10+len(d.Headers))
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderReason, Value: []byte(d.Reason)},
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Error)},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(d.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderGroup, Value: []byte(c.cfg.Group)},
-		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(d.FailedAt.UTC().Format(time.RFC3339Nano))},
-	)
-	key, value := d.Key, d.Value
-	if cut {
-		// The original headers can be what is too large: they stay in the
-		// database with the whole value.
-		key, value = key[:min(len(key), cutKey)], value[:min(len(value), cutValue)]
-		if len(d.Error) > cutKey {
-			headers[1].Value = headers[1].Value[:cutKey]
-		}
-		return &kgo.Record{Topic: c.cfg.DLQTopic, Key: key, Value: value, Headers: append(headers,
-			kgo.RecordHeader{Key: HeaderTruncated, Value: []byte("true")},
-			kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(strconv.Itoa(len(d.Value)))},
-			kgo.RecordHeader{Key: HeaderStoredAs, Value: []byte("dead_letters/" + strconv.FormatInt(d.ID, 10))},
-		)}
-	}
-	for _, h := range d.Headers {
-		headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-	}
-	return &kgo.Record{Topic: c.cfg.DLQTopic, Key: key, Value: value, Headers: headers}
 }
 
 // produceAll produces records and waits for every one; it returns their
