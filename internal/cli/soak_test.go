@@ -25,7 +25,9 @@ func TestASoakReportsTheConsumerFlatAndEveryOrderStored(t *testing.T) {
 	if rep.Produced < 490 || rep.Produced > 510 || rep.Stored != rep.Produced {
 		t.Errorf("produced %d, stored %d; want about 500 each, equal", rep.Produced, rep.Stored)
 	}
-	if len(rep.Samples) < 4 || rep.End.RSSMiB <= 0 || rep.End.Goroutines <= 0 || rep.End.Lag != 0 {
+	// Samples every second over 5 s: at least two, even when a loaded
+	// machine makes each look (status of Kafka and PostgreSQL) slow.
+	if len(rep.Samples) < 2 || rep.End.RSSMiB <= 0 || rep.End.Goroutines <= 0 || rep.End.Lag != 0 {
 		t.Errorf("samples %d, end %+v", len(rep.Samples), rep.End)
 	}
 	if !strings.Contains(r.stderr.String(), "rss") {
