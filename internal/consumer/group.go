@@ -1,0 +1,176 @@
+package consumer
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/telemetry"
+)
+
+func (c *Consumer) assign(parts []int32, add, lost bool) {
+	c.mu.Lock()
+	for _, p := range parts {
+		if add {
+			c.owned[p] = true
+		} else {
+			delete(c.owned, p)
+			c.cfg.Metrics.ConsumerLag.DeleteLabelValues(telemetry.Partition(p))
+		}
+	}
+	owned := c.assignedLocked()
+	c.mu.Unlock()
+	c.observe(Assigned{Member: c.cfg.ID, At: time.Now(), Owned: owned, Lost: lost})
+}
+
+// Assigned returns the partitions this member owns now, in order.
+func (c *Consumer) Assigned() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.assignedLocked()
+}
+
+func (c *Consumer) assignedLocked() []int32 {
+	out := make([]int32, 0, len(c.owned))
+	for p := range c.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// groupOptions are the group settings a consumer's client adds to the base options.
+func (c *Consumer) groupOptions() []kgo.Opt {
+	cfg, log, m := c.cfg, c.log, c.cfg.Metrics
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		// A new group starts from the beginning of the topic: no order that
+		// was produced before the first consumer started is skipped.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Offsets are committed by hand, after the database commit.
+		kgo.DisableAutoCommit(),
+		// No rebalance can take a partition away while a polled batch is
+		// being written: the batch is finished and committed first, so two
+		// members never write the same partition at once.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(250 * time.Millisecond),
+		// A killed consumer sends no LeaveGroup; the coordinator notices it
+		// is gone only when its heartbeats stop for the session timeout, and
+		// its partitions wait that long. Heartbeats run on their own
+		// goroutine, so a short timeout does not misfire on slow batches.
+		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
+		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second) / 3),
+		// A rebalance waits this long for a live member to finish its
+		// batch and rejoin; then the coordinator drops it and hands its
+		// partitions to the others. A member stuck on its database (cut
+		// off, or frozen) holds its partitions no longer than this, and
+		// when it wakes the offset fence refuses its batch.
+		kgo.RebalanceTimeout(RebalanceTimeout),
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			return c.adjustOffsets(ctx, offsets)
+		}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.assign(parts[cfg.Topic], true, false)
+			m.Rebalances.Inc()
+			log.Info("partitions assigned", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+		}),
+		// Revoked: a rebalance moves partitions to other members. Lost: this
+		// member was dropped from the group (it missed its session timeout).
+		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
+		// is in flight here any more.
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.assign(parts[cfg.Topic], false, false)
+			m.Rebalances.Inc()
+			log.Info("partitions revoked", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.assign(parts[cfg.Topic], false, true)
+			m.Rebalances.Inc()
+			log.Warn("partitions lost", slog.Any("partitions", parts[cfg.Topic]))
+		}),
+	}
+	if cfg.ClientID != "" {
+		opts = append(opts, kgo.ClientID(cfg.ClientID))
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	return opts
+}
+
+// leaveStatic takes a static member out of the group when it stops on
+// purpose. A static member's client does not leave on close, so that a
+// restart slips back in without a rebalance; a consumer that is stopped
+// should hand its partitions over at once instead, as a dynamic one does.
+func (c *Consumer) leaveStatic() {
+	if c.cfg.InstanceID == "" {
+		return
+	}
+	cl, err := kgo.NewClient(c.base...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(c.cfg.Group).InstanceIDs(c.cfg.InstanceID).Reason("consumer stopped"))
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		c.log.Warn("leaving the group failed; the partitions move after the session timeout", slog.Any("err", err))
+	}
+}
+
+// adjustOffsets starts each assigned partition from the offset stored with
+// the orders when it is ahead of Kafka's committed one: that happens when a
+// consumer crashed after its database commit but before its Kafka commit.
+func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	scope, err := c.offsetScope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
+	if err != nil {
+		return nil, fmt.Errorf("read stored offsets: %w", err)
+	}
+	for p, o := range offsets[c.cfg.Topic] {
+		next, ok := stored[p]
+		if !ok {
+			continue
+		}
+		if committed := o.EpochOffset().Offset; next > committed {
+			c.log.Info("resuming from the database's offset", slog.Int("partition", int(p)),
+				slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
+			offsets[c.cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
+		}
+	}
+	return offsets, nil
+}
+
+// offsetScope names the topic in the offsets table as name@id. Offsets
+// belong to one incarnation of a topic: when a topic is deleted and created
+// again (or a new cluster is used, as every demo run does), its offsets start
+// at zero, and the old ones must not make the consumer skip the new orders.
+func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
+	if s, ok := c.scope.Load().(string); ok {
+		return s, nil
+	}
+	md, err := kadm.NewClient(c.pub).ListTopics(ctx, c.cfg.Topic)
+	if err != nil {
+		return "", fmt.Errorf("read topic metadata: %w", err)
+	}
+	scope := c.cfg.Topic
+	if td, ok := md[c.cfg.Topic]; ok && td.ID != (kadm.TopicID{}) {
+		scope += "@" + td.ID.String()
+	}
+	c.scope.Store(scope)
+	return scope, nil
+}

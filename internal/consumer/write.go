@@ -1,0 +1,387 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/sony/gobreaker/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"foodpipe/internal/dlq"
+	"foodpipe/internal/fault"
+	"foodpipe/internal/order"
+	"foodpipe/internal/store"
+	"foodpipe/internal/telemetry"
+)
+
+// pollBatches is how many batches one poll may take.
+const pollBatches = 4
+
+// prepared is a batch decoded and ready to write.
+type prepared struct {
+	recs  []*kgo.Record
+	batch store.Batch
+}
+
+// process handles the records of one poll. Each partition's records are
+// written in order, in batches of BatchSize, each batch in its own
+// transaction with its dead letters; different partitions are written side
+// by side, up to Writers at a time, so that PostgreSQL works on several
+// COPYs at once while this process decodes the next batches. Then one Kafka
+// commit covers what was written.
+//
+// A partition whose batch the offset fence refuses (another member stored
+// past it) is left alone: nothing more of it is written or committed here,
+// and it is fetched again from the database's offset. If this member lost
+// the partition, the rebalance it has not seen yet takes it away; if it
+// still owns it, it goes on from where the database says.
+func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	scope, err := c.offsetScope(ctx)
+	if err != nil {
+		return err
+	}
+	parts := byPartition(recs)
+	written := make([]*kgo.Record, len(parts)) // last record stored, per partition
+	fenced := make([]bool, len(parts))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Writers)
+	for i, part := range parts {
+		g.Go(func() error {
+			for len(part) > 0 {
+				n := min(len(part), c.cfg.BatchSize)
+				err := c.writePrepared(gctx, c.prepare(scope, part[:n]))
+				if errors.Is(err, store.ErrStaleOffsets) {
+					c.log.Warn("partition fenced: another member stored past this batch; not writing it",
+						slog.Int("partition", int(part[0].Partition)), slog.Int64("from", part[0].Offset), slog.Any("err", err))
+					c.cfg.Metrics.Fenced.Inc()
+					fenced[i] = true
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				written[i] = part[n-1]
+				part = part[n:]
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := c.refetchFenced(ctx, cl, scope, parts, fenced); err != nil {
+		return err
+	}
+
+	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
+	// done. If this commit fails the orders come again and are recognised
+	// as duplicates, or skipped thanks to the offsets stored with them.
+	var commit []*kgo.Record
+	for i, r := range written {
+		if r != nil && !fenced[i] {
+			commit = append(commit, r)
+		}
+	}
+	if len(commit) == 0 {
+		return nil
+	}
+	if err := cl.CommitRecords(ctx, commit...); err != nil {
+		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
+	}
+	return nil
+}
+
+// refetchFenced moves each fenced partition's fetch position to the offset
+// the database holds, so that nothing past this poll is skipped nor fetched
+// twice. It runs on the polling goroutine, before AllowRebalance, as
+// SetOffsets requires.
+func (c *Consumer) refetchFenced(ctx context.Context, cl *kgo.Client, scope string, parts [][]*kgo.Record, fenced []bool) error {
+	if !slices.Contains(fenced, true) {
+		return nil
+	}
+	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
+	if err != nil {
+		return fmt.Errorf("read stored offsets: %w", err)
+	}
+	set := map[int32]kgo.EpochOffset{}
+	for i, part := range parts {
+		if fenced[i] {
+			set[part[0].Partition] = kgo.EpochOffset{Epoch: -1, Offset: stored[part[0].Partition]}
+		}
+	}
+	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: set})
+	return nil
+}
+
+// byPartition splits records by partition, keeping their order.
+func byPartition(recs []*kgo.Record) [][]*kgo.Record {
+	idx := map[int32]int{}
+	var out [][]*kgo.Record
+	for _, r := range recs {
+		i, ok := idx[r.Partition]
+		if !ok {
+			i = len(out)
+			idx[r.Partition] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// prepare decodes and validates records into a batch and its dead letters.
+func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
+	p := prepared{recs: recs, batch: store.Batch{Group: c.cfg.Group, Rows: make([]store.Row, 0, len(recs))}}
+	offsets := map[int32]*store.PartitionOffset{}
+	var parts []int32
+	for _, r := range recs {
+		po := offsets[r.Partition]
+		if po == nil {
+			po = &store.PartitionOffset{Topic: scope, Partition: r.Partition, From: r.Offset}
+			offsets[r.Partition] = po
+			parts = append(parts, r.Partition)
+		}
+		po.Next = r.Offset + 1
+		o, err := order.Decode(r.Value)
+		if err != nil {
+			p.batch.Dead = append(p.batch.Dead, deadLetterOf(scope, r, string(order.ReasonOf(err)), err))
+			continue
+		}
+		p.batch.Rows = append(p.batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
+	}
+	for _, part := range parts {
+		p.batch.Offsets = append(p.batch.Offsets, *offsets[part])
+	}
+	p.batch.SetAside = func(row store.Row, err error) store.DeadLetter {
+		reason := dlq.ReasonRejected
+		if errors.Is(err, store.ErrConflict) {
+			reason = dlq.ReasonConflict
+		}
+		return deadLetterOf(scope, recordOf(recs, row), reason, err)
+	}
+	return p
+}
+
+// writePrepared writes one prepared batch. Its dead letters are recorded in
+// the same transaction, so they are durable before the offsets that cover
+// them are stored, and are published to the dead-letter topic afterwards.
+func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
+	batch := &p.batch
+	res, err := c.write(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if res.DeadLetters > 0 {
+		// A crash here, after the commit and before the publish, must not
+		// lose a dead letter: the next consumer of the group publishes it.
+		fault.Crash("consumer.dead-letters-recorded")
+		c.deadRecorded(batch, res)
+	}
+	for _, r := range res.Duplicates {
+		c.log.Info("duplicate order skipped", telemetry.OrderID(r.Order.OrderID),
+			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
+	}
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		for _, r := range batch.Rows {
+			c.log.Debug("order processed", telemetry.OrderID(r.Order.OrderID),
+				slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
+		}
+	}
+	c.processed.Add(int64(res.Inserted))
+	c.duplicates.Add(int64(len(res.Duplicates)))
+	c.batches.Add(1)
+	c.recordStored(batch, res)
+	return nil
+}
+
+// write stores the batch, retrying transient failures with backoff and
+// waiting out an open circuit breaker: it returns only when the batch is
+// stored, the shutdown budget is spent, or the error is not transient.
+func (c *Consumer) write(ctx context.Context, b *store.Batch) (store.Result, error) {
+	wait, schemaWait := newBackoff(), newSchemaBackoff()
+	var failingSince time.Time
+	defer c.batchDone(b)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		res, err := c.breaker.Execute(func() (store.Result, error) {
+			// A database that stops answering (a dropped network, not a
+			// refused connection) must not hang the write for ever.
+			actx, cancel := context.WithTimeout(ctx, writeTimeout)
+			defer cancel()
+			res, err := c.store.WriteBatch(actx, *b)
+			if store.IsTransient(err) {
+				c.batchFailed(b) // before the breaker asks ReadyToTrip
+			}
+			return res, err
+		})
+		if err == nil {
+			took := time.Since(start)
+			c.lastBatch.Store(int64(took))
+			c.cfg.Metrics.DBBatchSeconds.Observe(took.Seconds())
+			c.setSchemaError(nil)
+			return res, nil
+		}
+		switch {
+		case errors.Is(err, store.ErrStaleOffsets):
+			// Another member stored past this batch: it owns the partition
+			// now, or owned it after this member last read the stored offset.
+			return store.Result{}, err
+		case store.IsSchema(err):
+			// Pause, holding the batch, until a person fixes the schema or
+			// the grants: exiting would stop the pipeline just the same,
+			// and every restart would meet the same error.
+			c.failures.Add(1)
+			c.setSchemaError(err)
+			select {
+			case <-time.After(schemaWait.NextBackOff()):
+			case <-ctx.Done():
+				return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
+			}
+			continue
+		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		case store.IsTransient(err):
+			c.failures.Add(1)
+			c.log.Warn("database write failed, retrying", slog.Int("attempt", attempt), slog.Any("err", err))
+		default:
+			c.failures.Add(1)
+			return store.Result{}, err
+		}
+		if failingSince.IsZero() {
+			failingSince = start
+		} else if time.Since(failingSince) >= AwayAfter {
+			return store.Result{}, fmt.Errorf("%w: %w", errDatabaseAway, err)
+		}
+		pause := wait.NextBackOff()
+		if left := AwayAfter - time.Since(failingSince); left < pause {
+			pause = max(left, 0) // the last attempt runs at the deadline
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return store.Result{}, fmt.Errorf("write batch: gave up at shutdown, offsets not committed: %w", err)
+		}
+	}
+}
+
+// recordStored updates the metrics for a stored batch and reports it. Only
+// newly stored orders count towards latency: a re-delivered one is as old
+// as the outage that caused its re-delivery.
+func (c *Consumer) recordStored(b *store.Batch, res store.Result) {
+	m := c.cfg.Metrics
+	m.OrdersProcessed.Add(float64(res.Inserted))
+	m.OrdersDuplicate.Add(float64(len(res.Duplicates)))
+	var skipped map[[2]int64]bool // nil, and never looked into, for a batch all stored
+	if n := len(res.Duplicates) + len(res.Conflicts) + len(res.Rejected); n > 0 {
+		skipped = make(map[[2]int64]bool, n)
+		for _, r := range res.Duplicates {
+			skipped[[2]int64{int64(r.Partition), r.Offset}] = true
+		}
+		for _, r := range res.Conflicts {
+			skipped[[2]int64{int64(r.Partition), r.Offset}] = true
+		}
+		for _, r := range res.Rejected {
+			skipped[[2]int64{int64(r.Row.Partition), r.Row.Offset}] = true
+		}
+	}
+	now := time.Now()
+	for _, r := range b.Rows {
+		if !skipped[[2]int64{int64(r.Partition), r.Offset}] {
+			m.E2ELatency.Observe(now.Sub(r.Order.CreatedAt).Seconds())
+		}
+	}
+	if c.cfg.Observe != nil && len(b.Offsets) > 0 {
+		// A batch covers one partition (see process).
+		c.observe(BatchStored{Member: c.cfg.ID, At: now, Partition: b.Offsets[0].Partition,
+			Inserted: res.Inserted, Duplicates: len(res.Duplicates), DeadLetters: res.DeadLetters})
+	}
+}
+
+// recordLag sets each fetched partition's lag: the records behind its high
+// watermark once this fetch is processed.
+func (c *Consumer) recordLag(fetches kgo.Fetches) {
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 && p.HighWatermark >= 0 {
+			lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
+			c.cfg.Metrics.ConsumerLag.WithLabelValues(telemetry.Partition(p.Partition)).Set(float64(max(lag, 0)))
+		}
+	})
+}
+
+func recordOf(recs []*kgo.Record, row store.Row) *kgo.Record {
+	for _, r := range recs {
+		if r.Partition == row.Partition && r.Offset == row.Offset {
+			return r
+		}
+	}
+	return &kgo.Record{Topic: "", Partition: row.Partition, Offset: row.Offset}
+}
+
+// newSchemaBackoff paces the retries of a batch the schema refuses: 1 s,
+// then about twice as long each time, up to 30 s, since a person has to act.
+func newSchemaBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = time.Second, 30*time.Second
+	return b
+}
+
+// setSchemaError records why the database refuses batches, logging it once,
+// with what to do; nil clears it once a batch goes through.
+func (c *Consumer) setSchemaError(err error) {
+	c.failMu.Lock()
+	prev := c.schemaErr
+	c.schemaErr = err
+	c.failMu.Unlock()
+	switch {
+	case err == nil && prev != nil:
+		c.log.Info("the database takes batches again; going on")
+	case err != nil && (prev == nil || prev.Error() != err.Error()):
+		c.log.Error("the database refuses the batch for its schema or grants: paused, holding the batch, trying again with backoff; apply the migrations (foodpipe migrate up) or restore the table, column or grant",
+			slog.Any("err", err))
+	}
+}
+
+func (c *Consumer) schemaError() error {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	return c.schemaErr
+}
+
+// batchFailed counts one more failed attempt of batch b; batchDone forgets
+// it; worstBatch is the most failed attempts of any batch in flight.
+func (c *Consumer) batchFailed(b *store.Batch) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	if c.failing == nil {
+		c.failing = map[*store.Batch]int{}
+	}
+	c.failing[b]++
+}
+
+func (c *Consumer) batchDone(b *store.Batch) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	delete(c.failing, b)
+}
+
+func (c *Consumer) worstBatch() int {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	worst := 0
+	for _, n := range c.failing {
+		worst = max(worst, n)
+	}
+	return worst
+}
+
+// newBackoff waits 200 ms, then about twice as long each time, up to 5 s.
+func newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 5*time.Second
+	return b
+}
