@@ -1,0 +1,172 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Vars lists every variable foodpipe reads, in the order .env.example shows them.
+var Vars = []Var{
+	{"KAFKA_BROKERS", "127.0.0.1:9092", "Comma-separated Kafka bootstrap brokers (host:port).", func(c *Config, v string) error {
+		bs, err := parseBrokers(v)
+		c.Brokers = bs
+		return err
+	}, func(c Config) string { return strings.Join(c.Brokers, ",") }, Plain},
+	{"KAFKA_TOPIC", "food-orders", "Topic the orders are produced to and consumed from.", func(c *Config, v string) error {
+		return setTopic(&c.Topic, v)
+	}, func(c Config) string { return c.Topic }, Plain},
+	{"KAFKA_DLQ_TOPIC", "food-orders.dlq", "Dead-letter topic for messages that fail validation.", func(c *Config, v string) error {
+		return setTopic(&c.DLQTopic, v)
+	}, func(c Config) string { return c.DLQTopic }, Plain},
+	{"KAFKA_GROUP", "order-processors", "Consumer group of the order consumers.", func(c *Config, v string) error {
+		return setNonEmpty(&c.Group, v)
+	}, func(c Config) string { return c.Group }, Plain},
+	{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 10000)
+		c.Partitions = int32(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(int(c.Partitions)) }, Plain},
+	{"KAFKA_REPLICATION_FACTOR", "1", "Replication factor of the topics when foodpipe creates them (3 in production).", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 32)
+		c.ReplicationFactor = int16(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(int(c.ReplicationFactor)) }, Plain},
+	{"KAFKA_RETENTION", "7d", "How long the orders topic keeps messages (retention.ms); a Go duration or days, e.g. 168h or 7d.", func(c *Config, v string) error {
+		d, err := ParseRetention(v)
+		c.Retention = d
+		return err
+	}, func(c Config) string { return FormatRetention(c.Retention) }, Plain},
+	{"KAFKA_CLIENT_ID", "foodpipe", "Client id the Kafka brokers see in their logs and quotas.", func(c *Config, v string) error {
+		return setNonEmpty(&c.ClientID, v)
+	}, func(c Config) string { return c.ClientID }, Plain},
+	{"KAFKA_TLS", "false", "Connect to the brokers over TLS (Amazon MSK, Strimzi, Confluent Cloud).", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.TLS = b
+		return nil
+	}, func(c Config) string { return strconv.FormatBool(c.TLS) }, Plain},
+	{"KAFKA_TLS_CA_FILE", "", "PEM file of the CA certificates the brokers' certificates must chain to; empty uses the system's (enough for MSK).", func(c *Config, v string) error {
+		c.TLSCAFile, c.TLSCA = v, nil
+		if v == "" {
+			return nil
+		}
+		pem, err := os.ReadFile(v)
+		if err != nil {
+			return fmt.Errorf("cannot read the file: %w", errors.Unwrap(err))
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return errors.New("holds no PEM certificate")
+		}
+		c.TLSCA = pem
+		return nil
+	}, func(c Config) string { return c.TLSCAFile }, Plain},
+	{"KAFKA_SASL_MECHANISM", "none", "SASL authentication: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS credentials from the SDK's default chain).", func(c *Config, v string) error {
+		for _, m := range SASLMechanisms {
+			if strings.EqualFold(v, m) {
+				c.SASLMechanism = m
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(SASLMechanisms, ", "))
+	}, func(c Config) string { return c.SASLMechanism }, Plain},
+	{"KAFKA_SASL_USERNAME", "", "SASL user for PLAIN and SCRAM.", func(c *Config, v string) error {
+		c.SASLUsername = v
+		return nil
+	}, func(c Config) string { return c.SASLUsername }, Plain},
+	{"KAFKA_SASL_PASSWORD", "", "SASL password for PLAIN and SCRAM (a secret: never logged).", func(c *Config, v string) error {
+		c.SASLPassword = v
+		return nil
+	}, func(c Config) string { return c.SASLPassword }, Secret},
+	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foodpipe?sslmode=disable", "PostgreSQL connection URL (a secret: never logged with its password).", func(c *Config, v string) error {
+		if err := checkDatabaseURL(v); err != nil {
+			return err
+		}
+		c.DatabaseURL = v
+		return nil
+	}, func(c Config) string { return c.DatabaseURL }, SecretInURL},
+	{"DB_MAX_CONNS", "4", "Most PostgreSQL connections one process opens.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 1000)
+		c.DBMaxConns = int32(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(int(c.DBMaxConns)) }, Plain},
+	{"DB_MIGRATE", "true", "Whether the consumer applies schema migrations at start.", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.Migrate = b
+		return nil
+	}, func(c Config) string { return strconv.FormatBool(c.Migrate) }, Plain},
+	{"PRODUCER_RATE", "10", "Orders per second the producer generates; 0 means as fast as possible.", func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 10_000_000 || r != r {
+			return errors.New("must be a number from 0 to 10000000")
+		}
+		c.ProducerRate = r
+		return nil
+	}, func(c Config) string { return strconv.FormatFloat(c.ProducerRate, 'g', -1, 64) }, Plain},
+	{"PRODUCER_RETRIES", "3", "Retries of a failed publish, with exponential backoff, before the producer gives up.", func(c *Config, v string) error {
+		n, err := parseInt(v, 0, 100)
+		c.ProducerRetries = int(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(c.ProducerRetries) }, Plain},
+	{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 100000)
+		c.BatchSize = int(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(c.BatchSize) }, Plain},
+	{"CONSUMER_WRITERS", "3", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 64)
+		c.Writers = int(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(c.Writers) }, Plain},
+	{"CONSUMER_DB_RETRIES", "3", "Retries of a failed database write, with exponential backoff, before the circuit breaker opens.", func(c *Config, v string) error {
+		n, err := parseInt(v, 0, 100)
+		c.DBRetries = int(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(c.DBRetries) }, Plain},
+	{"CONSUMER_SESSION_TIMEOUT", "10s", "How long the group waits for a silent consumer before giving its partitions to the others.", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 5*time.Minute {
+			return errors.New("must be a duration from 1s to 5m such as 10s")
+		}
+		c.SessionTimeout = d
+		return nil
+	}, func(c Config) string { return c.SessionTimeout.String() }, Plain},
+	{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a positive duration such as 5s")
+		}
+		c.StatsInterval = d
+		return nil
+	}, func(c Config) string { return c.StatsInterval.String() }, Plain},
+	{"METRICS_ADDR", "", "host:port where produce and consume serve /metrics, /healthz and /readyz; empty turns the server off.", func(c *Config, v string) error {
+		if v == "" {
+			c.MetricsAddr = ""
+			return nil
+		}
+		host, port, err := splitHostPort(v)
+		if err != nil {
+			return errors.New("must be host:port such as :9100 or 127.0.0.1:9100")
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strings.ContainsAny(host, "/ ") {
+			return errors.New("must be host:port such as :9100 or 127.0.0.1:9100")
+		}
+		c.MetricsAddr = v
+		return nil
+	}, func(c Config) string { return c.MetricsAddr }, Plain},
+	{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }, Plain},
+}
+
+// SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.
+var SASLMechanisms = []string{"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"}
