@@ -90,7 +90,7 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("--- %s output (last 4 KB):\n%s", p.name, tail(p.out.String(), 4096))
+			t.Logf("--- %s output, its periodic stats lines left out (last 8 KB):\n%s", p.name, tail(withoutStats(p.out.String()), 8192))
 		}
 	})
 	return p
@@ -121,6 +121,18 @@ func (p *proc) stop(sig syscall.Signal, timeout time.Duration) (int, time.Durati
 	p.cmd.Process.Signal(sig)
 	code := p.wait(timeout)
 	return code, time.Since(begin)
+}
+
+// withoutStats drops the periodic stats lines, which would crowd out what
+// happened from a failure's report.
+func withoutStats(out string) string {
+	var b strings.Builder
+	for line := range strings.Lines(out) {
+		if !strings.Contains(line, `"msg":"consumer stats"`) && !strings.Contains(line, `"msg":"producer stats"`) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
