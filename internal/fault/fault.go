@@ -6,6 +6,7 @@ package fault
 
 import (
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -42,7 +43,14 @@ func Freeze(name string) {
 	}
 	once, _ := frozen.LoadOrStore(name, new(sync.Once))
 	once.(*sync.Once).Do(func() {
+		// A stop signal takes effect a moment after kill returns, and
+		// this goroutine could run on past the point meanwhile (send its
+		// COMMIT, say). It waits here for the SIGCONT that ends the stop.
+		cont := make(chan os.Signal, 1)
+		signal.Notify(cont, syscall.SIGCONT)
+		defer signal.Stop(cont)
 		os.Stderr.WriteString("fault point " + name + ": freezing the process\n")
 		syscall.Kill(os.Getpid(), syscall.SIGSTOP) //nolint:errcheck // a test resumes it
+		<-cont
 	})
 }

@@ -370,7 +370,10 @@ func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit; on failure the error that matters is already returned
 
-	if err := w.fence(ctx, tx); err != nil {
+	stop := s.unblock(ctx, tx.Conn().PgConn().PID())
+	err = w.fence(ctx, tx)
+	stop()
+	if err != nil {
 		return err
 	}
 	fault.Freeze("store.after-offsets")

@@ -27,6 +27,8 @@ type Store struct {
 	// that WriteBatch goes straight to safe mode instead of failing in fast
 	// mode first.
 	recentExisting atomic.Bool
+	// terminated counts the sessions of frozen writers ended (fence.go).
+	terminated atomic.Int64
 }
 
 // An Option configures Open.

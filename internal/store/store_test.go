@@ -14,6 +14,8 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 	"foodpipe/internal/store/dbtest"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // created is the creation time of the test orders; it has microseconds so
@@ -796,4 +798,58 @@ func TestOpen(t *testing.T) {
 			t.Error("Ping after Close succeeded")
 		}
 	})
+}
+
+// A writer frozen in the middle of a statement while holding a partition's
+// offsets row (here: a session that locked the row and then runs a long
+// statement, as a COPY whose client was stopped does) is ended by the next
+// writer of that partition once it has waited fenceWait; the next writer
+// then stores its batch.
+func TestAWriterFrozenMidStatementIsEndedByTheNextWriter(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	st := dbtest.NewStore(t)
+	if _, err := st.WriteBatch(ctx, store.Batch{Group: "g", Rows: rows(0, "A"), Offsets: offsets(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pgx.ConnectConfig(ctx, st.Pool().Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	if _, err := holder.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, "UPDATE consumer_offsets SET updated_at = now() WHERE group_id = 'g'"); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() {
+		_, err := holder.Exec(context.Background(), "SELECT pg_sleep(600)")
+		held <- err
+	}()
+
+	begin := time.Now()
+	if _, err := st.WriteBatch(ctx, store.Batch{Group: "g", Rows: rows(1, "B"), Offsets: offsets(1, 2)}); err != nil {
+		t.Fatalf("the next writer: %v", err)
+	}
+	took := time.Since(begin)
+	if took > 15*time.Second {
+		t.Errorf("the next writer waited %v", took)
+	}
+	select {
+	case err := <-held:
+		if err == nil {
+			t.Error("the frozen session's statement finished")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the frozen session is still there")
+	}
+	if n := st.Terminated(); n != 1 {
+		t.Errorf("%d sessions ended, want 1", n)
+	}
+	if n, _ := st.Count(ctx); n != 2 {
+		t.Errorf("Count = %d, want both batches", n)
+	}
+	t.Logf("the next writer stored its batch after %v", took.Round(100*time.Millisecond))
 }
