@@ -324,7 +324,7 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 		return BenchDrain{}, err
 	}
 	defer g.stop()
-	start, err := g.firstAssigned(ctx)
+	start, err := b.firstAssigned(ctx, g, group)
 	if err != nil {
 		return BenchDrain{}, err
 	}
@@ -368,7 +368,7 @@ func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLa
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
 	defer g.stop()
-	if _, err := g.firstAssigned(ctx); err != nil {
+	if _, err := b.firstAssigned(ctx, g, group); err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
 	since := time.Now()
@@ -423,7 +423,7 @@ func (b *bench) waitCovered(ctx context.Context, g *consumerGroup, group string,
 // consumerGroup is `foodpipe consume` children of one group.
 type consumerGroup struct {
 	kids    []*child
-	logs    []*watchedLog
+	logs    []*childLog
 	stopped bool
 	cpu     time.Duration
 	peakRSS float64
@@ -433,7 +433,7 @@ func (b *bench) startConsumers(ctx context.Context, topic, group string, n int) 
 	g := &consumerGroup{}
 	env := append(b.childEnv, "KAFKA_TOPIC="+topic, "KAFKA_GROUP="+group)
 	for i := 1; i <= n; i++ {
-		l := &watchedLog{assigned: make(chan time.Time, 1)}
+		l := &childLog{}
 		kid, err := startChild(ctx, b.exe, env, l, "consume", "--id", fmt.Sprintf("%s-%d", group, i))
 		if err != nil {
 			g.stop()
@@ -444,25 +444,36 @@ func (b *bench) startConsumers(ctx context.Context, topic, group string, n int) 
 	return g, nil
 }
 
-// firstAssigned waits for the first member to be given partitions.
-func (g *consumerGroup) firstAssigned(ctx context.Context) (time.Time, error) {
-	cases := make(chan time.Time, len(g.logs))
-	for _, l := range g.logs {
-		go func() {
-			select {
-			case t := <-l.assigned:
-				cases <- t
-			case <-time.After(time.Minute):
-			}
-		}()
+// firstAssigned waits for the first member of group to be given
+// partitions, as the group's coordinator tells, and returns when it saw
+// that (to within 10 ms).
+func (b *bench) firstAssigned(ctx context.Context, g *consumerGroup, group string) (time.Time, error) {
+	adm, closeAdm, err := adminClient(ctx, b.cfg, b.env.Log)
+	if err != nil {
+		return time.Time{}, err
 	}
-	select {
-	case t := <-cases:
-		return t, nil
-	case <-ctx.Done():
-		return time.Time{}, ctx.Err()
-	case <-time.After(time.Minute):
-		return time.Time{}, fmt.Errorf("no consumer was assigned partitions within a minute:\n%s", g.logTail())
+	defer closeAdm()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		described, err := adm.DescribeGroups(ctx, group)
+		if err == nil {
+			for _, m := range described[group].Members {
+				if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 && len(a.Topics[0].Partitions) > 0 {
+					return time.Now(), nil
+				}
+			}
+		}
+		if err := g.exited(); err != nil {
+			return time.Time{}, err
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("no consumer was assigned partitions within a minute:\n%s", g.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -506,29 +517,22 @@ func (g *consumerGroup) logTail() string {
 	return s.String()
 }
 
-// watchedLog keeps a consumer's log and notes when it is first assigned
-// partitions (slog writes each record in one Write).
-type watchedLog struct {
-	mu       sync.Mutex
-	buf      bytes.Buffer
-	assigned chan time.Time
-	seen     bool
+// childLog keeps the last MiB or so of a consumer's log, for a failure's report.
+type childLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (l *watchedLog) Write(p []byte) (int, error) {
+func (l *childLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.seen && bytes.Contains(p, []byte(`"msg":"partitions assigned"`)) {
-		l.seen = true
-		l.assigned <- time.Now()
-	}
 	if l.buf.Len() > 1<<20 {
 		l.buf.Reset()
 	}
 	return l.buf.Write(p)
 }
 
-func (l *watchedLog) String() string {
+func (l *childLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()

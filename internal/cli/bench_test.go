@@ -77,7 +77,7 @@ func TestBenchRefusesADatabaseWithOrders(t *testing.T) {
 	if err := newRun(t, "KAFKA_BROKERS", addr, "DATABASE_URL", url).do(context.Background(), "produce", "--count", "3", "--rate", "0"); err != nil {
 		t.Fatal(err)
 	}
-	consumeUntil(t, []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}, func(s string) bool { return strings.Contains(s, `"processed":3`) })
+	consumeUntil(t, []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}, func() bool { n, _ := countRows(t, url); return n == 3 })
 	r := newRun(t, "DATABASE_URL", url)
 	err := r.do(context.Background(), "bench", "--orders", "10")
 	if err == nil || !strings.Contains(err.Error(), "holds 3 orders") {

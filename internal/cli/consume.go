@@ -36,13 +36,13 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 	}
 	st, err := openStore(ctx, cfg, cfg.Migrate)
 	if err != nil {
-		return err
+		return stoppedOr(ctx, err)
 	}
 	defer st.Close()
 	m := telemetry.NewMetrics()
 	c, err := newConsumer(ctx, cfg, st, *id, env.Log, m, nil)
 	if err != nil {
-		return err
+		return stoppedOr(ctx, err)
 	}
 	stop, err := serveMetrics(cfg, m, func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
@@ -83,4 +83,13 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 		Observe:         observe,
 		Metrics:         m,
 	}, log)
+}
+
+// stoppedOr is nil when the consumer was told to stop while it was starting
+// (Ctrl-C during the migrations): that is a clean stop, not a failure.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
