@@ -157,8 +157,12 @@ func freeAddr(t *testing.T) string {
 func startBroker(t *testing.T, addr, dataDir string) *proc {
 	t.Helper()
 	p := start(t, "broker", nil, "broker", "--listen", addr, "--data-dir", dataDir)
-	eventually(t, 20*time.Second, "the broker to listen", func() bool {
-		return strings.Contains(p.out.String(), "listening on")
+	eventually(t, 20*time.Second, "the broker to accept connections", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
 	})
 	return p
 }

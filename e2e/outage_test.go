@@ -91,14 +91,15 @@ func TestADatabaseOutageIsRiddenOut(t *testing.T) {
 	viaProxy[1] = "DATABASE_URL=" + strings.Replace(p.db, "127.0.0.1:5432", proxy.addr(), 1)
 
 	const orders = 4000
-	c := start(t, "consumer", viaProxy, "consume", "--id", "c1")
+	metrics := freeAddr(t)
+	c := start(t, "consumer", append(viaProxy, "METRICS_ADDR="+metrics), "consume", "--id", "c1")
 	producer := start(t, "producer", p.env, "produce", "--count", "4000", "--rate", "100")
 	eventually(t, 20*time.Second, "the first orders to be stored", func() bool { return storedCount(t, p.db) > 0 })
 
 	proxy.setCut(true)
 	cutAt := time.Now()
 	eventually(t, 20*time.Second, "the circuit breaker to open", func() bool {
-		return strings.Contains(c.out.String(), `"msg":"database circuit breaker open"`)
+		return metricValue(metrics, "foodpipe_db_breaker_open") == 1
 	})
 	// While the database is away the consumer stays up and stores nothing.
 	during := storedCount(t, p.db)
@@ -111,7 +112,7 @@ func TestADatabaseOutageIsRiddenOut(t *testing.T) {
 	}
 	proxy.setCut(false)
 	eventually(t, 30*time.Second, "the circuit breaker to close", func() bool {
-		return strings.Contains(c.out.String(), `"msg":"database circuit breaker closed"`)
+		return metricValue(metrics, "foodpipe_db_breaker_open") == 0
 	})
 	if code := producer.wait(time.Minute); code != 0 {
 		t.Fatalf("producer exited %d", code)
