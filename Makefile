@@ -27,8 +27,10 @@ demo: ## the whole pipeline in one command
 fmt:
 	gofmt -l -w .
 
-lint: ## golangci-lint v2 with .golangci.yml
-	golangci-lint run ./...
+# golangci-lint built with this Go (a prebuilt one refuses a newer go.mod), with .golangci.yml.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
 
 # Images and the Docker Compose stack (docs/DEPLOY.md).
 IMAGE_TAG ?= local

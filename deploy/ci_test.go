@@ -52,7 +52,10 @@ func TestGitHubWorkflow(t *testing.T) {
 	if !strings.Contains(joined, "make test") || !hasPostgres {
 		t.Errorf("the workflow must run make test with a postgres service; runs %q", runs)
 	}
-	for _, want := range []string{"golangci/golangci-lint-action", "docker/build-push-action"} {
+	if !strings.Contains(joined, "make lint") {
+		t.Errorf("the workflow must lint with make lint (golangci-lint built with go.mod's Go); runs %q", runs)
+	}
+	for _, want := range []string{"docker/build-push-action"} {
 		if !strings.Contains(strings.Join(uses, " "), want) {
 			t.Errorf("the workflow does not use %s", want)
 		}

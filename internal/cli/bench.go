@@ -205,7 +205,6 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			copyTook = took
 		}
 	}
-	rows = nil
 	rep.Copy = rate(int64(*orders), copyTook)
 	fmt.Fprintf(out, "copy      %d rows in %.2fs: %.0f rows/s\n", *orders, copyTook.Seconds(), rep.Copy.RowsPerSec)
 
@@ -295,7 +294,7 @@ func (b *bench) preload(ctx context.Context, topic string, partitions int32, n i
 	if keep {
 		rows = make([]store.Row, 0, n)
 	}
-	p := producer.New(cl, order.NewGenerator(uint64(partitions), nil), producer.Config{Topic: topic, Count: n}, b.env.Log)
+	p := producer.New(cl, order.NewGenerator(uint64(max(partitions, 0)), nil), producer.Config{Topic: topic, Count: n}, b.env.Log)
 	if keep {
 		p.OnAck = func(o order.Order, r *kgo.Record) {
 			mu.Lock()
@@ -482,7 +481,7 @@ func (g *consumerGroup) exited() error {
 	for _, k := range g.kids {
 		select {
 		case <-k.done:
-			return fmt.Errorf("a consumer exited: %v\n%s", k.err, g.logTail())
+			return fmt.Errorf("a consumer exited: %w\n%s", k.err, g.logTail())
 		default:
 		}
 	}
@@ -596,7 +595,7 @@ func printBench(w io.Writer, r BenchReport) {
 	for _, d := range r.Scaling {
 		fmt.Fprintf(tw, "consumer\t%d\t%d\t%.0f\t%.2f\t%.1f\t%.1f\t\n", d.Partitions, d.Consumers, d.RowsPerSec, d.RatioToCopy, d.CPUMicrosPerOrder, d.PeakRSSMiB)
 	}
-	tw.Flush()
+	_ = tw.Flush() // a report that cannot be written has nowhere to say so
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "orders/s\tproduced/s\terror %\tp50 ms\tp99 ms\tmax ms\tconsumer peak RSS MiB\t")
@@ -604,7 +603,7 @@ func printBench(w io.Writer, r BenchReport) {
 		p := r.Producer.Fixed[i]
 		fmt.Fprintf(tw, "%.0f\t%.1f\t%+.2f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", l.Rate, p.Achieved, p.ErrorPct, l.P50ms, l.P99ms, l.MaxMs, l.PeakRSSMiB)
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	fmt.Fprintf(w, "\nproducer, as fast as it goes: %.0f orders/s generated and acknowledged\n\n", r.Producer.MaxRate)
 	for _, t := range r.Targets {
 		mark := "met"

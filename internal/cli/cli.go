@@ -169,7 +169,7 @@ func (f *flags) parse(args []string) (config.Config, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return config.Config{}, flag.ErrHelp
 		}
-		return config.Config{}, fmt.Errorf("%w: %v", ErrUsage, err)
+		return config.Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if f.NArg() > 0 {
 		return config.Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, f.Arg(0))

@@ -89,7 +89,7 @@ func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id str
 // (Ctrl-C during the migrations): that is a clean stop, not a failure.
 func stoppedOr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // a stop during start-up is a clean stop: that is the point
 	}
 	return err
 }

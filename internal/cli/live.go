@@ -190,15 +190,13 @@ func (v *liveView) drawBlock() {
 	}
 	if len(v.events) > 0 {
 		lines = append(lines, "")
-		for _, e := range v.events[max(0, len(v.events)-6):] {
-			lines = append(lines, e)
-		}
+		lines = append(lines, v.events[max(0, len(v.events)-6):]...)
 	}
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
 	v.drawn = len(lines)
-	io.WriteString(v.w, b.String())
+	_, _ = io.WriteString(v.w, b.String()) // a view that cannot be drawn is not worth stopping the demo for
 }
 
 // bar draws done out of total as a bar of width cells.

@@ -86,9 +86,10 @@ func prepareTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, log *
 	}
 	results, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), topicSpecs(cfg)...)
 	for _, r := range results {
-		if r.State == kafka.TopicDiffers {
+		switch r.State {
+		case kafka.TopicDiffers:
 			log.Warn("topic exists with other settings", slog.String("topic", r.Spec.Name), slog.Any("differences", r.Differences))
-		} else if r.State == kafka.TopicCreated {
+		case kafka.TopicCreated:
 			log.Info("topic created", slog.String("topic", r.Spec.Name), slog.Int("partitions", int(r.Spec.Partitions)))
 		}
 	}

@@ -108,7 +108,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	cctx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
 	consumed := make(chan error, 1)
 	go func() { consumed <- c.Run(cctx) }()
-	defer func() { stopConsumer(); <-consumed }()
+	defer func() { stopConsumer(); <-consumed }() //nolint:errcheck // the report says how the run went
 
 	adm, closeAdm, err := adminClient(ctx, cfg, env.Log)
 	if err != nil {
@@ -246,7 +246,7 @@ func printSoak(w io.Writer, r SoakReport) {
 	fmt.Fprintf(tw, "goroutines\t%d\t%d\n", r.Start.Goroutines, r.End.Goroutines)
 	fmt.Fprintf(tw, "lag\t%d\t%d\n", r.Start.Lag, r.End.Lag)
 	fmt.Fprintf(tw, "errors\t%d\t%d\n", r.Start.Errors, r.End.Errors)
-	tw.Flush()
+	_ = tw.Flush() // a report that cannot be written has nowhere to say so
 	fmt.Fprintf(w, "produced %d, stored %d in %.0fs: ", r.Produced, r.Stored, r.Seconds)
 	if r.Flat {
 		fmt.Fprintln(w, "flat")
@@ -297,12 +297,12 @@ func startChild(ctx context.Context, exe string, env []string, stderr io.Writer,
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			if conn, err := dialTCP(addr); err == nil {
-				conn.Close()
+				_ = conn.Close() // it accepted: that was the question
 				break
 			}
 			select {
 			case <-c.done:
-				return nil, fmt.Errorf("broker exited: %v", c.err)
+				return nil, fmt.Errorf("broker exited: %w", c.err)
 			case <-ctx.Done():
 				c.stop()
 				return nil, ctx.Err()
@@ -325,11 +325,11 @@ func (c *child) stop() {
 		return
 	default:
 	}
-	c.cmd.Process.Signal(os.Interrupt)
+	_ = c.cmd.Process.Signal(os.Interrupt) // a child that already exited is what stop wants
 	select {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
-		c.cmd.Process.Kill()
+		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
 }

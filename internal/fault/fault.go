@@ -28,8 +28,8 @@ func Crash(name string) {
 	if !enabled || !slices.Contains(armed, name) {
 		return
 	}
-	os.Stderr.WriteString("fault point " + name + ": killing the process\n")
-	syscall.Kill(os.Getpid(), syscall.SIGKILL) //nolint:errcheck // the process is gone either way
+	_, _ = os.Stderr.WriteString("fault point " + name + ": killing the process\n")
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL) // the process is gone either way
 	select {}
 }
 
@@ -49,8 +49,8 @@ func Freeze(name string) {
 		cont := make(chan os.Signal, 1)
 		signal.Notify(cont, syscall.SIGCONT)
 		defer signal.Stop(cont)
-		os.Stderr.WriteString("fault point " + name + ": freezing the process\n")
-		syscall.Kill(os.Getpid(), syscall.SIGSTOP) //nolint:errcheck // a test resumes it
+		_, _ = os.Stderr.WriteString("fault point " + name + ": freezing the process\n")
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // a test resumes it
 		<-cont
 	})
 }

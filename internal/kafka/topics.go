@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -96,7 +97,7 @@ func compareTopic(ctx context.Context, adm *kadm.Client, s TopicSpec) ([]string,
 		return nil, err
 	}
 	var diffs []string
-	if int32(len(d.Partitions)) != s.Partitions {
+	if len(d.Partitions) != int(s.Partitions) {
 		diffs = append(diffs, fmt.Sprintf("partitions: want %d, have %d", s.Partitions, len(d.Partitions)))
 	}
 	if d.ReplicationFactor != s.ReplicationFactor {
@@ -160,7 +161,7 @@ func DescribeTopic(ctx context.Context, adm *kadm.Client, name string) (TopicInf
 			pi.StartOffset = o.Offset
 		}
 		info.Partitions = append(info.Partitions, pi)
-		info.ReplicationFactor = int16(len(p.Replicas))
+		info.ReplicationFactor = int16(min(len(p.Replicas), math.MaxInt16))
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, name)
 	if err != nil {

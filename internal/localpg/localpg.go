@@ -163,7 +163,7 @@ func answers(ctx context.Context, addr string) bool {
 	if err != nil {
 		return false
 	}
-	conn.Close()
+	_ = conn.Close() // it answered: that was the question
 	return true
 }
 
@@ -209,7 +209,8 @@ func ensureDatabase(ctx context.Context, addr, user, db string) (string, error) 
 		// committed, or 23505 on pg_database's unique index when both were
 		// creating at the same moment. Either way the database is there.
 		var pgErr *pgconn.PgError
-		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.DuplicateDatabase || pgErr.Code == pgerrcode.UniqueViolation)) {
+		exists := errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.DuplicateDatabase || pgErr.Code == pgerrcode.UniqueViolation)
+		if err != nil && !exists {
 			return "", fmt.Errorf("create database %s: %w", db, err)
 		}
 	}

@@ -114,7 +114,7 @@ func StartTemp(ctx context.Context, log *slog.Logger) (*DB, error) {
 	}
 	c := &cluster{bin: bin, dir: dir, data: filepath.Join(dir, "data"), log: filepath.Join(dir, "postgres.log")}
 	fail := func(err error) (*DB, error) {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort: the error that matters is err
 		return nil, fmt.Errorf("temporary cluster: %w", err)
 	}
 	if c.asUser, err = serverUser(dir); err != nil {
@@ -140,7 +140,7 @@ func StartTemp(ctx context.Context, log *slog.Logger) (*DB, error) {
 		stop:   c.close,
 	}
 	if err := ping(ctx, db.URL); err != nil {
-		db.Close()
+		_ = db.Close() // best effort: the error that matters is err
 		return nil, fmt.Errorf("temporary cluster started but does not answer: %w", err)
 	}
 	log.Info("temporary PostgreSQL cluster started", slog.String("dir", dir), slog.Int("port", port),
@@ -191,7 +191,7 @@ func (c *cluster) start(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		os.Remove(c.log)
+		_ = os.Remove(c.log) // a fresh log for this attempt; there may be none
 		err = c.run(ctx, "pg_ctl", "-D", c.data, "-l", c.log, "-o", "-p "+strconv.Itoa(port), "-w", "-t", "30", "start")
 		if err == nil {
 			return port, nil
@@ -199,7 +199,7 @@ func (c *cluster) start(ctx context.Context) (int, error) {
 		logged, _ := os.ReadFile(c.log)
 		// pg_ctl may give up waiting (or be cancelled) while the server
 		// goes on starting; make sure none is left behind.
-		c.stop("immediate")
+		_ = c.stop("immediate") // best effort: a server that never started has nothing to stop
 		if attempt < 3 && ctx.Err() == nil && strings.Contains(string(logged), "could not bind") {
 			continue
 		}

@@ -247,8 +247,10 @@ func (d *decoder) item(i int) *InvalidError {
 	}
 	it, bad := convertItem(i, name, quantity, price)
 	if bad != nil {
+		// The first bad item is kept and reported once the whole message
+		// has parsed; the parse itself goes on.
 		d.itemErr = bad
-		return nil
+		return nil //nolint:nilerr // see above
 	}
 	d.addItem(it)
 	return nil

@@ -3,6 +3,7 @@ package order
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -201,7 +202,7 @@ func TestDecodeRefusesWithTheRightReason(t *testing.T) {
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("Decode took %v", d)
 			}
-			ie, ok := err.(*InvalidError)
+			ie, ok := errors.AsType[*InvalidError](err)
 			if !ok {
 				t.Fatalf("Decode() = %+v, %v; want an *InvalidError", o, err)
 			}

@@ -55,7 +55,7 @@ func (s *Store) unblock(ctx context.Context, pid uint32) (stop func()) {
 				if conn.QueryRow(cctx, terminateBlockers, pid, fenceWait.Seconds()).Scan(&n) == nil && n > 0 {
 					s.terminated.Add(int64(n))
 				}
-				conn.Close(context.WithoutCancel(cctx))
+				_ = conn.Close(context.WithoutCancel(cctx))
 			}
 			cancel()
 		}
