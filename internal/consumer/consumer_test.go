@@ -102,10 +102,18 @@ func (l *logs) String() string              { l.mu.Lock(); defer l.mu.Unlock(); 
 // member starts a consumer in the group and stops it at the end of the test.
 func member(t *testing.T, c *cluster, st Store, id string, w io.Writer) (*Consumer, context.CancelFunc) {
 	t.Helper()
-	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: id}), st, Config{
+	return memberWith(t, c, st, id, w, func(*Config) {})
+}
+
+// memberWith is member with the configuration changed by tweak.
+func memberWith(t *testing.T, c *cluster, st Store, id string, w io.Writer, tweak func(*Config)) (*Consumer, context.CancelFunc) {
+	t.Helper()
+	cfg := Config{
 		ID: id, Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: 1,
 		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}, slog.New(slog.NewJSONHandler(w, nil)))
+	}
+	tweak(&cfg)
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: id}), st, cfg, slog.New(slog.NewJSONHandler(w, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,9 +398,8 @@ func TestTheObserverHearsAssignmentsAndStoredBatches(t *testing.T) {
 	var mu sync.Mutex
 	var assigned []Assigned
 	stored := map[int32]int{}
-	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: "c1"}), st, Config{
-		ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, SessionTimeout: 2 * time.Second,
-		Observe: func(e Event) {
+	_, stop := memberWith(t, c, st, "c1", io.Discard, func(cfg *Config) {
+		cfg.Observe = func(e Event) {
 			mu.Lock()
 			defer mu.Unlock()
 			if e.Who() != "c1" {
@@ -404,19 +411,10 @@ func TestTheObserverHearsAssignmentsAndStoredBatches(t *testing.T) {
 			case BatchStored:
 				stored[e.Partition] += e.Inserted
 			}
-		},
-	}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(ctx) }()
+		}
+	})
 	eventually(t, "every order stored", func() bool { return count(t, st) == 30 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(assigned) < 2 || !slices.Equal(assigned[0].Owned, []int32{0, 1, 2}) || len(assigned[len(assigned)-1].Owned) != 0 {
@@ -597,21 +595,9 @@ func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
 	cl.Close()
 	const retries = 3
 	flaky := &flakyStore{Store: st, fails: retries, attempts: map[int32]int{}}
-	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: "c1"}), flaky, Config{
-		ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: retries, Writers: 3,
-		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(ctx) }()
+	cons, stop := memberWith(t, c, flaky, "c1", io.Discard, func(cfg *Config) { cfg.DBRetries, cfg.Writers = retries, 3 })
 	eventually(t, "every order stored", func() bool { return count(t, st) == 60 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	if got := cons.Stats().Failures; got != 3*retries {
 		t.Errorf("%d failed attempts, want %d", got, 3*retries)
 	}
