@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -85,4 +87,119 @@ func ReadTopic(ctx context.Context, base []kgo.Opt, adm *kadm.Client, topic stri
 		return int(a.Offset - b.Offset)
 	})
 	return recs, nil
+}
+
+// GroupView is one look at a consumer group reading a topic: each
+// partition's high watermark, the group's committed offset and lag, the
+// members and what they own.
+type GroupView struct {
+	State      string // Stable, PreparingRebalance, Empty, Dead ...
+	Partitions []PartitionView
+	Members    []MemberView
+}
+
+// PartitionView is one partition of the topic, as the group sees it.
+type PartitionView struct {
+	Partition     int32
+	Start         int64 // the oldest offset kept
+	HighWatermark int64
+	Committed     int64 // -1 when the group has committed nothing
+	// Lag as every Kafka tool shows it: what lies between the group's
+	// position (or, before its first commit, the oldest message kept) and
+	// the high watermark.
+	Lag   int64
+	Owner string // the owning member's client id, "" when none
+}
+
+// MemberView is one member of the group.
+type MemberView struct {
+	ClientID, Host, MemberID string
+	Partitions               []int32 // of the topic, in order
+}
+
+// InspectGroup looks at group reading topic.
+func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (GroupView, error) {
+	var v GroupView
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return v, fmt.Errorf("list offsets: %w", err)
+	}
+	if _, ok := ends[topic]; !ok {
+		return v, fmt.Errorf("%w: %s", ErrNoTopic, topic)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return v, fmt.Errorf("list offsets: %w", err)
+	}
+	groups, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return v, fmt.Errorf("describe group %s: %w", group, err)
+	}
+	owner := map[int32]string{}
+	if g, ok := groups[group]; ok {
+		v.State = g.State
+		for _, m := range g.Members {
+			mv := MemberView{ClientID: m.ClientID, Host: strings.TrimPrefix(m.ClientHost, "/"), MemberID: m.MemberID, Partitions: []int32{}}
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, t := range a.Topics {
+					if t.Topic == topic {
+						mv.Partitions = append(mv.Partitions, t.Partitions...)
+					}
+				}
+			}
+			slices.Sort(mv.Partitions)
+			for _, p := range mv.Partitions {
+				owner[p] = mv.ClientID
+			}
+			v.Members = append(v.Members, mv)
+		}
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // no member has committed yet: everything is still to be read
+	}
+	if err != nil {
+		return v, fmt.Errorf("fetch committed offsets of %s: %w", group, err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		pv := PartitionView{Partition: o.Partition, HighWatermark: o.Offset, Committed: -1, Owner: owner[o.Partition]}
+		if c, ok := committed.Lookup(topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
+			pv.Committed = c.At
+		}
+		if s, ok := starts.Lookup(topic, o.Partition); ok {
+			pv.Start = s.Offset
+		}
+		pv.Lag = o.Offset - max(pv.Committed, pv.Start, 0)
+		v.Partitions = append(v.Partitions, pv)
+	})
+	slices.SortFunc(v.Partitions, func(a, b PartitionView) int { return int(a.Partition - b.Partition) })
+	return v, nil
+}
+
+// Lag is the group's lag summed over the partitions.
+func (v GroupView) Lag() int64 {
+	var n int64
+	for _, p := range v.Partitions {
+		n += p.Lag
+	}
+	return n
+}
+
+// Messages counts the messages a topic keeps now, over its partitions.
+func Messages(ctx context.Context, adm *kadm.Client, topic string) (int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets: %w", err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(topic, o.Partition); ok && o.Err == nil {
+			n += o.Offset - s.Offset
+		}
+	})
+	return n, nil
 }
