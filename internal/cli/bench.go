@@ -163,10 +163,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 
 	if !*autovacuum {
-		if err := st.SetAutovacuum(ctx, false); err != nil {
+		if err := st.Bench().SetAutovacuum(ctx, false); err != nil {
 			return err
 		}
-		defer st.SetAutovacuum(context.WithoutCancel(ctx), true) //nolint:errcheck // best effort: the table is the bench's own
+		defer st.Bench().SetAutovacuum(context.WithoutCancel(ctx), true) //nolint:errcheck // best effort: the table is the bench's own
 	}
 	rep := BenchReport{Orders: *orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers, Autovacuum: *autovacuum}
 
@@ -194,10 +194,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	// PostgreSQL at its best.
 	var copyTook time.Duration
 	for range 2 {
-		if err := st.Reset(ctx); err != nil {
+		if err := st.Bench().Reset(ctx); err != nil {
 			return err
 		}
-		took, err := st.CopyBaseline(ctx, rows)
+		took, err := st.Bench().CopyBaseline(ctx, rows)
 		if err != nil {
 			return err
 		}
@@ -312,7 +312,7 @@ func (b *bench) preload(ctx context.Context, topic string, partitions int32, n i
 // drain starts consumers on a preloaded topic with empty tables and times
 // them from the first assignment until every message is covered.
 func (b *bench) drain(ctx context.Context, topic string, partitions, consumers int, n int64, copyRate float64) (BenchDrain, error) {
-	if err := b.st.Reset(ctx); err != nil {
+	if err := b.st.Bench().Reset(ctx); err != nil {
 		return BenchDrain{}, err
 	}
 	// Each drain is a new group, so it starts at the beginning of the topic.
@@ -350,7 +350,7 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 // atRate runs one consumer while the producer sends at a fixed rate, then
 // reads the end-to-end latency from the table.
 func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLatency, BenchProducerRate, error) {
-	if err := b.st.Reset(ctx); err != nil {
+	if err := b.st.Bench().Reset(ctx); err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
 	topic := "bench-rate-" + strconv.FormatFloat(r, 'f', -1, 64)

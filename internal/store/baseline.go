@@ -11,17 +11,25 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// Bench holds the operations only `foodpipe bench` needs, which empty or
+// bypass the orders table: kept off Store, so that nothing in the pipeline
+// can call them by mistake.
+type Bench struct{ s *Store }
+
+// Bench returns the bench-only operations on this store's database.
+func (s *Store) Bench() Bench { return Bench{s} }
+
 // CopyBaseline stores rows with one COPY and nothing else: no
 // deduplication, no offsets, no transaction of its own. It is the yardstick
 // `foodpipe bench` holds the consumer against, so the rows are encoded
 // before the clock starts and only PostgreSQL's work is timed.
-func (s *Store) CopyBaseline(ctx context.Context, rows []Row) (time.Duration, error) {
+func (b Bench) CopyBaseline(ctx context.Context, rows []Row) (time.Duration, error) {
 	buf := beginCopy(nil)
 	for i := range rows {
 		buf = appendRow(buf, &rows[i])
 	}
 	buf = endCopy(buf)
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := b.s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("copy baseline: %w", err)
 	}
@@ -42,11 +50,11 @@ func (s *Store) CopyBaseline(ctx context.Context, rows []Row) (time.Duration, er
 // must start from empty tables, and asks for a checkpoint so that the
 // writes of the measurement before do not slow down the next one. (Only a
 // superuser or a member of pg_checkpoint may; for others it is skipped.)
-func (s *Store) Reset(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "TRUNCATE orders, consumer_offsets"); err != nil {
+func (b Bench) Reset(ctx context.Context) error {
+	if _, err := b.s.pool.Exec(ctx, "TRUNCATE orders, consumer_offsets, dead_letters"); err != nil {
 		return fmt.Errorf("empty the tables: %w", err)
 	}
-	if _, err := s.pool.Exec(ctx, "CHECKPOINT"); err != nil && !isInsufficientPrivilege(err) {
+	if _, err := b.s.pool.Exec(ctx, "CHECKPOINT"); err != nil && !isInsufficientPrivilege(err) {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
@@ -61,12 +69,12 @@ func isInsufficientPrivilege(err error) bool {
 // orders table on or off. A measurement turns it off: one COPY commits once
 // and never wakes it, while a drain of many transactions does, half way
 // through, and the two would not be measured alike.
-func (s *Store) SetAutovacuum(ctx context.Context, on bool) error {
+func (b Bench) SetAutovacuum(ctx context.Context, on bool) error {
 	sql := "ALTER TABLE orders RESET (autovacuum_enabled)"
 	if !on {
 		sql = "ALTER TABLE orders SET (autovacuum_enabled = false)"
 	}
-	if _, err := s.pool.Exec(ctx, sql); err != nil {
+	if _, err := b.s.pool.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("autovacuum: %w", err)
 	}
 	return nil
