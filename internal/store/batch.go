@@ -3,12 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"foodpipe/internal/fault"
 	"foodpipe/internal/order"
@@ -120,43 +118,6 @@ WHERE s.order_id = ANY($1)`
 
 	clearStaging = "DELETE FROM order_staging"
 )
-
-// beginBatch opens a batch's transaction with limits that PostgreSQL itself
-// enforces, so that a writer that freezes (SIGSTOP, a VM paused, a GC or
-// swap storm, a network that stops answering) cannot hold the locks of its
-// consumer_offsets rows, and with them every other member of the group,
-// for longer than this:
-//   - idle in the transaction for 5 s: PostgreSQL ends the session; the
-//     frozen writer's COMMIT, when it wakes, fails, and its retry meets the
-//     offset fence;
-//   - one statement for 15 s (a COPY whose client stopped sending): the
-//     statement is cancelled and the transaction rolls back;
-//   - waiting for a lock for 15 s: the waiter gets a transient error and
-//     retries.
-//
-// A batch's statements take milliseconds and nothing waits between them, so
-// healthy writers never come near these limits. They are set in the BEGIN
-// itself (no extra round trip) and last for the transaction only.
-const beginBatch = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '5s';
-SET LOCAL statement_timeout = '15s'; SET LOCAL lock_timeout = '15s'`
-
-// fenceOffsets stores the next offset of every partition of the batch, but
-// only where the stored one does not lie beyond the batch's first offset. It
-// runs first in the transaction: the rows it writes stay locked until commit,
-// so a second consumer holding the same partitions waits here and then finds
-// itself fenced, before doing any work.
-const fenceOffsets = `WITH input AS (
-	SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS t(topic, kafka_partition, from_offset, next_offset)
-), up AS (
-	INSERT INTO consumer_offsets AS c (group_id, topic, kafka_partition, next_offset)
-	SELECT $1, topic, kafka_partition, next_offset FROM input
-	ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE
-		SET next_offset = EXCLUDED.next_offset, updated_at = now()
-		WHERE c.next_offset <= (SELECT i.from_offset FROM input i
-			WHERE i.topic = EXCLUDED.topic AND i.kafka_partition = EXCLUDED.kafka_partition)
-	RETURNING 1
-)
-SELECT count(*) FROM up`
 
 // PostgreSQL's timestamptz range: from 4714-11-24 BC (astronomical year
 // -4713) up to, not including, 294277-01-01. Instants outside it are refused
@@ -399,161 +360,4 @@ func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
-}
-
-// fence advances the stored offsets, or fails with ErrStaleOffsets.
-func (w *batchWrite) fence(ctx context.Context, tx pgx.Tx) error {
-	n := len(w.b.Offsets)
-	if n == 0 {
-		return nil
-	}
-	topics := make([]string, n)
-	parts := make([]int32, n)
-	froms := make([]int64, n)
-	nexts := make([]int64, n)
-	for i, po := range w.b.Offsets {
-		topics[i], parts[i], froms[i], nexts[i] = po.Topic, po.Partition, po.From, po.Next
-	}
-	var stored int
-	if err := tx.QueryRow(ctx, fenceOffsets, w.b.Group, topics, parts, froms, nexts).Scan(&stored); err != nil {
-		return fmt.Errorf("store offsets: %w", err)
-	}
-	if stored == n {
-		return nil
-	}
-	// Name the partitions that moved on, for the log of whoever gets fenced.
-	rows, err := tx.Query(ctx, `SELECT topic, kafka_partition, next_offset FROM consumer_offsets
-		WHERE group_id = $1 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))`,
-		w.b.Group, topics, parts)
-	if err != nil {
-		return fmt.Errorf("%w: group %s", ErrStaleOffsets, w.b.Group)
-	}
-	next := map[PartitionOffset]int64{}
-	for rows.Next() {
-		var po PartitionOffset
-		var off int64
-		if rows.Scan(&po.Topic, &po.Partition, &off) == nil {
-			next[po] = off
-		}
-	}
-	rows.Close()
-	for _, po := range w.b.Offsets {
-		if off, ok := next[PartitionOffset{Topic: po.Topic, Partition: po.Partition}]; ok && off > po.From {
-			return fmt.Errorf("%w: group %s, %s/%d stored up to offset %d, batch starts at %d",
-				ErrStaleOffsets, w.b.Group, po.Topic, po.Partition, off, po.From)
-		}
-	}
-	return fmt.Errorf("%w: group %s", ErrStaleOffsets, w.b.Group)
-}
-
-// bisect stores rows in a savepoint; if PostgreSQL refuses one of them, it
-// rolls the savepoint back and tries each half, down to single rows, which
-// are then rejected. k refused rows among n cost about k·log2(n) attempts.
-func (w *batchWrite) bisect(ctx context.Context, tx pgx.Tx, rows []int) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	err = w.store(ctx, sp, rows, careful)
-	if err == nil {
-		if err := sp.Commit(ctx); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
-		}
-		return nil
-	}
-	if rbErr := sp.Rollback(ctx); rbErr != nil {
-		return fmt.Errorf("rollback to savepoint: %w", rbErr)
-	}
-	if !isDataException(err) {
-		return err
-	}
-	if len(rows) == 1 {
-		// Keep PostgreSQL's own words: they are the dead letter's reason.
-		pgErr, _ := errors.AsType[*pgconn.PgError](err)
-		w.reject(rows[0], pgErr)
-		return nil
-	}
-	mid := len(rows) / 2
-	if err := w.bisect(ctx, tx, rows[:mid]); err != nil {
-		return err
-	}
-	return w.bisect(ctx, tx, rows[mid:])
-}
-
-// store brings rows into orders. In fast mode that is one COPY. Otherwise
-// the rows go through the staging table, and those already stored are
-// sorted into duplicates and conflicts; in careful mode the staging table is
-// emptied first, as earlier attempts of the transaction may have filled it.
-func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) error {
-	if m == fast {
-		if err := w.copyRows(ctx, tx, copyOrders, rows); err != nil {
-			return fmt.Errorf("copy orders: %w", err)
-		}
-		return nil
-	}
-	if m == careful {
-		if _, err := tx.Exec(ctx, clearStaging); err != nil {
-			return fmt.Errorf("clear staging: %w", err)
-		}
-	}
-	if err := w.copyRows(ctx, tx, copyStaging, rows); err != nil {
-		return fmt.Errorf("stage orders: %w", err)
-	}
-	existing, err := queryStrings(ctx, tx, insertStaged)
-	if err != nil {
-		return fmt.Errorf("insert orders: %w", err)
-	}
-	w.existing += len(existing)
-	if len(existing) == 0 {
-		return nil
-	}
-	same := make(map[string]bool, len(existing))
-	cmp, err := tx.Query(ctx, compareStaged, existing)
-	if err != nil {
-		return fmt.Errorf("compare orders: %w", err)
-	}
-	for cmp.Next() {
-		var id string
-		var eq bool
-		if err := cmp.Scan(&id, &eq); err != nil {
-			cmp.Close()
-			return fmt.Errorf("compare orders: %w", err)
-		}
-		same[id] = eq
-	}
-	if err := cmp.Err(); err != nil {
-		return fmt.Errorf("compare orders: %w", err)
-	}
-	for _, id := range existing {
-		eq, found := same[id]
-		if !found {
-			// Not inserted because of a conflicting row, yet that row is gone:
-			// only a concurrent delete can do this, and then retrying works.
-			return fmt.Errorf("compare orders: order %s was neither inserted nor found", id)
-		}
-		i := w.first[id]
-		w.fates[i] = conflict
-		if eq {
-			w.fates[i] = duplicate
-		}
-	}
-	return nil
-}
-
-// queryStrings runs a query returning one text column.
-func queryStrings(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, sql string, args ...any) ([]string, error) {
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }

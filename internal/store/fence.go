@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,3 +67,85 @@ func (s *Store) unblock(ctx context.Context, pid uint32) (stop func()) {
 // Terminated is how many sessions of frozen writers this store has ended
 // (see fenceWait).
 func (s *Store) Terminated() int64 { return s.terminated.Load() }
+
+// beginBatch opens a batch's transaction with limits that PostgreSQL itself
+// enforces, so that a writer that freezes (SIGSTOP, a VM paused, a GC or
+// swap storm, a network that stops answering) cannot hold the locks of its
+// consumer_offsets rows, and with them every other member of the group,
+// for longer than this:
+//   - idle in the transaction for 5 s: PostgreSQL ends the session; the
+//     frozen writer's COMMIT, when it wakes, fails, and its retry meets the
+//     offset fence;
+//   - one statement for 15 s (a COPY whose client stopped sending): the
+//     statement is cancelled and the transaction rolls back;
+//   - waiting for a lock for 15 s: the waiter gets a transient error and
+//     retries.
+//
+// A batch's statements take milliseconds and nothing waits between them, so
+// healthy writers never come near these limits. They are set in the BEGIN
+// itself (no extra round trip) and last for the transaction only.
+const beginBatch = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '5s';
+SET LOCAL statement_timeout = '15s'; SET LOCAL lock_timeout = '15s'`
+
+// fenceOffsets stores the next offset of every partition of the batch, but
+// only where the stored one does not lie beyond the batch's first offset. It
+// runs first in the transaction: the rows it writes stay locked until commit,
+// so a second consumer holding the same partitions waits here and then finds
+// itself fenced, before doing any work.
+const fenceOffsets = `WITH input AS (
+	SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS t(topic, kafka_partition, from_offset, next_offset)
+), up AS (
+	INSERT INTO consumer_offsets AS c (group_id, topic, kafka_partition, next_offset)
+	SELECT $1, topic, kafka_partition, next_offset FROM input
+	ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE
+		SET next_offset = EXCLUDED.next_offset, updated_at = now()
+		WHERE c.next_offset <= (SELECT i.from_offset FROM input i
+			WHERE i.topic = EXCLUDED.topic AND i.kafka_partition = EXCLUDED.kafka_partition)
+	RETURNING 1
+)
+SELECT count(*) FROM up`
+
+// fence advances the stored offsets, or fails with ErrStaleOffsets.
+func (w *batchWrite) fence(ctx context.Context, tx pgx.Tx) error {
+	n := len(w.b.Offsets)
+	if n == 0 {
+		return nil
+	}
+	topics := make([]string, n)
+	parts := make([]int32, n)
+	froms := make([]int64, n)
+	nexts := make([]int64, n)
+	for i, po := range w.b.Offsets {
+		topics[i], parts[i], froms[i], nexts[i] = po.Topic, po.Partition, po.From, po.Next
+	}
+	var stored int
+	if err := tx.QueryRow(ctx, fenceOffsets, w.b.Group, topics, parts, froms, nexts).Scan(&stored); err != nil {
+		return fmt.Errorf("store offsets: %w", err)
+	}
+	if stored == n {
+		return nil
+	}
+	// Name the partitions that moved on, for the log of whoever gets fenced.
+	rows, err := tx.Query(ctx, `SELECT topic, kafka_partition, next_offset FROM consumer_offsets
+		WHERE group_id = $1 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))`,
+		w.b.Group, topics, parts)
+	if err != nil {
+		return fmt.Errorf("%w: group %s", ErrStaleOffsets, w.b.Group)
+	}
+	next := map[PartitionOffset]int64{}
+	for rows.Next() {
+		var po PartitionOffset
+		var off int64
+		if rows.Scan(&po.Topic, &po.Partition, &off) == nil {
+			next[po] = off
+		}
+	}
+	rows.Close()
+	for _, po := range w.b.Offsets {
+		if off, ok := next[PartitionOffset{Topic: po.Topic, Partition: po.Partition}]; ok && off > po.From {
+			return fmt.Errorf("%w: group %s, %s/%d stored up to offset %d, batch starts at %d",
+				ErrStaleOffsets, w.b.Group, po.Topic, po.Partition, off, po.From)
+		}
+	}
+	return fmt.Errorf("%w: group %s", ErrStaleOffsets, w.b.Group)
+}
