@@ -7,15 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/kafka"
 	"foodpipe/internal/store"
 )
 
@@ -121,55 +119,20 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 // readStatus gathers the status from the brokers and, when st is open, the database.
 func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr error, cfg config.Config) (Status, error) {
 	s := Status{Topic: cfg.Topic, Group: cfg.Group, DLQTopic: cfg.DLQTopic}
-	ends, err := adm.ListEndOffsets(ctx, cfg.Topic, cfg.DLQTopic)
-	if err != nil {
-		return s, fmt.Errorf("list offsets: %w", err)
-	}
-	if _, ok := ends[cfg.Topic]; !ok {
+	view, err := kafka.InspectGroup(ctx, adm, cfg.Topic, cfg.Group)
+	if errors.Is(err, kafka.ErrNoTopic) {
 		return s, fmt.Errorf("topic %s does not exist (foodpipe topic create makes it)", cfg.Topic)
 	}
-	starts, err := adm.ListStartOffsets(ctx, cfg.Topic, cfg.DLQTopic)
 	if err != nil {
-		return s, fmt.Errorf("list offsets: %w", err)
+		return s, err
 	}
-	starts.Each(func(o kadm.ListedOffset) {
-		if end, ok := ends.Lookup(cfg.DLQTopic, o.Partition); ok && o.Topic == cfg.DLQTopic && o.Err == nil {
-			s.DLQSize += end.Offset - o.Offset
-		}
-	})
-
-	groups, err := adm.DescribeGroups(ctx, cfg.Group)
-	if err != nil {
-		return s, fmt.Errorf("describe group %s: %w", cfg.Group, err)
+	if s.DLQSize, err = kafka.Messages(ctx, adm, cfg.DLQTopic); err != nil {
+		return s, err
 	}
-	owner := map[int32]string{}
-	if g, ok := groups[cfg.Group]; ok {
-		s.GroupState = g.State
-		for _, m := range g.Members {
-			ms := MemberStatus{ClientID: m.ClientID, Host: strings.TrimPrefix(m.ClientHost, "/"), MemberID: m.MemberID, Partitions: []int32{}}
-			if a, ok := m.Assigned.AsConsumer(); ok {
-				for _, t := range a.Topics {
-					if t.Topic == cfg.Topic {
-						ms.Partitions = append(ms.Partitions, t.Partitions...)
-					}
-				}
-			}
-			slices.Sort(ms.Partitions)
-			for _, p := range ms.Partitions {
-				owner[p] = ms.ClientID
-			}
-			s.Members = append(s.Members, ms)
-		}
+	s.GroupState = view.State
+	for _, m := range view.Members {
+		s.Members = append(s.Members, MemberStatus{ClientID: m.ClientID, Host: m.Host, MemberID: m.MemberID, Partitions: m.Partitions})
 	}
-	committed, err := adm.FetchOffsets(ctx, cfg.Group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		// No member has committed yet: everything is still to be read.
-		err = nil
-	}
-	if err != nil {
-		return s, fmt.Errorf("fetch committed offsets of %s: %w", cfg.Group, err)
-	}
-
 	var rows map[int32]int64
 	if dbErr == nil {
 		rows, dbErr = st.CountByPartition(ctx)
@@ -177,25 +140,13 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	if dbErr != nil {
 		s.Database = dbErr.Error()
 	}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Topic != cfg.Topic {
-			return
-		}
-		ps := PartitionStatus{Partition: o.Partition, HighWatermark: o.Offset, Committed: -1, Rows: -1, Owner: owner[o.Partition]}
-		if c, ok := committed.Lookup(cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
-			ps.Committed = c.At
-		}
-		// Lag as every Kafka tool shows it: what lies between the group's
-		// position (or, before its first commit, the oldest message kept)
-		// and the high watermark.
-		start, _ := starts.Lookup(cfg.Topic, o.Partition)
-		ps.Lag = o.Offset - max(ps.Committed, start.Offset, 0)
+	for _, p := range view.Partitions {
+		ps := PartitionStatus{Partition: p.Partition, HighWatermark: p.HighWatermark, Committed: p.Committed, Lag: p.Lag, Rows: -1, Owner: p.Owner}
 		if rows != nil {
-			ps.Rows = rows[o.Partition]
+			ps.Rows = rows[p.Partition]
 		}
 		s.Partitions = append(s.Partitions, ps)
-	})
-	slices.SortFunc(s.Partitions, func(a, b PartitionStatus) int { return int(a.Partition - b.Partition) })
+	}
 	return s, nil
 }
 
