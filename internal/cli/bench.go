@@ -19,6 +19,7 @@ import (
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
+	"foodpipe/internal/secret"
 	"foodpipe/internal/store"
 )
 
@@ -80,7 +81,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if n, err := st.Count(ctx); err != nil {
 		return err
 	} else if n > 0 && userDB() {
-		return fmt.Errorf("bench empties the orders table, and %s holds %d orders: give it a database of its own", config.RedactURL(db.URL), n)
+		return fmt.Errorf("bench empties the orders table, and %s holds %d orders: give it a database of its own", secret.RedactURL(db.URL), n)
 	}
 
 	if !*autovacuum {

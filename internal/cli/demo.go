@@ -13,11 +13,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
+	"foodpipe/internal/secret"
 	"foodpipe/internal/telemetry"
 )
 
@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	defer db.Close()
 	defer st.Close()
 	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", broker.Addr(), cfg.Topic, cfg.Partitions)
-	fmt.Fprintf(out, "database  %s (%s)\n", config.RedactURL(db.URL), db.Source)
+	fmt.Fprintf(out, "database  %s (%s)\n", secret.RedactURL(db.URL), db.Source)
 
 	// Consumers first, so the group has settled before orders flow and the
 	// partitions are visibly shared. Each has its own context, so that one

@@ -229,10 +229,6 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// RedactURL hides the passwords of a PostgreSQL connection string; see
-// package secret.
-func RedactURL(s string) string { return secret.RedactURL(s) }
-
 // ParseRetention accepts a Go duration (168h) or whole days (7d).
 func ParseRetention(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {

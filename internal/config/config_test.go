@@ -297,15 +297,16 @@ func TestEnvExampleListsEveryVariableWithItsDefault(t *testing.T) {
 	}
 }
 
-func TestRedactURLHidesPasswordsInEveryForm(t *testing.T) {
+func TestTheDatabaseURLIsMaskedInEveryForm(t *testing.T) {
+	db := varNamed(t, "DATABASE_URL")
 	for _, s := range []string{
 		"postgres://u:hunter2@h/db",
 		"postgres://u@h/db?password=hunter2&sslmode=disable",
 		"host=h user=u password=hunter2 dbname=x",
 		"host=h password='hunter2 with space' dbname=x",
 	} {
-		if got := RedactURL(s); strings.Contains(got, "hunter2") {
-			t.Errorf("RedactURL(%q) = %q", s, got)
+		if got := db.Masked(s); strings.Contains(got, "hunter2") {
+			t.Errorf("Masked(%q) = %q", s, got)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"foodpipe/internal/secret"
 	"log/slog"
 	"net"
 	"net/url"
@@ -20,8 +21,6 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"foodpipe/internal/config"
 )
 
 var (
@@ -100,9 +99,9 @@ func Resolve(ctx context.Context, o Options) (*DB, error) {
 	o = o.withDefaults()
 	if o.DatabaseURL != "" {
 		if err := ping(ctx, o.DatabaseURL); err != nil {
-			return nil, fmt.Errorf("DATABASE_URL %s does not answer: %w", redact(o.DatabaseURL), err)
+			return nil, fmt.Errorf("DATABASE_URL %s does not answer: %w", secret.RedactURL(o.DatabaseURL), err)
 		}
-		o.Logger.Info("using PostgreSQL from DATABASE_URL", slog.String("url", redact(o.DatabaseURL)))
+		o.Logger.Info("using PostgreSQL from DATABASE_URL", slog.String("url", secret.RedactURL(o.DatabaseURL)))
 		return &DB{URL: o.DatabaseURL, Source: FromURL}, nil
 	}
 
@@ -216,5 +215,3 @@ func ensureDatabase(ctx context.Context, addr, user, db string) (string, error) 
 	}
 	return pgURL(addr, user, db), nil
 }
-
-func redact(s string) string { return config.RedactURL(s) }

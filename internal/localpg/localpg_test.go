@@ -486,26 +486,6 @@ func TestTheDefaultSearchDirsEndWithTheSourceInstall(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{"a URL's password is hidden", "postgres://u:secret@h:5432/db?sslmode=disable", "postgres://u:xxxxx@h:5432/db?sslmode=disable"},
-		{"a password in a URL's query is hidden", "postgres://u@h/db?password=secret", "postgres://u@h/db?password=xxxxx"},
-		{"a URL without a password stays as it is", "postgres://u@h/db", "postgres://u@h/db"},
-		{"a keyword/value password is hidden", "host=h password=secret dbname=db", "host=h password=xxxxx dbname=db"},
-		{"a quoted keyword/value password is hidden", "host=h password = 'se cr\\'et' dbname=db", "host=h password=xxxxx dbname=db"},
-		{"an unparseable URL is not shown at all", "postgres://u:secret@h:port/db", "(unparseable URL)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := redact(tt.in); got != tt.want {
-				t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestCloseOfADatabaseNotStartedHereDoesNothing(t *testing.T) {
 	db := &DB{URL: "postgres://x", Source: FromLocal}
 	for range 2 {

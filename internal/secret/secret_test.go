@@ -13,6 +13,8 @@ func TestRedactURLMasksEveryFormOfPassword(t *testing.T) {
 		{"the key=value form", "host=db user=bob password=s3cr3t dbname=orders", "host=db user=bob password=xxxxx dbname=orders"},
 		{"a quoted key=value password", "host=db password = 's3 cr\\'3t' dbname=orders", "host=db password=xxxxx dbname=orders"},
 		{"a URL that does not parse is not shown", "postgres://u:secret@h:port/db", "(unparseable URL)"},
+		{"a URL's password is hidden, its query kept", "postgres://u:secret@h:5432/db?sslmode=disable", "postgres://u:xxxxx@h:5432/db?sslmode=disable"},
+		{"a keyword/value password with spaces around '=' and an escaped quote", "host=h password = 'se cr\\'et' dbname=db", "host=h password=xxxxx dbname=db"},
 		{"no password is left as given", "postgres://", "postgres://"},
 		{"a user without a password", "postgres://bob@db/orders", "postgres://bob@db/orders"},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,16 +46,17 @@ ON CONFLICT (group_id, topic_scope, source_partition, source_offset) DO NOTHING`
 // Batch.SetAside.
 func (w *batchWrite) storeDead(ctx context.Context, tx pgx.Tx) error {
 	dead := w.b.Dead
-	if w.b.SetAside != nil {
+	// Only a row found stored, repeated in the batch or refused can be set
+	// aside here: a batch of new orders (the usual one) skips settling
+	// every row's fate a second time.
+	if w.b.SetAside != nil && (w.existing > 0 || len(w.errs) > 0 || len(w.unique) < len(w.b.Rows)) {
 		res := w.result()
-		if len(res.Conflicts)+len(res.Rejected) > 0 {
-			dead = append(dead[:len(dead):len(dead)], make([]DeadLetter, 0, len(res.Conflicts)+len(res.Rejected))...)
-			for _, r := range res.Conflicts {
-				dead = append(dead, w.b.SetAside(r, fmt.Errorf("%w: order %s", ErrConflict, r.Order.OrderID)))
-			}
-			for _, r := range res.Rejected {
-				dead = append(dead, w.b.SetAside(r.Row, r.Err))
-			}
+		dead = slices.Clip(dead)
+		for _, r := range res.Conflicts {
+			dead = append(dead, w.b.SetAside(r, fmt.Errorf("%w: order %s", ErrConflict, r.Order.OrderID)))
+		}
+		for _, r := range res.Rejected {
+			dead = append(dead, w.b.SetAside(r.Row, r.Err))
 		}
 	}
 	w.dead = len(dead)
