@@ -12,10 +12,12 @@ build: ## build ./foodpipe
 # then the statement coverage of the whole module (not of the broker's source carried in
 # third_party, which -coverpkg=./... would take in), which must reach COVER_MIN percent.
 # scripts/test-deps first installs kcat and starts PostgreSQL when they are missing.
+# gotestsum (a tool in go.mod) runs `go test -json` and prints one line per test
+# and a count at the end, so a log shows which tests ran, not only packages.
 test:
 	scripts/test-deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m -coverpkg=$$($(GO) list ./... | paste -sd, -) -coverprofile=coverage.out ./...
+	$(GO) tool gotestsum --format testname -- -count=1 -timeout 15m -coverpkg=foodpipe/... -coverprofile=coverage.out ./...
 	@$(GO) tool cover -func=coverage.out | awk -v min=$(COVER_MIN) '/^total:/ { sub("%","",$$3); printf "total statement coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3+0 < min) { print "coverage below the minimum"; exit 1 } }'
 
 cover: test ## open the coverage report in a browser
