@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/secret"
 	"foodpipe/internal/store"
@@ -57,27 +56,17 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond {
 		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates as positive numbers separated by commas, --rate-duration of at least 100ms", ErrUsage)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the foodpipe binary: %w", err)
-	}
 	out := env.Stdout
 	if *asJSON {
 		out = env.Stderr
 	}
 
-	broker, err := kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0"})
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: "foodpipe_bench", Log: env.Log})
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	cfg.Brokers = []string{broker.Addr()}
-	db, st, err := openOwnStore(ctx, env, &cfg, userDB(), "foodpipe_bench")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	defer st.Close()
+	defer pl.Close()
+	cfg, db, st := pl.Config, pl.DB, pl.Store
 	if n, err := st.Count(ctx); err != nil {
 		return err
 	} else if n > 0 && userDB() {
@@ -92,10 +81,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	rep := BenchReport{Orders: *orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers, Autovacuum: *autovacuum}
 
-	b := &bench{cfg: cfg, env: env, out: out, st: st, exe: exe,
-		childEnv: append(os.Environ(), "KAFKA_BROKERS="+broker.Addr(), "DATABASE_URL="+db.URL, "DB_MIGRATE=false",
-			"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE="+strconv.Itoa(cfg.BatchSize),
-			"CONSUMER_WRITERS="+strconv.Itoa(cfg.Writers), "DB_MAX_CONNS="+strconv.Itoa(int(cfg.DBMaxConns)))}
+	b := &bench{cfg: cfg, env: env, out: out, st: st, pl: pl,
+		childEnv: []string{"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE=" + strconv.Itoa(cfg.BatchSize),
+			"CONSUMER_WRITERS=" + strconv.Itoa(cfg.Writers), "DB_MAX_CONNS=" + strconv.Itoa(int(cfg.DBMaxConns))}}
 	rep.Machine = BenchMachine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Database: string(db.Source)}
 	if rep.Machine.PostgreSQL, err = st.ServerVersion(ctx); err != nil {
 		return err
@@ -192,11 +180,12 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 }
 
 type bench struct {
-	cfg      config.Config
-	env      *Env
-	out      io.Writer
-	st       *store.Store
-	exe      string
+	cfg config.Config
+	env *Env
+	out io.Writer
+	st  *store.Store
+	pl  *pipeline.Pipeline
+	// childEnv is added to each consumer child's environment.
 	childEnv []string
 	drains   int
 }
@@ -206,7 +195,7 @@ type bench struct {
 func (b *bench) preload(ctx context.Context, topic string, partitions int32, n int, keep bool) ([]store.Row, time.Duration, error) {
 	cfg := b.cfg
 	cfg.Topic, cfg.Partitions = topic, partitions
-	cl, err := newProducerClient(ctx, cfg, b.env.Log, nil)
+	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -240,12 +229,12 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 	// Each drain is a new group, so it starts at the beginning of the topic.
 	b.drains++
 	group := fmt.Sprintf("bench-%s-%d-%d", topic, consumers, b.drains)
-	g, err := b.startConsumers(ctx, topic, group, consumers)
+	g, err := b.pl.SpawnGroup(topic, group, consumers, b.childEnv...)
 	if err != nil {
 		return BenchDrain{}, err
 	}
-	defer g.stop()
-	start, err := b.firstAssigned(ctx, g, group)
+	defer g.Stop()
+	start, err := g.FirstAssigned(ctx, time.Minute)
 	if err != nil {
 		return BenchDrain{}, err
 	}
@@ -253,7 +242,7 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 		return BenchDrain{}, err
 	}
 	took := time.Since(start)
-	cpu, rss := g.stop()
+	cpu, rss := g.Stop()
 	stored, err := b.st.Count(ctx)
 	if err != nil {
 		return BenchDrain{}, err
@@ -278,18 +267,18 @@ func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLa
 	topic := "bench-rate-" + strconv.FormatFloat(r, 'f', -1, 64)
 	cfg := b.cfg
 	cfg.Topic, cfg.Partitions = topic, 3
-	cl, err := newProducerClient(ctx, cfg, b.env.Log, nil)
+	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 	if err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
 	defer cl.Close()
 	group := "bench-" + topic
-	g, err := b.startConsumers(ctx, topic, group, 1)
+	g, err := b.pl.SpawnGroup(topic, group, 1, b.childEnv...)
 	if err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
-	defer g.stop()
-	if _, err := b.firstAssigned(ctx, g, group); err != nil {
+	defer g.Stop()
+	if _, err := g.FirstAssigned(ctx, time.Minute); err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
 	since := time.Now()
@@ -301,7 +290,7 @@ func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLa
 	if err := b.waitCovered(ctx, g, group, acked, time.Minute); err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
 	}
-	_, rss := g.stop()
+	_, rss := g.Stop()
 	lat, err := b.st.Latency(ctx, since)
 	if err != nil {
 		return BenchLatency{}, BenchProducerRate{}, err
@@ -317,7 +306,7 @@ func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLa
 // waitCovered waits until the group's stored offsets cover n messages. The
 // offsets table is read rather than the orders, so that waiting costs
 // PostgreSQL next to nothing.
-func (b *bench) waitCovered(ctx context.Context, g *consumerGroup, group string, n int64, limit time.Duration) error {
+func (b *bench) waitCovered(ctx context.Context, g *pipeline.Group, group string, n int64, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		covered, err := b.st.Covered(ctx, group)
@@ -327,11 +316,11 @@ func (b *bench) waitCovered(ctx context.Context, g *consumerGroup, group string,
 		if covered >= n {
 			return nil
 		}
-		if err := g.exited(); err != nil {
+		if err := g.Exited(); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("consumers covered %d of %d messages in %v:\n%s", covered, n, limit, g.logTail())
+			return fmt.Errorf("consumers covered %d of %d messages in %v:\n%s", covered, n, limit, g.LogTail())
 		}
 		select {
 		case <-ctx.Done():

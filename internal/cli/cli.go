@@ -14,12 +14,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"foodpipe/internal/config"
-	"foodpipe/internal/kafka"
-	"foodpipe/internal/store"
 )
 
 // Env is what a command gets from the process: streams, the logger and its
@@ -182,56 +177,6 @@ func (f *flags) parse(args []string) (config.Config, error) {
 	}
 	f.env.Log.Debug("configuration", slog.Any("config", *f.cfg))
 	return *f.cfg, nil
-}
-
-// kafkaOptions is the one place a Config becomes client options, security included.
-func kafkaOptions(cfg config.Config, log *slog.Logger) kafka.Options {
-	return kafka.Options{
-		Brokers:  cfg.Brokers,
-		ClientID: cfg.ClientID,
-		Logger:   log,
-		TLS:      cfg.TLS,
-		TLSCA:    cfg.TLSCA,
-		SASL:     kafka.SASL{Mechanism: cfg.SASLMechanism, Username: cfg.SASLUsername, Password: cfg.SASLPassword},
-	}
-}
-
-// adminClient returns a client for topic administration, after checking a
-// broker answers.
-func adminClient(ctx context.Context, cfg config.Config, log *slog.Logger) (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(kafka.ClientOpts(kafkaOptions(cfg, log))...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client: %w", err)
-	}
-	if err := kafka.Ping(ctx, cl, cfg.Brokers, 3); err != nil {
-		cl.Close()
-		return nil, nil, err
-	}
-	return kadm.NewClient(cl), cl.Close, nil
-}
-
-// openStore connects to PostgreSQL and, when asked, applies the migrations.
-func openStore(ctx context.Context, cfg config.Config, migrate bool) (*store.Store, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.MaxConns(cfg.DBMaxConns))
-	if err != nil {
-		return nil, err
-	}
-	if migrate {
-		if err := st.MigrateUp(ctx); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	return st, nil
-}
-
-func topicSpecs(cfg config.Config) []kafka.TopicSpec {
-	return []kafka.TopicSpec{
-		{Name: cfg.Topic, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention},
-		// The dead-letter topic keeps its messages as long as the orders
-		// topic; one partition keeps them in the order they failed.
-		{Name: cfg.DLQTopic, Partitions: 1, ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention},
-	}
 }
 
 func runConfig(_ context.Context, env *Env, args []string) error {

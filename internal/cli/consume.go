@@ -5,14 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"foodpipe/internal/config"
-	"foodpipe/internal/consumer"
-	"foodpipe/internal/kafka"
-	"foodpipe/internal/store"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/telemetry"
 )
 
@@ -34,13 +28,13 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.Migrate)
+	st, err := pipeline.OpenStore(ctx, cfg, cfg.Migrate)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
 	defer st.Close()
 	m := telemetry.NewMetrics()
-	c, err := newConsumer(ctx, cfg, st, *id, env.Log, m, nil)
+	c, err := pipeline.NewConsumer(ctx, cfg, st, *id, env.Log, m, nil)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
@@ -56,33 +50,6 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 	defer stop()
 	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.Any("config", cfg))
 	return c.Run(ctx)
-}
-
-// newConsumer checks Kafka answers, creates missing topics and builds a group member.
-// Its metrics go to m, the Kafka client's own with them.
-func newConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger, m *telemetry.Metrics,
-	observe func(consumer.Event)) (*consumer.Consumer, error) {
-	base := kafka.ClientOpts(kafkaOptions(cfg, log))
-	probe, err := kgo.NewClient(base...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	err = prepareTopics(ctx, probe, cfg, log)
-	probe.Close()
-	if err != nil {
-		return nil, err
-	}
-	return consumer.New(base, st, consumer.Config{
-		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
-		BatchSize: cfg.BatchSize, Writers: cfg.Writers, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
-		SessionTimeout:  cfg.SessionTimeout,
-		ShutdownTimeout: 8 * time.Second,
-		ClientID:        cfg.ClientID + "-" + id,
-		InstanceID:      id,
-		Hooks:           []kgo.Hook{kafkaHook(m)},
-		Observe:         observe,
-		Metrics:         m,
-	}, log)
 }
 
 // stoppedOr is nil when the consumer was told to stop while it was starting

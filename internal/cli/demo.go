@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/consumer"
-	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/secret"
 	"foodpipe/internal/telemetry"
@@ -76,20 +76,13 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	log := env.Log
 	start := time.Now()
 
-	broker, err := kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0"})
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: "foodpipe_demo", Log: log})
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	cfg.Brokers = []string{broker.Addr()}
-
-	db, st, err := openOwnStore(ctx, env, &cfg, userDB(), "foodpipe_demo")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	defer st.Close()
-	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", broker.Addr(), cfg.Topic, cfg.Partitions)
+	defer pl.Close()
+	cfg, db, st := pl.Config, pl.DB, pl.Store
+	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", pl.BrokerAddr(), cfg.Topic, cfg.Partitions)
 	fmt.Fprintf(out, "database  %s (%s)\n", secret.RedactURL(db.URL), db.Source)
 
 	// Consumers first, so the group has settled before orders flow and the
@@ -118,7 +111,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, *consumers)
 	for _, name := range names {
-		c, err := newConsumer(ctx, cfg, st, name, log, m, view.observe)
+		c, err := pl.Consumer(ctx, name, m, view.observe)
 		if err != nil {
 			return err
 		}
@@ -141,7 +134,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	defer progress()
 	waitForAssignments(ctx, members, int(cfg.Partitions), 15*time.Second)
 
-	pcl, err := newProducerClient(ctx, cfg, log, m)
+	pcl, err := pl.ProducerClient(ctx, cfg, m)
 	if err != nil {
 		return err
 	}
@@ -198,7 +191,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 
 	s := Summary{Produced: p.Stats().Acked, Stored: int64(len(ids) - len(missing)), Missing: int64(len(missing)),
 		Partitions: map[string]int64{}, Consumers: map[string]int64{},
-		Database: string(db.Source), Broker: broker.Addr()}
+		Database: string(db.Source), Broker: pl.BrokerAddr()}
 	for part, n := range parts {
 		s.Partitions[fmt.Sprint(part)] = n
 	}

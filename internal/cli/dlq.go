@@ -20,6 +20,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/pipeline"
 )
 
 func runDLQ(ctx context.Context, env *Env, args []string) error {
@@ -110,7 +111,7 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		fmt.Fprintln(env.Stdout, "no dead letters match")
 		return nil
 	}
-	cl, err := newProducerClient(ctx, cfg, env.Log, nil)
+	cl, err := pipeline.ProducerClient(ctx, cfg, env.Log, nil)
 	if err != nil {
 		return err
 	}
@@ -219,12 +220,12 @@ func readDeadLetters(ctx context.Context, cfg config.Config, log *slog.Logger) (
 
 // readTopic reads a topic from its start to its end now (kafka.ReadTopic).
 func readTopic(ctx context.Context, cfg config.Config, log *slog.Logger, topic string) ([]*kgo.Record, error) {
-	adm, closeAdm, err := adminClient(ctx, cfg, log)
+	adm, closeAdm, err := pipeline.Admin(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAdm()
-	return kafka.ReadTopic(ctx, kafka.ClientOpts(kafkaOptions(cfg, log)), adm, topic)
+	return kafka.ReadTopic(ctx, kafka.ClientOpts(pipeline.KafkaOptions(cfg, log)), adm, topic)
 }
 
 // preview shows the first n bytes of a value, quoted so that control

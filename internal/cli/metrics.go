@@ -4,9 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
-
 	"foodpipe/internal/config"
 	"foodpipe/internal/telemetry"
 )
@@ -22,17 +19,4 @@ func serveMetrics(cfg config.Config, m *telemetry.Metrics, ready func(context.Co
 		return nil, err
 	}
 	return func() { _ = srv.Close() }, nil
-}
-
-// kafkaMetrics adds the Kafka client's own metrics (connections, bytes,
-// request latency, buffered records) to m's registry, labelled with the
-// client id so that several clients in one process stay apart.
-func kafkaMetrics(m *telemetry.Metrics) kgo.Opt {
-	return kgo.WithHooks(kafkaHook(m))
-}
-
-// kafkaHook is kafkaMetrics as a hook, for a client made later (the
-// consumer makes one per session in its group).
-func kafkaHook(m *telemetry.Metrics) kgo.Hook {
-	return kprom.NewMetrics("foodpipe", kprom.Subsystem("kafka"), kprom.Registry(m.Registry), kprom.WithClientLabel())
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"foodpipe/internal/pipeline"
 )
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
@@ -19,7 +20,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
+	st, err := pipeline.OpenStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

@@ -2,17 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"foodpipe/internal/config"
-	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/telemetry"
 )
@@ -36,7 +31,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: --count and --duration must not be negative", ErrUsage)
 	}
 	m := telemetry.NewMetrics()
-	cl, err := newProducerClient(ctx, cfg, env.Log, m)
+	cl, err := pipeline.ProducerClient(ctx, cfg, env.Log, m)
 	if err != nil {
 		return err
 	}
@@ -56,45 +51,4 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	}, env.Log)
 	env.Log.Info("producer starting", slog.Any("config", cfg), slog.Int("count", *count), slog.Duration("duration", *duration))
 	return p.Run(ctx)
-}
-
-// newProducerClient connects a producer client and makes sure the topics
-// exist, so that a fresh broker needs no set-up step. The Kafka client's own
-// metrics go to m unless it is nil.
-func newProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
-	opts := append(kafka.ClientOpts(kafkaOptions(cfg, log)), producer.Options(cfg.ProducerRetries, 30*time.Second)...)
-	if m != nil {
-		opts = append(opts, kafkaMetrics(m))
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	if err := prepareTopics(ctx, cl, cfg, log); err != nil {
-		cl.Close()
-		return nil, err
-	}
-	return cl, nil
-}
-
-// prepareTopics checks a broker answers (FR-1.1.4: a clear error when none
-// does) and creates missing topics. A topic with other settings is reported,
-// not changed.
-func prepareTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, log *slog.Logger) error {
-	if err := kafka.Ping(ctx, cl, cfg.Brokers, cfg.ProducerRetries+1); err != nil {
-		return err
-	}
-	results, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), topicSpecs(cfg)...)
-	for _, r := range results {
-		switch r.State {
-		case kafka.TopicDiffers:
-			log.Warn("topic exists with other settings", slog.String("topic", r.Spec.Name), slog.Any("differences", r.Differences))
-		case kafka.TopicCreated:
-			log.Info("topic created", slog.String("topic", r.Spec.Name), slog.Int("partitions", int(r.Spec.Partitions)))
-		}
-	}
-	if err != nil && !errors.Is(err, kafka.ErrTopicDiffers) {
-		log.Warn("could not create topics; assuming they are managed elsewhere", slog.Any("err", err))
-	}
-	return nil
 }

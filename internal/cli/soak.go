@@ -1,26 +1,21 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/localpg"
-	"foodpipe/internal/store"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/telemetry"
 )
 
@@ -79,29 +74,14 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	if *duration < 2*time.Second || *every <= 0 || *every > *duration/2 || cfg.ProducerRate <= 0 {
 		return fmt.Errorf("%w: soak needs --duration of at least 2s, --sample from 0 to half the duration, and a positive --rate", ErrUsage)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the foodpipe binary: %w", err)
-	}
-	addr, err := freeLoopback()
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, Broker: pipeline.ChildBroker, UserDatabase: userDB(),
+		DBName: "foodpipe_demo", Log: env.Log, ChildLog: env.Stderr})
 	if err != nil {
 		return err
 	}
-	cfg.Brokers = []string{addr}
-	childEnv := append(os.Environ(), "KAFKA_BROKERS="+addr, "LOG_LEVEL=warn", "KAFKA_TOPIC="+cfg.Topic, "KAFKA_DLQ_TOPIC="+cfg.DLQTopic)
-	broker, err := startChild(ctx, exe, childEnv, env.Stderr, "broker", "--listen", addr)
-	if err != nil {
-		return err
-	}
-	defer broker.stop()
-
-	db, st, err := openOwnStore(ctx, env, &cfg, userDB(), "foodpipe_demo")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	defer st.Close()
-	c, err := newConsumer(ctx, cfg, st, "soak", env.Log, telemetry.NewMetrics(), nil)
+	defer pl.Close()
+	cfg, st := pl.Config, pl.Store
+	c, err := pl.Consumer(ctx, "soak", telemetry.NewMetrics(), nil)
 	if err != nil {
 		return err
 	}
@@ -110,17 +90,16 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	go func() { consumed <- c.Run(cctx) }()
 	defer func() { stopConsumer(); <-consumed }() //nolint:errcheck // the report says how the run went
 
-	adm, closeAdm, err := adminClient(ctx, cfg, env.Log)
+	adm, closeAdm, err := pl.Admin(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeAdm()
-	producer, err := startChild(ctx, exe, childEnv, env.Stderr, "produce",
+	producer, err := pl.Spawn("producer", pl.ChildEnv("LOG_LEVEL=warn"), "produce",
 		"--rate", strconv.FormatFloat(cfg.ProducerRate, 'f', -1, 64), "--duration", duration.String())
 	if err != nil {
 		return err
 	}
-	defer producer.stop()
 
 	out := env.Stdout
 	if *asJSON {
@@ -150,7 +129,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-producer.done:
+		case <-producer.Done():
 			running = false
 		case <-tick.C:
 		}
@@ -162,7 +141,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(out, "%6.0fs  rss %6.1f MiB  heap %6.1f MiB  goroutines %4d  lag %6d  stored %8d  errors %d\n",
 			s.At, s.RSSMiB, s.HeapMiB, s.Goroutines, s.Lag, s.Stored, s.Errors)
 	}
-	if err := producer.wait(); err != nil {
+	if err := producer.Wait(); err != nil {
 		return fmt.Errorf("producer: %w", err)
 	}
 	// Drain what is left, then take the final sample.
@@ -256,105 +235,7 @@ func printSoak(w io.Writer, r SoakReport) {
 }
 
 // rssMiB is this process's resident set size.
-func rssMiB() float64 { return procStatusMiB(os.Getpid(), "VmRSS") }
-
-// procStatusMiB reads a memory field (VmRSS, VmHWM, ...) of a process from
-// /proc, in MiB; 0 when it cannot.
-func procStatusMiB(pid int, field string) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// child is a foodpipe subprocess.
-type child struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func startChild(ctx context.Context, exe string, env []string, stderr io.Writer, args ...string) (*child, error) {
-	c := &child{cmd: exec.Command(exe, args...), done: make(chan struct{})}
-	c.cmd.Env = env
-	c.cmd.Stderr = stderr
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start foodpipe %s: %w", args[0], err)
-	}
-	go func() { c.err = c.cmd.Wait(); close(c.done) }()
-	if args[0] == "broker" {
-		// Wait until the broker serves.
-		addr := args[len(args)-1]
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if conn, err := dialTCP(addr); err == nil {
-				_ = conn.Close() // it accepted: that was the question
-				break
-			}
-			select {
-			case <-c.done:
-				return nil, fmt.Errorf("broker exited: %w", c.err)
-			case <-ctx.Done():
-				c.stop()
-				return nil, ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				c.stop()
-				return nil, fmt.Errorf("broker did not listen on %s", addr)
-			}
-		}
-	}
-	return c, nil
-}
-
-func (c *child) wait() error { <-c.done; return c.err }
-
-func (c *child) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(os.Interrupt) // a child that already exited is what stop wants
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-}
-
-// openOwnStore finds the PostgreSQL the demo, the soak and the bench use
-// (the configured one when the user named it, else database name on the
-// local server or on a temporary one), points cfg at it, and opens the
-// store with the migrations applied. Close the store before the database.
-func openOwnStore(ctx context.Context, env *Env, cfg *config.Config, userDB bool, name string) (*localpg.DB, *store.Store, error) {
-	u := ""
-	if userDB {
-		u = cfg.DatabaseURL
-	}
-	db, err := localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, DBName: name, Logger: env.Log})
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.DatabaseURL = db.URL
-	st, err := openStore(ctx, *cfg, true)
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return db, st, nil
-}
+func rssMiB() float64 { return pipeline.ProcStatusMiB(os.Getpid(), "VmRSS") }
 
 // ownPipelineFlags binds --database-url and --log-level for the commands
 // that run the whole pipeline themselves (demo, soak, bench). Their logs
@@ -378,14 +259,3 @@ func (f *flags) ownPipelineFlags() (userDB func() bool, err error) {
 		return set
 	}, nil
 }
-
-func freeLoopback() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }

@@ -14,6 +14,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store"
 )
 
@@ -70,7 +71,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if *every <= 0 {
 		return fmt.Errorf("%w: --interval must be positive", ErrUsage)
 	}
-	adm, closeAdm, err := adminClient(ctx, cfg, env.Log)
+	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}

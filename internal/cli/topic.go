@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/pipeline"
 )
 
 func runTopic(ctx context.Context, env *Env, args []string) error {
@@ -29,14 +30,14 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, closeAdm, err := adminClient(ctx, cfg, env.Log)
+	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}
 	defer closeAdm()
 
 	if args[0] == "create" {
-		results, err := kafka.EnsureTopics(ctx, adm, topicSpecs(cfg)...)
+		results, err := kafka.EnsureTopics(ctx, adm, pipeline.TopicSpecs(cfg)...)
 		for _, r := range results {
 			fmt.Fprintf(env.Stdout, "%-24s %s", safe(r.Spec.Name), r.State)
 			if len(r.Differences) > 0 {

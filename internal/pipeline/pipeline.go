@@ -1,0 +1,290 @@
+// Package pipeline is the harness that assembles foodpipe: a broker
+// (embedded in this process, a `foodpipe broker` child, or the user's
+// cluster), a database (the user's, or one found or started by localpg, with
+// the migrations applied), and producers and consumers, in this process or
+// as `foodpipe` child processes. The demo, soak, bench and lab commands run
+// on it; the commands that run one part (produce, consume) use its wiring.
+//
+// What happens is told as typed events: consumers in this process publish
+// consumer.Event through the observer each is given, and the harness tells
+// its own (a child process ended) through Options.Observe. Whoever watches
+// keeps the history it needs.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/consumer"
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/localpg"
+	"foodpipe/internal/store"
+	"foodpipe/internal/telemetry"
+)
+
+// BrokerMode says where the pipeline's Kafka comes from.
+type BrokerMode int
+
+const (
+	// EmbeddedBroker runs kfake in this process: the fastest to start.
+	EmbeddedBroker BrokerMode = iota
+	// ChildBroker runs `foodpipe broker` as a child process with a data
+	// directory, so that it can be stopped and restarted with its topics,
+	// messages and committed offsets kept.
+	ChildBroker
+	// ExternalBroker uses Config.Brokers as given: a real cluster.
+	ExternalBroker
+)
+
+// Options say how to assemble a pipeline.
+type Options struct {
+	// Config is the validated configuration. Brokers and DatabaseURL are
+	// replaced by what the harness starts or finds, unless the user named
+	// them (ExternalBroker, UserDatabase).
+	Config config.Config
+	Broker BrokerMode
+	// UserDatabase means DATABASE_URL is the user's choice and is used as
+	// given; otherwise the database named DBName is found on the local
+	// server or on a temporary one (localpg).
+	UserDatabase bool
+	DBName       string
+	Log          *slog.Logger
+	// ChildLog receives the standard error of child processes as well; nil
+	// keeps it only for failure reports.
+	ChildLog io.Writer
+	// Observe is told the harness's own events. It must not block.
+	Observe func(Event)
+}
+
+// Event is something the harness saw happen: ProcessExited or BrokerRestarted.
+type Event interface{ event() }
+
+// ProcessExited: a child process ended, by itself or because it was stopped.
+type ProcessExited struct {
+	At   time.Time
+	Name string
+	Pid  int
+	// Err is how it ended: nil for exit code 0, else the exit status (a
+	// SIGKILL reads "signal: killed").
+	Err error
+}
+
+// BrokerRestarted: the child broker was stopped and started again.
+type BrokerRestarted struct {
+	At   time.Time
+	Down time.Duration
+}
+
+func (ProcessExited) event()   {}
+func (BrokerRestarted) event() {}
+
+// Pipeline is an assembled pipeline. Close it when done.
+type Pipeline struct {
+	// Config is the configuration in effect: Brokers and DatabaseURL point
+	// at what the harness started or found.
+	Config config.Config
+	DB     *localpg.DB
+	Store  *store.Store
+	// Exe is the foodpipe binary children run.
+	Exe string
+
+	log      *slog.Logger
+	childLog io.Writer
+	observe  func(Event)
+
+	broker    *kafka.Broker // EmbeddedBroker
+	brokerDir string        // ChildBroker: its data directory
+	mu        sync.Mutex
+	brokerP   *Process // ChildBroker
+	children  []*Process
+}
+
+// Start assembles the pipeline: the broker first, then the database with
+// the migrations applied.
+func Start(ctx context.Context, o Options) (_ *Pipeline, err error) {
+	p := &Pipeline{Config: o.Config, log: o.Log, childLog: o.ChildLog, observe: o.Observe}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.observe == nil {
+		p.observe = func(Event) {}
+	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if p.Exe, err = os.Executable(); err != nil {
+		return nil, fmt.Errorf("find the foodpipe binary: %w", err)
+	}
+	switch o.Broker {
+	case EmbeddedBroker:
+		if p.broker, err = kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0"}); err != nil {
+			return nil, err
+		}
+		p.Config.Brokers = []string{p.broker.Addr()}
+	case ChildBroker:
+		addr, err := FreeLoopback()
+		if err != nil {
+			return nil, err
+		}
+		if p.brokerDir, err = os.MkdirTemp("", "foodpipe-broker-"); err != nil {
+			return nil, fmt.Errorf("broker data directory: %w", err)
+		}
+		p.Config.Brokers = []string{addr}
+		if err := p.startBroker(ctx); err != nil {
+			return nil, err
+		}
+	case ExternalBroker:
+	}
+
+	u := ""
+	if o.UserDatabase {
+		u = o.Config.DatabaseURL
+	}
+	if p.DB, err = localpg.Resolve(ctx, localpg.Options{DatabaseURL: u, DBName: o.DBName, Logger: p.log}); err != nil {
+		return nil, err
+	}
+	p.Config.DatabaseURL = p.DB.URL
+	if p.Store, err = OpenStore(ctx, p.Config, true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// BrokerAddr is the first broker's address.
+func (p *Pipeline) BrokerAddr() string { return p.Config.Brokers[0] }
+
+// Close stops the children (consumers before the broker), then closes the
+// store, the database and the broker.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	kids, b := p.children, p.brokerP
+	p.children, p.brokerP = nil, nil
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range kids {
+		wg.Go(func() { _ = c.Stop(10 * time.Second) }) // how it ended was told as an event
+	}
+	wg.Wait()
+	if b != nil {
+		_ = b.Stop(10 * time.Second)
+	}
+	if p.brokerDir != "" {
+		_ = os.RemoveAll(p.brokerDir) // a temporary directory: nothing to keep
+	}
+	if p.Store != nil {
+		p.Store.Close()
+	}
+	if p.DB != nil {
+		p.DB.Close()
+	}
+	if p.broker != nil {
+		p.broker.Close()
+	}
+}
+
+// Consumer builds a member of the pipeline's group named id, in this
+// process, on the pipeline's store. Run it with its Run method.
+func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
+	return NewConsumer(ctx, p.Config, p.Store, id, p.log, m, observe)
+}
+
+// ProducerClient is a producer client for cfg (the pipeline's Config, or a
+// copy with another topic), with the topics made.
+func (p *Pipeline) ProducerClient(ctx context.Context, cfg config.Config, m *telemetry.Metrics) (*kgo.Client, error) {
+	return ProducerClient(ctx, cfg, p.log, m)
+}
+
+// Admin is an admin client on the pipeline's brokers; call the func to close it.
+func (p *Pipeline) Admin(ctx context.Context) (*kadm.Client, func(), error) {
+	return Admin(ctx, p.Config, p.log)
+}
+
+// ChildEnv is the environment of a foodpipe child: this process's, pointed
+// at the pipeline's broker, topics and database, with the migrations left
+// to the harness; extra (NAME=value) comes last and wins.
+func (p *Pipeline) ChildEnv(extra ...string) []string {
+	c := p.Config
+	env := append(os.Environ(),
+		"KAFKA_BROKERS="+strings.Join(c.Brokers, ","), "KAFKA_TOPIC="+c.Topic, "KAFKA_DLQ_TOPIC="+c.DLQTopic,
+		"KAFKA_GROUP="+c.Group, "DATABASE_URL="+c.DatabaseURL, "DB_MIGRATE=false")
+	return append(env, extra...)
+}
+
+// Spawn starts `foodpipe args...` as a child named name, with env (see
+// ChildEnv). The harness stops it on Close and tells when it ends.
+func (p *Pipeline) Spawn(name string, env []string, args ...string) (*Process, error) {
+	c, err := Spawn(p.Exe, env, p.childLog, name, args...)
+	if err != nil {
+		return nil, err
+	}
+	c.onExit = func(c *Process) {
+		p.mu.Lock()
+		p.children = slices.DeleteFunc(p.children, func(k *Process) bool { return k == c })
+		p.mu.Unlock()
+		p.observe(ProcessExited{At: time.Now(), Name: c.Name, Pid: c.Pid(), Err: c.err})
+	}
+	p.mu.Lock()
+	p.children = append(p.children, c)
+	p.mu.Unlock()
+	return c, nil
+}
+
+// SpawnConsumer starts `foodpipe consume --id id` as a child, a member of
+// the pipeline's group unless extra names another.
+func (p *Pipeline) SpawnConsumer(id string, extra ...string) (*Process, error) {
+	return p.Spawn(id, p.ChildEnv(extra...), "consume", "--id", id)
+}
+
+// startBroker starts the child broker on the pipeline's address and data
+// directory, and waits until it serves.
+func (p *Pipeline) startBroker(ctx context.Context) error {
+	b, err := Spawn(p.Exe, p.ChildEnv("LOG_LEVEL=warn"), p.childLog, "broker",
+		"broker", "--listen", p.BrokerAddr(), "--data-dir", filepath.Join(p.brokerDir, "data"))
+	if err != nil {
+		return err
+	}
+	if err := b.waitListening(ctx, p.BrokerAddr(), 20*time.Second); err != nil {
+		_ = b.Stop(time.Second)
+		return err
+	}
+	p.mu.Lock()
+	p.brokerP = b
+	p.mu.Unlock()
+	return nil
+}
+
+// RestartBroker stops the child broker, waits down, and starts it again on
+// the same address and data directory. Clients reconnect by themselves.
+func (p *Pipeline) RestartBroker(ctx context.Context, down time.Duration) error {
+	p.mu.Lock()
+	b := p.brokerP
+	p.mu.Unlock()
+	if b == nil {
+		return fmt.Errorf("restart broker: %w", ErrNoChildBroker)
+	}
+	_ = b.Stop(10 * time.Second) // it is being replaced, however it ended
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(down):
+	}
+	if err := p.startBroker(ctx); err != nil {
+		return fmt.Errorf("restart broker: %w", err)
+	}
+	p.observe(BrokerRestarted{At: time.Now(), Down: down})
+	return nil
+}

@@ -1,0 +1,187 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"foodpipe/internal/cli"
+	"foodpipe/internal/config"
+	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
+	"foodpipe/internal/producer"
+	"foodpipe/internal/store/dbtest"
+	"foodpipe/internal/telemetry"
+)
+
+// envRunAsCLI makes the test binary act as the foodpipe binary, which the
+// harness starts as children through os.Executable.
+const envRunAsCLI = "FOODPIPE_TEST_RUN_AS_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunAsCLI) == "1" {
+		level := new(slog.LevelVar)
+		env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: telemetry.NewLogger(os.Stderr, level), Level: level}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := cli.Run(ctx, env, os.Args[1:])
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "foodpipe:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// events collects what the harness tells.
+type events struct {
+	mu  sync.Mutex
+	all []pipeline.Event
+}
+
+func (e *events) observe(ev pipeline.Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+
+func (e *events) find(match func(pipeline.Event) bool) (pipeline.Event, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.all {
+		if match(ev) {
+			return ev, true
+		}
+	}
+	return nil, false
+}
+
+func start(t *testing.T, mode pipeline.BrokerMode, ev *events) *pipeline.Pipeline {
+	t.Helper()
+	t.Setenv(envRunAsCLI, "1")
+	cfg, err := config.Load(func(k string) (string, bool) {
+		v, ok := map[string]string{"DATABASE_URL": dbtest.New(t), "KAFKA_PARTITIONS": "3", "LOG_LEVEL": "warn"}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, Broker: mode, UserDatabase: true, Observe: ev.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pl.Close)
+	return pl
+}
+
+func produce(t *testing.T, pl *pipeline.Pipeline, n int, seed uint64) {
+	t.Helper()
+	ctx := context.Background()
+	cl, err := pl.ProducerClient(ctx, pl.Config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	p := producer.New(cl, order.NewGenerator(seed, nil), producer.Config{Topic: pl.Config.Topic, Count: n}, slog.New(slog.DiscardHandler))
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitStored(t *testing.T, pl *pipeline.Pipeline, want int64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		n, err := pl.Store.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == want {
+			return
+		}
+		if n > want || time.Now().After(deadline) {
+			t.Fatalf("stored %d orders, want %d", n, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A child broker restarts with its messages and committed offsets kept: a
+// consumer child resumes where it was, and nothing is stored twice.
+func TestChildBrokerRestartsWithItsData(t *testing.T) {
+	ev := &events{}
+	pl := start(t, pipeline.ChildBroker, ev)
+	c, err := pl.SpawnConsumer("consumer-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, pl, 20, 1)
+	waitStored(t, pl, 20, 30*time.Second)
+
+	if err := pl.RestartBroker(context.Background(), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ev.find(func(e pipeline.Event) bool { _, ok := e.(pipeline.BrokerRestarted); return ok }); !ok {
+		t.Error("no BrokerRestarted event")
+	}
+	produce(t, pl, 20, 2)
+	waitStored(t, pl, 40, 60*time.Second)
+	if c.Ended() {
+		t.Fatalf("the consumer ended across the restart: %v\n%s", c.Err(), c.LogTail(2000))
+	}
+}
+
+// A killed child is told as ProcessExited, with the signal as its end.
+func TestKilledChildIsToldAsAnEvent(t *testing.T) {
+	ev := &events{}
+	pl := start(t, pipeline.EmbeddedBroker, ev)
+	g, err := pl.SpawnGroup(pl.Config.Topic, "harness-test", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.FirstAssigned(context.Background(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	victim := g.Kids[0]
+	if err := victim.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("a SIGKILLed consumer ended with %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e, ok := ev.find(func(e pipeline.Event) bool { x, ok := e.(pipeline.ProcessExited); return ok && x.Name == victim.Name })
+		if ok {
+			if x := e.(pipeline.ProcessExited); x.Pid != victim.Pid() || x.Err == nil {
+				t.Errorf("event %+v, want pid %d and an error", x, victim.Pid())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ProcessExited event for the killed consumer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := g.Exited(); err == nil || !strings.Contains(err.Error(), victim.Name) {
+		t.Errorf("Group.Exited = %v, want the killed member named", err)
+	}
+	// The other member ends cleanly when stopped: SIGTERM, exit code 0.
+	if err := g.Kids[1].Stop(10 * time.Second); err != nil {
+		t.Errorf("a stopped consumer ended with %v, want exit code 0\n%s", err, g.Kids[1].LogTail(2000))
+	}
+}
+
+// Restarting the broker needs a broker the harness runs as a child.
+func TestRestartNeedsAChildBroker(t *testing.T) {
+	pl := start(t, pipeline.EmbeddedBroker, &events{})
+	if err := pl.RestartBroker(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "not a child") {
+		t.Fatalf("RestartBroker on an embedded broker = %v", err)
+	}
+}

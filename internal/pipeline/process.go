@@ -1,0 +1,201 @@
+package pipeline
+
+// A foodpipe child process: a consumer whose kill is a real SIGKILL, a
+// broker that can be restarted, a producer measured apart from the rest.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is a running `foodpipe` subcommand.
+type Process struct {
+	// Name says which part of the pipeline it is ("broker", "consumer-2").
+	Name string
+	cmd  *exec.Cmd
+	log  *ringLog
+	done chan struct{}
+	err  error
+	// onExit is told once, when the process has ended.
+	onExit func(*Process)
+}
+
+// Spawn starts `exe args...` with env. Its standard error is kept (the last
+// MiB, for a failure's report) and copied to logw unless that is nil.
+func Spawn(exe string, env []string, logw io.Writer, name string, args ...string) (*Process, error) {
+	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &ringLog{}, done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.log
+	if logw != nil {
+		p.cmd.Stderr = io.MultiWriter(p.log, logw)
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start foodpipe %s: %w", args[0], err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+		if p.onExit != nil {
+			p.onExit(p)
+		}
+	}()
+	return p, nil
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Wait waits for the end and returns how it ended (nil for exit code 0).
+func (p *Process) Wait() error { <-p.done; return p.err }
+
+// Ended reports whether the process has ended.
+func (p *Process) Ended() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Err is how the process ended (nil for exit code 0, or while it runs).
+func (p *Process) Err() error {
+	if !p.Ended() {
+		return nil
+	}
+	return p.err
+}
+
+// Signal sends sig; a process that already ended is not an error.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.Ended() {
+		return nil
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil && !strings.Contains(err.Error(), "process already finished") {
+		return fmt.Errorf("signal %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Stop asks the process to stop (SIGTERM, as an orchestrator would), waits
+// up to grace, then kills it. A stopped (SIGSTOP) process is continued
+// first, or it could not hear the request.
+func (p *Process) Stop(grace time.Duration) error {
+	_ = p.Signal(syscall.SIGCONT) // it ends either way
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	return p.err
+}
+
+// CPU is the user and system time the process used; known once it ended.
+func (p *Process) CPU() time.Duration {
+	if ps := p.cmd.ProcessState; ps != nil {
+		return ps.UserTime() + ps.SystemTime()
+	}
+	return 0
+}
+
+// PeakRSSMiB is the process's peak resident set so far, read while it runs:
+// the kernel's maxrss of a child started by fork and exec also counts the
+// parent's pages from before the exec.
+func (p *Process) PeakRSSMiB() float64 { return ProcStatusMiB(p.Pid(), "VmHWM") }
+
+// LogTail is the end of the process's standard error, at most n bytes.
+func (p *Process) LogTail(n int) string {
+	s := p.log.String()
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// ProcStatusMiB reads a memory field (VmRSS, VmHWM, ...) of a process from
+// /proc, in MiB; 0 when it cannot.
+func ProcStatusMiB(pid int, field string) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// waitListening waits until addr accepts connections, the process ends, or
+// the limit passes.
+func (p *Process) waitListening(ctx context.Context, addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = conn.Close() // it accepted: that was the question
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %w\n%s", p.Name, p.err, p.LogTail(2000))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not listen on %s within %v", p.Name, addr, limit)
+		}
+	}
+}
+
+// FreeLoopback returns a 127.0.0.1 address nothing listens on yet.
+func FreeLoopback() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// ringLog keeps the last MiB or so of a process's log.
+type ringLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *ringLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() > 1<<20 {
+		rest := l.buf.Bytes()[l.buf.Len()-64<<10:]
+		l.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
+	}
+	return l.buf.Write(p)
+}
+
+func (l *ringLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
