@@ -1,118 +1,16 @@
 package cli
 
-// What `foodpipe bench` reports, how it judges the targets, and how it prints.
+// How `foodpipe bench` prints its report.
 
 import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
+
+	"foodpipe/internal/measure"
 )
 
-// BenchReport is everything `foodpipe bench` measured in one run.
-type BenchReport struct {
-	Machine   BenchMachine `json:"machine"`
-	Orders    int          `json:"orders"`
-	BatchSize int          `json:"batch_size"`
-	Writers   int          `json:"writers"`
-	// Autovacuum says whether PostgreSQL's autovacuum was left on.
-	Autovacuum bool           `json:"autovacuum"`
-	Copy       BenchRate      `json:"copy"`
-	Drain      BenchDrain     `json:"drain"`
-	Producer   BenchProducer  `json:"producer"`
-	Latency    []BenchLatency `json:"latency"`
-	Scaling    []BenchDrain   `json:"scaling"`
-	Targets    []BenchTarget  `json:"targets"`
-}
-
-// BenchMachine says where the figures come from.
-type BenchMachine struct {
-	CPUs       int    `json:"cpus"`
-	Go         string `json:"go"`
-	PostgreSQL string `json:"postgresql"`
-	Database   string `json:"database"`
-}
-
-// BenchRate is rows stored in a time.
-type BenchRate struct {
-	Rows       int64   `json:"rows"`
-	Seconds    float64 `json:"seconds"`
-	RowsPerSec float64 `json:"rows_per_s"`
-}
-
-// BenchDrain is consumers draining a preloaded topic into empty tables.
-type BenchDrain struct {
-	Partitions int `json:"partitions"`
-	Consumers  int `json:"consumers"`
-	BenchRate
-	// RatioToCopy is RowsPerSec over the raw COPY's.
-	RatioToCopy float64 `json:"ratio_to_copy"`
-	// CPUMicrosPerOrder is the consumers' user and system CPU per order
-	// (PostgreSQL's own CPU is not in it).
-	CPUMicrosPerOrder float64 `json:"cpu_us_per_order"`
-	// PeakRSSMiB is the largest consumer's peak resident set.
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
-}
-
-// BenchProducer is the producer's highest rate and its accuracy at fixed rates.
-type BenchProducer struct {
-	MaxRate float64             `json:"max_rate"`
-	Fixed   []BenchProducerRate `json:"fixed"`
-}
-
-// BenchProducerRate is one fixed rate: asked, achieved (acknowledged orders
-// over the run's duration) and the error in percent.
-type BenchProducerRate struct {
-	Target   float64 `json:"target"`
-	Achieved float64 `json:"achieved"`
-	ErrorPct float64 `json:"error_pct"`
-}
-
-// BenchLatency is end-to-end latency (created_at to processed_at) at one rate.
-type BenchLatency struct {
-	Rate       float64 `json:"rate"`
-	Orders     int64   `json:"orders"`
-	P50ms      float64 `json:"p50_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	MaxMs      float64 `json:"max_ms"`
-	PeakRSSMiB float64 `json:"consumer_peak_rss_mib"`
-}
-
-// BenchTarget is one target of the performance goals and whether it was met.
-type BenchTarget struct {
-	Name string `json:"name"`
-	Want string `json:"want"`
-	Got  string `json:"got"`
-	Met  bool   `json:"met"`
-}
-
-func rate(n int64, d time.Duration) BenchRate {
-	return BenchRate{Rows: n, Seconds: d.Seconds(), RowsPerSec: float64(n) / d.Seconds()}
-}
-
-// judgeBench holds the report against the performance targets.
-func judgeBench(r BenchReport) []BenchTarget {
-	ts := []BenchTarget{{
-		Name: "drain, 1 consumer, vs raw COPY", Want: "≥ 0.80",
-		Got: fmt.Sprintf("%.2f", r.Drain.RatioToCopy), Met: r.Drain.RatioToCopy >= 0.8,
-	}, {
-		Name: "consumer peak RSS during the drain", Want: "≤ 256 MiB",
-		Got: fmt.Sprintf("%.1f MiB", r.Drain.PeakRSSMiB), Met: r.Drain.PeakRSSMiB <= 256,
-	}}
-	for _, l := range r.Latency {
-		switch l.Rate {
-		case 10:
-			ts = append(ts, BenchTarget{Name: "consumer peak RSS at 10 orders/s", Want: "≤ 64 MiB",
-				Got: fmt.Sprintf("%.1f MiB", l.PeakRSSMiB), Met: l.PeakRSSMiB <= 64})
-		case 1000:
-			ts = append(ts, BenchTarget{Name: "end-to-end p99 at 1,000 orders/s", Want: "≤ 25 ms",
-				Got: fmt.Sprintf("%.1f ms", l.P99ms), Met: l.P99ms <= 25})
-		}
-	}
-	return ts
-}
-
-func printBench(w io.Writer, r BenchReport) {
+func printBench(w io.Writer, r measure.BenchReport) {
 	av := "off"
 	if r.Autovacuum {
 		av = "on"

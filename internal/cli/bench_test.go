@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"foodpipe/internal/measure"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -20,7 +21,7 @@ func TestBenchMeasuresEveryPhase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, tail(r.stderr.String(), 3000))
 	}
-	var rep BenchReport
+	var rep measure.BenchReport
 	if err := json.Unmarshal([]byte(r.stdout.String()), &rep); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
 	}
@@ -86,12 +87,12 @@ func TestBenchRefusesADatabaseWithOrders(t *testing.T) {
 }
 
 func TestBenchTableShowsTheTargets(t *testing.T) {
-	rep := BenchReport{Orders: 10, BatchSize: 5000, Copy: BenchRate{RowsPerSec: 100000},
-		Scaling:  []BenchDrain{{Partitions: 3, Consumers: 1, BenchRate: BenchRate{RowsPerSec: 85000}, RatioToCopy: 0.85, CPUMicrosPerOrder: 5, PeakRSSMiB: 50}},
-		Latency:  []BenchLatency{{Rate: 1000, P50ms: 3, P99ms: 30, MaxMs: 40, PeakRSSMiB: 20}},
-		Producer: BenchProducer{MaxRate: 300000, Fixed: []BenchProducerRate{{Target: 1000, Achieved: 999, ErrorPct: -0.1}}}}
+	rep := measure.BenchReport{Orders: 10, BatchSize: 5000, Copy: measure.BenchRate{RowsPerSec: 100000},
+		Scaling:  []measure.BenchDrain{{Partitions: 3, Consumers: 1, BenchRate: measure.BenchRate{RowsPerSec: 85000}, RatioToCopy: 0.85, CPUMicrosPerOrder: 5, PeakRSSMiB: 50}},
+		Latency:  []measure.BenchLatency{{Rate: 1000, P50ms: 3, P99ms: 30, MaxMs: 40, PeakRSSMiB: 20}},
+		Producer: measure.BenchProducer{MaxRate: 300000, Fixed: []measure.BenchProducerRate{{Target: 1000, Achieved: 999, ErrorPct: -0.1}}}}
 	rep.Drain = rep.Scaling[0]
-	rep.Targets = judgeBench(rep)
+	rep.Targets = measure.JudgeBench(rep)
 	var b bytes.Buffer
 	printBench(&b, rep)
 	out := b.String()

@@ -3,48 +3,16 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"foodpipe/internal/kafka"
+	"foodpipe/internal/measure"
 	"foodpipe/internal/pipeline"
-	"foodpipe/internal/telemetry"
 )
-
-// SoakSample is one look at the consumer during a soak run.
-type SoakSample struct {
-	At         float64 `json:"at_s"`
-	RSSMiB     float64 `json:"rss_mib"`
-	HeapMiB    float64 `json:"heap_mib"`
-	Goroutines int     `json:"goroutines"`
-	Lag        int64   `json:"lag"`
-	Stored     int64   `json:"stored"`
-	Errors     int64   `json:"errors"`
-}
-
-// SoakReport compares the consumer after warm-up with the consumer at the end.
-type SoakReport struct {
-	Rate     float64      `json:"rate"`
-	Seconds  float64      `json:"seconds"`
-	Produced int64        `json:"produced"`
-	Stored   int64        `json:"stored"`
-	Start    SoakSample   `json:"start"`
-	End      SoakSample   `json:"end"`
-	Samples  []SoakSample `json:"samples"`
-	Flat     bool         `json:"flat"`
-	Problems []string     `json:"problems"`
-}
-
-// ErrSoakNotFlat means memory, goroutines, lag or errors grew during a soak.
-var ErrSoakNotFlat = errors.New("soak: the consumer did not stay flat")
 
 // runSoak runs the pipeline for a long time at a steady rate and watches the
 // consumer for leaks. The broker and the producer run as child processes, so
@@ -80,92 +48,14 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer pl.Close()
-	cfg, st := pl.Config, pl.Store
-	c, err := pl.Consumer(ctx, "soak", telemetry.NewMetrics(), nil)
-	if err != nil {
-		return err
-	}
-	cctx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
-	consumed := make(chan error, 1)
-	go func() { consumed <- c.Run(cctx) }()
-	defer func() { stopConsumer(); <-consumed }() //nolint:errcheck // the report says how the run went
-
-	adm, closeAdm, err := pl.Admin(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeAdm()
-	producer, err := pl.Spawn("producer", pl.ChildEnv("LOG_LEVEL=warn"), "produce",
-		"--rate", strconv.FormatFloat(cfg.ProducerRate, 'f', -1, 64), "--duration", duration.String())
-	if err != nil {
-		return err
-	}
-
 	out := env.Stdout
 	if *asJSON {
 		out = env.Stderr
 	}
-	begin := time.Now()
-	rep := SoakReport{Rate: cfg.ProducerRate}
-	sample := func() (SoakSample, error) {
-		s := SoakSample{At: time.Since(begin).Seconds(), Goroutines: runtime.NumGoroutine()}
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		s.HeapMiB = float64(ms.HeapInuse) / (1 << 20)
-		s.RSSMiB = rssMiB()
-		status, err := readStatus(ctx, adm, st, nil, cfg)
-		if err != nil {
-			return s, err
-		}
-		s.Lag = status.Lag()
-		cs := c.Stats()
-		s.Stored, s.Errors = cs.Processed, cs.Failures+cs.Invalid
-		return s, nil
+	rep, err := measure.Soak(ctx, pl, measure.SoakOptions{Duration: *duration, Every: *every, Out: out, Log: env.Log})
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(out, "soak: %v at %.0f orders/s, sampling every %v\n", *duration, cfg.ProducerRate, *every)
-	tick := time.NewTicker(*every)
-	defer tick.Stop()
-	for running := true; running; {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-producer.Done():
-			running = false
-		case <-tick.C:
-		}
-		s, err := sample()
-		if err != nil {
-			return err
-		}
-		rep.Samples = append(rep.Samples, s)
-		fmt.Fprintf(out, "%6.0fs  rss %6.1f MiB  heap %6.1f MiB  goroutines %4d  lag %6d  stored %8d  errors %d\n",
-			s.At, s.RSSMiB, s.HeapMiB, s.Goroutines, s.Lag, s.Stored, s.Errors)
-	}
-	if err := producer.Wait(); err != nil {
-		return fmt.Errorf("producer: %w", err)
-	}
-	// Drain what is left, then take the final sample.
-	drainBy := time.Now().Add(30 * time.Second)
-	var end SoakSample
-	for {
-		if end, err = sample(); err != nil {
-			return err
-		}
-		if end.Lag == 0 || time.Now().After(drainBy) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	rep.Seconds = time.Since(begin).Seconds()
-	rep.Stored = c.Stats().Processed
-	if t, err := kafka.DescribeTopic(ctx, adm, cfg.Topic); err == nil {
-		for _, p := range t.Partitions {
-			rep.Produced += p.HighWatermark - p.StartOffset
-		}
-	}
-	rep.Start, rep.End = warmSample(rep.Samples), end
-	rep.Problems = judgeSoak(rep)
-	rep.Flat = len(rep.Problems) == 0
 	if *asJSON {
 		if err := json.NewEncoder(env.Stdout).Encode(rep); err != nil {
 			return err
@@ -174,50 +64,12 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		printSoak(env.Stdout, rep)
 	}
 	if !rep.Flat {
-		return fmt.Errorf("%w: %s", ErrSoakNotFlat, strings.Join(rep.Problems, "; "))
+		return fmt.Errorf("%w: %s", measure.ErrSoakNotFlat, strings.Join(rep.Problems, "; "))
 	}
 	return nil
 }
 
-// warmSample is the baseline: the first sample after a tenth of the run, when
-// pools, buffers and the group have settled.
-func warmSample(ss []SoakSample) SoakSample {
-	if len(ss) == 0 {
-		return SoakSample{}
-	}
-	last := ss[len(ss)-1].At
-	for _, s := range ss {
-		if s.At >= last/10 {
-			return s
-		}
-	}
-	return ss[0]
-}
-
-// judgeSoak lists what did not stay flat. The allowances are for noise, not
-// for growth: memory may vary by a quarter plus 16 MiB (GC timing), a few
-// goroutines come and go with connections, and the lag must be drained.
-func judgeSoak(r SoakReport) []string {
-	var p []string
-	if r.End.RSSMiB > r.Start.RSSMiB*1.25+16 {
-		p = append(p, fmt.Sprintf("RSS grew from %.1f to %.1f MiB", r.Start.RSSMiB, r.End.RSSMiB))
-	}
-	if r.End.Goroutines > r.Start.Goroutines+10 {
-		p = append(p, fmt.Sprintf("goroutines grew from %d to %d", r.Start.Goroutines, r.End.Goroutines))
-	}
-	if r.End.Lag != 0 {
-		p = append(p, fmt.Sprintf("lag %d at the end", r.End.Lag))
-	}
-	if r.End.Errors != 0 {
-		p = append(p, fmt.Sprintf("%d errors", r.End.Errors))
-	}
-	if r.Produced == 0 || r.Stored < r.Produced {
-		p = append(p, fmt.Sprintf("stored %d of %d produced", r.Stored, r.Produced))
-	}
-	return p
-}
-
-func printSoak(w io.Writer, r SoakReport) {
+func printSoak(w io.Writer, r measure.SoakReport) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\n\tafter warm-up (%.0fs)\tat the end (%.0fs)\n", r.Start.At, r.End.At)
 	fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\n", r.Start.RSSMiB, r.End.RSSMiB)
@@ -233,9 +85,6 @@ func printSoak(w io.Writer, r SoakReport) {
 		fmt.Fprintln(w, "NOT flat: "+strings.Join(r.Problems, "; "))
 	}
 }
-
-// rssMiB is this process's resident set size.
-func rssMiB() float64 { return pipeline.ProcStatusMiB(os.Getpid(), "VmRSS") }
 
 // ownPipelineFlags binds --database-url and --log-level for the commands
 // that run the whole pipeline themselves (demo, soak, bench). Their logs

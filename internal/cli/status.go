@@ -151,15 +151,6 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	return s, nil
 }
 
-// Lag is the group's lag summed over the partitions.
-func (s Status) Lag() int64 {
-	var n int64
-	for _, p := range s.Partitions {
-		n += p.Lag
-	}
-	return n
-}
-
 func printStatus(w io.Writer, s Status) {
 	state := s.GroupState
 	if state == "" {

@@ -1,0 +1,294 @@
+// Package measure runs the pipeline to measure it: `foodpipe bench`
+// (drain speed against a raw COPY, latency and producer accuracy at fixed
+// rates, scaling) and `foodpipe soak` (a long run that must stay flat). It
+// gathers the figures and judges them; the command line prints them.
+package measure
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
+	"foodpipe/internal/producer"
+	"foodpipe/internal/store"
+)
+
+// BenchOptions say what a bench measures.
+type BenchOptions struct {
+	// Orders are preloaded for each drain.
+	Orders int
+	// Rates are the fixed rates (orders/s) for latency and producer
+	// accuracy, each run for RateFor.
+	Rates   []float64
+	RateFor time.Duration
+	// Scaling also drains with 1, 2 and 3 consumers on 3 and on 6 partitions.
+	Scaling bool
+	// Autovacuum leaves PostgreSQL's autovacuum on for the orders table.
+	Autovacuum bool
+	// Out is told each phase's figures as they come.
+	Out io.Writer
+	Log *slog.Logger
+}
+
+// Bench measures the pipeline pl: a raw COPY baseline, a consumer draining
+// a preloaded topic, latency and producer accuracy at fixed rates, and
+// scaling over consumers and partitions. The broker and the producer run in
+// this process; every consumer is a `foodpipe consume` child, so that its
+// memory and CPU are its own. It empties the orders table as it goes.
+func Bench(ctx context.Context, pl *pipeline.Pipeline, o BenchOptions) (BenchReport, error) {
+	cfg, db, st, out := pl.Config, pl.DB, pl.Store, o.Out
+	if !o.Autovacuum {
+		if err := st.Bench().SetAutovacuum(ctx, false); err != nil {
+			return BenchReport{}, err
+		}
+		defer st.Bench().SetAutovacuum(context.WithoutCancel(ctx), true) //nolint:errcheck // best effort: the table is the bench's own
+	}
+	rep := BenchReport{Orders: o.Orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers, Autovacuum: o.Autovacuum}
+
+	b := &bench{cfg: cfg, log: o.Log, out: out, st: st, pl: pl,
+		childEnv: []string{"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE=" + strconv.Itoa(cfg.BatchSize),
+			"CONSUMER_WRITERS=" + strconv.Itoa(cfg.Writers), "DB_MAX_CONNS=" + strconv.Itoa(int(cfg.DBMaxConns))}}
+	rep.Machine = BenchMachine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Database: string(db.Source)}
+	var err error
+	if rep.Machine.PostgreSQL, err = st.ServerVersion(ctx); err != nil {
+		return BenchReport{}, err
+	}
+	fmt.Fprintf(out, "bench: %d orders, batch size %d, %d writers, %d CPUs, PostgreSQL %s (%s)\n",
+		o.Orders, cfg.BatchSize, cfg.Writers, rep.Machine.CPUs, rep.Machine.PostgreSQL, db.Source)
+
+	// Preload the topic, as fast as the producer goes, keeping the rows
+	// for the COPY baseline.
+	rows, took, err := b.preload(ctx, "bench-3p", 3, o.Orders, true)
+	if err != nil {
+		return BenchReport{}, err
+	}
+	rep.Producer.MaxRate = float64(o.Orders) / took.Seconds()
+	fmt.Fprintf(out, "producer  %d orders preloaded at %.0f/s\n", o.Orders, rep.Producer.MaxRate)
+
+	// The baseline is the faster of two COPYs: the target is held against
+	// PostgreSQL at its best.
+	var copyTook time.Duration
+	for range 2 {
+		if err := st.Bench().Reset(ctx); err != nil {
+			return BenchReport{}, err
+		}
+		took, err := st.Bench().CopyBaseline(ctx, rows)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		if copyTook == 0 || took < copyTook {
+			copyTook = took
+		}
+	}
+	rep.Copy = rateOf(int64(o.Orders), copyTook)
+	fmt.Fprintf(out, "copy      %d rows in %.2fs: %.0f rows/s\n", o.Orders, copyTook.Seconds(), rep.Copy.RowsPerSec)
+
+	// The first drain is the headline: one consumer, three partitions.
+	// Scaling adds 2 and 3 consumers, then the same on six partitions.
+	consumers := []int{1}
+	if o.Scaling {
+		consumers = []int{1, 2, 3}
+	}
+	for _, partitions := range []int32{3, 6} {
+		topic := fmt.Sprintf("bench-%dp", partitions)
+		if partitions == 6 {
+			if !o.Scaling {
+				break
+			}
+			if _, _, err := b.preload(ctx, topic, partitions, o.Orders, false); err != nil {
+				return BenchReport{}, err
+			}
+		}
+		for _, c := range consumers {
+			r, err := b.drain(ctx, topic, int(partitions), c, int64(o.Orders), rep.Copy.RowsPerSec)
+			if err != nil {
+				return BenchReport{}, err
+			}
+			rep.Scaling = append(rep.Scaling, r)
+		}
+	}
+	// Like the baseline, the headline drain is the faster of two.
+	again, err := b.drain(ctx, "bench-3p", 3, 1, int64(o.Orders), rep.Copy.RowsPerSec)
+	if err != nil {
+		return BenchReport{}, err
+	}
+	if again.RowsPerSec > rep.Scaling[0].RowsPerSec {
+		rep.Scaling[0] = again
+	}
+	rep.Drain = rep.Scaling[0]
+
+	for _, r := range o.Rates {
+		lat, pr, err := b.atRate(ctx, r, o.RateFor)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.Latency = append(rep.Latency, lat)
+		rep.Producer.Fixed = append(rep.Producer.Fixed, pr)
+	}
+	rep.Targets = JudgeBench(rep)
+	return rep, nil
+}
+
+type bench struct {
+	cfg config.Config
+	log *slog.Logger
+	out io.Writer
+	st  *store.Store
+	pl  *pipeline.Pipeline
+	// childEnv is added to each consumer child's environment.
+	childEnv []string
+	drains   int
+}
+
+// preload produces n orders to a new topic as fast as the producer goes and
+// returns how long it took and, when keep is set, the orders as rows.
+func (b *bench) preload(ctx context.Context, topic string, partitions int32, n int, keep bool) ([]store.Row, time.Duration, error) {
+	cfg := b.cfg
+	cfg.Topic, cfg.Partitions = topic, partitions
+	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cl.Close()
+	var mu sync.Mutex
+	var rows []store.Row
+	if keep {
+		rows = make([]store.Row, 0, n)
+	}
+	p := producer.New(cl, order.NewGenerator(uint64(max(partitions, 0)), nil), producer.Config{Topic: topic, Count: n}, b.log)
+	if keep {
+		p.OnAck = func(o order.Order, r *kgo.Record) {
+			mu.Lock()
+			rows = append(rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
+			mu.Unlock()
+		}
+	}
+	start := time.Now()
+	if err := p.Run(ctx); err != nil {
+		return nil, 0, fmt.Errorf("preload %s: %w", topic, err)
+	}
+	return rows, time.Since(start), nil
+}
+
+// drain starts consumers on a preloaded topic with empty tables and times
+// them from the first assignment until every message is covered.
+func (b *bench) drain(ctx context.Context, topic string, partitions, consumers int, n int64, copyRate float64) (BenchDrain, error) {
+	if err := b.st.Bench().Reset(ctx); err != nil {
+		return BenchDrain{}, err
+	}
+	// Each drain is a new group, so it starts at the beginning of the topic.
+	b.drains++
+	group := fmt.Sprintf("bench-%s-%d-%d", topic, consumers, b.drains)
+	g, err := b.pl.SpawnGroup(topic, group, consumers, b.childEnv...)
+	if err != nil {
+		return BenchDrain{}, err
+	}
+	defer g.Stop()
+	start, err := g.FirstAssigned(ctx, time.Minute)
+	if err != nil {
+		return BenchDrain{}, err
+	}
+	if err := b.waitCovered(ctx, g, group, n, time.Minute+time.Duration(n)*100*time.Microsecond); err != nil {
+		return BenchDrain{}, err
+	}
+	took := time.Since(start)
+	cpu, rss := g.Stop()
+	stored, err := b.st.Count(ctx)
+	if err != nil {
+		return BenchDrain{}, err
+	}
+	if stored != n {
+		return BenchDrain{}, fmt.Errorf("drain of %s with %d consumers stored %d orders of %d", topic, consumers, stored, n)
+	}
+	d := BenchDrain{Partitions: partitions, Consumers: consumers, BenchRate: rateOf(n, took),
+		CPUMicrosPerOrder: float64(cpu.Microseconds()) / float64(n), PeakRSSMiB: rss}
+	d.RatioToCopy = d.RowsPerSec / copyRate
+	fmt.Fprintf(b.out, "drain     %d partitions, %d consumer(s): %.0f rows/s (%.2f of COPY), %.1f CPU µs/order, peak RSS %.1f MiB\n",
+		partitions, consumers, d.RowsPerSec, d.RatioToCopy, d.CPUMicrosPerOrder, d.PeakRSSMiB)
+	return d, nil
+}
+
+// atRate runs one consumer while the producer sends at a fixed rate, then
+// reads the end-to-end latency from the table.
+func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLatency, BenchProducerRate, error) {
+	if err := b.st.Bench().Reset(ctx); err != nil {
+		return BenchLatency{}, BenchProducerRate{}, err
+	}
+	topic := "bench-rate-" + strconv.FormatFloat(r, 'f', -1, 64)
+	cfg := b.cfg
+	cfg.Topic, cfg.Partitions = topic, 3
+	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
+	if err != nil {
+		return BenchLatency{}, BenchProducerRate{}, err
+	}
+	defer cl.Close()
+	group := "bench-" + topic
+	g, err := b.pl.SpawnGroup(topic, group, 1, b.childEnv...)
+	if err != nil {
+		return BenchLatency{}, BenchProducerRate{}, err
+	}
+	defer g.Stop()
+	if _, err := g.FirstAssigned(ctx, time.Minute); err != nil {
+		return BenchLatency{}, BenchProducerRate{}, err
+	}
+	since := time.Now()
+	p := producer.New(cl, order.NewGenerator(uint64(r), nil), producer.Config{Topic: topic, Rate: r, Duration: d}, b.log)
+	if err := p.Run(ctx); err != nil {
+		return BenchLatency{}, BenchProducerRate{}, fmt.Errorf("produce at %v/s: %w", r, err)
+	}
+	acked := p.Stats().Acked
+	if err := b.waitCovered(ctx, g, group, acked, time.Minute); err != nil {
+		return BenchLatency{}, BenchProducerRate{}, err
+	}
+	_, rss := g.Stop()
+	lat, err := b.st.Latency(ctx, since)
+	if err != nil {
+		return BenchLatency{}, BenchProducerRate{}, err
+	}
+	l := BenchLatency{Rate: r, Orders: lat.N, P50ms: ms(lat.P50), P99ms: ms(lat.P99), MaxMs: ms(lat.Max), PeakRSSMiB: rss}
+	achieved := float64(acked) / d.Seconds()
+	pr := BenchProducerRate{Target: r, Achieved: achieved, ErrorPct: (achieved - r) / r * 100}
+	fmt.Fprintf(b.out, "rate      %v/s for %v: produced %.1f/s (%+.2f%%), latency p50 %.1f ms p99 %.1f ms max %.1f ms, consumer peak RSS %.1f MiB\n",
+		r, d, achieved, pr.ErrorPct, l.P50ms, l.P99ms, l.MaxMs, rss)
+	return l, pr, nil
+}
+
+// waitCovered waits until the group's stored offsets cover n messages. The
+// offsets table is read rather than the orders, so that waiting costs
+// PostgreSQL next to nothing.
+func (b *bench) waitCovered(ctx context.Context, g *pipeline.Group, group string, n int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		covered, err := b.st.Covered(ctx, group)
+		if err != nil {
+			return err
+		}
+		if covered >= n {
+			return nil
+		}
+		if err := g.Exited(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consumers covered %d of %d messages in %v:\n%s", covered, n, limit, g.LogTail())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// ms is a duration in milliseconds, to a microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
