@@ -20,26 +20,12 @@ import (
 
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store/dbtest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the goroutines of a running command.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for the goroutines of a running command.
+type syncBuffer = pipeline.LogBuffer
 
 type run struct {
 	stdout, stderr *syncBuffer
@@ -458,7 +444,7 @@ func TestMigrateUpStatusDown(t *testing.T) {
 	if out := r.stdout.String(); !strings.Contains(out, "create_orders") || strings.Contains(out, "pending") {
 		t.Errorf("status after up:\n%s", out)
 	}
-	r.stdout.b.Reset()
+	r.stdout.Reset()
 	if err := r.do(ctx, "migrate", "down"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,8 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
-
-	"foodpipe/internal/telemetry"
 )
 
 // envRunAsCLI makes the test binary act as the foodpipe binary. Commands
@@ -19,16 +12,7 @@ const envRunAsCLI = "FOODPIPE_TEST_RUN_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunAsCLI) == "1" {
-		level := new(slog.LevelVar)
-		env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: telemetry.NewLogger(os.Stderr, level), Level: level}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := Run(ctx, env, os.Args[1:])
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "foodpipe:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(Main(os.Args[1:], ""))
 	}
 	os.Exit(m.Run())
 }

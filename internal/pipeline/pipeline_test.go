@@ -2,10 +2,8 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,7 +16,6 @@ import (
 	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store/dbtest"
-	"foodpipe/internal/telemetry"
 )
 
 // envRunAsCLI makes the test binary act as the foodpipe binary, which the
@@ -27,16 +24,7 @@ const envRunAsCLI = "FOODPIPE_TEST_RUN_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunAsCLI) == "1" {
-		level := new(slog.LevelVar)
-		env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: telemetry.NewLogger(os.Stderr, level), Level: level}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := cli.Run(ctx, env, os.Args[1:])
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "foodpipe:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(cli.Main(os.Args[1:], ""))
 	}
 	os.Exit(m.Run())
 }

@@ -24,7 +24,7 @@ type Process struct {
 	// Name says which part of the pipeline it is ("broker", "consumer-2").
 	Name string
 	cmd  *exec.Cmd
-	log  *ringLog
+	log  *LogBuffer
 	done chan struct{}
 	err  error
 	// onExit is told once, when the process has ended.
@@ -34,7 +34,7 @@ type Process struct {
 // Spawn starts `exe args...` with env. Its standard error is kept (the last
 // MiB, for a failure's report) and copied to logw unless that is nil.
 func Spawn(exe string, env []string, logw io.Writer, name string, args ...string) (*Process, error) {
-	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &ringLog{}, done: make(chan struct{})}
+	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &LogBuffer{Limit: 1 << 20}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stderr = p.log
 	if logw != nil {
@@ -178,24 +178,34 @@ func FreeLoopback() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// ringLog keeps the last MiB or so of a process's log.
-type ringLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// LogBuffer keeps what a process writes, safe for concurrent writers. With
+// a Limit, once it holds more than Limit bytes it keeps the last 64 KiB and
+// goes on.
+type LogBuffer struct {
+	Limit int
+	mu    sync.Mutex
+	buf   bytes.Buffer
 }
 
-func (l *ringLog) Write(p []byte) (int, error) {
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf.Len() > 1<<20 {
-		rest := l.buf.Bytes()[l.buf.Len()-64<<10:]
+	if l.Limit > 0 && l.buf.Len() > l.Limit {
+		rest := l.buf.Bytes()[l.buf.Len()-min(l.buf.Len(), 64<<10):]
 		l.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
 	}
 	return l.buf.Write(p)
 }
 
-func (l *ringLog) String() string {
+func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// Reset empties the buffer.
+func (l *LogBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Reset()
 }
