@@ -80,7 +80,7 @@ func TestConsumersKilledAgainAndAgainLoseAndDoubleNothing(t *testing.T) {
 	for !producer.exited() || kills < 6 {
 		time.Sleep(time.Duration(600+rand.IntN(900)) * time.Millisecond)
 		i := rand.IntN(len(consumers))
-		consumers[i].cmd.Process.Signal(syscall.SIGKILL)
+		consumers[i].Signal(syscall.SIGKILL)
 		consumers[i].wait(5 * time.Second)
 		consumers[i] = p.consumer(t, fmt.Sprintf("c%d-%d", i+1, kills))
 		kills++
@@ -92,7 +92,7 @@ func TestConsumersKilledAgainAndAgainLoseAndDoubleNothing(t *testing.T) {
 	p.checkEveryOrderOnce(t, orders)
 	for _, c := range consumers {
 		if code, took := c.stop(syscall.SIGTERM, 10*time.Second); code != 0 {
-			t.Errorf("%s: SIGTERM exit %d after %v", c.name, code, took)
+			t.Errorf("%s: SIGTERM exit %d after %v", c.Name, code, took)
 		}
 	}
 }
@@ -112,7 +112,7 @@ func TestConsumersStoppedAgainAndAgainExitCleanlyAndLoseNothing(t *testing.T) {
 		i := rand.IntN(len(consumers))
 		code, took := consumers[i].stop(syscall.SIGTERM, 10*time.Second)
 		if code != 0 {
-			t.Fatalf("%s: SIGTERM exit code %d after %v", consumers[i].name, code, took)
+			t.Fatalf("%s: SIGTERM exit code %d after %v", consumers[i].Name, code, took)
 		}
 		consumers[i] = p.consumer(t, fmt.Sprintf("c%d-%d", i+1, stops))
 		stops++
@@ -123,7 +123,7 @@ func TestConsumersStoppedAgainAndAgainExitCleanlyAndLoseNothing(t *testing.T) {
 	p.checkEveryOrderOnce(t, orders)
 	for _, c := range consumers {
 		if code, took := c.stop(syscall.SIGINT, 10*time.Second); code != 0 {
-			t.Errorf("%s: SIGINT exit %d after %v", c.name, code, took)
+			t.Errorf("%s: SIGINT exit %d after %v", c.Name, code, took)
 		}
 	}
 }
@@ -160,7 +160,7 @@ func TestAProducerWithNoBrokerFailsClearly(t *testing.T) {
 	if code == 0 || code == -1 {
 		t.Fatalf("exit code %d, want a failure", code)
 	}
-	out := pr.out.String()
+	out := pr.Log()
 	if want := "no Kafka broker reachable at " + addr; !strings.Contains(out, want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
 	}

@@ -78,8 +78,8 @@ func TestDeadLettersSurviveACrashBetweenCommitAndPublish(t *testing.T) {
 	crashing := append(append([]string{}, p.env...), fault.Env+"=consumer.dead-letters-recorded")
 	c := start(t, "crashing", crashing, "consume", "--id", "crashing")
 	c.wait(60 * time.Second)
-	if !c.exited() || !strings.Contains(c.out.String(), "fault point consumer.dead-letters-recorded") {
-		t.Fatalf("the consumer did not crash at the fault point:\n%s", tail(c.out.String(), 2000))
+	if !c.exited() || !strings.Contains(c.Log(), "fault point consumer.dead-letters-recorded") {
+		t.Fatalf("the consumer did not crash at the fault point:\n%s", tail(c.Log(), 2000))
 	}
 	// The batch is committed: the order and the offset past the dead letter
 	// are stored, and nothing is on the dead-letter topic yet.
@@ -99,7 +99,7 @@ func TestDeadLettersSurviveACrashBetweenCommitAndPublish(t *testing.T) {
 	produceRaw(t, p.addr, conflicting.AppendJSON(nil))
 	c.wait(60 * time.Second)
 	if !c.exited() {
-		t.Fatalf("the second consumer did not crash at the fault point:\n%s", tail(c.out.String(), 2000))
+		t.Fatalf("the second consumer did not crash at the fault point:\n%s", tail(c.Log(), 2000))
 	}
 	c = start(t, "third", p.env, "consume", "--id", "third")
 	eventually(t, 30*time.Second, "both dead letters on the dead-letter topic", func() bool {
@@ -179,7 +179,7 @@ func TestAMemberCutFromTheDatabaseDoesNotHoldTheGroup(t *testing.T) {
 	p.checkEveryOrderOnce(t, orders)
 	for _, c := range []*proc{cut, healthy} {
 		if code, took := c.stop(syscall.SIGTERM, 15*time.Second); code != 0 {
-			t.Errorf("%s: SIGTERM exit %d after %v", c.name, code, took)
+			t.Errorf("%s: SIGTERM exit %d after %v", c.Name, code, took)
 		}
 	}
 }

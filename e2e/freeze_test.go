@@ -20,7 +20,7 @@ import (
 // processState is the state letter of a process (R, S, T for stopped ...).
 func processState(t *testing.T, p *proc) string {
 	t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 	if err != nil {
 		return ""
 	}
@@ -101,7 +101,7 @@ func TestAFrozenMemberHoldsNoOneUpAndItsLateWriteIsRefused(t *testing.T) {
 				}
 				return true
 			})
-			zombie.cmd.Process.Signal(syscall.SIGCONT)
+			zombie.Signal(syscall.SIGCONT)
 			resumedAt := time.Since(frozeAt)
 
 			eventually(t, 60*time.Second, "the woken member's late batch to be refused by the fence", func() bool {
@@ -126,7 +126,7 @@ func TestAFrozenMemberHoldsNoOneUpAndItsLateWriteIsRefused(t *testing.T) {
 			}
 			for _, c := range []*proc{zombie, heir} {
 				if code, took := c.stop(syscall.SIGTERM, 15*time.Second); code != 0 {
-					t.Errorf("%s: SIGTERM exit %d after %v", c.name, code, took)
+					t.Errorf("%s: SIGTERM exit %d after %v", c.Name, code, took)
 				}
 			}
 		})

@@ -44,56 +44,38 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuffer collects a process's output for assertions and failure reports.
-type logBuffer = harness.LogBuffer
-
 // proc is one running foodpipe process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *logBuffer
-	done chan struct{}
-	err  error
-}
+type proc struct{ *harness.Process }
 
-// start runs `foodpipe args...` with exactly the given environment.
+// start runs `foodpipe args...` with exactly the given environment, in a
+// directory of its own (no .env file is read). A failed test shows its output.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &logBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "STATS_INTERVAL=1s"}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.Dir = t.TempDir() // no .env file is read
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	hp, err := harness.Spawn(harness.Command{Name: name, Exe: bin, Args: args, Dir: t.TempDir(),
+		Env: append([]string{"PATH=" + os.Getenv("PATH"), "STATS_INTERVAL=1s"}, env...)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	p := &proc{hp}
 	t.Cleanup(func() {
-		if !p.exited() {
-			p.cmd.Process.Kill()
-			<-p.done
+		if !p.Ended() {
+			_ = p.Signal(syscall.SIGKILL)
+			_ = p.Wait()
 		}
 		if t.Failed() {
-			t.Logf("--- %s output, its periodic stats lines left out (last 8 KB):\n%s", p.name, tail(withoutStats(p.out.String()), 8192))
+			t.Logf("--- %s output, its periodic stats lines left out (last 8 KB):\n%s", p.Name, tail(withoutStats(p.Log()), 8192))
 		}
 	})
 	return p
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.Ended() }
 
 // wait waits for the process to exit and returns its exit code, or -1 on timeout.
 func (p *proc) wait(timeout time.Duration) int {
 	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
+	case <-p.Done():
+		return p.ExitCode()
 	case <-time.After(timeout):
 		return -1
 	}
@@ -102,7 +84,7 @@ func (p *proc) wait(timeout time.Duration) int {
 // stop sends sig and returns the exit code and how long the exit took.
 func (p *proc) stop(sig syscall.Signal, timeout time.Duration) (int, time.Duration) {
 	begin := time.Now()
-	p.cmd.Process.Signal(sig)
+	_ = p.Signal(sig)
 	code := p.wait(timeout)
 	return code, time.Since(begin)
 }
@@ -141,13 +123,9 @@ func freeAddr(t *testing.T) string {
 func startBroker(t *testing.T, addr, dataDir string) *proc {
 	t.Helper()
 	p := start(t, "broker", nil, "broker", "--listen", addr, "--data-dir", dataDir)
-	eventually(t, 20*time.Second, "the broker to accept connections", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	if err := p.WaitListening(context.Background(), addr, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 

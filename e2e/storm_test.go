@@ -198,9 +198,9 @@ func TestAKillStormNeverStallsTheGroup(t *testing.T) {
 	for range kills {
 		time.Sleep(time.Duration(300+rand.IntN(1700)) * time.Millisecond)
 		i := rand.IntN(len(consumers))
-		consumers[i].cmd.Process.Signal(syscall.SIGKILL)
+		consumers[i].Signal(syscall.SIGKILL)
 		consumers[i].wait(5 * time.Second)
-		fmt.Fprintf(&log, " %s@%.1fs", consumers[i].name, time.Since(began).Seconds())
+		fmt.Fprintf(&log, " %s@%.1fs", consumers[i].Name, time.Since(began).Seconds())
 		// The replacement comes back under the same id, as a restarted
 		// container or a supervised process does.
 		consumers[i] = consumer(fmt.Sprintf("c%d", i+1))
@@ -225,7 +225,7 @@ func TestAKillStormNeverStallsTheGroup(t *testing.T) {
 	}
 	for _, c := range consumers {
 		if code, took := c.stop(syscall.SIGTERM, 15*time.Second); code != 0 {
-			t.Errorf("%s: SIGTERM exit %d after %v", c.name, code, took)
+			t.Errorf("%s: SIGTERM exit %d after %v", c.Name, code, took)
 		}
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 )
@@ -54,18 +54,22 @@ func ClientOpts(o Options) []kgo.Opt {
 	return opts
 }
 
-// Backoff returns an exponential backoff with full jitter: try n waits a random
-// time up to min(max, base·2^(n-1)).
-func Backoff(base, max time.Duration) func(int) time.Duration {
+// Backoff adapts cenkalti's exponential backoff, the one the consumer uses,
+// to a client's retry callback, which is given the attempt number: try n
+// waits a random time between a third of and min(ceiling, base·2^(n-1)). The
+// centre is two thirds of that bound, and the ±50 % jitter keeps clients
+// from retrying in step.
+func Backoff(base, ceiling time.Duration) func(int) time.Duration {
 	return func(n int) time.Duration {
-		if n < 1 {
-			n = 1
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.MaxInterval = base*2/3, ceiling*2/3
+		b.RandomizationFactor, b.Multiplier = 0.5, 2
+		// The interval stops growing at the ceiling; 64 doublings pass any.
+		d := b.NextBackOff()
+		for range min(max(n, 1), 64) - 1 {
+			d = b.NextBackOff()
 		}
-		d := base << min(n-1, 20)
-		if d > max || d <= 0 {
-			d = max
-		}
-		return d/2 + rand.N(d/2+1)
+		return d
 	}
 }
 

@@ -227,7 +227,7 @@ func (p *Pipeline) ChildEnv(extra ...string) []string {
 // Spawn starts `foodpipe args...` as a child named name, with env (see
 // ChildEnv). The harness stops it on Close and tells when it ends.
 func (p *Pipeline) Spawn(name string, env []string, args ...string) (*Process, error) {
-	c, err := Spawn(p.Exe, env, p.childLog, name, args...)
+	c, err := Spawn(Command{Name: name, Exe: p.Exe, Args: args, Env: env, Log: p.childLog})
 	if err != nil {
 		return nil, err
 	}
@@ -252,12 +252,12 @@ func (p *Pipeline) SpawnConsumer(id string, extra ...string) (*Process, error) {
 // startBroker starts the child broker on the pipeline's address and data
 // directory, and waits until it serves.
 func (p *Pipeline) startBroker(ctx context.Context) error {
-	b, err := Spawn(p.Exe, p.ChildEnv("LOG_LEVEL=warn"), p.childLog, "broker",
-		"broker", "--listen", p.BrokerAddr(), "--data-dir", filepath.Join(p.brokerDir, "data"))
+	b, err := Spawn(Command{Name: "broker", Exe: p.Exe, Env: p.ChildEnv("LOG_LEVEL=warn"), Log: p.childLog,
+		Args: []string{"broker", "--listen", p.BrokerAddr(), "--data-dir", filepath.Join(p.brokerDir, "data")}})
 	if err != nil {
 		return err
 	}
-	if err := b.waitListening(ctx, p.BrokerAddr(), 20*time.Second); err != nil {
+	if err := b.WaitListening(ctx, p.BrokerAddr(), 20*time.Second); err != nil {
 		_ = b.Stop(time.Second)
 		return err
 	}

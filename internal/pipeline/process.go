@@ -31,17 +31,33 @@ type Process struct {
 	onExit func(*Process)
 }
 
-// Spawn starts `exe args...` with env. Its standard error is kept (the last
-// MiB, for a failure's report) and copied to logw unless that is nil.
-func Spawn(exe string, env []string, logw io.Writer, name string, args ...string) (*Process, error) {
-	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &LogBuffer{Limit: 1 << 20}, done: make(chan struct{})}
-	p.cmd.Env = env
-	p.cmd.Stderr = p.log
-	if logw != nil {
-		p.cmd.Stderr = io.MultiWriter(p.log, logw)
+// Command says how to start a process.
+type Command struct {
+	// Name says which part of the pipeline it is, in events and reports.
+	Name string
+	Exe  string
+	Args []string
+	// Env is the whole environment (see Pipeline.ChildEnv).
+	Env []string
+	// Dir is the working directory; "" is this process's. A foodpipe
+	// child reads the .env file there.
+	Dir string
+	// Log, when not nil, is given a copy of the output as well.
+	Log io.Writer
+}
+
+// Spawn starts c. Its output (standard output and error) is kept, the last
+// MiB of it, for reports and assertions.
+func Spawn(c Command) (*Process, error) {
+	p := &Process{Name: c.Name, cmd: exec.Command(c.Exe, c.Args...), log: &LogBuffer{Limit: 1 << 20}, done: make(chan struct{})}
+	p.cmd.Env, p.cmd.Dir = c.Env, c.Dir
+	var out io.Writer = p.log
+	if c.Log != nil {
+		out = io.MultiWriter(p.log, c.Log)
 	}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start foodpipe %s: %w", args[0], err)
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
@@ -119,7 +135,19 @@ func (p *Process) CPU() time.Duration {
 // parent's pages from before the exec.
 func (p *Process) PeakRSSMiB() float64 { return ProcStatusMiB(p.Pid(), "VmHWM") }
 
-// LogTail is the end of the process's standard error, at most n bytes.
+// Log is the process's output kept so far.
+func (p *Process) Log() string { return p.log.String() }
+
+// ExitCode is the exit code once the process ended, -1 while it runs or
+// when a signal ended it.
+func (p *Process) ExitCode() int {
+	if !p.Ended() {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// LogTail is the end of the process's output, at most n bytes.
 func (p *Process) LogTail(n int) string {
 	s := p.log.String()
 	if len(s) > n {
@@ -146,9 +174,9 @@ func ProcStatusMiB(pid int, field string) float64 {
 	return 0
 }
 
-// waitListening waits until addr accepts connections, the process ends, or
+// WaitListening waits until addr accepts connections, the process ends, or
 // the limit passes.
-func (p *Process) waitListening(ctx context.Context, addr string, limit time.Duration) error {
+func (p *Process) WaitListening(ctx context.Context, addr string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

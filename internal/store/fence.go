@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,35 +34,57 @@ WHERE a.pid = ANY(pg_blocking_pids($1)) AND a.datname = current_database()
 // unblock ends, every fenceWait until stop is called, the sessions that
 // the backend pid waits for and that fit terminateBlockers. It uses a
 // connection of its own: the pool may be all in use by writers waiting the
-// same way.
+// same way. It is a timer, not a goroutine, until it first fires: nearly
+// every batch stops it long before.
 func (s *Store) unblock(ctx context.Context, pid uint32) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(fenceWait)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fenceWait)
-			conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
-			if err == nil {
-				var n int
-				if conn.QueryRow(cctx, terminateBlockers, pid, fenceWait.Seconds()).Scan(&n) == nil && n > 0 {
-					s.terminated.Add(int64(n))
-				}
-				_ = conn.Close(context.WithoutCancel(cctx))
-			}
-			cancel()
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		t       *time.Timer
+	)
+	fire := func() {
+		mu.Lock()
+		if stopped || ctx.Err() != nil {
+			mu.Unlock()
+			return
 		}
-	}()
-	return func() { close(done); <-finished }
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		s.terminateBlockers(ctx, pid)
+		mu.Lock()
+		if !stopped {
+			t.Reset(fenceWait)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	t = time.AfterFunc(fenceWait, fire)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		running.Wait()
+	}
+}
+
+// terminateBlockers runs terminateBlockers for the backend pid on a
+// connection of its own, and counts the sessions it ended.
+func (s *Store) terminateBlockers(ctx context.Context, pid uint32) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fenceWait)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return // the next tick tries again; the statement limits still hold
+	}
+	defer conn.Close(context.WithoutCancel(cctx)) //nolint:errcheck // a session of its own, ended either way
+	var n int
+	if conn.QueryRow(cctx, terminateBlockers, pid, fenceWait.Seconds()).Scan(&n) == nil && n > 0 {
+		s.terminated.Add(int64(n))
+	}
 }
 
 // Terminated is how many sessions of frozen writers this store has ended
