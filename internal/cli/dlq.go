@@ -3,19 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
@@ -60,17 +53,24 @@ func runDLQ(ctx context.Context, env *Env, args []string) error {
 	return dlqReplay(ctx, env, cfg, *reason, offsets, *dry)
 }
 
+// deadLetters reads the dead-letter topic of cfg; call the func to close the reader's client.
+func deadLetters(ctx context.Context, env *Env, cfg config.Config) (dlq.Reader, func(), error) {
+	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
+	if err != nil {
+		return dlq.Reader{}, nil, err
+	}
+	return dlq.Reader{Base: kafka.ClientOpts(pipeline.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}, closeAdm, nil
+}
+
 func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, limit int, asJSON bool) error {
-	dead, err := readDeadLetters(ctx, cfg, env.Log)
+	r, done, err := deadLetters(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
-	replays, err := readReplays(ctx, cfg, env.Log)
+	defer done()
+	dead, err := r.Letters(ctx)
 	if err != nil {
 		return err
-	}
-	for i := range dead {
-		dead[i].ReplayedAt = replays[dead[i].Position()]
 	}
 	dead = filterDead(dead, reason, nil)
 	if limit > 0 && len(dead) > limit {
@@ -102,7 +102,12 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 // dlqReplay re-publishes chosen dead letters to the orders topic, each
 // original once (see package dlq).
 func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList, dry bool) error {
-	dead, err := readDeadLetters(ctx, cfg, env.Log)
+	r, done, err := deadLetters(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	dead, err := r.Letters(ctx)
 	if err != nil {
 		return err
 	}
@@ -116,45 +121,26 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		return err
 	}
 	defer cl.Close()
-	marks := dlq.MarkerTopic(cfg.DLQTopic)
-	if _, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), kafka.TopicSpec{
-		Name: marks, Partitions: 1, ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention,
-	}); err != nil && !errors.Is(err, kafka.ErrTopicDiffers) {
-		return err
-	}
-	replayed, err := readReplays(ctx, cfg, env.Log)
+	plan, err := r.Replay(ctx, cl, cfg.Topic, dead, len(offsets) > 0, dry,
+		kafka.TopicSpec{ReplicationFactor: cfg.ReplicationFactor, Retention: cfg.Retention})
 	if err != nil {
 		return err
 	}
-	var recs, markers []*kgo.Record
-	skipped := 0
-	now := time.Now()
-	for _, d := range dlq.Plan(dead, replayed, len(offsets) > 0) {
+	replayed, skipped := 0, 0
+	for _, d := range plan {
 		pos := d.Letter.Position()
-		if !d.Replay {
+		switch {
+		case !d.Replay:
 			skipped++
 			fmt.Fprintf(env.Stdout, "skip    %s (%s): %s\n", pos, safe(d.Letter.Reason), safe(d.Why))
-			continue
+		case dry:
+			fmt.Fprintf(env.Stdout, "would replay %s (%s): %s\n", pos, safe(d.Letter.Reason), preview(d.Letter.Record.Value, 60))
+		default:
+			replayed++
+			fmt.Fprintf(env.Stdout, "replay %s (%s): %s\n", pos, safe(d.Letter.Reason), preview(d.Letter.Record.Value, 60))
 		}
-		recs = append(recs, dlq.ReplayRecord(d.Letter, cfg.Topic))
-		markers = append(markers, dlq.MarkerRecord(d.Letter, marks, now))
-		verb := "replay "
-		if dry {
-			verb = "would replay "
-		}
-		fmt.Fprintf(env.Stdout, "%s%s (%s): %s\n", verb, pos, safe(d.Letter.Reason), preview(d.Letter.Record.Value, 60))
 	}
-	if dry || len(recs) == 0 {
-		fmt.Fprintf(env.Stdout, "replayed 0, skipped %d\n", skipped)
-		return nil
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("replay to %s: %w", cfg.Topic, err)
-	}
-	if err := cl.ProduceSync(ctx, markers...).FirstErr(); err != nil {
-		return fmt.Errorf("record replays in %s: %w", marks, err)
-	}
-	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", len(recs), skipped)
+	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", replayed, skipped)
 	return nil
 }
 
@@ -176,22 +162,6 @@ func chain(d dlq.Letter) string {
 	return "  [" + strings.Join(notes, "; ") + "]"
 }
 
-// readReplays returns the replayed dead letters by position, with when.
-func readReplays(ctx context.Context, cfg config.Config, log *slog.Logger) (map[string]string, error) {
-	done, err := readTopic(ctx, cfg, log, dlq.MarkerTopic(cfg.DLQTopic))
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
-		return map[string]string{}, nil // nothing was ever replayed
-	}
-	if err != nil {
-		return nil, err
-	}
-	replayed := make(map[string]string, len(done))
-	for _, r := range done {
-		replayed[string(r.Key)] = string(r.Value)
-	}
-	return replayed, nil
-}
-
 func filterDead(dead []dlq.Letter, reason string, offsets offsetList) []dlq.Letter {
 	var out []dlq.Letter
 	for _, d := range dead {
@@ -204,28 +174,6 @@ func filterDead(dead []dlq.Letter, reason string, offsets offsetList) []dlq.Lett
 		out = append(out, d)
 	}
 	return out
-}
-
-func readDeadLetters(ctx context.Context, cfg config.Config, log *slog.Logger) ([]dlq.Letter, error) {
-	recs, err := readTopic(ctx, cfg, log, cfg.DLQTopic)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]dlq.Letter, len(recs))
-	for i, r := range recs {
-		out[i] = dlq.Decode(r)
-	}
-	return out, nil
-}
-
-// readTopic reads a topic from its start to its end now (kafka.ReadTopic).
-func readTopic(ctx context.Context, cfg config.Config, log *slog.Logger, topic string) ([]*kgo.Record, error) {
-	adm, closeAdm, err := pipeline.Admin(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAdm()
-	return kafka.ReadTopic(ctx, kafka.ClientOpts(pipeline.KafkaOptions(cfg, log)), adm, topic)
 }
 
 // preview shows the first n bytes of a value, quoted so that control
