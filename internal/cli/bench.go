@@ -55,11 +55,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer pl.Close()
-	cfg, db, st := pl.Config, pl.DB, pl.Store
-	if n, err := st.Count(ctx); err != nil {
+	if n, err := pl.Store.Count(ctx); err != nil {
 		return err
 	} else if n > 0 && userDB() {
-		return fmt.Errorf("bench empties the orders table, and %s holds %d orders: give it a database of its own", secret.RedactURL(db.URL), n)
+		return fmt.Errorf("bench empties the orders table, and %s holds %d orders: give it a database of its own", secret.RedactURL(pl.DB.URL), n)
 	}
 
 	rep, err := measure.Bench(ctx, pl, measure.BenchOptions{Orders: *orders, Rates: rates, RateFor: *rateFor,
