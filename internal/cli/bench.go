@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -66,12 +65,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if err := json.NewEncoder(env.Stdout).Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printBench(env.Stdout, rep)
+	if err := report(env, *asJSON, rep, printBench); err != nil {
+		return err
 	}
 	if *check {
 		for _, t := range rep.Targets {

@@ -6,6 +6,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -192,5 +193,15 @@ func runConfig(_ context.Context, env *Env, args []string) error {
 	for _, v := range slices.SortedFunc(slices.Values(config.Vars), func(a, b config.Var) int { return cmp.Compare(a.Name, b.Name) }) {
 		fmt.Fprintf(env.Stdout, "%s=%s\n", v.Name, v.Masked(v.Value(cfg)))
 	}
+	return nil
+}
+
+// report prints v on standard output: as one JSON object with asJSON, else
+// the way print draws it.
+func report[T any](env *Env, asJSON bool, v T, print func(io.Writer, T)) error {
+	if asJSON {
+		return json.NewEncoder(env.Stdout).Encode(v)
+	}
+	print(env.Stdout, v)
 	return nil
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -207,13 +206,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max = ms(lat.P50), ms(lat.P99), ms(lat.Max)
 	s.Seconds = time.Since(start).Seconds()
-	if *asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		if err := enc.Encode(s); err != nil {
-			return err
-		}
-	} else {
-		printSummary(env.Stdout, s)
+	if err := report(env, *asJSON, s, printSummary); err != nil {
+		return err
 	}
 	if s.Missing > 0 || s.Stored != s.Produced || int(s.Produced) != *orders {
 		return fmt.Errorf("%w: produced %d, stored %d, missing %d", ErrDemoIncomplete, s.Produced, s.Stored, s.Missing)

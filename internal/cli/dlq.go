@@ -53,26 +53,35 @@ func runDLQ(ctx context.Context, env *Env, args []string) error {
 	return dlqReplay(ctx, env, cfg, *reason, offsets, *dry)
 }
 
-// deadLetters reads the dead-letter topic of cfg; call the func to close the reader's client.
-func deadLetters(ctx context.Context, env *Env, cfg config.Config) (dlq.Reader, func(), error) {
+// chosenLetters reads the dead letters of cfg's dead-letter topic that have
+// reason (any when "") and stand at one of offsets (any when none). Call the
+// func to close the reader's client.
+func chosenLetters(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList) (dlq.Reader, []dlq.Letter, func(), error) {
 	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
 	if err != nil {
-		return dlq.Reader{}, nil, err
+		return dlq.Reader{}, nil, nil, err
 	}
-	return dlq.Reader{Base: kafka.ClientOpts(pipeline.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}, closeAdm, nil
+	r := dlq.Reader{Base: kafka.ClientOpts(pipeline.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}
+	dead, err := r.Letters(ctx)
+	if err != nil {
+		closeAdm()
+		return r, nil, nil, err
+	}
+	var out []dlq.Letter
+	for _, d := range dead {
+		if (reason == "" || d.Reason == reason) && (len(offsets) == 0 || slices.Contains(offsets, d.Offset)) {
+			out = append(out, d)
+		}
+	}
+	return r, out, closeAdm, nil
 }
 
 func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, limit int, asJSON bool) error {
-	r, done, err := deadLetters(ctx, env, cfg)
+	_, dead, done, err := chosenLetters(ctx, env, cfg, reason, nil)
 	if err != nil {
 		return err
 	}
 	defer done()
-	dead, err := r.Letters(ctx)
-	if err != nil {
-		return err
-	}
-	dead = filterDead(dead, reason, nil)
 	if limit > 0 && len(dead) > limit {
 		dead = dead[:limit]
 	}
@@ -102,16 +111,11 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 // dlqReplay re-publishes chosen dead letters to the orders topic, each
 // original once (see package dlq).
 func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList, dry bool) error {
-	r, done, err := deadLetters(ctx, env, cfg)
+	r, dead, done, err := chosenLetters(ctx, env, cfg, reason, offsets)
 	if err != nil {
 		return err
 	}
 	defer done()
-	dead, err := r.Letters(ctx)
-	if err != nil {
-		return err
-	}
-	dead = filterDead(dead, reason, offsets)
 	if len(dead) == 0 {
 		fmt.Fprintln(env.Stdout, "no dead letters match")
 		return nil
@@ -160,20 +164,6 @@ func chain(d dlq.Letter) string {
 		return ""
 	}
 	return "  [" + strings.Join(notes, "; ") + "]"
-}
-
-func filterDead(dead []dlq.Letter, reason string, offsets offsetList) []dlq.Letter {
-	var out []dlq.Letter
-	for _, d := range dead {
-		if reason != "" && d.Reason != reason {
-			continue
-		}
-		if len(offsets) > 0 && !slices.Contains(offsets, d.Offset) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
 }
 
 // preview shows the first n bytes of a value, quoted so that control

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -56,12 +55,8 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if err := json.NewEncoder(env.Stdout).Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printSoak(env.Stdout, rep)
+	if err := report(env, *asJSON, rep, printSoak); err != nil {
+		return err
 	}
 	if !rep.Flat {
 		return fmt.Errorf("%w: %s", measure.ErrSoakNotFlat, strings.Join(rep.Problems, "; "))

@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -87,11 +86,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return json.NewEncoder(env.Stdout).Encode(s)
-		}
-		printStatus(env.Stdout, s)
-		return nil
+		return report(env, *asJSON, s, printStatus)
 	}
 	if !*watch {
 		return show()
