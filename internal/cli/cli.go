@@ -46,6 +46,7 @@ func commands() []command {
 		{"topic", "create|describe", "create the topics, or show partitions, offsets and configs", runTopic},
 		{"produce", "[--rate 10] [--count N] [--duration D]", "generate orders and publish them", runProduce},
 		{"consume", "[--id NAME] [--batch-size N]", "consume orders into PostgreSQL as a member of the group", runConsume},
+		{"analytics", "[run|report|verify] [--id NAME]", "a second group on the same topic: live aggregates, exactly once", runAnalytics},
 		{"migrate", "up|down|status", "apply, undo or list the schema migrations", runMigrate},
 		{"demo", "[--orders 100] [--rate 10] [--consumers 2] [--json]", "run the whole pipeline in one process and summarise it", runDemo},
 		{"dlq", "list|replay [--reason R]", "list dead letters, or re-publish chosen ones once after a fix", runDLQ},
@@ -81,7 +82,7 @@ func Run(ctx context.Context, env *Env, args []string) error {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "foodpipe — a Kafka food-order pipeline\n\nUsage: foodpipe COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %-52s %s\n", c.name, c.args, c.short)
+		fmt.Fprintf(w, "  %-9s %-52s %s\n", c.name, c.args, c.short)
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from environment variables (see .env.example), a .env file, and flags.\nRun 'foodpipe COMMAND -h' for a command's flags.")
 }

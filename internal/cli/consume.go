@@ -6,18 +6,35 @@ import (
 	"log/slog"
 	"os"
 
+	"foodpipe/internal/config"
+	"foodpipe/internal/consumer"
 	"foodpipe/internal/pipeline"
+	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
 )
 
 func runConsume(ctx context.Context, env *Env, args []string) error {
-	f, err := newFlags(env, "consume")
+	return runMember(ctx, env, "consume", args, member{groupVar: "KAFKA_GROUP",
+		group: func(c config.Config) string { return c.Group },
+		sink:  func(st *store.Store) consumer.Store { return st }})
+}
+
+// member is what a kind of group member reads and writes.
+type member struct {
+	groupVar string                            // the variable naming its group
+	group    func(config.Config) string        // its group
+	sink     func(*store.Store) consumer.Store // what it writes: the orders, or the aggregates
+}
+
+// runMember runs one member of a group until it is stopped.
+func runMember(ctx context.Context, env *Env, name string, args []string, kind member) error {
+	f, err := newFlags(env, name)
 	if err != nil {
 		return err
 	}
 	f.kafkaFlags()
 	f.dbFlags()
-	f.bind("group", "KAFKA_GROUP")
+	f.bind("group", kind.groupVar)
 	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("migrate", "DB_MIGRATE")
@@ -28,13 +45,14 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Group = kind.group(cfg)
 	st, err := pipeline.OpenStore(ctx, cfg, cfg.Migrate)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
 	defer st.Close()
 	m := telemetry.NewMetrics()
-	c, err := pipeline.NewConsumer(ctx, cfg, st, *id, env.Log, m, nil)
+	c, err := pipeline.NewConsumer(ctx, cfg, kind.sink(st), *id, env.Log, m, nil)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
@@ -48,7 +66,7 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer stop()
-	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.Any("config", cfg))
+	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.String("group", cfg.Group), slog.Any("config", cfg))
 	return c.Run(ctx)
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Topic             string
 	DLQTopic          string
 	Group             string
+	AnalyticsGroup    string
 	Partitions        int32
 	ReplicationFactor int16
 	Retention         time.Duration

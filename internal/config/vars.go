@@ -26,6 +26,9 @@ var Vars = []Var{
 	{"KAFKA_GROUP", "order-processors", "Consumer group of the order consumers.", func(c *Config, v string) error {
 		return setNonEmpty(&c.Group, v)
 	}, func(c Config) string { return c.Group }, Plain},
+	{"KAFKA_ANALYTICS_GROUP", "order-analytics", "Consumer group of foodpipe analytics, which reads the same topic on its own.", func(c *Config, v string) error {
+		return setNonEmpty(&c.AnalyticsGroup, v)
+	}, func(c Config) string { return c.AnalyticsGroup }, Plain},
 	{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 10000)
 		c.Partitions = int32(n)

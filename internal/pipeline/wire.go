@@ -117,7 +117,7 @@ func ProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m 
 // NewConsumer checks Kafka answers, creates missing topics and builds a
 // group member named id. Its metrics go to m, the Kafka client's own with
 // them; observe, when not nil, is told the member's events.
-func NewConsumer(ctx context.Context, cfg config.Config, st *store.Store, id string, log *slog.Logger, m *telemetry.Metrics,
+func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id string, log *slog.Logger, m *telemetry.Metrics,
 	observe func(consumer.Event)) (*consumer.Consumer, error) {
 	base := kafka.ClientOpts(KafkaOptions(cfg, log))
 	probe, err := kgo.NewClient(base...)

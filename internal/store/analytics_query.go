@@ -40,7 +40,8 @@ type AnalyticsReport struct {
 }
 
 // Report reads group's revenue per minute since since, and its top items and
-// customers of all time by revenue.
+// customers of all time by revenue. (The ORDER BY names the tables' NUMERIC
+// columns: the bare names would sort the text the SELECT makes of them.)
 func (a *Analytics) Report(ctx context.Context, group string, since time.Time, top int) (AnalyticsReport, error) {
 	r := AnalyticsReport{Group: group, Since: since}
 	var err error
@@ -50,11 +51,11 @@ func (a *Analytics) Report(ctx context.Context, group string, since time.Time, t
 		return r, err
 	}
 	if r.TopItems, err = collect(ctx, a.s, `SELECT item, quantity, revenue::text FROM analytics_item_total
-		WHERE group_id = $1 ORDER BY revenue DESC, item LIMIT $2`, pgx.RowToStructByPos[ItemSales], group, top); err != nil {
+		WHERE group_id = $1 ORDER BY analytics_item_total.revenue DESC, item LIMIT $2`, pgx.RowToStructByPos[ItemSales], group, top); err != nil {
 		return r, err
 	}
 	r.TopCustomers, err = collect(ctx, a.s, `SELECT customer_id, orders, spent::text, last_order_at FROM analytics_customer
-		WHERE group_id = $1 ORDER BY spent DESC, customer_id LIMIT $2`, pgx.RowToStructByPos[CustomerSpend], group, top)
+		WHERE group_id = $1 ORDER BY analytics_customer.spent DESC, customer_id LIMIT $2`, pgx.RowToStructByPos[CustomerSpend], group, top)
 	return r, err
 }
 

@@ -135,16 +135,19 @@ func TestAnalyticsDifferencesAndReport(t *testing.T) {
 	a := st.Analytics()
 	noon := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	burger, fries := order.Item{Name: "Burger", Quantity: 2, Price: 899}, order.Item{Name: "Fries", Quantity: 3, Price: 349}
+	cola := order.Item{Name: "Cola", Quantity: 1, Price: 999}
 	os := []order.Order{
 		analyticsOrder("O1", "C1", noon.Add(10*time.Second), burger),
 		analyticsOrder("O2", "C2", noon.Add(70*time.Second), burger, fries),
 		analyticsOrder("O3", "C1", noon.Add(80*time.Second), fries),
+		// 9.99 sorts above 35.96 as text; the report must sort amounts.
+		analyticsOrder("O4", "C3", noon.Add(90*time.Second), cola),
 	}
 	var rs []store.Row
 	for i, o := range os {
 		rs = append(rs, store.Row{Order: o, Partition: 0, Offset: int64(i)})
 	}
-	if _, err := st.WriteBatch(ctx, store.Batch{Group: "order-processors", Rows: rs, Offsets: offsets(0, 3)}); err != nil {
+	if _, err := st.WriteBatch(ctx, store.Batch{Group: "order-processors", Rows: rs, Offsets: offsets(0, 4)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[:2], Offsets: offsets(0, 2)}); err != nil {
@@ -157,7 +160,7 @@ func TestAnalyticsDifferencesAndReport(t *testing.T) {
 	if len(diff) == 0 {
 		t.Fatal("an order not yet counted shows no difference")
 	}
-	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[2:], Offsets: offsets(2, 3)}); err != nil {
+	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[2:], Offsets: offsets(2, 4)}); err != nil {
 		t.Fatal(err)
 	}
 	if diff, err = a.Differences(ctx, "order-analytics"); err != nil || len(diff) != 0 {
@@ -168,8 +171,8 @@ func TestAnalyticsDifferencesAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Minutes) != 1 || !r.Minutes[0].Minute.Equal(noon.Add(time.Minute)) || r.Minutes[0].Orders != 2 || r.Minutes[0].Revenue != "38.92" {
-		t.Errorf("minutes since 12:01 = %+v, want one: 2 orders, 38.92", r.Minutes)
+	if len(r.Minutes) != 1 || !r.Minutes[0].Minute.Equal(noon.Add(time.Minute)) || r.Minutes[0].Orders != 3 || r.Minutes[0].Revenue != "48.91" {
+		t.Errorf("minutes since 12:01 = %+v, want one: 3 orders, 48.91", r.Minutes)
 	}
 	if len(r.TopItems) != 1 || r.TopItems[0] != (store.ItemSales{Item: "Burger", Quantity: 4, Revenue: "35.96"}) {
 		t.Errorf("top item = %+v, want Burger 4 35.96", r.TopItems)
