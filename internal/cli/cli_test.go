@@ -151,6 +151,38 @@ func TestDemoPrintsAReadableSummary(t *testing.T) {
 	}
 }
 
+// With --analytics the demo runs a member of a second group on the same
+// topic, waits for it to count this run's orders (not those of a run
+// before, in the same database), and checks its sums against the table.
+func TestDemoWithAnalyticsCountsEveryOrderOnceInTheSecondGroup(t *testing.T) {
+	url := dbtest.New(t)
+	for run := 1; run <= 2; run++ {
+		r := newRun(t, "DATABASE_URL", url)
+		if err := r.do(context.Background(), "demo", "--orders", "50", "--rate", "0", "--consumers", "1", "--analytics", "--json"); err != nil {
+			t.Fatalf("run %d: demo: %v\n%s", run, err, r.stderr)
+		}
+		var s Summary
+		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
+		}
+		if s.Analytics == nil || s.Analytics.Group != "order-analytics" || s.Analytics.Counted != 50 || len(s.Analytics.Differences) != 0 {
+			t.Errorf("run %d: analytics %+v, want 50 counted and no differences", run, s.Analytics)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var counted int64
+	if err := conn.QueryRow(context.Background(), "SELECT sum(orders)::bigint FROM analytics_minute WHERE group_id = 'order-analytics'").Scan(&counted); err != nil {
+		t.Fatal(err)
+	}
+	if counted != 100 {
+		t.Errorf("the aggregates count %d orders over two runs, want 100", counted)
+	}
+}
+
 // The separate-terminals workflow of the README: a broker, two consumers as
 // group members, a producer; the group shares the partitions and stores each
 // order once; a stop signal makes each consumer exit cleanly.
@@ -472,6 +504,9 @@ func TestBadInputStopsWithAMessageSayingWhichAndWhy(t *testing.T) {
 		{"a negative count", nil, []string{"produce", "--count", "-1"}, true, "--count"},
 		{"the dead-letter topic as the orders topic", []string{"KAFKA_DLQ_TOPIC", "food-orders"}, []string{"produce"}, false, "must differ"},
 		{"zero consumers in the demo", nil, []string{"demo", "--consumers", "0"}, true, "--consumers"},
+		{"analytics with an unknown verb", nil, []string{"analytics", "sum"}, true, "run|report|verify"},
+		{"an analytics report of no minutes", nil, []string{"analytics", "report", "--minutes", "0"}, true, "--minutes"},
+		{"an empty analytics group", []string{"KAFKA_ANALYTICS_GROUP", ""}, []string{"analytics", "report"}, false, "KAFKA_ANALYTICS_GROUP"},
 		{"a SASL mechanism without a user", []string{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_PASSWORD", "pw"}, []string{"consume"}, false, "KAFKA_SASL_USERNAME"},
 	}
 	for _, tt := range tests {

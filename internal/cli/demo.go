@@ -34,9 +34,21 @@ type Summary struct {
 		P99 float64 `json:"p99"`
 		Max float64 `json:"max"`
 	} `json:"latency_ms"`
-	Database string  `json:"database"`
-	Broker   string  `json:"broker"`
-	Seconds  float64 `json:"seconds"`
+	// Analytics is the second group's result, with --analytics.
+	Analytics *AnalyticsSummary `json:"analytics,omitempty"`
+	Database  string            `json:"database"`
+	Broker    string            `json:"broker"`
+	Seconds   float64           `json:"seconds"`
+}
+
+// AnalyticsSummary is what the analytics group made of the same orders.
+type AnalyticsSummary struct {
+	Group string `json:"group"`
+	// Counted is how many of this run's orders it counted.
+	Counted int64 `json:"counted"`
+	// Differences are where its aggregates differ from the orders table's
+	// sums (none: every order counted exactly once).
+	Differences []string `json:"differences"`
 }
 
 // ErrDemoIncomplete means not every produced order ended up in the table exactly once.
@@ -52,6 +64,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	consumers := f.Int("consumers", 2, "consumers in the group (more than the partitions leaves some idle)")
 	asJSON := f.Bool("json", false, "print the summary as one JSON object on stdout")
 	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
+	analytics := f.Bool("analytics", false, "also run an analytics member, a second group reading the same topic, and check its aggregates")
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
 	f.bind("partitions", "KAFKA_PARTITIONS")
 	userDB, err := f.ownPipelineFlags()
@@ -108,7 +121,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	var members []*consumer.Consumer
 	var stops []context.CancelFunc
 	var wg sync.WaitGroup
-	errs := make(chan error, *consumers)
+	errs := make(chan error, *consumers+1)
 	for _, name := range names {
 		c, err := pl.Consumer(ctx, name, m, view.observe)
 		if err != nil {
@@ -124,6 +137,17 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 				errs <- fmt.Errorf("%s: %w", c.ID(), err)
 			}
 		}()
+	}
+	var an *consumer.Consumer
+	if *analytics {
+		if an, err = pl.AnalyticsConsumer(ctx, "analytics-1", m); err != nil {
+			return err
+		}
+		wg.Go(func() {
+			if err := an.Run(cctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", an.ID(), err)
+			}
+		})
 	}
 	every := time.Second
 	if view.tty {
@@ -180,6 +204,25 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	var as *AnalyticsSummary
+	if an != nil && len(missing) == 0 {
+		// The analytics group reads at its own pace: wait until it has
+		// counted every order, then hold its sums against the table.
+		as = &AnalyticsSummary{Group: cfg.AnalyticsGroup}
+		for as.Counted < int64(len(ids)) && time.Now().Before(deadline) && ctx.Err() == nil {
+			left, err := st.Analytics().Uncounted(ctx, cfg.AnalyticsGroup, ids)
+			if err != nil {
+				progress()
+				return err
+			}
+			as.Counted = int64(len(ids)) - left
+			time.Sleep(100 * time.Millisecond)
+		}
+		if as.Differences, err = st.Analytics().Differences(ctx, cfg.AnalyticsGroup); err != nil {
+			progress()
+			return err
+		}
+	}
 	progress()
 	stopConsumers()
 	wg.Wait()
@@ -190,7 +233,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 
 	s := Summary{Produced: p.Stats().Acked, Stored: int64(len(ids) - len(missing)), Missing: int64(len(missing)),
 		Partitions: map[string]int64{}, Consumers: map[string]int64{},
-		Database: string(db.Source), Broker: pl.BrokerAddr()}
+		Analytics: as, Database: string(db.Source), Broker: pl.BrokerAddr()}
 	for part, n := range parts {
 		s.Partitions[fmt.Sprint(part)] = n
 	}
@@ -211,6 +254,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	if s.Missing > 0 || s.Stored != s.Produced || int(s.Produced) != *orders {
 		return fmt.Errorf("%w: produced %d, stored %d, missing %d", ErrDemoIncomplete, s.Produced, s.Stored, s.Missing)
+	}
+	if as != nil && (as.Counted != s.Stored || len(as.Differences) > 0) {
+		return fmt.Errorf("%w: analytics counted %d of %d orders, %d aggregates differ", ErrAnalyticsDiffer, as.Counted, s.Stored, len(as.Differences))
 	}
 	return nil
 }
@@ -249,6 +295,16 @@ func printSummary(w io.Writer, s Summary) {
 	fmt.Fprintf(w, "\n  end-to-end latency  p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max)
 	if s.Missing == 0 && s.Stored == s.Produced {
 		fmt.Fprintln(w, "  every produced order is in PostgreSQL exactly once")
+	}
+	if a := s.Analytics; a != nil {
+		fmt.Fprintf(w, "  analytics   %d orders counted by group %s", a.Counted, safe(a.Group))
+		if len(a.Differences) == 0 && a.Counted == s.Stored {
+			fmt.Fprint(w, "; its aggregates equal the orders table's, to the cent")
+		}
+		fmt.Fprintln(w)
+		for _, d := range a.Differences {
+			fmt.Fprintln(w, "    differs: "+safe(d))
+		}
 	}
 }
 

@@ -202,6 +202,14 @@ func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics
 	return NewConsumer(ctx, p.Config, p.Store, id, p.log, m, observe)
 }
 
+// AnalyticsConsumer builds a member of the pipeline's analytics group named
+// id, in this process: it keeps the aggregates (store.Analytics).
+func (p *Pipeline) AnalyticsConsumer(ctx context.Context, id string, m *telemetry.Metrics) (*consumer.Consumer, error) {
+	cfg := p.Config
+	cfg.Group = cfg.AnalyticsGroup
+	return NewConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, m, nil)
+}
+
 // ProducerClient is a producer client for cfg (the pipeline's Config, or a
 // copy with another topic), with the topics made.
 func (p *Pipeline) ProducerClient(ctx context.Context, cfg config.Config, m *telemetry.Metrics) (*kgo.Client, error) {

@@ -114,3 +114,14 @@ func (a *Analytics) Differences(ctx context.Context, group string) ([]string, er
 	}
 	return out, nil
 }
+
+// Uncounted is how many of the orders ids group has not counted yet.
+func (a *Analytics) Uncounted(ctx context.Context, group string, ids []string) (int64, error) {
+	var n int64
+	err := a.s.pool.QueryRow(ctx, `SELECT count(*) FROM unnest($2::text[]) AS id
+		WHERE NOT EXISTS (SELECT 1 FROM analytics_orders_seen s WHERE s.group_id = $1 AND s.order_id = id)`, group, ids).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count analytics orders: %w", err)
+	}
+	return n, nil
+}
