@@ -30,6 +30,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	asJSON := f.Bool("json", false, "print the report as one JSON object")
 	check := f.Bool("check", false, "exit non-zero when a target is missed")
 	autovacuum := f.Bool("autovacuum", false, "leave PostgreSQL's autovacuum on for the orders table while measuring")
+	prefill := f.Int("prefill", 0, "also drain into a table already holding this many orders (e.g. 10000000), against a COPY into it")
+	redelivery := f.Bool("redelivery", false, "also drain onto orders half of which are stored already, and onto conflicting copies")
+	producerLimit := f.Bool("producer-limit", false, "also hold the producer against franz-go producing pre-encoded records")
+	rounds := f.Int("rounds", 3, "rounds of the prefill, re-delivery and producer phases, for min/median/max")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("writers", "CONSUMER_WRITERS")
 	userDB, err := f.ownPipelineFlags()
@@ -41,8 +45,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	rates, err := parseRates(*ratesFlag)
-	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond {
-		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates as positive numbers separated by commas, --rate-duration of at least 100ms", ErrUsage)
+	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *prefill < 0 || *rounds < 1 {
+		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates as positive numbers separated by commas, --rate-duration of at least 100ms, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
 	}
 	out := env.Stdout
 	if *asJSON {
@@ -61,7 +65,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 
 	rep, err := measure.Bench(ctx, pl, measure.BenchOptions{Orders: *orders, Rates: rates, RateFor: *rateFor,
-		Scaling: *scaling, Autovacuum: *autovacuum, Out: out, Log: env.Log})
+		Scaling: *scaling, Autovacuum: *autovacuum, Prefill: *prefill, Redelivery: *redelivery, ProducerLimit: *producerLimit,
+		Rounds: *rounds, Out: out, Log: env.Log})
 	if err != nil {
 		return err
 	}

@@ -505,6 +505,7 @@ func TestBadInputStopsWithAMessageSayingWhichAndWhy(t *testing.T) {
 		{"the dead-letter topic as the orders topic", []string{"KAFKA_DLQ_TOPIC", "food-orders"}, []string{"produce"}, false, "must differ"},
 		{"zero consumers in the demo", nil, []string{"demo", "--consumers", "0"}, true, "--consumers"},
 		{"analytics with an unknown verb", nil, []string{"analytics", "sum"}, true, "run|report|verify"},
+		{"no bench rounds", nil, []string{"bench", "--rounds", "0"}, true, "--rounds"},
 		{"an analytics report of no minutes", nil, []string{"analytics", "report", "--minutes", "0"}, true, "--minutes"},
 		{"an empty analytics group", []string{"KAFKA_ANALYTICS_GROUP", ""}, []string{"analytics", "report"}, false, "KAFKA_ANALYTICS_GROUP"},
 		{"a SASL mechanism without a user", []string{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_PASSWORD", "pw"}, []string{"consume"}, false, "KAFKA_SASL_USERNAME"},

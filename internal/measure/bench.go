@@ -35,6 +35,15 @@ type BenchOptions struct {
 	Scaling bool
 	// Autovacuum leaves PostgreSQL's autovacuum on for the orders table.
 	Autovacuum bool
+	// Prefill, when not 0, also drains into a table of this many orders.
+	Prefill int
+	// Redelivery also drains onto orders half of which are stored already.
+	Redelivery bool
+	// ProducerLimit also holds the producer against the client's own limit.
+	ProducerLimit bool
+	// Rounds is how many times the prefill, re-delivery and producer
+	// phases run, for their spread.
+	Rounds int
 	// Out is told each phase's figures as they come.
 	Out io.Writer
 	Log *slog.Logger
@@ -127,6 +136,30 @@ func Bench(ctx context.Context, pl *pipeline.Pipeline, o BenchOptions) (BenchRep
 	}
 	rep.Drain = rep.Scaling[0]
 
+	if o.Rounds < 1 {
+		o.Rounds = 1
+	}
+	if o.Prefill > 0 {
+		p, err := b.prefill(ctx, o, rows, rep.Drain.RowsPerSec)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.Prefill = &p
+	}
+	if o.Redelivery {
+		r, err := b.redelivery(ctx, o, rows, rep.Copy.RowsPerSec)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.Redelivery = &r
+	}
+	if o.ProducerLimit {
+		p, err := b.producerLimit(ctx, o)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.ProducerLimit = &p
+	}
 	for _, r := range o.Rates {
 		lat, pr, err := b.atRate(ctx, r, o.RateFor)
 		if err != nil {
@@ -186,6 +219,20 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 	if err := b.st.Bench().Reset(ctx); err != nil {
 		return BenchDrain{}, err
 	}
+	d, err := b.drainInto(ctx, topic, partitions, consumers, n, n)
+	if err != nil {
+		return d, err
+	}
+	d.RatioToCopy = d.RowsPerSec / copyRate
+	fmt.Fprintf(b.out, "drain     %d partitions, %d consumer(s): %.0f rows/s (%.2f of COPY), %.1f CPU µs/order, peak RSS %.1f MiB\n",
+		partitions, consumers, d.RowsPerSec, d.RatioToCopy, d.CPUMicrosPerOrder, d.PeakRSSMiB)
+	return d, nil
+}
+
+// drainInto starts consumers on a preloaded topic of n messages and times
+// them from the first assignment until every message is covered; the orders
+// table must then hold wantRows.
+func (b *bench) drainInto(ctx context.Context, topic string, partitions, consumers int, n, wantRows int64) (BenchDrain, error) {
 	// Each drain is a new group, so it starts at the beginning of the topic.
 	b.drains++
 	group := fmt.Sprintf("bench-%s-%d-%d", topic, consumers, b.drains)
@@ -207,15 +254,11 @@ func (b *bench) drain(ctx context.Context, topic string, partitions, consumers i
 	if err != nil {
 		return BenchDrain{}, err
 	}
-	if stored != n {
-		return BenchDrain{}, fmt.Errorf("drain of %s with %d consumers stored %d orders of %d", topic, consumers, stored, n)
+	if stored != wantRows {
+		return BenchDrain{}, fmt.Errorf("drain of %s with %d consumers left %d orders in the table, want %d", topic, consumers, stored, wantRows)
 	}
-	d := BenchDrain{Partitions: partitions, Consumers: consumers, BenchRate: rateOf(n, took),
-		CPUMicrosPerOrder: float64(cpu.Microseconds()) / float64(n), PeakRSSMiB: rss}
-	d.RatioToCopy = d.RowsPerSec / copyRate
-	fmt.Fprintf(b.out, "drain     %d partitions, %d consumer(s): %.0f rows/s (%.2f of COPY), %.1f CPU µs/order, peak RSS %.1f MiB\n",
-		partitions, consumers, d.RowsPerSec, d.RatioToCopy, d.CPUMicrosPerOrder, d.PeakRSSMiB)
-	return d, nil
+	return BenchDrain{Partitions: partitions, Consumers: consumers, BenchRate: rateOf(n, took),
+		CPUMicrosPerOrder: float64(cpu.Microseconds()) / float64(n), PeakRSSMiB: rss}, nil
 }
 
 // atRate runs one consumer while the producer sends at a fixed rate, then

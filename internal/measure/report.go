@@ -20,7 +20,11 @@ type BenchReport struct {
 	Producer   BenchProducer  `json:"producer"`
 	Latency    []BenchLatency `json:"latency"`
 	Scaling    []BenchDrain   `json:"scaling"`
-	Targets    []BenchTarget  `json:"targets"`
+	// The phases beyond the empty table, when asked for.
+	Prefill       *BenchPrefill       `json:"prefill,omitempty"`
+	Redelivery    *BenchRedelivery    `json:"redelivery,omitempty"`
+	ProducerLimit *BenchProducerLimit `json:"producer_limit,omitempty"`
+	Targets       []BenchTarget       `json:"targets"`
 }
 
 // BenchMachine says where the figures come from.
@@ -97,6 +101,22 @@ func JudgeBench(r BenchReport) []BenchTarget {
 		Name: "consumer peak RSS during the drain", Want: "≤ 256 MiB",
 		Got: fmt.Sprintf("%.1f MiB", r.Drain.PeakRSSMiB), Met: r.Drain.PeakRSSMiB <= 256,
 	}}
+	rss := func(phase string, mib float64) BenchTarget {
+		return BenchTarget{Name: "consumer peak RSS, " + phase, Want: "≤ 64 MiB", Got: fmt.Sprintf("%.1f MiB", mib), Met: mib <= 64}
+	}
+	if p := r.Prefill; p != nil {
+		ts = append(ts, BenchTarget{Name: fmt.Sprintf("drain into %d orders, vs COPY into them (median)", p.Rows), Want: "≥ 0.80",
+			Got: fmt.Sprintf("%.2f", p.RatioToCopy.Median), Met: p.RatioToCopy.Median >= 0.8}, rss("full table", p.PeakRSSMiB))
+	}
+	if d := r.Redelivery; d != nil {
+		ts = append(ts, BenchTarget{Name: "re-delivery, half stored, vs COPY (median)", Want: "≥ 0.50, stored rows unchanged",
+			Got: fmt.Sprintf("%.2f, unchanged %v", d.RatioToCopy.Median, d.StoredUnchanged), Met: d.RatioToCopy.Median >= 0.5 && d.StoredUnchanged},
+			rss("re-delivery", d.PeakRSSMiB))
+	}
+	if p := r.ProducerLimit; p != nil {
+		ts = append(ts, BenchTarget{Name: "producer vs the client's limit (median)", Want: "≥ 0.80",
+			Got: fmt.Sprintf("%.2f", p.Ratio.Median), Met: p.Ratio.Median >= 0.8})
+	}
 	for _, l := range r.Latency {
 		switch l.Rate {
 		case 10:

@@ -54,10 +54,7 @@ func (b Bench) Reset(ctx context.Context) error {
 	if _, err := b.s.pool.Exec(ctx, "TRUNCATE orders, consumer_offsets, dead_letters"); err != nil {
 		return fmt.Errorf("empty the tables: %w", err)
 	}
-	if _, err := b.s.pool.Exec(ctx, "CHECKPOINT"); err != nil && !isInsufficientPrivilege(err) {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return nil
+	return b.checkpoint(ctx)
 }
 
 func isInsufficientPrivilege(err error) bool {
@@ -78,4 +75,100 @@ func (b Bench) SetAutovacuum(ctx context.Context, on bool) error {
 		return fmt.Errorf("autovacuum: %w", err)
 	}
 	return nil
+}
+
+// Prefill empties the tables and loads n orders made up in PostgreSQL (ids
+// PRE-1 ... PRE-n, a hundred customers, a minute's spread of created_at),
+// then analyzes the table: a table with months of orders behind it, for
+// measuring how a drain fares against a full table. Their Kafka offsets are
+// negative, which no message has, so that ResetPrefilled can tell them apart.
+func (b Bench) Prefill(ctx context.Context, n int) error {
+	if err := b.Reset(ctx); err != nil {
+		return err
+	}
+	if _, err := b.s.pool.Exec(ctx, `INSERT INTO orders (order_id, customer_id, items, total_amount, status, created_at, kafka_partition, kafka_offset)
+		SELECT 'PRE-' || i, 'CUST-' || (10001 + i % 100), '[{"name":"Burger","quantity":1,"price":8.99}]', 8.99, 'delivered',
+			now() - make_interval(secs => i % 60), (i % 3)::int, -i
+		FROM generate_series(1, $1::bigint) AS i`, n); err != nil {
+		return fmt.Errorf("prefill: %w", err)
+	}
+	if _, err := b.s.pool.Exec(ctx, "VACUUM ANALYZE orders"); err != nil {
+		return fmt.Errorf("prefill: %w", err)
+	}
+	return b.checkpoint(ctx)
+}
+
+// ResetPrefilled removes what came after Prefill (the rows of real
+// messages, the offsets, the dead letters) and vacuums, so that each round
+// meets the same full table.
+func (b Bench) ResetPrefilled(ctx context.Context) error {
+	if _, err := b.s.pool.Exec(ctx, "DELETE FROM orders WHERE kafka_offset >= 0"); err != nil {
+		return fmt.Errorf("reset to the prefill: %w", err)
+	}
+	if _, err := b.s.pool.Exec(ctx, "TRUNCATE consumer_offsets, dead_letters"); err != nil {
+		return fmt.Errorf("reset to the prefill: %w", err)
+	}
+	if _, err := b.s.pool.Exec(ctx, "VACUUM orders"); err != nil {
+		return fmt.Errorf("reset to the prefill: %w", err)
+	}
+	return b.checkpoint(ctx)
+}
+
+func (b Bench) checkpoint(ctx context.Context) error {
+	if _, err := b.s.pool.Exec(ctx, "CHECKPOINT"); err != nil && !isInsufficientPrivilege(err) {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+// DBActivity is what PostgreSQL did between two Activity readings: WAL
+// written, buffers written by checkpoints and by backends themselves, and
+// how many of the orders table's (heap and index) block reads were found in
+// shared_buffers.
+type DBActivity struct {
+	WALBytes          int64   `json:"wal_bytes"`
+	CheckpointBuffers int64   `json:"checkpoint_buffers"`
+	BackendBuffers    int64   `json:"backend_buffers"`
+	BlocksRead        int64   `json:"blocks_read"`
+	BlocksHit         int64   `json:"blocks_hit"`
+	HitRatio          float64 `json:"hit_ratio"`
+}
+
+// Activity reads the counters of pg_stat_wal, pg_stat_bgwriter and
+// pg_statio_user_tables (orders) now; Since gives the difference.
+func (b Bench) Activity(ctx context.Context) (DBActivity, error) {
+	var a DBActivity
+	err := b.s.pool.QueryRow(ctx, `SELECT
+		(SELECT wal_bytes::bigint FROM pg_stat_wal),
+		(SELECT buffers_checkpoint FROM pg_stat_bgwriter),
+		(SELECT buffers_backend FROM pg_stat_bgwriter),
+		(SELECT coalesce(heap_blks_read, 0) + coalesce(idx_blks_read, 0) FROM pg_statio_user_tables WHERE relname = 'orders'),
+		(SELECT coalesce(heap_blks_hit, 0) + coalesce(idx_blks_hit, 0) FROM pg_statio_user_tables WHERE relname = 'orders')`).
+		Scan(&a.WALBytes, &a.CheckpointBuffers, &a.BackendBuffers, &a.BlocksRead, &a.BlocksHit)
+	if err != nil {
+		return a, fmt.Errorf("database activity: %w", err)
+	}
+	return a, nil
+}
+
+// Since is what happened from before to a.
+func (a DBActivity) Since(before DBActivity) DBActivity {
+	d := DBActivity{WALBytes: a.WALBytes - before.WALBytes, CheckpointBuffers: a.CheckpointBuffers - before.CheckpointBuffers,
+		BackendBuffers: a.BackendBuffers - before.BackendBuffers, BlocksRead: a.BlocksRead - before.BlocksRead, BlocksHit: a.BlocksHit - before.BlocksHit}
+	if n := d.BlocksRead + d.BlocksHit; n > 0 {
+		d.HitRatio = float64(d.BlocksHit) / float64(n)
+	}
+	return d
+}
+
+// StoredBefore counts the orders of status stored before t: the rows a
+// re-delivery bench stored ahead of the drain, which the drain must leave
+// as they were.
+func (b Bench) StoredBefore(ctx context.Context, t time.Time, status string) (int64, error) {
+	var n int64
+	err := b.s.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE processed_at < $1 AND status = $2`, t, status).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count stored orders: %w", err)
+	}
+	return n, nil
 }
