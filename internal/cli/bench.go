@@ -33,6 +33,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	prefill := f.Int("prefill", 0, "also drain into a table already holding this many orders (e.g. 10000000), against a COPY into it")
 	redelivery := f.Bool("redelivery", false, "also drain onto orders half of which are stored already, and onto conflicting copies")
 	producerLimit := f.Bool("producer-limit", false, "also hold the producer against franz-go producing pre-encoded records")
+	dial := f.Bool("latency-dial", false, "also sweep PRODUCER_LINGER (0, 1, 5, 20 ms) and CONSUMER_FETCH_MAX_WAIT (10, 250 ms) at 100, 1,000 and 10,000 orders/s, --rate-duration each")
+	dialRates := f.String("dial-rates", "100,1000,10000", "the rates --latency-dial sweeps at")
+	chart := f.String("chart", "bench-latency.svg", "with --latency-dial, the chart of p99 against linger (.svg or .png)")
 	rounds := f.Int("rounds", 3, "rounds of the prefill, re-delivery and producer phases, for min/median/max")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("writers", "CONSUMER_WRITERS")
@@ -45,8 +48,12 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	rates, err := parseRates(*ratesFlag)
+	var dialAt []float64
+	if err == nil && *dial {
+		dialAt, err = parseRates(*dialRates)
+	}
 	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *prefill < 0 || *rounds < 1 {
-		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates as positive numbers separated by commas, --rate-duration of at least 100ms, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
+		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates (and --dial-rates) as positive numbers separated by commas, --rate-duration of at least 100ms, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
 	}
 	out := env.Stdout
 	if *asJSON {
@@ -66,6 +73,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 
 	rep, err := measure.Bench(ctx, pl, measure.BenchOptions{Orders: *orders, Rates: rates, RateFor: *rateFor,
 		Scaling: *scaling, Autovacuum: *autovacuum, Prefill: *prefill, Redelivery: *redelivery, ProducerLimit: *producerLimit,
+		LatencyDial: *dial, DialRates: dialAt, Chart: *chart,
 		Rounds: *rounds, Out: out, Log: env.Log})
 	if err != nil {
 		return err

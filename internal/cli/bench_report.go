@@ -64,6 +64,15 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 		fmt.Fprintf(w, "  with %d conflicting copies stored: %s rows/s, %s of COPY\n", d.Conflicting, sp(d.ConflictDrain, "%.0f"), sp(d.ConflictRatio, "%.2f"))
 		fmt.Fprintf(w, "  the rows stored before the drain unchanged: %v\n", d.StoredUnchanged)
 	}
+	if d := r.Dial; d != nil {
+		fmt.Fprintf(w, "\nlatency dial (chart: %s):\n", d.Chart)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "orders/s\tlinger ms\tfetch wait ms\tp50 ms\tp99 ms\tmax ms\tbatches/s\tCPU µs/order\t")
+		for _, p := range d.Points {
+			fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t\n", p.Rate, p.LingerMs, p.FetchWaitMs, p.P50ms, p.P99ms, p.MaxMs, p.BatchesPerSec, p.CPUMicrosPerOrder)
+		}
+		_ = tw.Flush()
+	}
 	if p := r.ProducerLimit; p != nil {
 		fmt.Fprintf(w, "\nproducer against the client's limit, %d orders (min / median / max of %d rounds):\n", p.Orders, len(p.Ratio.Rounds))
 		fmt.Fprintf(w, "  foodpipe produce %s/s, franz-go with pre-encoded records %s/s, ratio %s\n",

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,11 +18,13 @@ import (
 // The phases beyond the empty table, tiny and for correctness only: each
 // runs its rounds, the re-delivery leaves the stored rows alone, and every
 // phase is judged.
-func TestBenchMeasuresTheFullTableRedeliveryAndProducerPhases(t *testing.T) {
+func TestBenchMeasuresTheFullTableRedeliveryProducerAndDialPhases(t *testing.T) {
 	t.Setenv(envRunAsCLI, "1")
+	chart := filepath.Join(t.TempDir(), "dial.svg")
 	r := newRun(t, "DATABASE_URL", dbtest.New(t))
 	err := r.do(context.Background(), "bench", "--orders", "4000", "--rates", "50", "--rate-duration", "1s", "--scaling=false",
-		"--prefill", "5000", "--redelivery", "--producer-limit", "--rounds", "2", "--json")
+		"--prefill", "5000", "--redelivery", "--producer-limit", "--rounds", "2",
+		"--latency-dial", "--dial-rates", "200", "--chart", chart, "--json")
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, tail(r.stderr.String(), 3000))
 	}
@@ -52,6 +56,18 @@ func TestBenchMeasuresTheFullTableRedeliveryAndProducerPhases(t *testing.T) {
 	}
 	spreadOK("producer", pl.Producer)
 	spreadOK("client", pl.Client)
+	dial := rep.Dial
+	if dial == nil || len(dial.Points) != 8 || dial.Chart != chart {
+		t.Fatalf("latency dial %+v, want 4 lingers × 2 fetch waits at 200/s and the chart", dial)
+	}
+	for _, p := range dial.Points {
+		if p.Rate != 200 || !(0 < p.P50ms && p.P50ms <= p.P99ms && p.P99ms <= p.MaxMs) || p.BatchesPerSec <= 0 || p.CPUMicrosPerOrder <= 0 {
+			t.Errorf("dial point %+v", p)
+		}
+	}
+	if svg, err := os.ReadFile(chart); err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), "200/s, fetch wait 10ms") {
+		t.Errorf("chart %s: %v, %d bytes", chart, err, len(svg))
+	}
 	names := map[string]bool{}
 	for _, tg := range rep.Targets {
 		names[tg.Name] = true

@@ -53,6 +53,10 @@ type Config struct {
 	// Producer.
 	ProducerRate    float64
 	ProducerRetries int
+	// ProducerLinger is how long a batch waits for more orders before it is sent.
+	ProducerLinger time.Duration
+	// FetchMaxWait is how long a fetch waits at the broker when nothing is new.
+	FetchMaxWait time.Duration
 
 	// Consumer.
 	BatchSize int

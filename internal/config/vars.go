@@ -120,6 +120,9 @@ var Vars = []Var{
 		c.ProducerRetries = int(n)
 		return err
 	}, func(c Config) string { return strconv.Itoa(c.ProducerRetries) }, Plain},
+	{"PRODUCER_LINGER", "5ms", "How long the producer waits to fill a batch before sending it: latency against requests per order.", func(c *Config, v string) error {
+		return setDuration(&c.ProducerLinger, v, 0, time.Second, "0 to 1s such as 5ms")
+	}, func(c Config) string { return c.ProducerLinger.String() }, Plain},
 	{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 100000)
 		c.BatchSize = int(n)
@@ -143,6 +146,9 @@ var Vars = []Var{
 		c.SessionTimeout = d
 		return nil
 	}, func(c Config) string { return c.SessionTimeout.String() }, Plain},
+	{"CONSUMER_FETCH_MAX_WAIT", "250ms", "Longest a fetch waits at the broker for new messages when there are none.", func(c *Config, v string) error {
+		return setDuration(&c.FetchMaxWait, v, time.Millisecond, 10*time.Second, "1ms to 10s such as 250ms")
+	}, func(c Config) string { return c.FetchMaxWait.String() }, Plain},
 	{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -173,3 +179,13 @@ var Vars = []Var{
 
 // SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.
 var SASLMechanisms = []string{"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"}
+
+// setDuration parses a duration from lo to hi into d.
+func setDuration(d *time.Duration, v string, lo, hi time.Duration, want string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil || x < lo || x > hi {
+		return errors.New("must be a duration from " + want)
+	}
+	*d = x
+	return nil
+}

@@ -60,6 +60,9 @@ type Config struct {
 	// SessionTimeout is how soon a crashed member's partitions move to the
 	// others; 0 keeps the client's default (45 s).
 	SessionTimeout time.Duration
+	// FetchMaxWait is how long a fetch waits at the broker when nothing
+	// is new; 0 means 250 ms.
+	FetchMaxWait time.Duration
 	// DBRetries is how many times a failed write is retried, with
 	// exponential backoff, before the circuit breaker opens.
 	DBRetries int

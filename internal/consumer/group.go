@@ -60,7 +60,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// being written: the batch is finished and committed first, so two
 		// members never write the same partition at once.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(250 * time.Millisecond),
+		kgo.FetchMaxWait(cmp.Or(cfg.FetchMaxWait, 250*time.Millisecond)),
 		// A killed consumer sends no LeaveGroup; the coordinator notices it
 		// is gone only when its heartbeats stop for the session timeout, and
 		// its partitions wait that long. Heartbeats run on their own

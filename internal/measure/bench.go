@@ -41,6 +41,11 @@ type BenchOptions struct {
 	Redelivery bool
 	// ProducerLimit also holds the producer against the client's own limit.
 	ProducerLimit bool
+	// LatencyDial also sweeps producer linger and consumer fetch wait at
+	// 100, 1,000 and 10,000 orders/s, RateFor each, and draws p99 to Chart.
+	LatencyDial bool
+	DialRates   []float64
+	Chart       string
 	// Rounds is how many times the prefill, re-delivery and producer
 	// phases run, for their spread.
 	Rounds int
@@ -153,6 +158,13 @@ func Bench(ctx context.Context, pl *pipeline.Pipeline, o BenchOptions) (BenchRep
 		}
 		rep.Redelivery = &r
 	}
+	if o.LatencyDial {
+		d, err := b.latencyDial(ctx, o)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.Dial = &d
+	}
 	if o.ProducerLimit {
 		p, err := b.producerLimit(ctx, o)
 		if err != nil {
@@ -264,46 +276,62 @@ func (b *bench) drainInto(ctx context.Context, topic string, partitions, consume
 // atRate runs one consumer while the producer sends at a fixed rate, then
 // reads the end-to-end latency from the table.
 func (b *bench) atRate(ctx context.Context, r float64, d time.Duration) (BenchLatency, BenchProducerRate, error) {
-	if err := b.st.Bench().Reset(ctx); err != nil {
-		return BenchLatency{}, BenchProducerRate{}, err
+	l, pr, _, err := b.atRateWith(ctx, r, d, b.cfg.ProducerLinger, b.cfg.FetchMaxWait)
+	if err == nil {
+		fmt.Fprintf(b.out, "rate      %v/s for %v: produced %.1f/s (%+.2f%%), latency p50 %.1f ms p99 %.1f ms max %.1f ms, consumer peak RSS %.1f MiB\n",
+			r, d, pr.Achieved, pr.ErrorPct, l.P50ms, l.P99ms, l.MaxMs, l.PeakRSSMiB)
 	}
-	topic := "bench-rate-" + strconv.FormatFloat(r, 'f', -1, 64)
+	return l, pr, err
+}
+
+// atRateWith is atRate with the producer's linger and the consumer's fetch
+// wait given; it also returns the dial's figures.
+func (b *bench) atRateWith(ctx context.Context, r float64, d, linger, fetchWait time.Duration) (BenchLatency, BenchProducerRate, BenchDialPoint, error) {
+	var dp BenchDialPoint
+	if err := b.st.Bench().Reset(ctx); err != nil {
+		return BenchLatency{}, BenchProducerRate{}, dp, err
+	}
+	b.drains++
+	topic := fmt.Sprintf("bench-rate-%s-%d", strconv.FormatFloat(r, 'f', -1, 64), b.drains)
 	cfg := b.cfg
-	cfg.Topic, cfg.Partitions = topic, 3
+	cfg.Topic, cfg.Partitions, cfg.ProducerLinger = topic, 3, linger
 	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 	if err != nil {
-		return BenchLatency{}, BenchProducerRate{}, err
+		return BenchLatency{}, BenchProducerRate{}, dp, err
 	}
 	defer cl.Close()
 	group := "bench-" + topic
-	g, err := b.pl.SpawnGroup(topic, group, 1, b.childEnv...)
+	g, err := b.pl.SpawnGroup(topic, group, 1, append(b.childEnv, "CONSUMER_FETCH_MAX_WAIT="+fetchWait.String())...)
 	if err != nil {
-		return BenchLatency{}, BenchProducerRate{}, err
+		return BenchLatency{}, BenchProducerRate{}, dp, err
 	}
 	defer g.Stop()
 	if _, err := g.FirstAssigned(ctx, time.Minute); err != nil {
-		return BenchLatency{}, BenchProducerRate{}, err
+		return BenchLatency{}, BenchProducerRate{}, dp, err
 	}
 	since := time.Now()
 	p := producer.New(cl, order.NewGenerator(uint64(r), nil), producer.Config{Topic: topic, Rate: r, Duration: d}, b.log)
 	if err := p.Run(ctx); err != nil {
-		return BenchLatency{}, BenchProducerRate{}, fmt.Errorf("produce at %v/s: %w", r, err)
+		return BenchLatency{}, BenchProducerRate{}, dp, fmt.Errorf("produce at %v/s: %w", r, err)
 	}
 	acked := p.Stats().Acked
 	if err := b.waitCovered(ctx, g, group, acked, time.Minute); err != nil {
-		return BenchLatency{}, BenchProducerRate{}, err
+		return BenchLatency{}, BenchProducerRate{}, dp, err
 	}
-	_, rss := g.Stop()
+	cpu, rss := g.Stop()
 	lat, err := b.st.Latency(ctx, since)
 	if err != nil {
-		return BenchLatency{}, BenchProducerRate{}, err
+		return BenchLatency{}, BenchProducerRate{}, dp, err
 	}
 	l := BenchLatency{Rate: r, Orders: lat.N, P50ms: ms(lat.P50), P99ms: ms(lat.P99), MaxMs: ms(lat.Max), PeakRSSMiB: rss}
 	achieved := float64(acked) / d.Seconds()
 	pr := BenchProducerRate{Target: r, Achieved: achieved, ErrorPct: (achieved - r) / r * 100}
-	fmt.Fprintf(b.out, "rate      %v/s for %v: produced %.1f/s (%+.2f%%), latency p50 %.1f ms p99 %.1f ms max %.1f ms, consumer peak RSS %.1f MiB\n",
-		r, d, achieved, pr.ErrorPct, l.P50ms, l.P99ms, l.MaxMs, rss)
-	return l, pr, nil
+	dp = BenchDialPoint{Rate: r, LingerMs: ms(linger), FetchWaitMs: ms(fetchWait), P50ms: l.P50ms, P99ms: l.P99ms, MaxMs: l.MaxMs,
+		BatchesPerSec: float64(lat.Batches) / d.Seconds()}
+	if acked > 0 {
+		dp.CPUMicrosPerOrder = float64(cpu.Microseconds()) / float64(acked)
+	}
+	return l, pr, dp, nil
 }
 
 // waitCovered waits until the group's stored offsets cover n messages. The

@@ -24,6 +24,7 @@ type BenchReport struct {
 	Prefill       *BenchPrefill       `json:"prefill,omitempty"`
 	Redelivery    *BenchRedelivery    `json:"redelivery,omitempty"`
 	ProducerLimit *BenchProducerLimit `json:"producer_limit,omitempty"`
+	Dial          *BenchDial          `json:"latency_dial,omitempty"`
 	Targets       []BenchTarget       `json:"targets"`
 }
 

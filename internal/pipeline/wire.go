@@ -99,7 +99,7 @@ func PrepareTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, log *
 // exist, so that a fresh broker needs no set-up step. The Kafka client's own
 // metrics go to m unless it is nil.
 func ProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
-	opts := append(kafka.ClientOpts(KafkaOptions(cfg, log)), producer.Options(cfg.ProducerRetries, 30*time.Second)...)
+	opts := append(kafka.ClientOpts(KafkaOptions(cfg, log)), producer.Options(cfg.ProducerRetries, 30*time.Second, cfg.ProducerLinger)...)
 	if m != nil {
 		opts = append(opts, kgo.WithHooks(KafkaHook(m)))
 	}
@@ -133,6 +133,7 @@ func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id s
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
 		BatchSize: cfg.BatchSize, Writers: cfg.Writers, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
 		SessionTimeout:  cfg.SessionTimeout,
+		FetchMaxWait:    cfg.FetchMaxWait,
 		ShutdownTimeout: 8 * time.Second,
 		ClientID:        cfg.ClientID + "-" + id,
 		InstanceID:      id,

@@ -54,7 +54,7 @@ type Stats struct {
 // has already written when a retry re-sends it, so retries never duplicate;
 // it needs acks=all, which also means an acknowledged order survives the loss
 // of the leader.
-func Options(retries int, deliveryTimeout time.Duration) []kgo.Opt {
+func Options(retries int, deliveryTimeout, linger time.Duration) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// kgo counts tries, the first one included.
@@ -64,7 +64,7 @@ func Options(retries int, deliveryTimeout time.Duration) []kgo.Opt {
 		// out a broker restart, short enough to fail clearly when the
 		// cluster is really gone.
 		kgo.RetryBackoffFn(kafka.Backoff(500*time.Millisecond, 10*time.Second)),
-		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerLinger(linger),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}
 }

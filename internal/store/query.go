@@ -53,6 +53,9 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 type Latency struct {
 	P50, P99, Max time.Duration
 	N             int64
+	// Batches is how many transactions stored them: processed_at is the
+	// time a batch's transaction began, the same for all its rows.
+	Batches int64
 }
 
 // Latency measures the end-to-end latency of the orders created at or after
@@ -61,13 +64,13 @@ func (s *Store) Latency(ctx context.Context, since time.Time) (Latency, error) {
 	var p50, p99, maxSec *float64
 	var l Latency
 	err := s.pool.QueryRow(ctx, `WITH lat AS (
-			SELECT extract(epoch FROM processed_at - created_at)::float8 AS sec
+			SELECT extract(epoch FROM processed_at - created_at)::float8 AS sec, processed_at
 			FROM orders WHERE created_at >= $1
 		)
 		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY sec),
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY sec),
-			max(sec), count(*)
-		FROM lat`, since).Scan(&p50, &p99, &maxSec, &l.N)
+			max(sec), count(*), count(DISTINCT processed_at)
+		FROM lat`, since).Scan(&p50, &p99, &maxSec, &l.N, &l.Batches)
 	if err != nil {
 		return Latency{}, fmt.Errorf("measure latency: %w", err)
 	}
