@@ -234,26 +234,21 @@ func TestPrometheusScrapesFoodpipeAndAlertsOnTheBreaker(t *testing.T) {
 	}
 
 	// Every rule has been evaluated without an error.
+	type ruleState struct {
+		Name      string `json:"name"`
+		Health    string `json:"health"`
+		LastError string `json:"lastError"`
+	}
 	var rules struct {
 		Groups []struct {
-			Rules []struct {
-				Name      string `json:"name"`
-				Health    string `json:"health"`
-				LastError string `json:"lastError"`
-			} `json:"rules"`
+			Rules []ruleState `json:"rules"`
 		} `json:"groups"`
 	}
 	eventually(t, 10*time.Second, "the rules to be evaluated", func() bool {
 		if err := prom.api("/api/v1/rules", nil, &rules); err != nil || len(rules.Groups) == 0 {
 			return false
 		}
-		return !slices.ContainsFunc(rules.Groups[0].Rules, func(r struct {
-			Name      string `json:"name"`
-			Health    string `json:"health"`
-			LastError string `json:"lastError"`
-		}) bool {
-			return r.Health == "unknown"
-		})
+		return !slices.ContainsFunc(rules.Groups[0].Rules, func(r ruleState) bool { return r.Health == "unknown" })
 	})
 	n := 0
 	for _, g := range rules.Groups {
