@@ -3,6 +3,7 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -82,5 +83,48 @@ func TestMakefileTargets(t *testing.T) {
 		if !strings.Contains(string(b), "\n"+target) {
 			t.Errorf("the Makefile has no %s target", strings.TrimSuffix(target, ":"))
 		}
+	}
+}
+
+// The lint job builds golangci-lint with the Go of go.mod (make lint runs it
+// with go run at a pinned version): a prebuilt golangci-lint, such as the
+// one golangci-lint-action downloads, refuses a module whose Go is newer
+// than the one it was built with.
+func TestCILintBuildsGolangciLintWithOurGo(t *testing.T) {
+	wf := readYAML(t, ".github/workflows/ci.yml")
+	jobs, _ := wf["jobs"].(map[string]any)
+	lint, ok := jobs["lint"].(map[string]any)
+	if !ok {
+		t.Fatal("the workflow has no lint job")
+	}
+	steps, _ := lint["steps"].([]any)
+	setupGo, runsMakeLint := false, false
+	for _, s := range steps {
+		step, _ := s.(map[string]any)
+		uses, _ := step["uses"].(string)
+		if strings.HasPrefix(uses, "golangci/golangci-lint-action") {
+			t.Errorf("the lint job uses %s, a prebuilt golangci-lint", uses)
+		}
+		if strings.HasPrefix(uses, "actions/setup-go") {
+			with, _ := step["with"].(map[string]any)
+			setupGo = with["go-version-file"] == "go.mod"
+		}
+		if run, _ := step["run"].(string); strings.TrimSpace(run) == "make lint" {
+			runsMakeLint = setupGo // only counts after Go is set up from go.mod
+		}
+	}
+	if !runsMakeLint {
+		t.Error("the lint job must set up Go from go.mod (actions/setup-go, go-version-file: go.mod) and then run make lint")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(b)
+	if !regexp.MustCompile(`(?m)^GOLANGCI_LINT_VERSION \?= v\d+\.\d+\.\d+$`).MatchString(mk) {
+		t.Error("the Makefile does not pin GOLANGCI_LINT_VERSION to an exact version")
+	}
+	if !regexp.MustCompile(`(?m)^lint:\n\t\$\(GO\) run github\.com/golangci/golangci-lint/v2/cmd/golangci-lint@\$\(GOLANGCI_LINT_VERSION\) run \./\.\.\.$`).MatchString(mk) {
+		t.Error("make lint does not build golangci-lint with go run at GOLANGCI_LINT_VERSION")
 	}
 }

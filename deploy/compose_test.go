@@ -20,7 +20,7 @@ const root = ".."
 
 // loadCompose loads compose files the way `docker compose -f a -f b` does,
 // with an empty environment (every interpolated variable has a default) and
-// the ui profile enabled.
+// the ui and monitoring profiles enabled.
 func loadCompose(t *testing.T, files ...string) *types.Project {
 	t.Helper()
 	paths := make([]string, len(files))
@@ -30,7 +30,7 @@ func loadCompose(t *testing.T, files ...string) *types.Project {
 	opts, err := cli.NewProjectOptions(paths,
 		cli.WithWorkingDirectory(root),
 		cli.WithEnv(nil),
-		cli.WithProfiles([]string{"ui"}),
+		cli.WithProfiles([]string{"ui", "monitoring"}),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +176,10 @@ func checkPipeline(t *testing.T, p *types.Project) {
 		}
 	}
 
+	checkHealthConditions(t, p)
+	checkPorts(t, p)
+	checkMonitoring(t, p)
+
 	ui := service(t, p, "kafka-ui")
 	if !slices.Contains(ui.Profiles, "ui") || !strings.HasPrefix(ui.Image, "kafbat/kafka-ui") {
 		t.Errorf("kafka-ui: image %q, profiles %v", ui.Image, ui.Profiles)
@@ -259,6 +263,7 @@ func TestComposeSmallBoxOverride(t *testing.T) {
 			if r := service(t, p, "consumer").Deploy.Replicas; r != nil && *r != 2 {
 				t.Errorf("the override lost the consumer's replicas: %d", *r)
 			}
+			checkSmallBoxLimits(t, p)
 		})
 	}
 }

@@ -3,8 +3,10 @@ package deploy
 import (
 	"bytes"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,8 +19,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"foodpipe/deploy/monitoring"
 	"foodpipe/internal/config"
 )
 
@@ -123,6 +128,28 @@ type strimziTopic struct {
 	} `json:"spec"`
 }
 
+// podMonitor and prometheusRule are the Prometheus Operator's
+// monitoring.coreos.com/v1 resources of the monitoring overlay.
+type podMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		JobLabel            string               `json:"jobLabel"`
+		Selector            metav1.LabelSelector `json:"selector"`
+		PodMetricsEndpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"podMetricsEndpoints"`
+	} `json:"spec"`
+}
+
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              monitoring.RuleFile `json:"spec"`
+}
+
 type cnpgCluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
@@ -159,19 +186,26 @@ type manifests struct {
 	nodePools      map[string]*strimziNodePool
 	topics         map[string]*strimziTopic
 	clusters       map[string]*cnpgCluster
+	podMonitors    map[string]*podMonitor
+	rules          map[string]*prometheusRule
 	files          map[string]bool // every manifest file, relative to k8s/
 }
 
-func loadManifests(t *testing.T) *manifests {
-	t.Helper()
-	m := &manifests{
+func newManifests() *manifests {
+	return &manifests{
 		deployments: map[string]*appsv1.Deployment{}, jobs: map[string]*batchv1.Job{},
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, configMaps: map[string]*corev1.ConfigMap{},
 		secrets: map[string]*corev1.Secret{}, namespaces: map[string]*corev1.Namespace{},
 		kustomizations: map[string]*kustomization{}, scaledObjects: map[string]*scaledObject{},
 		kafkas: map[string]*strimziKafka{}, nodePools: map[string]*strimziNodePool{},
 		topics: map[string]*strimziTopic{}, clusters: map[string]*cnpgCluster{}, files: map[string]bool{},
+		podMonitors: map[string]*podMonitor{}, rules: map[string]*prometheusRule{},
 	}
+}
+
+func loadManifests(t *testing.T) *manifests {
+	t.Helper()
+	m := newManifests()
 	err := filepath.WalkDir("k8s", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
 			return err
@@ -252,12 +286,18 @@ func (m *manifests) decode(t *testing.T, where string, doc []byte) {
 		}
 	case "keda.sh/v1alpha1 ScaledObject":
 		keep(strict, m.scaledObjects)
-	case "kafka.strimzi.io/v1beta2 Kafka":
+	// Strimzi's v1 API only: Strimzi 1.0 serves no other, so a v1beta2
+	// resource falls through to the error below.
+	case "kafka.strimzi.io/v1 Kafka":
 		keep(strict, m.kafkas)
-	case "kafka.strimzi.io/v1beta2 KafkaNodePool":
+	case "kafka.strimzi.io/v1 KafkaNodePool":
 		keep(strict, m.nodePools)
-	case "kafka.strimzi.io/v1beta2 KafkaTopic":
+	case "kafka.strimzi.io/v1 KafkaTopic":
 		keep(strict, m.topics)
+	case "monitoring.coreos.com/v1 PodMonitor":
+		keep(strict, m.podMonitors)
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		keep(strict, m.rules)
 	case "postgresql.cnpg.io/v1 Cluster":
 		keep(strict, m.clusters)
 	default:
@@ -271,7 +311,8 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 		"Deployment": len(m.deployments), "Job": len(m.jobs), "PodDisruptionBudget": len(m.pdbs),
 		"ConfigMap": len(m.configMaps), "Secret": len(m.secrets), "Kustomization": len(m.kustomizations),
 		"ScaledObject": len(m.scaledObjects), "Kafka": len(m.kafkas), "KafkaNodePool": len(m.nodePools),
-		"KafkaTopic": len(m.topics), "Cluster": len(m.clusters),
+		"KafkaTopic": len(m.topics), "Cluster": len(m.clusters), "Namespace": len(m.namespaces),
+		"PodMonitor": len(m.podMonitors), "PrometheusRule": len(m.rules),
 	} {
 		if n == 0 {
 			t.Errorf("no %s found under deploy/k8s", what)
@@ -407,6 +448,7 @@ func TestWorkloadsRunFoodpipeWithItsOwnVariables(t *testing.T) {
 	for n, j := range m.jobs {
 		ws = append(ws, workload{n, j.Spec.Template.Spec, ""})
 	}
+	uid, gid := imageUser(t)
 	args := map[string]string{}
 	for _, w := range ws {
 		c := container(t, w.spec)
@@ -433,8 +475,16 @@ func TestWorkloadsRunFoodpipeWithItsOwnVariables(t *testing.T) {
 		if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
 			t.Errorf("%s: the root filesystem is writable", w.name)
 		}
-		if w.spec.SecurityContext == nil || w.spec.SecurityContext.RunAsNonRoot == nil || !*w.spec.SecurityContext.RunAsNonRoot {
+		sc := w.spec.SecurityContext
+		if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
 			t.Errorf("%s may run as root", w.name)
+			continue
+		}
+		// runAsNonRoot with an image whose USER is a name makes the kubelet
+		// refuse the container ("cannot verify user is non-root"): the pod
+		// must give the user by number, the image's.
+		if sc.RunAsUser == nil || sc.RunAsGroup == nil || *sc.RunAsUser != uid || *sc.RunAsGroup != gid {
+			t.Errorf("%s runs as %v:%v, want the image's user %d:%d by number", w.name, ptrVal(sc.RunAsUser), ptrVal(sc.RunAsGroup), uid, gid)
 		}
 	}
 	if args["foodpipe-migrate"] != "migrate up" || args["foodpipe-topic-create"] != "topic create" {
@@ -471,8 +521,18 @@ func TestTopicScalingAndConfigAgree(t *testing.T) {
 		t.Errorf("KafkaTopic names cluster %q, which is not defined", topic.Labels["strimzi.io/cluster"])
 	}
 	for name, k := range m.kafkas {
-		if k.Annotations["strimzi.io/kraft"] != "enabled" || k.Annotations["strimzi.io/node-pools"] != "enabled" {
-			t.Errorf("Kafka %s is not KRaft with node pools", name)
+		// Strimzi 0.46 and later run KRaft with node pools only and ignore
+		// the annotations that used to turn them on; leaving them in would
+		// suggest they still matter.
+		for _, a := range []string{"strimzi.io/kraft", "strimzi.io/node-pools"} {
+			if _, ok := k.Annotations[a]; ok {
+				t.Errorf("Kafka %s carries the annotation %s, which Strimzi no longer reads", name, a)
+			}
+		}
+		if !slices.ContainsFunc(slices.Collect(maps.Values(m.nodePools)), func(p *strimziNodePool) bool {
+			return p.Labels["strimzi.io/cluster"] == name
+		}) {
+			t.Errorf("Kafka %s has no KafkaNodePool: under KRaft its nodes come only from node pools", name)
 		}
 		if !strings.HasPrefix(c.Brokers[0], name+"-kafka-bootstrap:") {
 			t.Errorf("the ConfigMap's brokers %v are not Kafka %s's bootstrap service", c.Brokers, name)
@@ -510,8 +570,11 @@ func TestTopicScalingAndConfigAgree(t *testing.T) {
 		t.Errorf("lagThreshold %q", md["lagThreshold"])
 	}
 
+	// An exact PostgreSQL 17 minor of a named flavour and Debian release: the
+	// bare major and major.minor tags are rolling tags CloudNativePG deprecated.
+	pinned := regexp.MustCompile(`^ghcr\.io/cloudnative-pg/postgresql:17\.[0-9]+-(minimal|standard|system)-(bookworm|trixie)$`)
 	for name, cl := range m.clusters {
-		if !strings.HasSuffix(cl.Spec.ImageName, ":17") || cl.Spec.Bootstrap.Initdb.Database != "foodpipe" {
+		if !pinned.MatchString(cl.Spec.ImageName) || cl.Spec.Bootstrap.Initdb.Database != "foodpipe" {
 			t.Errorf("CNPG cluster %s: image %s database %s", name, cl.Spec.ImageName, cl.Spec.Bootstrap.Initdb.Database)
 		}
 		if !strings.Contains(m.secrets["foodpipe"].StringData["DATABASE_URL"], name+"-rw:5432/foodpipe") {
@@ -531,5 +594,200 @@ func TestKubernetesFilesAreYAML(t *testing.T) {
 		if bytes.Contains(b, []byte("\t")) {
 			t.Errorf("%s contains a tab", f)
 		}
+	}
+}
+
+func ptrVal[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// distrolessNonroot is the uid and gid of user nonroot in the distroless
+// images the Dockerfile's runtime stage starts from.
+const distrolessNonroot = 65532
+
+// imageUser reads the USER of the Dockerfile's runtime stage as numbers,
+// with distroless's nonroot taken as 65532.
+func imageUser(t *testing.T) (uid, gid int64) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^USER\s+(\S+)\s*$`).FindAllStringSubmatch(string(b), -1)
+	if len(m) != 1 {
+		t.Fatalf("the Dockerfile has %d USER lines, want 1 (the runtime stage's)", len(m))
+	}
+	num := func(s string) int64 {
+		if s == "nonroot" {
+			return distrolessNonroot
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("Dockerfile USER %s: %q is neither nonroot nor a number", m[0][1], s)
+		}
+		return n
+	}
+	user, group, ok := strings.Cut(m[0][1], ":")
+	if !ok {
+		group = user
+	}
+	uid, gid = num(user), num(group)
+	if uid == 0 {
+		t.Fatalf("the Dockerfile runs as root (USER %s)", m[0][1])
+	}
+	return uid, gid
+}
+
+// overlays lists the directories under k8s/ that hold a kustomization.
+func overlays(t *testing.T) []string {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir("k8s", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == "kustomization.yaml" {
+			dirs = append(dirs, filepath.Dir(path))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// build runs what `kubectl apply -k dir` runs first: Kustomize (the API of
+// kustomize v5.8.2) on the directory, and decodes every object it outputs
+// strictly, as loadManifests does for the files.
+func build(t *testing.T, dir string) *manifests {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	m := newManifests()
+	for _, r := range rm.Resources() {
+		b, err := r.AsYAML()
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		m.decode(t, dir+" "+r.CurId().String(), b)
+		// Everything lands in namespace foodpipe, and that namespace is
+		// part of the same output, so each directory works when applied
+		// first to an empty cluster.
+		if r.GetKind() != "Namespace" && r.GetNamespace() != "foodpipe" {
+			t.Errorf("%s: %s is in namespace %q, want foodpipe", dir, r.CurId(), r.GetNamespace())
+		}
+	}
+	if m.namespaces["foodpipe"] == nil {
+		t.Errorf("kustomize build %s does not create namespace foodpipe: applied first, it fails", dir)
+	}
+	return m
+}
+
+func TestKustomizeBuildsEveryOverlay(t *testing.T) {
+	dirs := overlays(t)
+	for _, want := range []string{"base", "keda", "strimzi", "cnpg", "monitoring", "namespace"} {
+		if !slices.Contains(dirs, filepath.Join("k8s", want)) {
+			t.Errorf("no k8s/%s kustomization", want)
+		}
+	}
+	uid, gid := imageUser(t)
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			m := build(t, dir)
+			specs := map[string]corev1.PodSpec{}
+			for n, d := range m.deployments {
+				specs[n] = d.Spec.Template.Spec
+			}
+			for n, j := range m.jobs {
+				specs[n] = j.Spec.Template.Spec
+			}
+			for n, s := range specs {
+				sc := s.SecurityContext
+				if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != uid || sc.RunAsGroup == nil || *sc.RunAsGroup != gid {
+					t.Errorf("%s: pod %s does not run as %d:%d", dir, n, uid, gid)
+				}
+			}
+		})
+	}
+}
+
+// A node drain evicts a consumer only while the PodDisruptionBudget allows
+// one disruption. At the fewest replicas an overlay can run (KEDA's
+// minReplicaCount, or the fixed count), it must allow one, or the drain hangs.
+func TestConsumerPDBLetsNodesDrain(t *testing.T) {
+	for _, dir := range []string{"base", "keda"} {
+		m := build(t, filepath.Join("k8s", dir))
+		d, pdb := m.deployments["foodpipe-consumer"], m.pdbs["foodpipe-consumer"]
+		if d == nil || pdb == nil {
+			t.Fatalf("%s: no consumer Deployment or PodDisruptionBudget", dir)
+		}
+		fewest := int32(1)
+		if d.Spec.Replicas != nil {
+			fewest = *d.Spec.Replicas
+		}
+		if so := m.scaledObjects["foodpipe-consumer"]; so != nil {
+			fewest = so.Spec.MinReplicaCount
+		} else if d.Spec.Replicas == nil {
+			t.Errorf("%s: the consumer has neither replicas nor a ScaledObject", dir)
+		}
+		allowed := fewest
+		switch {
+		case pdb.Spec.MaxUnavailable != nil:
+			allowed = min(fewest, int32(pdb.Spec.MaxUnavailable.IntValue()))
+		case pdb.Spec.MinAvailable != nil:
+			allowed = fewest - int32(pdb.Spec.MinAvailable.IntValue())
+		}
+		if allowed < 1 {
+			t.Errorf("%s: at %d consumer replicas the PodDisruptionBudget allows %d evictions: no node with a consumer can drain", dir, fewest, allowed)
+		}
+	}
+}
+
+// The monitoring overlay scrapes the pods that serve metrics under the job
+// names the alerts select on, and carries the alerts of
+// deploy/monitoring/alerts.yml unchanged.
+func TestMonitoringOverlay(t *testing.T) {
+	m := build(t, filepath.Join("k8s", "monitoring"))
+	pm := m.podMonitors["foodpipe"]
+	if pm == nil {
+		t.Fatal("no PodMonitor foodpipe")
+	}
+	base := loadManifests(t)
+	for _, name := range []string{"foodpipe-producer", "foodpipe-consumer"} {
+		d := base.deployments[name]
+		if d == nil {
+			t.Fatalf("no Deployment %s", name)
+		}
+		pod := d.Spec.Template
+		for k, v := range pm.Spec.Selector.MatchLabels {
+			if pod.Labels[k] != v {
+				t.Errorf("the PodMonitor selects %s=%s, which %s's pods lack", k, v, name)
+			}
+		}
+		job := pod.Labels[pm.Spec.JobLabel]
+		if job != strings.TrimPrefix(name, "foodpipe-") {
+			t.Errorf("%s's pods get job %q from label %q, want %q as the alerts and dashboard expect", name, job, pm.Spec.JobLabel, strings.TrimPrefix(name, "foodpipe-"))
+		}
+		c := container(t, pod.Spec)
+		if len(pm.Spec.PodMetricsEndpoints) != 1 || !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
+			return p.Name == pm.Spec.PodMetricsEndpoints[0].Port
+		}) || pm.Spec.PodMetricsEndpoints[0].Path != "/metrics" {
+			t.Errorf("the PodMonitor scrapes %+v; %s's ports are %+v", pm.Spec.PodMetricsEndpoints, name, c.Ports)
+		}
+	}
+	rule := m.rules["foodpipe"]
+	if rule == nil {
+		t.Fatal("no PrometheusRule foodpipe")
+	}
+	want, err := monitoring.Alerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rule.Spec, *want) {
+		t.Error("the PrometheusRule's groups differ from deploy/monitoring/alerts.yml: copy the rules over")
 	}
 }

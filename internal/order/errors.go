@@ -64,6 +64,17 @@ const (
 	ReasonInvalidText Reason = "invalid_text"
 )
 
+// Reasons lists every Reason, in the order of their declarations. Metrics
+// create a series for each at start, so that a reason is a 0 before it is a
+// 1: a rate or an increase over a series that does not exist yet is no
+// series at all, and an alert on it would never fire.
+var Reasons = []Reason{
+	ReasonEmptyValue, ReasonInvalidUTF8, ReasonNotJSON, ReasonTooDeep, ReasonDuplicateKey,
+	ReasonMissingField, ReasonWrongType, ReasonInvalidID, ReasonNoItems, ReasonInvalidItemName,
+	ReasonInvalidQuantity, ReasonInvalidPrice, ReasonInvalidTotal, ReasonTotalMismatch,
+	ReasonUnknownStatus, ReasonInvalidTimestamp, ReasonInvalidText,
+}
+
 // InvalidError is the one error Validate and Decode return. Callers branch
 // on Reason; Field and Detail are for people reading a log line or a
 // dead-letter header.

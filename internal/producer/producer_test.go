@@ -20,7 +20,7 @@ func TestRunPublishesCountOrdersKeyedByCustomerAndCountsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Options(3, 10*time.Second)...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Options(3, 10*time.Second, 5*time.Millisecond)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"foodpipe/internal/dlq"
+	"foodpipe/internal/order"
 )
 
 // Metrics are foodpipe's own Prometheus metrics, on a registry of their own
@@ -69,7 +72,26 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
 		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
+	// Every reason starts at 0. Otherwise a reason's series appears only with
+	// its first message, so rate() and increase() see nothing until the
+	// second, the sums of the alerts and the dashboard have no series at all
+	// until some order is invalid, and the jump from nothing to 1 is never
+	// counted.
+	for _, r := range InvalidReasons() {
+		m.OrdersInvalid.WithLabelValues(r)
+	}
 	return m
+}
+
+// InvalidReasons returns every value of foodpipe_orders_invalid_total's
+// reason label: the validation reasons of package order and the two the
+// consumer gives itself (package dlq).
+func InvalidReasons() []string {
+	rs := make([]string, 0, len(order.Reasons)+2)
+	for _, r := range order.Reasons {
+		rs = append(rs, string(r))
+	}
+	return append(rs, dlq.ReasonConflict, dlq.ReasonRejected)
 }
 
 // Partition is the label value of a partition.
