@@ -24,12 +24,14 @@ func printBench(w io.Writer, r measure.BenchReport) {
 		fmt.Fprintf(tw, "consumer\t%d\t%d\t%.0f\t%.2f\t%.1f\t%.1f\t\n", d.Partitions, d.Consumers, d.RowsPerSec, d.RatioToCopy, d.CPUMicrosPerOrder, d.PeakRSSMiB)
 	}
 	_ = tw.Flush() // a report that cannot be written has nowhere to say so
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "over %d rounds (min / median / max): COPY %s rows/s; 1 consumer %s rows/s, %s of COPY\n\n",
+		len(r.DrainSpread.Rounds), spread(r.CopySpread, "%.0f"), spread(r.DrainSpread, "%.0f"), spread(r.RatioSpread, "%.2f"))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "orders/s\tproduced/s\terror %\tp50 ms\tp99 ms\tmax ms\tconsumer peak RSS MiB\t")
+	fmt.Fprintln(tw, "orders/s\tproduced/s\terror %\tp50 ms\tp99 ms\tmax ms\tconsumer peak RSS MiB\tp99 ms min / median / max\t")
 	for i, l := range r.Latency {
 		p := r.Producer.Fixed[i]
-		fmt.Fprintf(tw, "%.0f\t%.1f\t%+.2f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", l.Rate, p.Achieved, p.ErrorPct, l.P50ms, l.P99ms, l.MaxMs, l.PeakRSSMiB)
+		fmt.Fprintf(tw, "%.0f\t%.1f\t%+.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n", l.Rate, p.Achieved, p.ErrorPct, l.P50ms, l.P99ms, l.MaxMs, l.PeakRSSMiB,
+			spread(l.P99Spread, "%.1f"))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nproducer, as fast as it goes: %.0f orders/s generated and acknowledged\n", r.Producer.MaxRate)
@@ -47,21 +49,18 @@ func printBench(w io.Writer, r measure.BenchReport) {
 // printPhases prints the phases beyond the empty table, each figure as
 // min / median / max over the rounds.
 func printPhases(w io.Writer, r measure.BenchReport) {
-	sp := func(s measure.Spread, f string) string {
-		return fmt.Sprintf(f+" / "+f+" / "+f, s.Min, s.Median, s.Max)
-	}
 	if p := r.Prefill; p != nil {
 		fmt.Fprintf(w, "\ninto a table of %d orders (min / median / max of %d rounds):\n", p.Rows, len(p.Drain.Rounds))
 		fmt.Fprintf(w, "  COPY   %s rows/s\n  drain  %s rows/s\n  drain / COPY  %s; drain / empty-table drain %.2f\n",
-			sp(p.Copy, "%.0f"), sp(p.Drain, "%.0f"), sp(p.RatioToCopy, "%.2f"), p.RatioToEmpty)
+			spread(p.Copy, "%.0f"), spread(p.Drain, "%.0f"), spread(p.RatioToCopy, "%.2f"), p.RatioToEmpty)
 		a := p.Activity
 		fmt.Fprintf(w, "  last drain: WAL %.1f MiB, buffers written by checkpoints %d and by backends %d, orders blocks read %d, hit ratio %.3f\n",
 			float64(a.WALBytes)/(1<<20), a.CheckpointBuffers, a.BackendBuffers, a.BlocksRead, a.HitRatio)
 	}
 	if d := r.Redelivery; d != nil {
 		fmt.Fprintf(w, "\nre-delivery of %d orders, %d stored already (min / median / max of %d rounds):\n", d.Orders, d.AlreadyStored, len(d.Drain.Rounds))
-		fmt.Fprintf(w, "  drain %s rows/s, %s of COPY\n", sp(d.Drain, "%.0f"), sp(d.RatioToCopy, "%.2f"))
-		fmt.Fprintf(w, "  with %d conflicting copies stored: %s rows/s, %s of COPY\n", d.Conflicting, sp(d.ConflictDrain, "%.0f"), sp(d.ConflictRatio, "%.2f"))
+		fmt.Fprintf(w, "  drain %s rows/s, %s of COPY\n", spread(d.Drain, "%.0f"), spread(d.RatioToCopy, "%.2f"))
+		fmt.Fprintf(w, "  with %d conflicting copies stored: %s rows/s, %s of COPY\n", d.Conflicting, spread(d.ConflictDrain, "%.0f"), spread(d.ConflictRatio, "%.2f"))
 		fmt.Fprintf(w, "  the rows stored before the drain unchanged: %v\n", d.StoredUnchanged)
 	}
 	if d := r.Dial; d != nil {
@@ -76,6 +75,11 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 	if p := r.ProducerLimit; p != nil {
 		fmt.Fprintf(w, "\nproducer against the client's limit, %d orders (min / median / max of %d rounds):\n", p.Orders, len(p.Ratio.Rounds))
 		fmt.Fprintf(w, "  foodpipe produce %s/s, franz-go with pre-encoded records %s/s, ratio %s\n",
-			sp(p.Producer, "%.0f"), sp(p.Client, "%.0f"), sp(p.Ratio, "%.2f"))
+			spread(p.Producer, "%.0f"), spread(p.Client, "%.0f"), spread(p.Ratio, "%.2f"))
 	}
+}
+
+// spread prints min / median / max in format f.
+func spread(s measure.Spread, f string) string {
+	return fmt.Sprintf(f+" / "+f+" / "+f, s.Min, s.Median, s.Max)
 }

@@ -84,7 +84,7 @@ func TestBenchMeasuresTheFullTableRedeliveryProducerAndDialPhases(t *testing.T) 
 func TestBenchMeasuresEveryPhase(t *testing.T) {
 	t.Setenv(envRunAsCLI, "1")
 	r := newRun(t, "DATABASE_URL", dbtest.New(t))
-	err := r.do(context.Background(), "bench", "--orders", "3000", "--rates", "20,300", "--rate-duration", "1s", "--json")
+	err := r.do(context.Background(), "bench", "--orders", "3000", "--rates", "20,300", "--rate-duration", "1s", "--rounds", "2", "--json")
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, tail(r.stderr.String(), 3000))
 	}

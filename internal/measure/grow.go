@@ -102,7 +102,7 @@ func (b *bench) prefill(ctx context.Context, o BenchOptions, rows []store.Row, e
 		if err := b.st.Bench().ResetPrefilled(ctx); err != nil {
 			return r, err
 		}
-		before, err := b.st.Bench().Activity(ctx)
+		before, err := b.st.Bench().SettledActivity(ctx)
 		if err != nil {
 			return r, err
 		}
@@ -110,7 +110,7 @@ func (b *bench) prefill(ctx context.Context, o BenchOptions, rows []store.Row, e
 		if err != nil {
 			return r, err
 		}
-		after, err := b.st.Bench().Activity(ctx)
+		after, err := b.st.Bench().SettledActivity(ctx)
 		if err != nil {
 			return r, err
 		}

@@ -14,12 +14,17 @@ type BenchReport struct {
 	BatchSize int          `json:"batch_size"`
 	Writers   int          `json:"writers"`
 	// Autovacuum says whether PostgreSQL's autovacuum was left on.
-	Autovacuum bool           `json:"autovacuum"`
-	Copy       BenchRate      `json:"copy"`
-	Drain      BenchDrain     `json:"drain"`
-	Producer   BenchProducer  `json:"producer"`
-	Latency    []BenchLatency `json:"latency"`
-	Scaling    []BenchDrain   `json:"scaling"`
+	Autovacuum bool `json:"autovacuum"`
+	// Copy and Drain are the middle of their rounds; the spreads are
+	// rows/s (and drain/COPY) over all of them.
+	Copy        BenchRate      `json:"copy"`
+	CopySpread  Spread         `json:"copy_rows_per_s"`
+	Drain       BenchDrain     `json:"drain"`
+	DrainSpread Spread         `json:"drain_rows_per_s"`
+	RatioSpread Spread         `json:"drain_ratio_to_copy"`
+	Producer    BenchProducer  `json:"producer"`
+	Latency     []BenchLatency `json:"latency"`
+	Scaling     []BenchDrain   `json:"scaling"`
 	// The phases beyond the empty table, when asked for.
 	Prefill       *BenchPrefill       `json:"prefill,omitempty"`
 	Redelivery    *BenchRedelivery    `json:"redelivery,omitempty"`
@@ -79,6 +84,8 @@ type BenchLatency struct {
 	P99ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
 	PeakRSSMiB float64 `json:"consumer_peak_rss_mib"`
+	// P99Spread is p99 over the rounds; the figures above are the middle round's.
+	P99Spread Spread `json:"p99_ms_spread"`
 }
 
 // BenchTarget is one target of the performance goals and whether it was met.

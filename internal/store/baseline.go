@@ -151,6 +151,22 @@ func (b Bench) Activity(ctx context.Context) (DBActivity, error) {
 	return a, nil
 }
 
+// SettledActivity reads Activity until two readings 250 ms apart agree
+// (for up to 3 s): backends report their counters when they end or idle,
+// so right after a drain the last of them may not be in yet.
+func (b Bench) SettledActivity(ctx context.Context) (DBActivity, error) {
+	a, err := b.Activity(ctx)
+	for end := time.Now().Add(3 * time.Second); err == nil && time.Now().Before(end); {
+		time.Sleep(250 * time.Millisecond)
+		var next DBActivity
+		if next, err = b.Activity(ctx); err == nil && next == a {
+			break
+		}
+		a = next
+	}
+	return a, err
+}
+
 // Since is what happened from before to a.
 func (a DBActivity) Since(before DBActivity) DBActivity {
 	d := DBActivity{WALBytes: a.WALBytes - before.WALBytes, CheckpointBuffers: a.CheckpointBuffers - before.CheckpointBuffers,
