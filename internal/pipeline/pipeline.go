@@ -244,9 +244,16 @@ func (p *Pipeline) Spawn(name string, env []string, args ...string) (*Process, e
 }
 
 // SpawnConsumer starts `foodpipe consume --id id` as a child, a member of
-// the pipeline's group unless extra names another.
+// the pipeline's group unless extra names another. Each child serves its
+// metrics and readiness on a METRICS_ADDR of its own (Process.MetricsAddr),
+// so that several can run side by side and be read apart; extra may name
+// another.
 func (p *Pipeline) SpawnConsumer(id string, extra ...string) (*Process, error) {
-	return p.Spawn(id, p.ChildEnv(extra...), "consume", "--id", id)
+	addr, err := FreeLoopback()
+	if err != nil {
+		return nil, err
+	}
+	return p.Spawn(id, p.ChildEnv(append([]string{"METRICS_ADDR=" + addr}, extra...)...), "consume", "--id", id)
 }
 
 // startBroker starts the child broker on the pipeline's address and data

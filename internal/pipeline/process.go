@@ -23,10 +23,13 @@ import (
 type Process struct {
 	// Name says which part of the pipeline it is ("broker", "consumer-2").
 	Name string
-	cmd  *exec.Cmd
-	log  *ringLog
-	done chan struct{}
-	err  error
+	// MetricsAddr is where the child serves /metrics, /healthz and /readyz
+	// (its METRICS_ADDR), "" when it serves none.
+	MetricsAddr string
+	cmd         *exec.Cmd
+	log         *ringLog
+	done        chan struct{}
+	err         error
 	// onExit is told once, when the process has ended.
 	onExit func(*Process)
 }
@@ -36,6 +39,11 @@ type Process struct {
 func Spawn(exe string, env []string, logw io.Writer, name string, args ...string) (*Process, error) {
 	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &ringLog{}, done: make(chan struct{})}
 	p.cmd.Env = env
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "METRICS_ADDR="); ok {
+			p.MetricsAddr = v // the last one wins, as it does for the child
+		}
+	}
 	p.cmd.Stderr = p.log
 	if logw != nil {
 		p.cmd.Stderr = io.MultiWriter(p.log, logw)
