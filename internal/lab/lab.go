@@ -130,6 +130,9 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}
 	l.SetRate(o.Rate, o.Rate == 0)
+	// One sample before Start returns: the page and /state have something
+	// to show from the first request.
+	l.sampleOnce(true)
 	l.wg.Go(l.sampleLoop)
 	return l, nil
 }

@@ -45,13 +45,13 @@ type childSample struct{ answering, breakerOpen, ready bool }
 func (l *Lab) sampleLoop() {
 	t := time.NewTicker(l.tick)
 	defer t.Stop()
-	for n := 0; ; n++ {
-		l.sampleOnce(n%5 == 0)
+	for n := 1; ; n++ {
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-t.C:
 		}
+		l.sampleOnce(n%5 == 0)
 	}
 }
 
@@ -190,6 +190,13 @@ func (l *Lab) fold(s *sample) {
 // foldMembers takes what each child said about itself.
 func (l *Lab) foldMembers(s *sample) {
 	st := &l.st
+	for _, m := range st.members {
+		if m.Status == "paused" {
+			// Not asked: a stopped process cannot answer, and asking would
+			// hold the sample up for the request's time limit.
+			m.Answering, m.Ready = false, false
+		}
+	}
 	for id, c := range s.children {
 		m := st.members[id]
 		if m == nil || m.Status == "exited" {
