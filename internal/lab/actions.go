@@ -21,7 +21,11 @@ import (
 const MaxRate = 2000
 
 // AddConsumer starts one more consumer child, named consumer-N.
-func (l *Lab) AddConsumer() (string, error) {
+func (l *Lab) AddConsumer() (string, error) { return l.addConsumer(true) }
+
+// addConsumer starts a consumer; byUser counts it for the lessons (the
+// consumers the lab starts with are not the user's doing).
+func (l *Lab) addConsumer(byUser bool) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	running := 0
@@ -41,7 +45,9 @@ func (l *Lab) AddConsumer() (string, error) {
 	}
 	l.st.members[id] = &Member{ID: id, Pid: p.Pid(), Status: "running", proc: p}
 	l.st.order = append(l.st.order, id)
-	l.st.facts.added++
+	if byUser {
+		l.st.facts.added++
+	}
 	l.st.event(time.Now(), "process", fmt.Sprintf("%s started (pid %d)", id, p.Pid()))
 	return id, nil
 }
@@ -92,15 +98,20 @@ var signalName = map[string]string{"stop": "SIGTERM", "kill": "SIGKILL", "pause"
 // SetRate sets the producer's rate in orders per second, or pauses it.
 // The producer holds one rate from its start, so a change ends the run
 // and starts another.
-func (l *Lab) SetRate(rate float64, paused bool) error {
+func (l *Lab) SetRate(rate float64, paused bool) error { return l.setRate(rate, paused, true) }
+
+// setRate sets the rate; byUser counts the change for the lessons.
+func (l *Lab) setRate(rate float64, paused, byUser bool) error {
 	if rate < 0 || rate > MaxRate {
 		return fmt.Errorf("%w: the rate must be from 0 to %d orders per second", ErrBadRequest, MaxRate)
 	}
 	l.stopProducer()
 	l.mu.Lock()
 	if l.st.rate != rate || l.st.paused != paused {
-		l.st.facts.rateChanged++
-		if paused && !l.st.paused {
+		if byUser {
+			l.st.facts.rateChanged++
+		}
+		if byUser && paused && !l.st.paused {
 			l.st.facts.producerPaused++
 		}
 		what := fmt.Sprintf("producer at %g orders/s", rate)

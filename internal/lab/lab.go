@@ -125,11 +125,13 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	for range max(o.Consumers, 1) {
-		if _, err := l.AddConsumer(); err != nil {
+		if _, err := l.addConsumer(false); err != nil {
 			return nil, err
 		}
 	}
-	l.SetRate(o.Rate, o.Rate == 0)
+	if err := l.setRate(o.Rate, o.Rate == 0, false); err != nil {
+		return nil, err
+	}
 	// One sample before Start returns: the page and /state have something
 	// to show from the first request.
 	l.sampleOnce(true)

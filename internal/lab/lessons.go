@@ -25,8 +25,8 @@ func lessons(f *facts) []Lesson {
 			step("Change the producer's rate, or pause it, and watch the high watermarks.", f.rateChanged > 0),
 		}},
 		{"Consumer groups and rebalancing", "docs/KAFKA-CONCEPTS.md#2-consumer-groups-and-rebalancing", []Step{
-			step("Add a consumer.", f.added > 2),
-			step("You caused a rebalance: the timeline says who gave up which partition and who took it.", f.rebalances > 1),
+			step("Add a consumer.", f.added > 0),
+			step("You caused a rebalance: the timeline says who gave up which partition and who took it.", f.causedRebalances > 0),
 			step("Run more consumers than partitions: one owns nothing, a hot spare.", f.idleMember > 0),
 			step("Stop a consumer (SIGTERM): it leaves the group and its partitions move at once.", f.stopped > 0 && f.moved > 0),
 		}},

@@ -263,6 +263,10 @@ func (l *Lab) foldOwners(s *sample) {
 	}
 	if len(took) > 0 {
 		st.facts.rebalances++
+		f := &st.facts
+		if f.added+f.stopped+f.killed+f.paused > 0 {
+			f.causedRebalances++
+		}
 	}
 	st.event(s.at, "rebalance", strings.Join(parts, "; ")+" (group "+s.view.State+")")
 	st.owners = now
@@ -284,7 +288,7 @@ func (l *Lab) foldHistory(s *sample) {
 		stored = st.prev.tally.Orders
 		s.tally = st.prev.tally
 	}
-	h.T = appendCapped(h.T, s.at.Unix())
+	h.T = appendCapped(h.T, float64(s.at.UnixMilli())/1000)
 	h.Produced = appendCapped(h.Produced, float64(s.acked-st.prev.acked)/dt)
 	rate := float64(stored-st.prev.tally.Orders) / dt
 	if st.prev.at.IsZero() {

@@ -94,7 +94,7 @@ type Event struct {
 
 // History is the charts' data, one column per series (as uPlot takes it).
 type History struct {
-	T        []int64    `json:"t"` // unix seconds
+	T        []float64  `json:"t"` // unix seconds, to the millisecond
 	Produced []float64  `json:"produced"`
 	Stored   []float64  `json:"stored"`
 	P50      []*float64 `json:"p50"` // milliseconds; null with no order stored
@@ -120,6 +120,7 @@ type baseline struct {
 // facts count what the user made happen, for the lessons.
 type facts struct {
 	added, stopped, killed, paused, resumed, rebalances, moved int
+	causedRebalances                                           int // after the user acted on a consumer
 	invalid, duplicates, conflicts, deadSeen, replays          int
 	dbCuts, breakerOpened, breakerClosed, brokerRestarts       int
 	rateChanged, producerPaused, idleMember                    int
