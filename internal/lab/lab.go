@@ -142,7 +142,10 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 // startProxy puts the cut proxy between the consumers and PostgreSQL.
 func (l *Lab) startProxy() error {
 	u, err := url.Parse(l.cfg.DatabaseURL)
-	if err != nil || u.Host == "" || u.Query().Has("host") {
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	if u.Host == "" || u.Query().Has("host") {
 		l.childDB = l.cfg.DatabaseURL // a Unix socket: there is no line to cut
 		return nil
 	}

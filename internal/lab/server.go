@@ -28,7 +28,7 @@ import (
 var webFiles embed.FS
 
 // tokenCookie carries the token once the page was opened with ?token=.
-const tokenCookie = "foodpipe_lab_token"
+const tokenCookie = "foodpipe_lab_token" //nolint:gosec // the cookie's name, not a credential
 
 // Access says who may use the lab's page.
 type Access struct {
@@ -68,7 +68,9 @@ func (l *Lab) Handler(a Access) http.Handler {
 		if t := r.URL.Query().Get("token"); t != "" && a.Token != "" {
 			// The token moves from the address bar into a cookie the
 			// page's own requests carry, and out of the history.
-			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			// Not Secure: the lab serves plain HTTP, where a browser would
+			// drop a Secure cookie.
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}) //nolint:gosec // see above
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
@@ -158,9 +160,7 @@ func (l *Lab) serveEvents(w http.ResponseWriter, r *http.Request) {
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
-		if _, open := l.subs[ch]; open {
-			delete(l.subs, ch)
-		}
+		delete(l.subs, ch) // Close may have taken it out already
 		l.mu.Unlock()
 	}()
 	h := w.Header()

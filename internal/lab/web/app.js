@@ -247,7 +247,7 @@ function makeChart(id, series) {
     width: chartWidth(id), height: 160, legend: { live: false },
     scales: { x: { time: true } },
     series: [{}, ...series.map((label, i) => ({ label, stroke: palette[i % palette.length], width: 2, spanGaps: false }))],
-    axes: [{}, { size: 50 }],
+    axes: [{}, { size: 48, values: (u, vals) => vals.map((v) => (v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(v))) }],
   };
   return new uPlot(opts, [[], ...series.map(() => [])], $(id));
 }
