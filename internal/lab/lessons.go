@@ -33,7 +33,7 @@ func lessons(f *facts) []Lesson {
 		{"Offsets and delivery", "docs/KAFKA-CONCEPTS.md#3-offsets-and-delivery", []Step{
 			step("Kill a consumer (SIGKILL): its partitions sit still until the session timeout, then move.", f.killed > 0 && f.moved > 0),
 			step("Pause a consumer (SIGSTOP): a zombie that still thinks it owns its partitions.", f.paused > 0),
-			step("Resume it (SIGCONT): its late writes are refused by the offset fence; nothing is stored twice.", f.resumed > 0),
+			step("Resume it (SIGCONT): it rejoins; nothing is stored twice (paused mid-batch, its late write is refused by the offset fence).", f.resumed > 0),
 			step("Send an exact duplicate: it is dropped, not stored twice.", f.duplicates > 0),
 			step("Cut the database: the circuit breaker opens and lag grows.", f.dbCuts > 0 && f.breakerOpened > 0),
 			step("Wait for the line to mend: the breaker closes and the lag drains.", f.breakerClosed > 0),

@@ -40,7 +40,10 @@ type sample struct {
 	repeatErr, storeErr error
 }
 
-type childSample struct{ answering, breakerOpen, ready bool }
+type childSample struct {
+	answering, breakerOpen, ready bool
+	fenced                        int64
+}
 
 func (l *Lab) sampleLoop() {
 	t := time.NewTicker(l.tick)
@@ -86,6 +89,8 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 			if fams, err := p.Metrics(ctx); err == nil {
 				v, ok := pipeline.Gauge(fams, "foodpipe_db_breaker_open")
 				c.answering, c.breakerOpen = true, ok && v == 1
+				f, _ := pipeline.Gauge(fams, "foodpipe_fenced_batches_total")
+				c.fenced = int64(f)
 				c.ready, _ = p.Ready(ctx) // not answering reads as not ready
 			}
 			cmu.Lock()
@@ -213,6 +218,12 @@ func (l *Lab) foldMembers(s *sample) {
 			m.BreakerOpen = c.breakerOpen
 		}
 		m.Answering, m.Ready = c.answering, c.ready
+		if c.answering && c.fenced > m.Fenced {
+			// A zombie woke up and wrote late: the store refused it.
+			st.event(s.at, "fault", fmt.Sprintf("%s: %d late batch(es) refused by the offset fence", id, c.fenced-m.Fenced))
+			st.facts.fenced += int(c.fenced - m.Fenced)
+			m.Fenced = c.fenced
+		}
 	}
 }
 

@@ -80,6 +80,9 @@ type Member struct {
 	// Answering: the child answered on its metrics address at the last
 	// sample (a paused one does not).
 	Answering bool `json:"answering"`
+	// Fenced counts the batches the offset fence refused this member: its
+	// late writes after it lost its partitions (foodpipe_fenced_batches_total).
+	Fenced int64 `json:"fenced"`
 
 	killed bool
 	proc   *pipeline.Process
@@ -123,7 +126,7 @@ type facts struct {
 	causedRebalances                                           int // after the user acted on a consumer
 	invalid, duplicates, conflicts, deadSeen, replays          int
 	dbCuts, breakerOpened, breakerClosed, brokerRestarts       int
-	rateChanged, producerPaused, idleMember                    int
+	rateChanged, producerPaused, idleMember, fenced            int
 	lastStored                                                 int64
 }
 

@@ -165,7 +165,8 @@ function drawMembers(s) {
     c[2].textContent = m.status + (m.exit ? ` (${m.exit})` : "");
     c[2].className = "st-" + m.status;
     c[3].textContent = m.status === "exited" ? "–" : (m.owns.length ? m.owns.join(", ") : "nothing");
-    c[4].textContent = m.status === "exited" ? "–" : m.breaker_open ? "breaker OPEN · not ready" : m.answering ? (m.ready ? "ready" : "not ready") : "not answering";
+    c[4].textContent = (m.status === "exited" ? "–" : m.breaker_open ? "breaker OPEN · not ready" : m.answering ? (m.ready ? "ready" : "not ready") : "not answering") +
+      (m.fenced ? ` · ${m.fenced} late batch(es) fenced` : "");
     c[4].className = m.breaker_open ? "bad-text" : "";
     Object.assign(tr.dataset, { status: m.status, owns: m.owns.join(","), breaker: m.breaker_open ? "open" : "closed" });
     const gone = m.status === "exited";
