@@ -215,7 +215,8 @@ func TestBrowserAKilledConsumersPartitionsMove(t *testing.T) {
 	b.finish()
 }
 
-// An invalid order sent from the page shows in the dead letters with its reason.
+// An invalid order sent from the page shows in the dead letters with its
+// reason, ticks its lesson steps, and can be replayed once.
 func TestBrowserAnInvalidOrderShowsAsADeadLetter(t *testing.T) {
 	tl := startLab(t, 1, 10)
 	b := openBrowser(t, tl.URL, 1280, 800)
@@ -223,7 +224,15 @@ func TestBrowserAnInvalidOrderShowsAsADeadLetter(t *testing.T) {
 	b.do(chromedp.SetValue(chromedp.CSS("#reason"), "unknown_status"), chromedp.Click(chromedp.CSS("#send-invalid")))
 	b.until(20*time.Second, "an unknown_status dead letter with its source",
 		`[...document.querySelectorAll('#dead tr[data-reason="unknown_status"]')].some(tr => tr.textContent.includes("partition") && tr.textContent.includes("status"))`)
+	b.until(5*time.Second, "the lesson steps ticked", `[...document.querySelectorAll(".lesson li.done")].some(li => li.textContent.includes("Send an invalid order")) &&
+		[...document.querySelectorAll(".lesson li.done")].some(li => li.textContent.includes("See it in the dead-letter list"))`)
 	b.shot("dead-letter")
+	// Replayed unfixed, it fails again: a second dead letter names the first.
+	b.do(chromedp.Click(chromedp.CSS(`#dead tr[data-reason="unknown_status"] button`)))
+	b.until(20*time.Second, "the replay's dead letter, and the first marked replayed",
+		`[...document.querySelectorAll('#dead tr[data-reason="unknown_status"]')].some(tr => tr.textContent.includes("from the replay of")) &&
+		[...document.querySelectorAll('#dead tr[data-reason="unknown_status"] button')].some(b => b.disabled && b.textContent === "Replayed")`)
+	b.shot("replayed")
 	b.finish()
 }
 
