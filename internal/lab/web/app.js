@@ -115,7 +115,7 @@ function drawLanes(s) {
     chips.setAttribute("aria-label", `the last ${l.recent.length} messages of partition ${l.partition}`);
     chips.replaceChildren(...l.recent.map((m) => {
       const c = el("span", { className: "chip " + m.kind, title: `${m.key} @ ${m.offset} (${m.kind})`, textContent: m.key.slice(-2) });
-      if (m.kind === "order" || m.kind === "duplicate") c.style.background = hue(m.key);
+      if (m.kind !== "invalid" && m.kind !== "conflict") c.style.background = hue(m.key);
       return c;
     }));
   }
