@@ -58,16 +58,26 @@ type testLab struct {
 // consumers consumers and the producer at rate orders per second.
 func startLab(t *testing.T, consumers int, rate float64) *testLab {
 	t.Helper()
+	return startLabOn(t, pipeline.ChildBroker, "", consumers, rate)
+}
+
+// startLabOn starts a lab with the broker mode given; brokers names the
+// user's cluster for pipeline.ExternalBroker.
+func startLabOn(t *testing.T, mode pipeline.BrokerMode, brokers string, consumers int, rate float64) *testLab {
+	t.Helper()
 	t.Setenv(envRunAsCLI, "1")
 	vars := map[string]string{"DATABASE_URL": dbtest.New(t), "KAFKA_PARTITIONS": "3", "LOG_LEVEL": "warn",
 		"CONSUMER_SESSION_TIMEOUT": sessionTimeout.String()}
+	if brokers != "" {
+		vars["KAFKA_BROKERS"] = brokers
+	}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{Config: cfg, Broker: pipeline.ChildBroker, UserDatabase: true,
+	l, err := lab.Start(ctx, lab.Options{Config: cfg, Broker: mode, UserDatabase: true,
 		Consumers: consumers, Rate: rate, Tick: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

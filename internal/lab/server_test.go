@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"foodpipe/internal/kafka"
 	"foodpipe/internal/lab"
+	"foodpipe/internal/pipeline"
 )
 
 // The event stream sends a whole snapshot on every tick, the latest first.
@@ -183,6 +185,29 @@ func TestEachActionIsSeenInTheSnapshots(t *testing.T) {
 		}
 	})
 	tl.eventually(t, 30*time.Second, "every invariant holding", allOK)
+}
+
+// On the user's cluster the lab runs as on its own broker, but does not
+// offer to restart it.
+func TestOnTheUsersClusterTheBrokerIsNotRestarted(t *testing.T) {
+	b, err := kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	tl := startLabOn(t, pipeline.ExternalBroker, b.Addr(), 1, 20)
+	s := tl.eventually(t, 30*time.Second, "orders stored", func(s lab.Snapshot) bool {
+		return len(s.Lanes) == 3 && slices.ContainsFunc(s.Lanes, func(l lab.Lane) bool { return l.Rows > 0 })
+	})
+	if tl.BrokerAddr() != b.Addr() {
+		t.Errorf("the lab uses broker %s, want the user's %s", tl.BrokerAddr(), b.Addr())
+	}
+	if s.Faults.CanRestartBroker {
+		t.Error("the page offers to restart the user's broker")
+	}
+	if code, got := tl.post(t, "/api/broker/restart", `{"seconds":1}`); code != http.StatusConflict || !strings.Contains(got, "user's cluster") {
+		t.Errorf("restart of the user's broker = %d %s, want 409 saying why", code, got)
+	}
 }
 
 // The guard refuses cross-site actions, DNS rebinding, other methods, and
