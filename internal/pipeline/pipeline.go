@@ -227,19 +227,20 @@ func (p *Pipeline) ChildEnv(extra ...string) []string {
 // Spawn starts `foodpipe args...` as a child named name, with env (see
 // ChildEnv). The harness stops it on Close and tells when it ends.
 func (p *Pipeline) Spawn(name string, env []string, args ...string) (*Process, error) {
-	c, err := Spawn(p.Exe, env, p.childLog, name, args...)
-	if err != nil {
-		return nil, err
-	}
-	c.onExit = func(c *Process) {
+	// Held across the start, so that a child ending at once is taken out
+	// of the list after it was put in.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, err := spawn(p.Exe, env, p.childLog, name, func(c *Process) {
 		p.mu.Lock()
 		p.children = slices.DeleteFunc(p.children, func(k *Process) bool { return k == c })
 		p.mu.Unlock()
 		p.observe(ProcessExited{At: time.Now(), Name: c.Name, Pid: c.Pid(), Err: c.err})
+	}, args...)
+	if err != nil {
+		return nil, err
 	}
-	p.mu.Lock()
 	p.children = append(p.children, c)
-	p.mu.Unlock()
 	return c, nil
 }
 

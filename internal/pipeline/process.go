@@ -37,9 +37,15 @@ type Process struct {
 // Spawn starts `exe args...` with env. Its standard error is kept (the last
 // MiB, for a failure's report) and copied to logw unless that is nil.
 func Spawn(exe string, env []string, logw io.Writer, name string, args ...string) (*Process, error) {
+	return spawn(exe, env, logw, name, nil, args...)
+}
+
+// spawn is Spawn with onExit set before the process starts, so that the
+// goroutine waiting for its end reads it after it was written.
+func spawn(exe string, env []string, logw io.Writer, name string, onExit func(*Process), args ...string) (*Process, error) {
 	// exe is the foodpipe binary (os.Executable) and args a subcommand the
 	// harness chooses: nothing here comes from outside.
-	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &ringLog{}, done: make(chan struct{})} //nolint:gosec // see above
+	p := &Process{Name: name, cmd: exec.Command(exe, args...), log: &ringLog{}, done: make(chan struct{}), onExit: onExit} //nolint:gosec // see above
 	p.cmd.Env = env
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "METRICS_ADDR="); ok {
