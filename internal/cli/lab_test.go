@@ -88,7 +88,8 @@ func TestLabServesItsPageUntilStopped(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the lab did not stop within 60 s of the interrupt")
 	}
-	if _, err := http.Get(url); err == nil {
+	if resp, err := http.Get(url); err == nil {
+		resp.Body.Close()
 		t.Errorf("the page is still served after the lab stopped")
 	}
 }
