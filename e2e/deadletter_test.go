@@ -134,7 +134,7 @@ func TestAMemberCutFromTheDatabaseDoesNotHoldTheGroup(t *testing.T) {
 	}
 	proxy := newCutProxy(t, u.Host)
 	cutEnv := append([]string{}, p.env...)
-	cutEnv[1] = "DATABASE_URL=" + strings.Replace(p.db, u.Host, proxy.addr(), 1)
+	cutEnv[1] = "DATABASE_URL=" + strings.Replace(p.db, u.Host, proxy.Addr(), 1)
 
 	const orders = 3000
 	cut := start(t, "cut", cutEnv, "consume", "--id", "cut")
@@ -149,7 +149,7 @@ func TestAMemberCutFromTheDatabaseDoesNotHoldTheGroup(t *testing.T) {
 	producer := start(t, "producer", p.env, "produce", "--count", "3000", "--rate", "300")
 	eventually(t, 20*time.Second, "the first orders to be stored", func() bool { return storedCount(t, p.db) > 0 })
 
-	proxy.setCut(true)
+	proxy.Cut()
 	cutAt := time.Now()
 	// The healthy member ends up with every partition, and stores everything.
 	eventually(t, 60*time.Second, "the healthy member to own every partition", func() bool {
@@ -170,7 +170,7 @@ func TestAMemberCutFromTheDatabaseDoesNotHoldTheGroup(t *testing.T) {
 	if cut.exited() {
 		t.Fatal("the cut-off member exited")
 	}
-	proxy.setCut(false)
+	proxy.Mend()
 	// Back, the member that was cut off joins the group again.
 	eventually(t, 60*time.Second, "the member that was cut off to rejoin", func() bool {
 		m := groupMembers(t, p.addr)

@@ -187,7 +187,7 @@ func TestPrometheusScrapesFoodpipeAndAlertsOnTheBreaker(t *testing.T) {
 	p := newPipeline(t)
 	proxy := newCutProxy(t, "127.0.0.1:5432")
 	viaProxy := append([]string{}, p.env...)
-	viaProxy[1] = "DATABASE_URL=" + strings.Replace(p.db, "127.0.0.1:5432", proxy.addr(), 1)
+	viaProxy[1] = "DATABASE_URL=" + strings.Replace(p.db, "127.0.0.1:5432", proxy.Addr(), 1)
 
 	consumerMetrics, producerMetrics := freeAddr(t), freeAddr(t)
 	start(t, "consumer", append(viaProxy, "METRICS_ADDR="+consumerMetrics), "consume", "--id", "c1")
@@ -278,7 +278,7 @@ func TestPrometheusScrapesFoodpipeAndAlertsOnTheBreaker(t *testing.T) {
 		t.Fatalf("the breaker alert is %s before the database was cut", breaker.State)
 	}
 
-	proxy.setCut(true)
+	proxy.Cut()
 	var breaker *activeAlert
 	eventually(t, 60*time.Second, "FoodpipeDatabaseBreakerOpen to become active after the database was cut", func() bool {
 		breaker = findAlert(prom.alerts(t), "FoodpipeDatabaseBreakerOpen")
@@ -290,7 +290,7 @@ func TestPrometheusScrapesFoodpipeAndAlertsOnTheBreaker(t *testing.T) {
 		t.Errorf("breaker alert %s %v, want pending for job consumer, instance %s, severity critical", breaker.State, breaker.Labels, consumerMetrics)
 	}
 
-	proxy.setCut(false)
+	proxy.Mend()
 	eventually(t, 60*time.Second, "FoodpipeDatabaseBreakerOpen to clear once the database is back", func() bool {
 		return findAlert(prom.alerts(t), "FoodpipeDatabaseBreakerOpen") == nil
 	})

@@ -49,6 +49,7 @@ func commands() []command {
 		{"analytics", "[run|report|verify] [--id NAME]", "a second group on the same topic: live aggregates, exactly once", runAnalytics},
 		{"migrate", "up|down|status", "apply, undo or list the schema migrations", runMigrate},
 		{"demo", "[--orders 100] [--rate 10] [--consumers 2] [--json]", "run the whole pipeline in one process and summarise it", runDemo},
+		{"lab", "[--addr 127.0.0.1:8080] [--consumers 2] [--rate 10]", "run the pipeline and watch it, and break it on purpose, in the browser", runLab},
 		{"dlq", "list|replay [--reason R]", "list dead letters, or re-publish chosen ones once after a fix", runDLQ},
 		{"soak", "[--duration 1h] [--rate 100] [--json]", "run the pipeline for a long time and check the consumer stays flat", runSoak},
 		{"bench", "[--orders 500000] [--rates 10,1000,10000] [--json]", "measure drain speed against raw COPY, latency, memory and scaling", runBench},

@@ -98,7 +98,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	for _, d := range dead {
 		counts[d.Reason]++
 		fmt.Fprintf(env.Stdout, "%6d  %-22s  %s/%s@%s  %s  %s%s\n", d.Offset, safe(d.Reason),
-			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.Record.Value, 60), safe(chain(d)))
+			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), dlq.Preview(d.Record.Value, 60), safe(chain(d)))
 	}
 	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
@@ -138,10 +138,10 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 			skipped++
 			fmt.Fprintf(env.Stdout, "skip    %s (%s): %s\n", pos, safe(d.Letter.Reason), safe(d.Why))
 		case dry:
-			fmt.Fprintf(env.Stdout, "would replay %s (%s): %s\n", pos, safe(d.Letter.Reason), preview(d.Letter.Record.Value, 60))
+			fmt.Fprintf(env.Stdout, "would replay %s (%s): %s\n", pos, safe(d.Letter.Reason), dlq.Preview(d.Letter.Record.Value, 60))
 		default:
 			replayed++
-			fmt.Fprintf(env.Stdout, "replay %s (%s): %s\n", pos, safe(d.Letter.Reason), preview(d.Letter.Record.Value, 60))
+			fmt.Fprintf(env.Stdout, "replay %s (%s): %s\n", pos, safe(d.Letter.Reason), dlq.Preview(d.Letter.Record.Value, 60))
 		}
 	}
 	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", replayed, skipped)
@@ -164,16 +164,6 @@ func chain(d dlq.Letter) string {
 		return ""
 	}
 	return "  [" + strings.Join(notes, "; ") + "]"
-}
-
-// preview shows the first n bytes of a value, quoted so that control
-// characters and invalid UTF-8 stay visible.
-func preview(b []byte, n int) string {
-	more := ""
-	if len(b) > n {
-		b, more = b[:n], "…"
-	}
-	return strconv.Quote(string(b)) + more
 }
 
 // offsetList is a repeatable, comma-separated --offset flag.

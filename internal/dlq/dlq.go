@@ -134,3 +134,13 @@ func Decode(r *kgo.Record) Letter {
 func (l Letter) Position() string {
 	return fmt.Sprintf("%s/%d/%d", l.Record.Topic, l.Partition, l.Offset)
 }
+
+// Preview shows the first n bytes of a value, quoted so that control
+// characters and invalid UTF-8 stay visible.
+func Preview(b []byte, n int) string {
+	more := ""
+	if len(b) > n {
+		b, more = b[:n], "…"
+	}
+	return strconv.Quote(string(b)) + more
+}

@@ -5,4 +5,6 @@ import "errors"
 var (
 	// ErrNoChildBroker: only a broker the harness runs as a child process can be restarted.
 	ErrNoChildBroker = errors.New("the broker is not a child of this pipeline")
+	// ErrNoMetricsAddr: the child was started without a METRICS_ADDR, so it serves no metrics.
+	ErrNoMetricsAddr = errors.New("the child serves no metrics (no METRICS_ADDR)")
 )

@@ -235,26 +235,34 @@ func (p *Pipeline) ChildEnv(extra ...string) []string {
 // Spawn starts `foodpipe args...` as a child named name, with env (see
 // ChildEnv). The harness stops it on Close and tells when it ends.
 func (p *Pipeline) Spawn(name string, env []string, args ...string) (*Process, error) {
-	c, err := Spawn(Command{Name: name, Exe: p.Exe, Args: args, Env: env, Log: p.childLog})
-	if err != nil {
-		return nil, err
-	}
-	c.onExit = func(c *Process) {
+	// Held across the start, so that a child ending at once is taken out
+	// of the list after it was put in.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, err := Spawn(Command{Name: name, Exe: p.Exe, Args: args, Env: env, Log: p.childLog, onExit: func(c *Process) {
 		p.mu.Lock()
 		p.children = slices.DeleteFunc(p.children, func(k *Process) bool { return k == c })
 		p.mu.Unlock()
 		p.observe(ProcessExited{At: time.Now(), Name: c.Name, Pid: c.Pid(), Err: c.err})
+	}})
+	if err != nil {
+		return nil, err
 	}
-	p.mu.Lock()
 	p.children = append(p.children, c)
-	p.mu.Unlock()
 	return c, nil
 }
 
 // SpawnConsumer starts `foodpipe consume --id id` as a child, a member of
-// the pipeline's group unless extra names another.
+// the pipeline's group unless extra names another. Each child serves its
+// metrics and readiness on a METRICS_ADDR of its own (Process.MetricsAddr),
+// so that several can run side by side and be read apart; extra may name
+// another.
 func (p *Pipeline) SpawnConsumer(id string, extra ...string) (*Process, error) {
-	return p.Spawn(id, p.ChildEnv(extra...), "consume", "--id", id)
+	addr, err := FreeLoopback()
+	if err != nil {
+		return nil, err
+	}
+	return p.Spawn(id, p.ChildEnv(append([]string{"METRICS_ADDR=" + addr}, extra...)...), "consume", "--id", id)
 }
 
 // startBroker starts the child broker on the pipeline's address and data

@@ -23,10 +23,13 @@ import (
 type Process struct {
 	// Name says which part of the pipeline it is ("broker", "consumer-2").
 	Name string
-	cmd  *exec.Cmd
-	log  *LogBuffer
-	done chan struct{}
-	err  error
+	// MetricsAddr is where the child serves /metrics, /healthz and /readyz
+	// (its METRICS_ADDR), "" when it serves none.
+	MetricsAddr string
+	cmd         *exec.Cmd
+	log         *LogBuffer
+	done        chan struct{}
+	err         error
 	// onExit is told once, when the process has ended.
 	onExit func(*Process)
 }
@@ -44,13 +47,21 @@ type Command struct {
 	Dir string
 	// Log, when not nil, is given a copy of the output as well.
 	Log io.Writer
+	// onExit is set before the process starts, so that the goroutine
+	// waiting for its end reads it after it was written.
+	onExit func(*Process)
 }
 
 // Spawn starts c. Its output (standard output and error) is kept, the last
 // MiB of it, for reports and assertions.
 func Spawn(c Command) (*Process, error) {
-	p := &Process{Name: c.Name, cmd: exec.Command(c.Exe, c.Args...), log: &LogBuffer{Limit: 1 << 20}, done: make(chan struct{})}
+	p := &Process{Name: c.Name, cmd: exec.Command(c.Exe, c.Args...), log: &LogBuffer{Limit: 1 << 20}, done: make(chan struct{}), onExit: c.onExit}
 	p.cmd.Env, p.cmd.Dir = c.Env, c.Dir
+	for _, kv := range c.Env {
+		if v, ok := strings.CutPrefix(kv, "METRICS_ADDR="); ok {
+			p.MetricsAddr = v // the last one wins, as it does for the child
+		}
+	}
 	var out io.Writer = p.log
 	if c.Log != nil {
 		out = io.MultiWriter(p.log, c.Log)

@@ -61,11 +61,24 @@ type Latency struct {
 // Latency measures the end-to-end latency of the orders created at or after
 // since. Percentiles are interpolated (percentile_cont).
 func (s *Store) Latency(ctx context.Context, since time.Time) (Latency, error) {
+	return s.latency(ctx, "created_at", since)
+}
+
+// StoredLatency measures the end-to-end latency of the orders stored at or
+// after since: what a live chart shows, where an order held up by an outage
+// counts when it arrives, late.
+func (s *Store) StoredLatency(ctx context.Context, since time.Time) (Latency, error) {
+	return s.latency(ctx, "processed_at", since)
+}
+
+// latency measures over the orders whose column (created_at or
+// processed_at, never user input) is at or after since.
+func (s *Store) latency(ctx context.Context, column string, since time.Time) (Latency, error) {
 	var p50, p99, maxSec *float64
 	var l Latency
 	err := s.pool.QueryRow(ctx, `WITH lat AS (
 			SELECT extract(epoch FROM processed_at - created_at)::float8 AS sec, processed_at
-			FROM orders WHERE created_at >= $1
+			FROM orders WHERE `+column+` >= $1
 		)
 		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY sec),
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY sec),

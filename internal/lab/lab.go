@@ -1,0 +1,244 @@
+// Package lab is the Kafka lab: the whole pipeline running, watched live and
+// broken on purpose from a web page. It runs a broker, a database, one
+// producer in this process and consumers as child processes (so that a kill
+// is a real SIGKILL), samples what they do through typed APIs (the group as
+// the coordinator describes it, the store's queries, the producer's
+// acknowledgements, the harness's events, each child's /metrics), checks the
+// pipeline's invariants as it goes, and serves it all as Server-Sent Events
+// to the page embedded in web/. Actions are POSTs (see server.go).
+package lab
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"foodpipe/internal/config"
+	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
+)
+
+// MaxConsumers bounds the consumers the lab runs at once: each is a process.
+const MaxConsumers = 8
+
+// Options say how to start the lab.
+type Options struct {
+	// Config is the validated configuration; Brokers and DatabaseURL are
+	// replaced by what the harness starts or finds unless the user named them.
+	Config config.Config
+	// Broker is pipeline.ChildBroker (restartable) or pipeline.ExternalBroker.
+	Broker       pipeline.BrokerMode
+	UserDatabase bool
+	Log          *slog.Logger
+	// Consumers to start with (at least 1).
+	Consumers int
+	// Rate is the producer's starting rate, orders per second (0: paused).
+	Rate float64
+	// Tick is how often the lab samples the pipeline; 1 s when zero.
+	Tick time.Duration
+}
+
+// Lab is a running lab. Close it when done.
+type Lab struct {
+	cfg       config.Config
+	pl        *pipeline.Pipeline
+	proxy     *pipeline.CutProxy // nil when the database is not reached over TCP
+	childDB   string             // the consumers' DATABASE_URL, through the proxy
+	pcl       *kgo.Client
+	adm       *kadm.Client
+	closeAdm  func()
+	dlq       *dlqTail
+	log       *slog.Logger
+	tick      time.Duration
+	started   time.Time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	// prodMu orders the producer's runs: one at a time, the next started
+	// once the last has ended.
+	prodMu   sync.Mutex
+	prodStop context.CancelFunc
+	prodDone chan struct{}
+	gen      *order.Generator // the producer's, used by one run at a time
+	craft    *order.Generator // for the messages the user sends by hand
+
+	mu sync.Mutex
+	st state
+	// subs are the event streams open now; each gets every snapshot.
+	subs map[chan []byte]struct{}
+	last []byte // the latest snapshot, for a stream that opens
+}
+
+// Start starts the pipeline and the lab's sampling. The consumers and the
+// producer start at once; the page is served by Handler.
+func Start(ctx context.Context, o Options) (_ *Lab, err error) {
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	l := &Lab{log: o.Log, tick: o.Tick, started: time.Now(), subs: map[chan []byte]struct{}{},
+		gen:   order.NewGenerator(uint64(time.Now().UnixNano()), nil),
+		craft: order.NewGenerator(uint64(time.Now().UnixNano())^0x5eed, nil)}
+	l.st = newState(o.Config, o.Broker == pipeline.ChildBroker)
+	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	if l.pl, err = pipeline.Start(ctx, pipeline.Options{Config: o.Config, Broker: o.Broker, UserDatabase: o.UserDatabase,
+		DBName: "foodpipe_lab", Log: o.Log, Observe: l.observe}); err != nil {
+		return nil, err
+	}
+	l.cfg = l.pl.Config
+	if !o.UserDatabase {
+		// The lab's own database starts empty, so that what the page shows
+		// is this run's; a user's database is only read and added to.
+		if err := l.pl.Store.Bench().Reset(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.startProxy(); err != nil {
+		return nil, err
+	}
+	if l.pcl, err = l.pl.ProducerClient(ctx, l.cfg, nil); err != nil {
+		return nil, err
+	}
+	if l.adm, l.closeAdm, err = l.pl.Admin(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.baseline(ctx); err != nil {
+		return nil, err
+	}
+	if l.dlq, err = startDLQTail(l.ctx, l.cfg, l.log); err != nil {
+		return nil, err
+	}
+	for range max(o.Consumers, 1) {
+		if _, err := l.addConsumer(false); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.setRate(o.Rate, o.Rate == 0, false); err != nil {
+		return nil, err
+	}
+	// One sample before Start returns: the page and /state have something
+	// to show from the first request.
+	l.sampleOnce(true)
+	l.wg.Go(l.sampleLoop)
+	return l, nil
+}
+
+// startProxy puts the cut proxy between the consumers and PostgreSQL.
+func (l *Lab) startProxy() error {
+	u, err := url.Parse(l.cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	if u.Host == "" || u.Query().Has("host") {
+		l.childDB = l.cfg.DatabaseURL // a Unix socket: there is no line to cut
+		return nil
+	}
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	if l.proxy, err = pipeline.NewCutProxy(target); err != nil {
+		return err
+	}
+	u.Host = l.proxy.Addr()
+	l.childDB = u.String()
+	return nil
+}
+
+// baseline records where the topic and the tables stand before the lab
+// sends anything, so that the invariants count this run only.
+func (l *Lab) baseline(ctx context.Context) error {
+	t, err := l.pl.Store.Tally(ctx, l.cfg.Group)
+	if err != nil {
+		return err
+	}
+	ends, err := l.adm.ListEndOffsets(ctx, l.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("end offsets of %s: %w", l.cfg.Topic, err)
+	}
+	var hwm int64
+	ends.Each(func(o kadm.ListedOffset) { hwm += o.Offset })
+	l.mu.Lock()
+	l.st.base = baseline{tally: t, hwm: hwm}
+	l.mu.Unlock()
+	return nil
+}
+
+// BrokerAddr is the broker the lab's pipeline uses.
+func (l *Lab) BrokerAddr() string { return l.pl.BrokerAddr() }
+
+// Database is the PostgreSQL the lab uses, and where it came from.
+func (l *Lab) Database() (u string, source string) { return l.pl.DB.URL, string(l.pl.DB.Source) }
+
+// Close stops the producer, the consumers, the broker and the database,
+// and ends every event stream.
+func (l *Lab) Close() { l.closeOnce.Do(l.close) }
+
+func (l *Lab) close() {
+	l.cancel()
+	l.stopProducer()
+	l.wg.Wait()
+	if l.dlq != nil {
+		l.dlq.close()
+	}
+	if l.pcl != nil {
+		l.pcl.Close()
+	}
+	if l.closeAdm != nil {
+		l.closeAdm()
+	}
+	if l.pl != nil {
+		l.pl.Close()
+	}
+	if l.proxy != nil {
+		l.proxy.Close()
+	}
+	l.mu.Lock()
+	for ch := range l.subs {
+		close(ch)
+		delete(l.subs, ch)
+	}
+	l.mu.Unlock()
+}
+
+// observe takes the harness's events: a child ended, the broker restarted.
+func (l *Lab) observe(e pipeline.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch e := e.(type) {
+	case pipeline.ProcessExited:
+		m := l.st.members[e.Name]
+		if m == nil {
+			return // the broker, replaced on a restart: told as BrokerRestarted
+		}
+		m.Status, m.Exit = "exited", "exit 0"
+		if e.Err != nil {
+			m.Exit = e.Err.Error()
+		}
+		m.Owns, m.BreakerOpen, m.Ready = nil, false, false
+		l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended: %s", e.Name, e.Pid, m.Exit))
+		if m.killed {
+			l.st.facts.killed++
+		}
+	case pipeline.BrokerRestarted:
+		l.st.brokerRestarting = false
+		l.st.facts.brokerRestarts++
+		l.st.event(e.At, "broker", fmt.Sprintf("the broker is back after %v down", e.Down))
+	}
+}

@@ -1,0 +1,51 @@
+package lab
+
+// The guided lessons of the side panel: docs/KAFKA-CONCEPTS.md done in the
+// lab. Each step ticks itself when the lab sees it happen.
+
+// Lesson is one section of docs/KAFKA-CONCEPTS.md as steps.
+type Lesson struct {
+	Title string `json:"title"`
+	Doc   string `json:"doc"` // the section it follows
+	Steps []Step `json:"steps"`
+}
+
+// Step is one thing to do or see; Done once the lab has seen it.
+type Step struct {
+	Text string `json:"text"`
+	Done bool   `json:"done"`
+}
+
+// lessons builds the panel from what happened so far.
+func lessons(f *facts) []Lesson {
+	step := func(text string, done bool) Step { return Step{Text: text, Done: done} }
+	return []Lesson{
+		{"Topics and partitions", "docs/KAFKA-CONCEPTS.md#1-topics-and-partitions", []Step{
+			step("Watch orders arrive: each lane is a partition, each chip a message coloured by its customer (the key).", f.lastStored >= 30),
+			step("Change the producer's rate, or pause it, and watch the high watermarks.", f.rateChanged > 0),
+		}},
+		{"Consumer groups and rebalancing", "docs/KAFKA-CONCEPTS.md#2-consumer-groups-and-rebalancing", []Step{
+			step("Add a consumer.", f.added > 0),
+			step("You caused a rebalance: the timeline says who gave up which partition and who took it.", f.causedRebalances > 0),
+			step("Run more consumers than partitions: one owns nothing, a hot spare.", f.idleMember > 0),
+			step("Stop a consumer (SIGTERM): it leaves the group and its partitions move at once.", f.stopped > 0 && f.moved > 0),
+		}},
+		{"Offsets and delivery", "docs/KAFKA-CONCEPTS.md#3-offsets-and-delivery", []Step{
+			step("Kill a consumer (SIGKILL): its partitions sit still until the session timeout, then move.", f.killed > 0 && f.moved > 0),
+			step("Pause a consumer (SIGSTOP): a zombie that still thinks it owns its partitions.", f.paused > 0),
+			step("Resume it (SIGCONT): it rejoins; nothing is stored twice (paused mid-batch, its late write is refused by the offset fence).", f.resumed > 0),
+			step("Send an exact duplicate: it is dropped, not stored twice.", f.duplicates > 0),
+			step("Cut the database: the circuit breaker opens and lag grows.", f.dbCuts > 0 && f.breakerOpened > 0),
+			step("Wait for the line to mend: the breaker closes and the lag drains.", f.breakerClosed > 0),
+		}},
+		{"The dead-letter topic", "docs/KAFKA-CONCEPTS.md#4-the-dead-letter-topic", []Step{
+			step("Send an invalid order, with a reason of your choosing.", f.invalid > 0),
+			step("See it in the dead-letter list, with its reason and where it came from.", f.deadSeen > 0),
+			step("Send a conflicting duplicate: same id, other content; it is set aside, the stored one kept.", f.conflicts > 0),
+			step("Replay a dead letter: it is sent once; unfixed, it fails again.", f.replays > 0),
+		}},
+		{"Brokers", "docs/KAFKA-CONCEPTS.md#5-scaling-out", []Step{
+			step("Restart the broker: producer and consumers reconnect by themselves, nothing is lost.", f.brokerRestarts > 0),
+		}},
+	}
+}

@@ -1,0 +1,38 @@
+package lab
+
+import "testing"
+
+// A step ticks only once what it asks for has happened, and not before.
+func TestLessonStepsTickWhenTheirEventHappens(t *testing.T) {
+	count := func(f facts) (done, all int) {
+		for _, l := range lessons(&f) {
+			for _, s := range l.Steps {
+				all++
+				if s.Done {
+					done++
+				}
+			}
+		}
+		return done, all
+	}
+	if done, _ := count(facts{}); done != 0 {
+		t.Fatalf("%d steps done before anything happened", done)
+	}
+	// A kill alone is not the lesson: the partitions must also have moved.
+	if done, _ := count(facts{killed: 1}); done != 0 {
+		t.Errorf("a kill with no partition moved ticked %d step(s)", done)
+	}
+	if done, _ := count(facts{killed: 1, moved: 1}); done != 1 {
+		t.Errorf("a kill whose partitions moved ticked %d step(s), want 1", done)
+	}
+	// The breaker steps need the cut to have opened and closed it.
+	if done, _ := count(facts{dbCuts: 1}); done != 0 {
+		t.Errorf("a cut with no breaker opened ticked %d step(s)", done)
+	}
+	everything := facts{added: 1, stopped: 1, killed: 1, paused: 1, resumed: 1, causedRebalances: 1, moved: 1,
+		invalid: 1, duplicates: 1, conflicts: 1, deadSeen: 1, replays: 1, dbCuts: 1, breakerOpened: 1, breakerClosed: 1,
+		brokerRestarts: 1, rateChanged: 1, idleMember: 1, lastStored: 100}
+	if done, all := count(everything); done != all {
+		t.Errorf("with everything done, %d of %d steps ticked", done, all)
+	}
+}

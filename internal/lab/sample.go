@@ -1,0 +1,351 @@
+package lab
+
+// The sampling loop: once a tick, read the group, the tables, the children
+// and the dead letters, outside the lock; then fold it into the state under
+// the lock and send the snapshot to every open stream.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/order"
+	"foodpipe/internal/pipeline"
+	"foodpipe/internal/store"
+)
+
+// sample is one reading of the pipeline.
+type sample struct {
+	at                  time.Time
+	ackedBefore, acked  int64
+	view                kafka.GroupView
+	viewErr, dbErr      error
+	rows                map[int32]int64
+	tally               store.Tally
+	lat                 store.Latency
+	repeats             []string
+	repeatsRead         bool
+	stored              []order.Order
+	children            map[string]childSample
+	letters             []Letter
+	deadTotal           int
+	latWindow           time.Duration
+	checkedIDs          []string
+	repeatErr, storeErr error
+}
+
+type childSample struct {
+	answering, breakerOpen, ready bool
+	fenced                        int64
+}
+
+func (l *Lab) sampleLoop() {
+	t := time.NewTicker(l.tick)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.sampleOnce(n%5 == 0)
+	}
+}
+
+// sampleOnce reads the pipeline and publishes a snapshot. withRepeats also
+// looks for orders stored twice, a query over the whole table.
+func (l *Lab) sampleOnce(withRepeats bool) {
+	ctx, cancel := context.WithTimeout(l.ctx, max(3*l.tick, 3*time.Second))
+	defer cancel()
+	s := sample{at: time.Now(), latWindow: 10 * time.Second, children: map[string]childSample{}}
+	l.mu.Lock()
+	s.ackedBefore = l.st.acked
+	running := map[string]*pipeline.Process{}
+	for id, m := range l.st.members {
+		if m.Status == "running" || m.Status == "stopping" {
+			running[id] = l.process(id)
+		}
+	}
+	s.checkedIDs = slices.Collect(maps.Keys(l.st.sent))
+	l.mu.Unlock()
+	if len(s.checkedIDs) > 500 {
+		s.checkedIDs = s.checkedIDs[:500]
+	}
+
+	var wg sync.WaitGroup
+	var cmu sync.Mutex
+	for id, p := range running {
+		if p == nil {
+			continue
+		}
+		wg.Go(func() {
+			c := childSample{}
+			if fams, err := p.Metrics(ctx); err == nil {
+				v, ok := pipeline.Gauge(fams, "foodpipe_db_breaker_open")
+				c.answering, c.breakerOpen = true, ok && v == 1
+				f, _ := pipeline.Gauge(fams, "foodpipe_fenced_batches_total")
+				c.fenced = int64(f)
+				c.ready, _ = p.Ready(ctx) // not answering reads as not ready
+			}
+			cmu.Lock()
+			s.children[id] = c
+			cmu.Unlock()
+		})
+	}
+	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.Group)
+	st := l.pl.Store
+	if s.tally, s.dbErr = st.Tally(ctx, l.cfg.Group); s.dbErr == nil {
+		s.rows, s.dbErr = st.CountByPartition(ctx)
+	}
+	if s.dbErr == nil {
+		s.lat, s.dbErr = st.StoredLatency(ctx, s.at.Add(-s.latWindow))
+	}
+	if len(s.checkedIDs) > 0 {
+		s.stored, s.storeErr = st.Orders(ctx, s.checkedIDs)
+	}
+	if withRepeats {
+		s.repeats, s.repeatErr = st.Repeats(ctx, l.started, 10)
+		s.repeatsRead = s.repeatErr == nil
+	}
+	s.letters, s.deadTotal = l.dlq.letters()
+	wg.Wait()
+
+	l.mu.Lock()
+	s.acked = l.st.acked
+	l.fold(&s)
+	b, err := json.Marshal(l.st.snap)
+	if err != nil {
+		l.log.Error("lab snapshot", "err", err) // a bug: the snapshot is plain data
+	} else {
+		l.publish(b)
+	}
+	l.mu.Unlock()
+}
+
+// process is the child of a member, nil when it is gone. Call with l.mu held.
+func (l *Lab) process(id string) *pipeline.Process {
+	if m := l.st.members[id]; m != nil {
+		return m.proc
+	}
+	return nil
+}
+
+// fold takes a sample into the state and builds the snapshot. Call with
+// l.mu held.
+func (l *Lab) fold(s *sample) {
+	st := &l.st
+	var errs []string
+	if s.viewErr != nil {
+		errs = append(errs, "Kafka: "+s.viewErr.Error())
+	}
+	if s.dbErr != nil {
+		errs = append(errs, "PostgreSQL: "+s.dbErr.Error())
+	}
+	l.foldMembers(s)
+	if s.viewErr == nil {
+		l.foldOwners(s)
+	}
+	l.foldHistory(s)
+	l.foldDead(s)
+	st.snap.Invariants = l.checkInvariants(s)
+	st.snap.Lessons = lessons(&st.facts)
+
+	snap := &st.snap
+	snap.At, snap.Topic, snap.Group = s.at, st.topic, st.group
+	snap.Producer = ProducerView{Rate: st.rate, Paused: st.paused, Acked: st.acked}
+	if s.viewErr == nil {
+		snap.GroupState = s.view.State
+		snap.Lanes = snap.Lanes[:0]
+		for _, p := range s.view.Partitions {
+			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark,
+				Committed: p.Committed, Lag: p.Lag, Rows: s.rows[p.Partition], Owner: st.owners[p.Partition],
+				Recent: slices.Clone(st.recent[p.Partition])})
+		}
+	}
+	snap.Rebalances = st.facts.rebalances
+	snap.Members = snap.Members[:0]
+	for _, id := range st.order {
+		m := *st.members[id]
+		m.Owns = slices.Clone(m.Owns)
+		if m.Owns == nil {
+			m.Owns = []int32{}
+		}
+		snap.Members = append(snap.Members, m)
+	}
+	snap.Timeline = slices.Clone(st.timeline)
+	snap.History = st.history
+	snap.Faults = Faults{DBCut: time.Now().Before(st.cutUntil), CanCut: l.proxy != nil,
+		BrokerRestarting: st.brokerRestarting, CanRestartBroker: st.childBroker}
+	if snap.Faults.DBCut {
+		snap.Faults.DBCutLeft = time.Until(st.cutUntil).Seconds()
+	}
+	snap.Reasons = snap.Reasons[:0]
+	for _, r := range Reasons() {
+		snap.Reasons = append(snap.Reasons, string(r))
+	}
+	snap.Error = strings.Join(errs, "; ")
+}
+
+// foldMembers takes what each child said about itself.
+func (l *Lab) foldMembers(s *sample) {
+	st := &l.st
+	for _, m := range st.members {
+		if m.Status == "paused" {
+			// Not asked: a stopped process cannot answer, and asking would
+			// hold the sample up for the request's time limit.
+			m.Answering, m.Ready = false, false
+		}
+	}
+	for id, c := range s.children {
+		m := st.members[id]
+		if m == nil || m.Status == "exited" {
+			continue
+		}
+		if c.answering && c.breakerOpen != m.BreakerOpen {
+			if c.breakerOpen {
+				st.facts.breakerOpened++
+				st.event(s.at, "fault", id+": database circuit breaker open; /readyz says 503")
+			} else {
+				st.facts.breakerClosed++
+				st.event(s.at, "fault", id+": database circuit breaker closed again")
+			}
+			m.BreakerOpen = c.breakerOpen
+		}
+		m.Answering, m.Ready = c.answering, c.ready
+		if c.answering && c.fenced > m.Fenced {
+			// A zombie woke up and wrote late: the store refused it.
+			st.event(s.at, "fault", fmt.Sprintf("%s: %d late batch(es) refused by the offset fence", id, c.fenced-m.Fenced))
+			st.facts.fenced += int(c.fenced - m.Fenced)
+			m.Fenced = c.fenced
+		}
+	}
+}
+
+// foldOwners takes the group as the coordinator describes it, and tells
+// each change of ownership as a rebalance: who gave up what, who took what.
+func (l *Lab) foldOwners(s *sample) {
+	st := &l.st
+	prefix := l.cfg.ClientID + "-"
+	now := map[int32]string{}
+	owned := map[string][]int32{}
+	for _, m := range s.view.Members {
+		id := strings.TrimPrefix(m.ClientID, prefix)
+		owned[id] = m.Partitions
+		for _, p := range m.Partitions {
+			now[p] = id
+		}
+	}
+	for id, m := range st.members {
+		if m.Status != "exited" {
+			m.Owns = owned[id]
+		}
+	}
+	gave, took := map[string][]int32{}, map[string][]int32{}
+	for _, p := range s.view.Partitions {
+		was, is := st.owners[p.Partition], now[p.Partition]
+		if was == is {
+			continue
+		}
+		if was != "" {
+			gave[was] = append(gave[was], p.Partition)
+		}
+		if is != "" {
+			took[is] = append(took[is], p.Partition)
+			if was != "" {
+				st.facts.moved++
+			}
+		}
+	}
+	if len(gave)+len(took) == 0 {
+		return
+	}
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(gave)) {
+		parts = append(parts, fmt.Sprintf("%s gave up %v", id, gave[id]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(took)) {
+		parts = append(parts, fmt.Sprintf("%s took %v", id, took[id]))
+	}
+	if len(took) > 0 {
+		st.facts.rebalances++
+		f := &st.facts
+		if f.added+f.stopped+f.killed+f.paused > 0 {
+			f.causedRebalances++
+		}
+	}
+	st.event(s.at, "rebalance", strings.Join(parts, "; ")+" (group "+s.view.State+")")
+	st.owners = now
+	if len(s.view.Members) > len(s.view.Partitions) {
+		st.facts.idleMember++
+	}
+}
+
+// foldHistory adds a point to the charts.
+func (l *Lab) foldHistory(s *sample) {
+	st := &l.st
+	h := &st.history
+	dt := s.at.Sub(st.prev.at).Seconds()
+	if st.prev.at.IsZero() || dt <= 0 {
+		dt = 1
+	}
+	stored := s.tally.Orders
+	if s.dbErr != nil {
+		stored = st.prev.tally.Orders
+		s.tally = st.prev.tally
+	}
+	h.T = appendCapped(h.T, float64(s.at.UnixMilli())/1000)
+	h.Produced = appendCapped(h.Produced, float64(s.acked-st.prev.acked)/dt)
+	rate := float64(stored-st.prev.tally.Orders) / dt
+	if st.prev.at.IsZero() {
+		rate = 0
+	}
+	h.Stored = appendCapped(h.Stored, rate)
+	var p50, p99 *float64
+	if s.dbErr == nil && s.lat.N > 0 {
+		a, b := float64(s.lat.P50.Microseconds())/1000, float64(s.lat.P99.Microseconds())/1000
+		p50, p99 = &a, &b
+	}
+	h.P50, h.P99 = appendCapped(h.P50, p50), appendCapped(h.P99, p99)
+	if s.viewErr == nil {
+		for len(h.Lag) < len(s.view.Partitions) {
+			h.Lag = append(h.Lag, make([]int64, len(h.T)-1))
+		}
+		for i, p := range s.view.Partitions {
+			h.Lag[i] = appendCapped(h.Lag[i], p.Lag)
+		}
+	} else {
+		for i := range h.Lag {
+			h.Lag[i] = appendCapped(h.Lag[i], h.Lag[i][len(h.Lag[i])-1])
+		}
+	}
+	st.facts.lastStored = stored - st.base.tally.Orders
+	st.prev = *s
+}
+
+// foldDead takes the dead-letter topic as read.
+func (l *Lab) foldDead(s *sample) {
+	st := &l.st
+	if s.deadTotal > st.snap.DeadTotal {
+		st.event(s.at, "dlq", fmt.Sprintf("%d new dead letter(s) on %s", s.deadTotal-st.snap.DeadTotal, l.cfg.DLQTopic))
+		st.facts.deadSeen += s.deadTotal - st.snap.DeadTotal
+	}
+	st.snap.Dead, st.snap.DeadTotal = s.letters, s.deadTotal
+}
+
+// publish sends b to every open stream; a stream that is behind misses
+// this one and gets the next (each snapshot is whole).
+func (l *Lab) publish(b []byte) {
+	l.last = b
+	for ch := range l.subs {
+		select {
+		case ch <- b:
+		default:
+		}
+	}
+}
