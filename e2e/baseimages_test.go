@@ -102,6 +102,7 @@ func baseImages(t *testing.T, d *dockerd) (builder, runtimeImage string) {
 		return filepath.Join(cache, strings.NewReplacer("/", "_", ":", "_").Replace(image)+".tar")
 	}
 
+	begin := time.Now()
 	missing := false
 	for _, image := range []string{builder, runtimeImage} {
 		if _, err := os.Stat(tarball(image)); err != nil {
@@ -115,11 +116,10 @@ func baseImages(t *testing.T, d *dockerd) (builder, runtimeImage string) {
 		}
 	}
 	if !missing {
-		t.Logf("base images loaded from %s", cache)
+		t.Logf("base images loaded from %s in %v", cache, time.Since(begin).Round(time.Second))
 		return builder, runtimeImage
 	}
 
-	begin := time.Now()
 	rootfs := debootstrap(t)
 	// The runtime first: it takes Debian's CA bundle, which the builder's
 	// import then replaces with the host's.

@@ -67,6 +67,10 @@ func requireDocker(t *testing.T) (daemon, cli string) {
 	return daemon, cli
 }
 
+// cliVersion finds the major version in `docker --version`'s "Docker version
+// 20.10.24+dfsg1, build 297e128".
+var cliVersion = regexp.MustCompile(`version (\d+)\.`)
+
 // buildKitCLI finds a docker client that builds with BuildKit, which the
 // Dockerfile's cache mounts need: a client before 23.0 has BuildKit built in
 // (DOCKER_BUILDKIT=1), a later one only through the buildx plugin. The
@@ -87,7 +91,7 @@ func buildKitCLI() (string, error) {
 		if err != nil {
 			continue
 		}
-		m := regexp.MustCompile(`version (\d+)\.`).FindSubmatch(out)
+		m := cliVersion.FindSubmatch(out)
 		if m == nil {
 			continue
 		}
