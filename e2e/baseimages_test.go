@@ -136,6 +136,9 @@ func baseImages(t *testing.T, d *dockerd) (builder, runtimeImage string) {
 	return builder, runtimeImage
 }
 
+// rootfsDirPrefix begins the name of the directory debootstrap works in.
+const rootfsDirPrefix = "foodpipe-rootfs-"
+
 // debootstrap makes a minimal Debian root file system with CA certificates
 // and time zone data, removed when the test ends.
 func debootstrap(t *testing.T) string {
@@ -145,10 +148,12 @@ func debootstrap(t *testing.T) string {
 		t.Fatalf("the image test needs debootstrap to make its base images (none can be pulled); "+
 			"scripts/test-deps installs it, or set %s=1 to skip this test", EnvNoDocker)
 	}
-	dir, err := os.MkdirTemp("", "foodpipe-rootfs-")
+	reapOrphans(t, rootfsDirPrefix)
+	dir, err := os.MkdirTemp("", rootfsDirPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
+	markOwner(t, dir)
 	t.Cleanup(func() {
 		// debootstrap mounts /proc and more in the target while it installs;
 		// a failed run can leave them, and removing through them would reach

@@ -110,12 +110,14 @@ func buildKitCLI() (string, error) {
 // the directory is removed.
 func startDockerd(t *testing.T, daemon, cli string) *dockerd {
 	t.Helper()
+	reapOrphans(t, dockerdDirPrefix)
 	// Not t.TempDir: its long name would push the daemon's unix sockets past
 	// the 108-byte limit, and its removal would run before the unmounting.
-	dir, err := os.MkdirTemp("", "foodpipe-dockerd-")
+	dir, err := os.MkdirTemp("", dockerdDirPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
+	markOwner(t, dir)
 	config := filepath.Join(dir, "daemon.json")
 	if err := os.WriteFile(config, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -160,6 +162,67 @@ func startDockerd(t *testing.T, daemon, cli string) *dockerd {
 	return d
 }
 
+// dockerdDirPrefix begins the name of each test daemon's directory in the
+// temporary directory.
+const dockerdDirPrefix = "foodpipe-dockerd-"
+
+// reapOrphans cleans up the directories named prefix* that earlier test
+// processes left in the temporary directory, stopping the daemon that runs
+// in one. A test killed by go test's timeout or by an interrupt runs no
+// cleanup: its daemon, in a process group of its own, outlives it, and so do
+// the mounts debootstrap or the daemon made. A directory whose owner (the
+// test process that made it) still runs belongs to a test running now and is
+// left alone.
+func reapOrphans(t *testing.T, prefix string) {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	for _, dir := range dirs {
+		owner, err := readPid(filepath.Join(dir, "owner"))
+		if err != nil || syscall.Kill(owner, 0) == nil {
+			continue // not made by this test, or its test still runs
+		}
+		if pid, err := readPid(filepath.Join(dir, "docker.pid")); err == nil {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.Contains(string(cmdline), dir) {
+				t.Logf("stopping dockerd %d, left running by an earlier test in %s", pid, dir)
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+				for i := 0; i < 600 && syscall.Kill(pid, 0) == nil; i++ {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}
+		left, err := mountsUnder(dir)
+		if err == nil {
+			err = unmountAll(left)
+		}
+		if err != nil {
+			t.Logf("%s, left by an earlier test, stays: %v", dir, err)
+			continue
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// markOwner records in dir that this test process made it, for reapOrphans.
+func markOwner(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readPid(file string) (int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid < 2 {
+		return 0, fmt.Errorf("pid file %s: %q", file, b)
+	}
+	return pid, nil
+}
+
 // stop ends the daemon, which stops its containers first, and cleans up.
 func (d *dockerd) stop(t *testing.T) {
 	clean := true
@@ -171,10 +234,8 @@ func (d *dockerd) stop(t *testing.T) {
 		t.Errorf("dockerd did not stop within 60 s of SIGTERM; killing it and its containerd")
 		// The containerd the daemon started records its pid here; it runs in a
 		// session of its own, so killing the daemon's group would miss it.
-		if b, err := os.ReadFile(filepath.Join(d.dir, "exec", "containerd", "containerd.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
+		if pid, err := readPid(filepath.Join(d.dir, "exec", "containerd", "containerd.pid")); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 		<-d.done

@@ -74,7 +74,9 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 		d.run(t, "c1", "foodpipe-consumer:"+imageTag, consumerEnv(), "consume", "--id", "c1"),
 		d.run(t, "c2", "foodpipe-consumer:"+imageTag, consumerEnv(), "consume", "--id", "c2"),
 	}
-	const orders = 3000
+	sharing := func() bool { m := groupMembers(t, p.addr); return len(m) == 2 && m["c1"] > 0 && m["c2"] > 0 }
+	eventually(t, 30*time.Second, "the two consumer containers sharing the partitions", sharing)
+	const orders = 3000 // 10 s at 300 orders/s
 	producer := d.run(t, "producer", "foodpipe-producer:"+imageTag, append(slices.Clone(env), "METRICS_ADDR="+freeAddr(t)),
 		"produce", "--count", strconv.Itoa(orders), "--rate", "300")
 	for _, c := range []*container{consumers[0], consumers[1], producer} {
@@ -85,15 +87,17 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	// holds, then exits 0 before Docker would kill it.
 	eventually(t, 30*time.Second, "orders flowing into the table", func() bool { return storedCount(t, p.db) > 0 })
 	if !producer.running(t) {
-		t.Log("the producer finished before the consumer was stopped; the stop did not happen mid-flow")
+		t.Fatal("the producer finished before the consumer was stopped: the stop would not be mid-flow")
 	}
 	code, took := consumers[0].stop(t)
 	t.Logf("docker stop c1 took %v with %d orders stored", took.Round(time.Millisecond), storedCount(t, p.db))
 	if code != 0 || took >= stopGrace {
 		t.Fatalf("docker stop c1: exit code %d after %v, want 0 within %v", code, took, stopGrace)
 	}
-	// The same container again, with the same consumer id.
+	// The same container again, with the same consumer id: it takes a share
+	// of the partitions back.
 	d.must(t, "start", consumers[0].name)
+	eventually(t, 30*time.Second, "the restarted c1 sharing the partitions again", sharing)
 
 	if code := producer.wait(t, 90*time.Second); code != 0 {
 		t.Fatalf("producer exited %d", code)
