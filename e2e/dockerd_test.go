@@ -133,8 +133,9 @@ func startDockerd(t *testing.T, daemon, cli string) *dockerd {
 		"--log-level=warn",
 	)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	// A process group of its own: an interrupt of go test reaches the test,
-	// which then stops the daemon in order.
+	// A process group of its own: a Ctrl-C at the terminal reaches the test
+	// alone. The test's cleanup stops the daemon in order; if the test dies
+	// first, the next run's reapOrphans does.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
