@@ -112,6 +112,53 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 			t.Errorf("docker stop %s: exit code %d after %v, want 0 within %v", c.name, code, took, stopGrace)
 		}
 	}
+
+	// The table's unique order ids would hide a consumer that stopped without
+	// committing: its successor would read the orders again and skip them as
+	// duplicates. So the consumers' own counts, which each logs as it stops
+	// (c1 twice: mid-flow and at the end), must add up to every order stored
+	// once and none seen twice.
+	var stored, duplicates int64
+	for _, want := range []struct {
+		c     *container
+		stops int
+	}{{consumers[0], 2}, {consumers[1], 1}} {
+		stats := stoppedStats(t, want.c)
+		t.Logf("%s's runs logged as they stopped: %+v", want.c.name, stats)
+		if len(stats) != want.stops {
+			t.Errorf("%s logged %d graceful stops, want %d", want.c.name, len(stats), want.stops)
+		}
+		for _, s := range stats {
+			stored += s.Processed
+			duplicates += s.Duplicates
+		}
+	}
+	if stored != orders || duplicates != 0 {
+		t.Errorf("the consumers stored %d orders and met %d again, want %d and 0", stored, duplicates, orders)
+	}
+}
+
+// consumerStats is the part of a consumer's counters the test adds up.
+type consumerStats struct {
+	Processed  int64 // orders newly stored
+	Duplicates int64 // orders met again, already stored
+}
+
+// stoppedStats reads the counters each run of the consumer in c logged as it
+// stopped gracefully, in order.
+func stoppedStats(t *testing.T, c *container) []consumerStats {
+	t.Helper()
+	var stats []consumerStats
+	for line := range strings.Lines(c.d.must(t, "logs", c.name)) {
+		var entry struct {
+			Msg   string
+			Stats consumerStats
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "consumer stopped" {
+			stats = append(stats, entry.Stats)
+		}
+	}
+	return stats
 }
 
 // buildImages builds the three targets through the Makefile, with the given
