@@ -7,6 +7,8 @@ var (
 	ErrUnknownReason = errors.New("no such reason")
 	// ErrNoSuchConsumer: no running consumer has that id.
 	ErrNoSuchConsumer = errors.New("no such consumer")
+	// ErrAlreadyRunning: the analytics member runs already.
+	ErrAlreadyRunning = errors.New("already running")
 	// ErrNothingSent: a duplicate needs an order sent before it.
 	ErrNothingSent = errors.New("no order has been sent yet")
 	// ErrCannotCut: the database connection does not go over TCP, so it cannot be cut.

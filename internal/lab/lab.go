@@ -129,6 +129,9 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
+	if err := l.StartAnalytics(); err != nil {
+		return nil, err
+	}
 	if err := l.setRate(o.Rate, o.Rate == 0, false); err != nil {
 		return nil, err
 	}
@@ -223,6 +226,10 @@ func (l *Lab) observe(e pipeline.Event) {
 	defer l.mu.Unlock()
 	switch e := e.(type) {
 	case pipeline.ProcessExited:
+		if l.analyticsExited(e.Name) {
+			l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended; group %s falls behind while the orders group goes on", e.Name, e.Pid, l.cfg.AnalyticsGroup))
+			return
+		}
 		m := l.st.members[e.Name]
 		if m == nil {
 			return // the broker, replaced on a restart: told as BrokerRestarted

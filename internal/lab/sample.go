@@ -38,6 +38,7 @@ type sample struct {
 	latWindow           time.Duration
 	checkedIDs          []string
 	repeatErr, storeErr error
+	analytics           analyticsSample
 }
 
 type childSample struct {
@@ -99,6 +100,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 		})
 	}
 	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.Group)
+	s.analytics = l.sampleAnalytics(ctx)
 	st := l.pl.Store
 	if s.tally, s.dbErr = st.Tally(ctx, l.cfg.Group); s.dbErr == nil {
 		s.rows, s.dbErr = st.CountByPartition(ctx)
@@ -153,6 +155,8 @@ func (l *Lab) fold(s *sample) {
 	}
 	l.foldHistory(s)
 	l.foldDead(s)
+	l.foldAnalytics(s.at, s.analytics)
+	st.snap.Analytics = st.analytics.view
 	st.snap.Invariants = l.checkInvariants(s)
 	st.snap.Lessons = lessons(&st.facts)
 

@@ -108,6 +108,31 @@ func TestEachActionIsSeenInTheSnapshots(t *testing.T) {
 			return s.Producer.Rate == 50 && !s.Producer.Paused && s.Producer.Acked > before+20
 		})
 	})
+	t.Run("the analytics group falls behind alone when stopped, and catches up", func(t *testing.T) {
+		lagOf := func(s lab.Snapshot) (n int64) {
+			for _, l := range s.Lanes {
+				n += l.Lag
+			}
+			return n
+		}
+		tl.eventually(t, 30*time.Second, "analytics running and counting", func(s lab.Snapshot) bool {
+			return s.Analytics.Status == "running" && s.Analytics.Counted > 0 && len(s.Analytics.Members) == 1
+		})
+		if code, got := tl.post(t, "/api/analytics/start", ``); code != http.StatusConflict {
+			t.Errorf("starting a running analytics member = %d %s, want 409", code, got)
+		}
+		tl.must(t, "/api/analytics/stop", ``)
+		s := tl.eventually(t, 30*time.Second, "analytics stopped and 100 orders behind", func(s lab.Snapshot) bool {
+			return s.Analytics.Status == "stopped" && s.Analytics.Lag >= 100
+		})
+		if lag := lagOf(s); lag > s.Analytics.Lag/2 {
+			t.Errorf("the orders group's lag is %d while analytics is %d behind: it should keep up", lag, s.Analytics.Lag)
+		}
+		tl.must(t, "/api/analytics/start", ``)
+		tl.eventually(t, 30*time.Second, "analytics caught up", func(s lab.Snapshot) bool {
+			return s.Analytics.Status == "running" && s.Analytics.Lag < 50 && s.Analytics.Counted > 0
+		})
+	})
 	t.Run("a consumer added joins the group and takes a partition", func(t *testing.T) {
 		tl.must(t, "/api/consumers", ``)
 		tl.eventually(t, 30*time.Second, "consumer-3 owning a partition", func(s lab.Snapshot) bool {

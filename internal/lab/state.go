@@ -39,6 +39,8 @@ type Snapshot struct {
 	Lessons    []Lesson    `json:"lessons"`
 	Faults     Faults      `json:"faults"`
 	Reasons    []string    `json:"reasons"`
+	// Analytics is the second group reading the same topic.
+	Analytics AnalyticsView `json:"analytics"`
 	// Error is why the last sample is incomplete (the broker is away...).
 	Error string `json:"error,omitempty"`
 }
@@ -155,6 +157,7 @@ type state struct {
 	strikes          map[string]int
 	prev             sample
 	snap             Snapshot
+	analytics        analyticsState
 }
 
 func newState(cfg config.Config, childBroker bool) state {

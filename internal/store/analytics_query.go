@@ -125,3 +125,12 @@ func (a *Analytics) Uncounted(ctx context.Context, group string, ids []string) (
 	}
 	return n, nil
 }
+
+// Counted is how many orders group has counted.
+func (a *Analytics) Counted(ctx context.Context, group string) (int64, error) {
+	var n int64
+	if err := a.s.pool.QueryRow(ctx, `SELECT count(*) FROM analytics_orders_seen WHERE group_id = $1`, group).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count analytics orders: %w", err)
+	}
+	return n, nil
+}

@@ -54,6 +54,10 @@ function wire() {
   $("cut-db").onclick = () => post("/api/db/cut", { seconds: Number($("cut-seconds").value) });
   $("restart-broker").onclick = () => post("/api/broker/restart", { seconds: 3 });
   $("add-consumer").onclick = () => post("/api/consumers");
+  $("analytics-toggle").onclick = () => {
+    const a = last && last.analytics;
+    post(a && a.status === "running" ? "/api/analytics/stop" : "/api/analytics/start");
+  };
 }
 
 // draw takes one snapshot.
@@ -84,6 +88,7 @@ function draw(s) {
   ].filter(Boolean).join(" · ");
   drawLanes(s);
   drawMembers(s);
+  drawAnalytics(s);
   drawTimeline(s);
   drawInvariants(s);
   drawDead(s);
@@ -177,6 +182,18 @@ function drawMembers(s) {
     pause.textContent = paused ? "Resume" : "Pause";
     pause.setAttribute("aria-label", `${pause.textContent} ${m.id}`);
   });
+}
+
+function drawAnalytics(s) {
+  const a = s.analytics;
+  $("analytics-group").textContent = `${a.group} · ${a.state || "?"}`;
+  const owns = a.members.length ? a.members.map((m) => `${m.id} owns ${m.owns.join(", ") || "nothing"}`).join("; ") : "no member";
+  const lags = a.partitions.map((p) => `${p.partition}: ${p.lag}`).join(" · ");
+  $("analytics-state").textContent = `${a.status} · lag ${a.lag} (${lags}) · ${a.counted} orders counted · ${owns} · ${a.rebalances} rebalance(s) of its own`;
+  const box = $("analytics-state");
+  Object.assign(box.dataset, { status: a.status, lag: a.lag, counted: a.counted });
+  $("analytics-toggle").textContent = a.status === "running" ? "Stop analytics" : "Start analytics";
+  $("analytics-toggle").disabled = a.status === "stopping";
 }
 
 function drawTimeline(s) {

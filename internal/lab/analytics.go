@@ -1,0 +1,163 @@
+package lab
+
+// The second group: foodpipe analytics reads the same topic in a group of
+// its own, at its own pace. The page shows its lag and members beside the
+// orders group's, and the user can stop and start it to see that neither
+// group waits for the other.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"foodpipe/internal/kafka"
+	"foodpipe/internal/pipeline"
+)
+
+// analyticsID is the analytics member's name (and static member id).
+const analyticsID = "analytics-1"
+
+// AnalyticsView is the analytics group as the page shows it.
+type AnalyticsView struct {
+	Group  string `json:"group"`
+	State  string `json:"state"`
+	Status string `json:"status"` // running, stopping, stopped
+	Lag    int64  `json:"lag"`
+	// Counted is how many orders the group has counted into its aggregates.
+	Counted    int64                `json:"counted"`
+	Partitions []AnalyticsPartition `json:"partitions"`
+	Members    []AnalyticsMember    `json:"members"`
+	Rebalances int                  `json:"rebalances"`
+}
+
+// AnalyticsPartition is one partition as the analytics group reads it.
+type AnalyticsPartition struct {
+	Partition int32 `json:"partition"`
+	Committed int64 `json:"committed"`
+	Lag       int64 `json:"lag"`
+}
+
+// AnalyticsMember is one member of the analytics group.
+type AnalyticsMember struct {
+	ID   string  `json:"id"`
+	Owns []int32 `json:"owns"`
+}
+
+// analyticsState is what the lab keeps of the second group.
+type analyticsState struct {
+	proc   *pipeline.Process
+	status string
+	owned  map[string][]int32
+	view   AnalyticsView
+}
+
+// analyticsSample is one reading of the second group.
+type analyticsSample struct {
+	view    kafka.GroupView
+	viewErr error
+	counted int64
+}
+
+// StartAnalytics starts the analytics member, if it is not running.
+func (l *Lab) StartAnalytics() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := &l.st.analytics
+	if a.status == "running" || a.status == "stopping" {
+		return fmt.Errorf("start analytics: %w", ErrAlreadyRunning)
+	}
+	addr, err := pipeline.FreeLoopback()
+	if err != nil {
+		return fmt.Errorf("start analytics: %w", err)
+	}
+	p, err := l.pl.Spawn(analyticsID, l.pl.ChildEnv("DATABASE_URL="+l.childDB, "LOG_LEVEL=warn", "METRICS_ADDR="+addr),
+		"analytics", "--id", analyticsID)
+	if err != nil {
+		return fmt.Errorf("start analytics: %w", err)
+	}
+	a.proc, a.status = p, "running"
+	l.st.event(time.Now(), "process", fmt.Sprintf("%s started (pid %d), group %s", analyticsID, p.Pid(), l.cfg.AnalyticsGroup))
+	return nil
+}
+
+// StopAnalytics stops the analytics member (SIGTERM): its group's lag grows
+// while the orders group goes on.
+func (l *Lab) StopAnalytics() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := &l.st.analytics
+	if a.status != "running" {
+		return fmt.Errorf("stop analytics: %w", ErrNoSuchConsumer)
+	}
+	a.status = "stopping"
+	p := a.proc
+	go func() { _ = p.Stop(10 * time.Second) }() // its end comes as a ProcessExited event
+	return nil
+}
+
+// analyticsExited notes the member's end. Call with l.mu held.
+func (l *Lab) analyticsExited(name string) bool {
+	a := &l.st.analytics
+	if name != analyticsID || a.proc == nil {
+		return false
+	}
+	a.status, a.proc = "stopped", nil
+	return true
+}
+
+// sampleAnalytics reads the second group and what it counted.
+func (l *Lab) sampleAnalytics(ctx context.Context) analyticsSample {
+	var s analyticsSample
+	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.AnalyticsGroup)
+	if n, err := l.pl.Store.Analytics().Counted(ctx, l.cfg.AnalyticsGroup); err == nil {
+		s.counted = n
+	}
+	return s
+}
+
+// foldAnalytics takes a reading into the state: the view, and each change
+// of ownership as a rebalance of the second group. Call with l.mu held.
+func (l *Lab) foldAnalytics(at time.Time, s analyticsSample) {
+	a := &l.st.analytics
+	if a.status == "" {
+		a.status = "stopped"
+	}
+	v := AnalyticsView{Group: l.cfg.AnalyticsGroup, Status: a.status, Counted: s.counted,
+		Partitions: []AnalyticsPartition{}, Members: []AnalyticsMember{}, Rebalances: a.view.Rebalances}
+	if s.viewErr != nil {
+		v.State, v.Lag, v.Partitions, v.Members = a.view.State, a.view.Lag, a.view.Partitions, a.view.Members
+		a.view = v
+		return
+	}
+	v.State, v.Lag = s.view.State, s.view.Lag()
+	for _, p := range s.view.Partitions {
+		v.Partitions = append(v.Partitions, AnalyticsPartition{Partition: p.Partition, Committed: p.Committed, Lag: p.Lag})
+	}
+	owned := map[string][]int32{}
+	for _, m := range s.view.Members {
+		id := strings.TrimPrefix(m.ClientID, l.cfg.ClientID+"-")
+		owned[id] = slices.Clone(m.Partitions)
+		v.Members = append(v.Members, AnalyticsMember{ID: id, Owns: slices.Clone(m.Partitions)})
+	}
+	if a.owned != nil && fmt.Sprint(owned) != fmt.Sprint(a.owned) {
+		v.Rebalances++
+		l.st.event(at, "rebalance", fmt.Sprintf("group %s: %s (the orders group is not affected)", l.cfg.AnalyticsGroup, ownership(owned)))
+	}
+	a.owned = owned
+	a.view = v
+}
+
+// ownership says who owns what, "nobody" for an empty group.
+func ownership(owned map[string][]int32) string {
+	if len(owned) == 0 {
+		return "no member owns a partition"
+	}
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(owned)) {
+		parts = append(parts, fmt.Sprintf("%s owns %v", id, owned[id]))
+	}
+	return strings.Join(parts, ", ")
+}
