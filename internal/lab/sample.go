@@ -169,7 +169,7 @@ func (l *Lab) fold(s *sample) {
 		for _, p := range s.view.Partitions {
 			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark,
 				Committed: p.Committed, Lag: p.Lag, Rows: s.rows[p.Partition], Owner: st.owners[p.Partition],
-				Recent: slices.Clone(st.recent[p.Partition])})
+				Recent: append([]Msg{}, st.recent[p.Partition]...)}) // [] not null for a lane with no message yet
 		}
 	}
 	snap.Rebalances = st.facts.rebalances
@@ -182,7 +182,7 @@ func (l *Lab) fold(s *sample) {
 		}
 		snap.Members = append(snap.Members, m)
 	}
-	snap.Timeline = slices.Clone(st.timeline)
+	snap.Timeline = append([]Event{}, st.timeline...)
 	snap.History = st.history
 	snap.Faults = Faults{DBCut: time.Now().Before(st.cutUntil), CanCut: l.proxy != nil,
 		BrokerRestarting: st.brokerRestarting, CanRestartBroker: st.childBroker}

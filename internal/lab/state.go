@@ -162,7 +162,10 @@ type state struct {
 
 func newState(cfg config.Config, childBroker bool) state {
 	return state{topic: cfg.Topic, group: cfg.Group, childBroker: childBroker, members: map[string]*Member{},
-		sent: map[string]order.Order{}, recent: map[int32][]Msg{}, owners: map[int32]string{}, strikes: map[string]int{}}
+		sent: map[string]order.Order{}, recent: map[int32][]Msg{}, owners: map[int32]string{}, strikes: map[string]int{},
+		// Lists start empty, not null, for the page to iterate from the
+		// first snapshot, even one taken while the broker is away.
+		snap: Snapshot{Lanes: []Lane{}, Members: []Member{}, Reasons: []string{}}}
 }
 
 // event adds a line to the timeline.
