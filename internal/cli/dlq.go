@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
@@ -95,10 +96,18 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 		return nil
 	}
 	counts := map[string]int{}
-	for _, d := range dead {
-		counts[d.Reason]++
-		fmt.Fprintf(env.Stdout, "%6d  %-22s  %s/%s@%s  %s  %s%s\n", d.Offset, safe(d.Reason),
-			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.Record.Value, 60), safe(chain(d)))
+	if len(dead) > 0 {
+		// The error column is the reason in words (what the decoder or
+		// validator said); the value is the start of the message as it was.
+		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DLQ OFFSET\tREASON\tFROM (topic/partition@offset)\tFAILED AT\tVALUE\tERROR")
+		for _, d := range dead {
+			counts[d.Reason]++
+			fmt.Fprintf(tw, "%d\t%s\t%s/%s@%s\t%s\t%s\t%s%s\n", d.Offset, safe(d.Reason),
+				safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.Record.Value, 40),
+				safe(d.Error), safe(chain(d)))
+		}
+		tw.Flush()
 	}
 	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
