@@ -54,6 +54,12 @@ func TestGuidesRunAsTyped(t *testing.T) {
 			if gf.section != "" {
 				text = section(t, text, gf.section)
 			}
+			// A picture the guide shows must be there.
+			for _, m := range picture.FindAllStringSubmatch(text, -1) {
+				if _, err := os.Stat(filepath.Join(filepath.Dir(gf.path), m[1])); err != nil {
+					t.Errorf("%s shows %s: %v", gf.path, m[1], err)
+				}
+			}
 			steps := parseGuide(t, text)
 			if len(steps) < 3 {
 				t.Fatalf("%s: only %d steps marked to run", gf.path, len(steps))
@@ -90,6 +96,8 @@ type step struct {
 	directives []string
 	commands   []string
 }
+
+var picture = regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`)
 
 var directive = regexp.MustCompile(`^<!-- guide: (.*) -->$`)
 
