@@ -27,15 +27,15 @@ type keyPartitions struct {
 // murmur2Partition is the partition franz-go's and the Java client's default
 // partitioner give a key: murmur2 of the key, sign bit cleared, modulo the
 // partition count. It asks franz-go itself rather than copying the hash.
-func murmur2Partition(key string, partitions int) int32 {
-	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(key)}, partitions))
+func murmur2Partition(key string, partitions int) int {
+	return kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(key)}, partitions)
 }
 
 // crc32Partition is the partition librdkafka's default partitioner
 // (consistent_random, which kcat uses) gives a key: crc32 of the key modulo
 // the partition count.
-func crc32Partition(key string, partitions int) int32 {
-	return int32(kgo.SaramaHasher(crc32.ChecksumIEEE)([]byte(key), partitions))
+func crc32Partition(key string, partitions int) int {
+	return kgo.SaramaHasher(crc32.ChecksumIEEE)([]byte(key), partitions)
 }
 
 // topicKeys prints the keys of the orders topic grouped by partition, the
@@ -73,7 +73,7 @@ func printKeys(env *Env, topic string, kp keyPartitions) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tMESSAGES\tKEYS")
 	where := map[string][]int32{}
-	for p := range int32(kp.partitions) {
+	for p := int32(0); int(p) < kp.partitions; p++ {
 		var list []string
 		for _, k := range slices.Sorted(maps.Keys(kp.keys[p])) {
 			where[k] = append(where[k], p)

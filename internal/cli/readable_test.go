@@ -75,7 +75,7 @@ func TestStatusSaysPlainlyWhenTheSchemaIsNotMigrated(t *testing.T) {
 func TestTopicKeysShowsAKeySplitByTwoPartitioners(t *testing.T) {
 	// CUST-10003 is one of the customers the two hashes place apart.
 	const key = "CUST-10003"
-	m, c := murmur2Partition(key, 3), crc32Partition(key, 3)
+	m, c := int32(murmur2Partition(key, 3)), int32(crc32Partition(key, 3))
 	if m == c {
 		t.Fatalf("murmur2 and crc32 both give %d for %s", m, key)
 	}
@@ -95,7 +95,7 @@ func TestTopicKeysShowsAKeySplitByTwoPartitioners(t *testing.T) {
 func TestTopicKeysAgreesWithTheCustomersOnOnePartition(t *testing.T) {
 	kp := keyPartitions{partitions: 3, messages: map[int32]int{}, keys: map[int32]map[string]int{}}
 	for _, k := range order.Customers() {
-		p := murmur2Partition(k, 3)
+		p := int32(murmur2Partition(k, 3))
 		if kp.keys[p] == nil {
 			kp.keys[p] = map[string]int{}
 		}
