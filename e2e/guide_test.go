@@ -31,6 +31,10 @@ import (
 //	<!-- guide: until /RE/ -->       run the next block again until its output matches RE, for 60s at most
 //	<!-- guide: ACTION -->           on its own (no block follows it): wait, interrupt, sigkill, sleep
 //
+// The guides tell a learner what to look for in each terminal, log lines
+// included, so this test checks log lines, which no other test does: the
+// line a guide names is the promise under test.
+//
 // The guides' commands run in a directory of their own with a fresh database
 // and a broker on a free port: the few rewrites in (*guide).rewrite put those
 // in place of the addresses a learner types, and nothing else is changed.
@@ -331,6 +335,7 @@ func (g *guide) run(line int, cmds []string, expect []*regexp.Regexp, until *reg
 // press Ctrl-C there, kill a process, or let time pass.
 func (g *guide) act(line int, action string) {
 	t := g.t
+	t.Logf("line %d: %s", line, action)
 	word, arg, _ := strings.Cut(action, " ")
 	name, rest, _ := strings.Cut(arg, " ")
 	p := g.procs[name]
