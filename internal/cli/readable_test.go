@@ -24,7 +24,8 @@ func TestStatusSaysWhatAGroupStateMeansAndSumsTheLag(t *testing.T) {
 		wantNever []string
 	}{
 		{"while rebalancing, the last committer stands in for the owner", "PreparingRebalance", "",
-			[]string{"the group is rebalancing", "foodpipe-alice (rebalancing)", "foodpipe-bob (rebalancing)", "total lag 7"}, nil},
+			[]string{"the group is rebalancing", "foodpipe-alice (rebalancing)", "foodpipe-bob (rebalancing)", "total lag 7",
+				"(rebalancing: not reported until it completes)"}, []string{"[]"}},
 		{"a stable group shows its owners as they are", "Stable", "foodpipe-carol",
 			[]string{"foodpipe-carol", "total lag 7"}, []string{"(rebalancing)", "foodpipe-alice"}},
 		{"a group nobody joined is explained", "Dead", "",
@@ -35,6 +36,10 @@ func TestStatusSaysWhatAGroupStateMeansAndSumsTheLag(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := Status{Topic: "food-orders", Group: "order-processors", GroupState: tt.state, TotalLag: 7}
+			if tt.state == "PreparingRebalance" {
+				// The coordinator describes the members of a rebalancing group with no partitions.
+				s.Members = []MemberStatus{{ClientID: "foodpipe-dave", Partitions: []int32{}}}
+			}
 			for _, p := range parts {
 				p.Owner = tt.owner
 				s.Partitions = append(s.Partitions, p)

@@ -211,7 +211,11 @@ func printStatus(w io.Writer, s Status) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
 		for _, m := range s.Members {
-			fmt.Fprintf(tw, "%s\t%s\t%v\n", safe(m.ClientID), safe(m.Host), m.Partitions)
+			parts := fmt.Sprint(m.Partitions)
+			if len(m.Partitions) == 0 && s.rebalancing() {
+				parts = "(rebalancing: not reported until it completes)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(m.ClientID), safe(m.Host), parts)
 		}
 		tw.Flush()
 	}
