@@ -29,7 +29,7 @@ import (
 //	<!-- guide: instead ACTION -->   show the next block, but do ACTION (see act) in its place
 //	<!-- guide: expect /RE/ -->      the next block's output (a started one's log) must match RE, within 60s
 //	<!-- guide: until /RE/ -->       run the next block again until its output matches RE, for 60s at most
-//	<!-- guide: ACTION -->           on its own (no block follows it): wait, interrupt, sigkill, sleep
+//	<!-- guide: ACTION -->           on its own (no block follows it): wait, absent, interrupt, sigkill, sleep
 //
 // The guides tell a learner what to look for in each terminal, log lines
 // included, so this test checks log lines, which no other test does: the
@@ -167,7 +167,7 @@ func parseGuide(t *testing.T, text string) []step {
 
 // actions are the directives that stand on their own: what a learner does
 // by hand rather than by typing a block.
-var actions = map[string]bool{"wait": true, "interrupt": true, "sigkill": true, "sleep": true}
+var actions = map[string]bool{"wait": true, "absent": true, "interrupt": true, "sigkill": true, "sleep": true}
 
 // guide is one run of a guide: its directory, database, broker address and
 // background processes.
@@ -181,6 +181,9 @@ type guide struct {
 	// running began, prev when the one before it began: a wait looks only
 	// at what came after the step it follows started, never at older lines.
 	marks, prev map[*proc]int
+	// signalled holds how much each process had written when a step last
+	// sent a signal (Ctrl-C or kill -9), for absent to look after it.
+	signalled map[*proc]int
 }
 
 func newGuide(t *testing.T) *guide {
@@ -338,6 +341,12 @@ func (g *guide) act(line int, action string) {
 	t.Logf("line %d: %s", line, action)
 	word, arg, _ := strings.Cut(action, " ")
 	name, rest, _ := strings.Cut(arg, " ")
+	if word == "interrupt" || word == "sigkill" {
+		g.signalled = map[*proc]int{}
+		for _, q := range g.procs {
+			g.signalled[q] = len(q.Log())
+		}
+	}
 	p := g.procs[name]
 	if word != "sleep" && word != "wait" && p == nil {
 		t.Fatalf("line %d: %s: no process %q started", line, action, name)
@@ -349,6 +358,15 @@ func (g *guide) act(line int, action string) {
 		_ = p.Signal(syscall.SIGINT)
 		if code := p.wait(30 * time.Second); code != 0 {
 			t.Fatalf("line %d: %s ended with %d after Ctrl-C:\n%s", line, name, code, tail(p.Log(), 3000))
+		}
+	case "absent": // absent NAME /RE/: NAME wrote nothing matching RE since the last signal a step sent
+		re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(rest, "/"), "/"))
+		out := p.Log()
+		if from := g.signalled[p]; from <= len(out) {
+			out = out[from:]
+		}
+		if m := re.FindString(out); m != "" {
+			t.Fatalf("line %d: %s wrote %q since the last signal:\n%s", line, name, m, tail(out, 3000))
 		}
 	case "sigkill":
 		_ = p.Signal(syscall.SIGKILL)
