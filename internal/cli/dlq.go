@@ -105,7 +105,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 			counts[d.Reason]++
 			fmt.Fprintf(tw, "%d\t%s\t%s/%s@%s\t%s\t%s\t%s%s\n", d.Offset, safe(d.Reason),
 				safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), preview(d.Record.Value, 40),
-				safe(d.Error), safe(chain(d)))
+				safe(inWords(d)), safe(chain(d)))
 		}
 		tw.Flush()
 	}
@@ -155,6 +155,12 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	}
 	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", replayed, skipped)
 	return nil
+}
+
+// inWords is a dead letter's error without the "invalid order: reason: "
+// the decoder puts first, since the reason has a column of its own.
+func inWords(d dlq.Letter) string {
+	return strings.TrimPrefix(d.Error, "invalid order: "+d.Reason+": ")
 }
 
 // chain says where a dead letter stands in its replay chain.
