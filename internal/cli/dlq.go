@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
@@ -95,10 +96,18 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 		return nil
 	}
 	counts := map[string]int{}
-	for _, d := range dead {
-		counts[d.Reason]++
-		fmt.Fprintf(env.Stdout, "%6d  %-22s  %s/%s@%s  %s  %s%s\n", d.Offset, safe(d.Reason),
-			safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), dlq.Preview(d.Record.Value, 60), safe(chain(d)))
+	if len(dead) > 0 {
+		// The error column is the reason in words (what the decoder or
+		// validator said); the value is the start of the message as it was.
+		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DLQ OFFSET\tREASON\tFROM (topic/partition@offset)\tFAILED AT\tVALUE\tERROR")
+		for _, d := range dead {
+			counts[d.Reason]++
+			fmt.Fprintf(tw, "%d\t%s\t%s/%s@%s\t%s\t%s\t%s%s\n", d.Offset, safe(d.Reason),
+				safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), dlq.Preview(d.Record.Value, 40),
+				safe(inWords(d)), safe(chain(d)))
+		}
+		tw.Flush()
 	}
 	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
@@ -146,6 +155,12 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	}
 	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", replayed, skipped)
 	return nil
+}
+
+// inWords is a dead letter's error without the "invalid order: reason: "
+// the decoder puts first, since the reason has a column of its own.
+func inWords(d dlq.Letter) string {
+	return strings.TrimPrefix(d.Error, "invalid order: "+d.Reason+": ")
 }
 
 // chain says where a dead letter stands in its replay chain.

@@ -184,6 +184,13 @@ func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
 		if p.Owner != "foodpipe-watcher" {
 			t.Errorf("partition %d owner %q, want foodpipe-watcher", p.Partition, p.Owner)
 		}
+		// The committer is named in the commit, for status to show during a rebalance.
+		if p.LastCommitter != "foodpipe-watcher" {
+			t.Errorf("partition %d last committed by %q, want foodpipe-watcher", p.Partition, p.LastCommitter)
+		}
+	}
+	if s.TotalLag != 0 {
+		t.Errorf("total lag %d with every partition's lag 0", s.TotalLag)
 	}
 	if hwm != 32 || stored != 30 {
 		t.Errorf("high watermarks sum to %d (want 32 messages), rows to %d (want 30 orders)", hwm, stored)
@@ -234,8 +241,8 @@ func TestStatusWithoutTheDatabaseStillShowsKafka(t *testing.T) {
 		n, _ := strconv.Atoi(m[3])
 		lag += n
 	}
-	if lag != 6 {
-		t.Errorf("total lag %d, want 6:\n%s", lag, out)
+	if lag != 6 || !strings.Contains(out, "total lag 6 ") {
+		t.Errorf("total lag %d, want 6 and a line saying so:\n%s", lag, out)
 	}
 }
 

@@ -24,8 +24,10 @@ type Status struct {
 	GroupState string            `json:"group_state"`
 	Partitions []PartitionStatus `json:"partitions"`
 	Members    []MemberStatus    `json:"members"`
-	DLQTopic   string            `json:"dlq_topic"`
-	DLQSize    int64             `json:"dlq_size"`
+	// TotalLag is the partitions' lag summed: what the group has still to read.
+	TotalLag int64  `json:"total_lag"`
+	DLQTopic string `json:"dlq_topic"`
+	DLQSize  int64  `json:"dlq_size"`
 	// Database is "" when the rows could be counted, else why not.
 	Database string `json:"database_error,omitempty"`
 }
@@ -41,6 +43,10 @@ type PartitionStatus struct {
 	// Rows is the orders stored from this partition, -1 when unknown.
 	Rows  int64  `json:"rows"`
 	Owner string `json:"owner"`
+	// LastCommitter is the member that committed the partition's offset
+	// last, from the commit's metadata; during a rebalance, when the
+	// coordinator reports no owners, it is the last known owner.
+	LastCommitter string `json:"last_committer,omitempty"`
 }
 
 // MemberStatus is one member of the consumer group.
@@ -133,17 +139,44 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	if dbErr == nil {
 		rows, dbErr = st.CountByPartition(ctx)
 	}
-	if dbErr != nil {
+	switch {
+	case store.IsNotMigrated(dbErr):
+		s.Database = "the database has no orders table yet: run `foodpipe migrate up` (a consumer does it when it starts)"
+	case dbErr != nil:
 		s.Database = dbErr.Error()
 	}
 	for _, p := range view.Partitions {
-		ps := PartitionStatus{Partition: p.Partition, HighWatermark: p.HighWatermark, Committed: p.Committed, Lag: p.Lag, Rows: -1, Owner: p.Owner}
+		ps := PartitionStatus{Partition: p.Partition, HighWatermark: p.HighWatermark, Committed: p.Committed, Lag: p.Lag,
+			Rows: -1, Owner: p.Owner, LastCommitter: p.CommittedBy}
 		if rows != nil {
 			ps.Rows = rows[p.Partition]
 		}
+		s.TotalLag += p.Lag
 		s.Partitions = append(s.Partitions, ps)
 	}
 	return s, nil
+}
+
+// rebalancing reports whether the group is between assignments. The
+// coordinator then describes every member with no partitions, although with
+// the cooperative protocol they go on reading those they keep.
+func (s Status) rebalancing() bool {
+	return s.GroupState == "PreparingRebalance" || s.GroupState == "CompletingRebalance"
+}
+
+// stateNote explains a group state a newcomer would misread, "" for Stable.
+func (s Status) stateNote() string {
+	switch {
+	case s.rebalancing():
+		return "the group is rebalancing: the coordinator reports no owners until the members have rejoined, so OWNER shows\n" +
+			"the member that committed each partition last, marked (rebalancing). With the cooperative protocol a member\n" +
+			"keeps reading the partitions it keeps; only those that move pause."
+	case s.GroupState == "Dead":
+		return "Dead is Kafka's name for a group it has no record of: no member has joined and no offset is committed yet."
+	case s.GroupState == "Empty":
+		return "Empty: no member is running; the committed offsets are kept, and the next member starts from them."
+	}
+	return ""
 }
 
 func printStatus(w io.Writer, s Status) {
@@ -156,20 +189,33 @@ func printStatus(w io.Writer, s Status) {
 		// all left "Empty"; either way its offsets wait for the next member.
 		state += " (no consumer running)"
 	}
-	fmt.Fprintf(w, "topic %s: %d partitions    group %s: %s, %d members    dead letters in %s: %d\n\n",
+	fmt.Fprintf(w, "topic %s: %d partitions    group %s: %s, %d members    dead letters in %s: %d\n",
 		safe(s.Topic), len(s.Partitions), safe(s.Group), safe(state), len(s.Members), safe(s.DLQTopic), s.DLQSize)
+	if note := s.stateNote(); note != "" {
+		fmt.Fprintln(w, note)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tHIGH WATERMARK\tCOMMITTED\tLAG\tROWS IN DB\tOWNER")
 	for _, p := range s.Partitions {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), safe(cmp.Or(p.Owner, "-")))
+		owner := safe(cmp.Or(p.Owner, "-"))
+		if p.Owner == "" && s.rebalancing() && p.LastCommitter != "" {
+			owner = safe(p.LastCommitter) + " (rebalancing)"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), owner)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "total lag %d (messages the group has still to read)\n", s.TotalLag)
 	if len(s.Members) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
 		for _, m := range s.Members {
-			fmt.Fprintf(tw, "%s\t%s\t%v\n", safe(m.ClientID), safe(m.Host), m.Partitions)
+			parts := fmt.Sprint(m.Partitions)
+			if len(m.Partitions) == 0 && s.rebalancing() {
+				parts = "(rebalancing: not reported until it completes)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(m.ClientID), safe(m.Host), parts)
 		}
 		tw.Flush()
 	}

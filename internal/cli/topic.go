@@ -12,8 +12,8 @@ import (
 )
 
 func runTopic(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "describe") {
-		return fmt.Errorf("%w: foodpipe topic create|describe [flags]", ErrUsage)
+	if len(args) == 0 || (args[0] != "create" && args[0] != "describe" && args[0] != "keys") {
+		return fmt.Errorf("%w: foodpipe topic create|describe|keys [flags]", ErrUsage)
 	}
 	f, err := newFlags(env, "topic "+args[0])
 	if err != nil {
@@ -29,6 +29,9 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 	cfg, err := f.parse(args[1:])
 	if err != nil {
 		return err
+	}
+	if args[0] == "keys" {
+		return topicKeys(ctx, env, cfg)
 	}
 	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
 	if err != nil {

@@ -14,9 +14,16 @@ import (
 	"foodpipe/internal/telemetry"
 )
 
-func (c *Consumer) assign(parts []int32, add, lost bool) {
+// assign records partitions added to or taken from this member and reports
+// whether that changed what it owns; only a change is observed.
+func (c *Consumer) assign(parts []int32, add, lost bool) bool {
 	c.mu.Lock()
+	changed := false
 	for _, p := range parts {
+		if c.owned[p] == add {
+			continue
+		}
+		changed = true
 		if add {
 			c.owned[p] = true
 		} else {
@@ -26,7 +33,10 @@ func (c *Consumer) assign(parts []int32, add, lost bool) {
 	}
 	owned := c.assignedLocked()
 	c.mu.Unlock()
-	c.observe(Assigned{Member: c.cfg.ID, At: time.Now(), Owned: owned, Lost: lost})
+	if changed {
+		c.observe(Assigned{Member: c.cfg.ID, At: time.Now(), Owned: owned, Lost: lost})
+	}
+	return changed
 }
 
 // Assigned returns the partitions this member owns now, in order.
@@ -76,24 +86,32 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return c.adjustOffsets(ctx, offsets)
 		}),
+		// franz-go calls these callbacks on every round of a rebalance, also
+		// with no partitions of this member in it (the cooperative protocol
+		// takes two rounds: revoke what moves, then assign it). Only a round
+		// that changes what this member owns is logged and counted, so one
+		// rebalance reads as one line per member it touched.
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-			c.assign(parts[cfg.Topic], true, false)
-			m.Rebalances.Inc()
-			log.Info("partitions assigned", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+			if c.assign(parts[cfg.Topic], true, false) {
+				m.Rebalances.Inc()
+				log.Info("partitions assigned", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+			}
 		}),
 		// Revoked: a rebalance moves partitions to other members. Lost: this
 		// member was dropped from the group (it missed its session timeout).
 		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
 		// is in flight here any more.
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-			c.assign(parts[cfg.Topic], false, false)
-			m.Rebalances.Inc()
-			log.Info("partitions revoked", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+			if c.assign(parts[cfg.Topic], false, false) {
+				m.Rebalances.Inc()
+				log.Info("partitions revoked", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-			c.assign(parts[cfg.Topic], false, true)
-			m.Rebalances.Inc()
-			log.Warn("partitions lost", slog.Any("partitions", parts[cfg.Topic]))
+			if c.assign(parts[cfg.Topic], false, true) {
+				m.Rebalances.Inc()
+				log.Warn("partitions lost", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
+			}
 		}),
 	}
 	if cfg.ClientID != "" {

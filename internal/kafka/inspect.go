@@ -109,6 +109,10 @@ type PartitionView struct {
 	// the high watermark.
 	Lag   int64
 	Owner string // the owning member's client id, "" when none
+	// CommittedBy is the metadata of the committed offset: foodpipe's
+	// consumers put their client id there, so it names the member that last
+	// committed the partition ("" when nothing says).
+	CommittedBy string
 }
 
 // MemberView is one member of the group.
@@ -165,6 +169,7 @@ func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (G
 		pv := PartitionView{Partition: o.Partition, HighWatermark: o.Offset, Committed: -1, Owner: owner[o.Partition]}
 		if c, ok := committed.Lookup(topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
 			pv.Committed = c.At
+			pv.CommittedBy = c.Metadata
 		}
 		if s, ok := starts.Lookup(topic, o.Partition); ok {
 			pv.Start = s.Offset

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -631,9 +632,16 @@ func (d *decoder) skip(int) *InvalidError {
 	return err
 }
 
+// literal consumes true, false or null. A word that only starts like one
+// (the n of "not json") is reported as the word it is, which a person reads
+// more easily than the literal the parser hoped for.
 func (d *decoder) literal(word string) *InvalidError {
 	if len(d.data)-d.pos < len(word) || string(d.data[d.pos:d.pos+len(word)]) != word {
-		return d.syntax("want " + word)
+		end := d.pos
+		for end < len(d.data) && end-d.pos < 20 && !strings.ContainsRune(" \t\r\n,:[]{}\"", rune(d.data[end])) {
+			end++
+		}
+		return invalid(ReasonNotJSON, "", fmt.Sprintf("%s at byte %d is not a JSON value", quote(string(d.data[d.pos:end])), d.pos))
 	}
 	d.pos += len(word)
 	return nil

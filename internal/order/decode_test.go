@@ -458,3 +458,17 @@ func manyKeys(n int) string {
 	}
 	return strings.Join(keys, ",")
 }
+
+func TestAWordThatIsNotJSONIsNamedInTheError(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"not json", `"not" at byte 0 is not a JSON value`},
+		{`{"a":ture}`, `"ture" at byte 5 is not a JSON value`},
+		{`{"a":nul`, `"nul" at byte 5 is not a JSON value`},
+	}
+	for _, tt := range tests {
+		_, err := Decode([]byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Decode(%q) = %v, want an error saying %s", tt.in, err, tt.want)
+		}
+	}
+}

@@ -70,6 +70,13 @@ func IsTransient(err error) bool {
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
 
+// IsNotMigrated reports whether err means a table foodpipe needs is not
+// there: the migrations have not been applied to this database yet.
+func IsNotMigrated(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == pgerrcode.UndefinedTable
+}
+
 // IsSchema reports whether err means the database lacks the schema or the
 // rights the write needs: a table or column that is not there (dropped, or
 // migrations not applied), or a permission revoked. Retrying as is cannot

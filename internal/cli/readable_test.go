@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"foodpipe/internal/dlq"
+	"foodpipe/internal/order"
+	"foodpipe/internal/store/dbtest"
+)
+
+func TestStatusSaysWhatAGroupStateMeansAndSumsTheLag(t *testing.T) {
+	parts := []PartitionStatus{
+		{Partition: 0, HighWatermark: 12, Committed: 8, Lag: 4, Rows: 8, LastCommitter: "foodpipe-alice"},
+		{Partition: 1, HighWatermark: 5, Committed: 5, Lag: 0, Rows: 5, LastCommitter: "foodpipe-bob"},
+		{Partition: 2, HighWatermark: 3, Committed: -1, Lag: 3, Rows: 0},
+	}
+	tests := []struct {
+		name      string
+		state     string
+		owner     string
+		want      []string
+		wantNever []string
+	}{
+		{"while rebalancing, the last committer stands in for the owner", "PreparingRebalance", "",
+			[]string{"the group is rebalancing", "foodpipe-alice (rebalancing)", "foodpipe-bob (rebalancing)", "total lag 7",
+				"(rebalancing: not reported until it completes)"}, []string{"[]"}},
+		{"a stable group shows its owners as they are", "Stable", "foodpipe-carol",
+			[]string{"foodpipe-carol", "total lag 7"}, []string{"(rebalancing)", "foodpipe-alice"}},
+		{"a group nobody joined is explained", "Dead", "",
+			[]string{"Dead (no consumer running)", "Dead is Kafka's name for a group it has no record of"}, []string{"(rebalancing)"}},
+		{"a group whose members left keeps its offsets", "Empty", "",
+			[]string{"Empty: no member is running; the committed offsets are kept"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Status{Topic: "food-orders", Group: "order-processors", GroupState: tt.state, TotalLag: 7}
+			if tt.state == "PreparingRebalance" {
+				// The coordinator describes the members of a rebalancing group with no partitions.
+				s.Members = []MemberStatus{{ClientID: "foodpipe-dave", Partitions: []int32{}}}
+			}
+			for _, p := range parts {
+				p.Owner = tt.owner
+				s.Partitions = append(s.Partitions, p)
+			}
+			var buf bytes.Buffer
+			printStatus(&buf, s)
+			out := buf.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("status lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantNever {
+				if strings.Contains(out, w) {
+					t.Errorf("status shows %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestStatusSaysPlainlyWhenTheSchemaIsNotMigrated(t *testing.T) {
+	addr := broker(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", dbtest.New(t)}
+	if err := newRun(t, vars...).do(context.Background(), "topic", "create"); err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(t, vars...)
+	if err := r.do(context.Background(), "status"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	if !strings.Contains(out, "the database has no orders table yet: run `foodpipe migrate up`") || strings.Contains(out, "SQLSTATE") {
+		t.Errorf("status before the first migration:\n%s", out)
+	}
+}
+
+func TestTopicKeysShowsAKeySplitByTwoPartitioners(t *testing.T) {
+	// CUST-10003 is one of the customers the two hashes place apart.
+	const key = "CUST-10003"
+	m, c := int32(murmur2Partition(key, 3)), int32(crc32Partition(key, 3))
+	if m == c {
+		t.Fatalf("murmur2 and crc32 both give %d for %s", m, key)
+	}
+	kp := keyPartitions{partitions: 3, messages: map[int32]int{m: 2, c: 1},
+		keys: map[int32]map[string]int{m: {key: 2}, c: {key: 1}}}
+	var buf bytes.Buffer
+	printKeys(&Env{Stdout: &buf}, "food-orders", kp)
+	out := buf.String()
+	for _, w := range []string{"PARTITION  MESSAGES  KEYS", "1 keys are on more than one partition", key + " is on partitions",
+		"1 of these 1 keys go to another partition"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("topic keys lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestTopicKeysAgreesWithTheCustomersOnOnePartition(t *testing.T) {
+	kp := keyPartitions{partitions: 3, messages: map[int32]int{}, keys: map[int32]map[string]int{}}
+	for _, k := range order.Customers() {
+		p := int32(murmur2Partition(k, 3))
+		if kp.keys[p] == nil {
+			kp.keys[p] = map[string]int{}
+		}
+		kp.keys[p][k]++
+		kp.messages[p]++
+	}
+	var buf bytes.Buffer
+	printKeys(&Env{Stdout: &buf}, "food-orders", kp)
+	out := buf.String()
+	if !strings.Contains(out, "every key is on one partition") || !strings.Contains(out, "of these 100 keys") {
+		t.Errorf("topic keys over the 100 customers:\n%s", out)
+	}
+	// Eight keys a line: no line is longer than a wide terminal.
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 160 && !strings.Contains(l, "kcat") {
+			t.Errorf("line of %d characters: %s", len(l), l)
+		}
+	}
+}
+
+func TestDlqListGivesTheErrorWithoutRepeatingTheReason(t *testing.T) {
+	tests := []struct{ reason, err, want string }{
+		{"not_json", `invalid order: not_json: "not" at byte 0 is not a JSON value`, `"not" at byte 0 is not a JSON value`},
+		{"conflicting_duplicate", "order ORD-1 stored with other content", "order ORD-1 stored with other content"},
+	}
+	for _, tt := range tests {
+		if got := inWords(dlq.Letter{Reason: tt.reason, Error: tt.err}); got != tt.want {
+			t.Errorf("inWords(%q, %q) = %q, want %q", tt.reason, tt.err, got, tt.want)
+		}
+	}
+}
