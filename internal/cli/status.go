@@ -30,6 +30,17 @@ type Status struct {
 	DLQSize  int64  `json:"dlq_size"`
 	// Database is "" when the rows could be counted, else why not.
 	Database string `json:"database_error,omitempty"`
+	// OtherGroups are the other foodpipe groups on the topic (the
+	// analytics group): each reads at its own pace, with its own offsets.
+	OtherGroups []GroupStatus `json:"other_groups"`
+}
+
+// GroupStatus is a group in brief.
+type GroupStatus struct {
+	Group    string `json:"group"`
+	State    string `json:"state"`
+	Members  int    `json:"members"`
+	TotalLag int64  `json:"total_lag"`
 }
 
 // PartitionStatus is one partition of the orders topic.
@@ -145,6 +156,17 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	case dbErr != nil:
 		s.Database = dbErr.Error()
 	}
+	s.OtherGroups = []GroupStatus{}
+	for _, g := range []string{cfg.Group, cfg.AnalyticsGroup} {
+		if g == s.Group {
+			continue
+		}
+		other, err := kafka.InspectGroup(ctx, adm, cfg.Topic, g)
+		if err != nil {
+			return s, err
+		}
+		s.OtherGroups = append(s.OtherGroups, GroupStatus{Group: g, State: other.State, Members: len(other.Members), TotalLag: other.Lag()})
+	}
 	for _, p := range view.Partitions {
 		ps := PartitionStatus{Partition: p.Partition, HighWatermark: p.HighWatermark, Committed: p.Committed, Lag: p.Lag,
 			Rows: -1, Owner: p.Owner, LastCommitter: p.CommittedBy}
@@ -218,6 +240,10 @@ func printStatus(w io.Writer, s Status) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(m.ClientID), safe(m.Host), parts)
 		}
 		tw.Flush()
+	}
+	for _, g := range s.OtherGroups {
+		fmt.Fprintf(w, "\nalso reading %s: group %s, %s, %d members, total lag %d (foodpipe status --group %s shows it)\n",
+			safe(s.Topic), safe(g.Group), safe(cmp.Or(g.State, "unknown")), g.Members, g.TotalLag, safe(g.Group))
 	}
 	if s.Database != "" {
 		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", safe(s.Database))
