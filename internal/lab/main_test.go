@@ -3,16 +3,12 @@ package lab_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +17,6 @@ import (
 	"foodpipe/internal/lab"
 	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store/dbtest"
-	"foodpipe/internal/telemetry"
 )
 
 // envRunAsCLI makes the test binary act as the foodpipe binary, which the
@@ -30,16 +25,7 @@ const envRunAsCLI = "FOODPIPE_TEST_RUN_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunAsCLI) == "1" {
-		level := new(slog.LevelVar)
-		env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: telemetry.NewLogger(os.Stderr, level), Level: level}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := cli.Run(ctx, env, os.Args[1:])
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "foodpipe:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(cli.Main(os.Args[1:], ""))
 	}
 	os.Exit(m.Run())
 }

@@ -45,28 +45,29 @@ type AnalyticsReport struct {
 func (a *Analytics) Report(ctx context.Context, group string, since time.Time, top int) (AnalyticsReport, error) {
 	r := AnalyticsReport{Group: group, Since: since}
 	var err error
-	if r.Minutes, err = collect(ctx, a.s, `SELECT minute, orders, revenue::text FROM analytics_minute
+	if r.Minutes, err = collect(ctx, a.s, "analytics report", `SELECT minute, orders, revenue::text FROM analytics_minute
 		WHERE group_id = $1 AND minute >= date_trunc('minute', $2::timestamptz) ORDER BY minute`,
 		pgx.RowToStructByPos[MinuteRevenue], group, since); err != nil {
 		return r, err
 	}
-	if r.TopItems, err = collect(ctx, a.s, `SELECT item, quantity, revenue::text FROM analytics_item_total
+	if r.TopItems, err = collect(ctx, a.s, "analytics report", `SELECT item, quantity, revenue::text FROM analytics_item_total
 		WHERE group_id = $1 ORDER BY analytics_item_total.revenue DESC, item LIMIT $2`, pgx.RowToStructByPos[ItemSales], group, top); err != nil {
 		return r, err
 	}
-	r.TopCustomers, err = collect(ctx, a.s, `SELECT customer_id, orders, spent::text, last_order_at FROM analytics_customer
+	r.TopCustomers, err = collect(ctx, a.s, "analytics report", `SELECT customer_id, orders, spent::text, last_order_at FROM analytics_customer
 		WHERE group_id = $1 ORDER BY analytics_customer.spent DESC, customer_id LIMIT $2`, pgx.RowToStructByPos[CustomerSpend], group, top)
 	return r, err
 }
 
-func collect[T any](ctx context.Context, s *Store, sql string, fn pgx.RowToFunc[T], args ...any) ([]T, error) {
+// collect runs sql and makes each row a T with fn; errors say label.
+func collect[T any](ctx context.Context, s *Store, label, sql string, fn pgx.RowToFunc[T], args ...any) ([]T, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("analytics report: %w", err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	out, err := pgx.CollectRows(rows, fn)
 	if err != nil {
-		return nil, fmt.Errorf("analytics report: %w", err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	return out, nil
 }
@@ -104,15 +105,7 @@ LIMIT 100`
 // same sums computed from the orders table: none when every order stored
 // was counted exactly once. Run it when both groups have caught up.
 func (a *Analytics) Differences(ctx context.Context, group string) ([]string, error) {
-	rows, err := a.s.pool.Query(ctx, differences, group)
-	if err != nil {
-		return nil, fmt.Errorf("compare analytics with orders: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("compare analytics with orders: %w", err)
-	}
-	return out, nil
+	return collect(ctx, a.s, "compare analytics with orders", differences, pgx.RowTo[string], group)
 }
 
 // Uncounted is how many of the orders ids group has not counted yet.

@@ -77,16 +77,8 @@ func (s *Store) Orders(ctx context.Context, ids []string) ([]order.Order, error)
 // (Older rows may come from an earlier topic of the same name, whose
 // offsets started again at 0.)
 func (s *Store) Repeats(ctx context.Context, since time.Time, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `(SELECT 'order ' || order_id FROM orders GROUP BY order_id HAVING count(*) > 1 LIMIT $1)
+	return collect(ctx, s, "find repeats", `(SELECT 'order ' || order_id FROM orders GROUP BY order_id HAVING count(*) > 1 LIMIT $1)
 		UNION ALL
 		(SELECT 'message ' || kafka_partition || '/' || kafka_offset FROM orders WHERE processed_at >= $2
-			GROUP BY kafka_partition, kafka_offset HAVING count(*) > 1 LIMIT $1)`, limit, since)
-	if err != nil {
-		return nil, fmt.Errorf("find repeats: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("find repeats: %w", err)
-	}
-	return out, nil
+			GROUP BY kafka_partition, kafka_offset HAVING count(*) > 1 LIMIT $1)`, pgx.RowTo[string], limit, since)
 }
