@@ -168,6 +168,9 @@ func TestDemoWithAnalyticsCountsEveryOrderOnceInTheSecondGroup(t *testing.T) {
 		if s.Analytics == nil || s.Analytics.Group != "order-analytics" || s.Analytics.Counted != 50 || len(s.Analytics.Differences) != 0 {
 			t.Errorf("run %d: analytics %+v, want 50 counted and no differences", run, s.Analytics)
 		}
+		if !strings.Contains(r.stderr.String(), "group order-analytics: analytics-1 now owns [0 1 2] (the orders group is not affected)") {
+			t.Errorf("run %d: the live view does not show the analytics group's own rebalance:\n%s", run, tail(r.stderr.String(), 2000))
+		}
 	}
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {

@@ -140,7 +140,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	var an *consumer.Consumer
 	if *analytics {
-		if an, err = pl.AnalyticsConsumer(ctx, "analytics-1", m); err != nil {
+		// Its rebalances are its group's own: the view tells them apart
+		// from the orders group's, whose owners and counts it draws.
+		own := func(e consumer.Event) {
+			if a, ok := e.(consumer.Assigned); ok {
+				view.event(a.At, fmt.Sprintf("group %s: %s now owns %v (the orders group is not affected)", cfg.AnalyticsGroup, a.Member, orNone(a.Owned)))
+			}
+		}
+		if an, err = pl.AnalyticsConsumer(ctx, "analytics-1", m, own); err != nil {
 			return err
 		}
 		wg.Go(func() {

@@ -204,10 +204,10 @@ func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics
 
 // AnalyticsConsumer builds a member of the pipeline's analytics group named
 // id, in this process: it keeps the aggregates (store.Analytics).
-func (p *Pipeline) AnalyticsConsumer(ctx context.Context, id string, m *telemetry.Metrics) (*consumer.Consumer, error) {
+func (p *Pipeline) AnalyticsConsumer(ctx context.Context, id string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
 	cfg := p.Config
 	cfg.Group = cfg.AnalyticsGroup
-	return NewConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, m, nil)
+	return NewConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, m, observe)
 }
 
 // ProducerClient is a producer client for cfg (the pipeline's Config, or a
