@@ -35,7 +35,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	producerLimit := f.Bool("producer-limit", false, "also hold the producer against franz-go producing pre-encoded records")
 	dial := f.Bool("latency-dial", false, "also sweep PRODUCER_LINGER (0, 1, 5, 20 ms) and CONSUMER_FETCH_MAX_WAIT (10, 250 ms) at 100, 1,000 and 10,000 orders/s, --rate-duration each")
 	dialRates := f.String("dial-rates", "100,1000,10000", "the rates --latency-dial sweeps at")
-	chart := f.String("chart", "bench-latency.svg", "with --latency-dial, the chart of p99 against linger (.svg or .png)")
+	chart := f.String("chart", "bench-latency.svg", "with --latency-dial, the chart of p99 against linger, an SVG file")
 	rounds := f.Int("rounds", 3, "rounds of the prefill, re-delivery and producer phases, for min/median/max")
 	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
 	f.bind("writers", "CONSUMER_WRITERS")

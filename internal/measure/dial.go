@@ -6,13 +6,8 @@ package measure
 import (
 	"context"
 	"fmt"
-	"image/color"
+	"os"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
 )
 
 // BenchDialPoint is one setting of the dial at one rate.
@@ -66,49 +61,24 @@ func (b *bench) latencyDial(ctx context.Context, o BenchOptions) (BenchDial, err
 }
 
 // drawDial writes p99 latency against linger, one line per rate and fetch
-// wait, to path (SVG or PNG by its extension).
+// wait, as an SVG chart to path (see chart.go).
 func drawDial(points []BenchDialPoint, rates []float64, path string) error {
-	p := plot.New()
-	p.Title.Text = "end-to-end p99 against producer linger"
-	p.X.Label.Text = "producer linger (ms)"
-	p.Y.Label.Text = "p99 latency (ms)"
-	p.Legend.Top = true
-	p.Add(plotter.NewGrid())
-	// Latencies span two orders of magnitude between the rates.
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	i := 0
+	c := chart{Title: "end-to-end p99 against producer linger", XLabel: "producer linger (ms)", YLabel: "p99 latency (ms, log scale)",
+		Target: 5, TargetLabel: "target p99 at 1,000/s: 5 ms"}
 	for _, r := range rates {
 		for _, fw := range dialFetchWaits {
-			var xys plotter.XYs
+			sr := series{Name: fmt.Sprintf("%v/s, fetch wait %v", r, fw), Dashed: fw > dialFetchWaits[0]}
 			for _, pt := range points {
 				if pt.Rate == r && pt.FetchWaitMs == ms(fw) {
-					xys = append(xys, plotter.XY{X: pt.LingerMs, Y: pt.P99ms})
+					sr.X, sr.Y = append(sr.X, pt.LingerMs), append(sr.Y, pt.P99ms)
 				}
 			}
-			if len(xys) == 0 {
-				continue
+			if len(sr.X) > 0 {
+				c.Series = append(c.Series, sr)
 			}
-			line, marks, err := plotter.NewLinePoints(xys)
-			if err != nil {
-				return fmt.Errorf("chart: %w", err)
-			}
-			c := plotutil.Color(i)
-			line.Color, marks.Color = c, c
-			if fw > dialFetchWaits[0] {
-				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			}
-			marks.Shape = plotutil.Shape(i)
-			p.Add(line, marks)
-			p.Legend.Add(fmt.Sprintf("%v/s, fetch wait %v", r, fw), line, marks)
-			i++
 		}
 	}
-	target := plotter.NewFunction(func(float64) float64 { return 5 })
-	target.Color = color.RGBA{R: 200, A: 255}
-	target.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
-	p.Add(target)
-	p.Legend.Add("target p99 at 1,000/s: 5 ms", target)
-	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
+	if err := os.WriteFile(path, c.svg(), 0o644); err != nil { //nolint:gosec // a chart for the user to open, like any report
 		return fmt.Errorf("chart: %w", err)
 	}
 	return nil
