@@ -107,6 +107,9 @@ func TestAnalyticsCountEachOrderOnceInItsMinute(t *testing.T) {
 		t.Fatalf("stale batch: %v, want ErrStaleOffsets", err)
 	}
 	check("after a stale batch")
+	if n, err := a.Counted(ctx, "order-analytics"); err != nil || n != 3 {
+		t.Errorf("Counted = %d (%v), want the 3 orders counted", n, err)
+	}
 	if next, err := a.Offsets(ctx, "order-analytics", "orders"); err != nil || next[0] != 6 {
 		t.Errorf("next offset %v (%v), want 6", next, err)
 	}
