@@ -119,6 +119,17 @@ WHERE s.order_id = ANY($1)`
 	clearStaging = "DELETE FROM order_staging"
 )
 
+// probeOrders finds which of a batch's orders are stored already, and
+// whether with the same content, in one statement: the batch travels as
+// arrays, one per column, and meets orders through its primary key. Only
+// the rows found are compared (and their items parsed as jsonb).
+const probeOrders = `SELECT p.order_id,
+	o.customer_id = p.customer_id AND o.items = p.items::jsonb AND o.total_amount = p.cents / 100.0
+		AND o.status = p.status AND o.created_at = p.created_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[])
+	AS p(order_id, customer_id, items, cents, status, created_at)
+JOIN orders o ON o.order_id = p.order_id`
+
 // PostgreSQL's timestamptz range: from 4714-11-24 BC (astronomical year
 // -4713) up to, not including, 294277-01-01. Instants outside it are refused
 // before they are sent: they travel as int64 microseconds since 2000, and far
@@ -147,7 +158,8 @@ type batchWrite struct {
 	fates  []fate
 	errs   map[int]error // reasons of rejected rows, by index
 
-	existing int // rows found already stored (safe and careful mode)
+	existing   int    // rows found already stored (any mode but fast)
+	afterProbe func() // Store.afterProbe
 	dead     int // dead letters recorded
 }
 
@@ -174,21 +186,24 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 		return Result{}, nil
 	}
 	w := newBatchWrite(&b)
+	w.afterProbe = s.afterProbe
 	m := fast
 	if s.recentExisting.Load() {
-		m = safe
+		m = probe
 	}
 	err := s.writeTx(ctx, w, m)
 	if m == fast && isExistingOrder(err) {
 		// Some order is stored already; do it again, skipping those.
 		s.recentExisting.Store(true)
-		m = safe
+		m = probe
 		w.reset()
 		err = s.writeTx(ctx, w, m)
 	}
 	if isDataException(err) {
 		// Some row is refused and the transaction is lost. Do it again,
 		// this time with a savepoint around every attempt, to find the row.
+		// (A 23505 here is an order another transaction stored between the
+		// probe and the COPY; ON CONFLICT in careful mode settles it.)
 		m = careful
 		w.reset()
 		err = s.writeTx(ctx, w, m)
@@ -198,7 +213,7 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 	}
 	if m != fast {
 		// Re-deliveries come in runs (a producer re-sending a stretch of
-		// orders): stay in safe mode until a batch finds nothing stored.
+		// orders): keep probing until a batch finds nothing stored.
 		s.recentExisting.Store(w.existing > 0)
 	}
 	return w.result(), nil
@@ -312,13 +327,18 @@ type mode uint8
 
 const (
 	// fast copies the rows straight into orders. A stored order_id fails
-	// the COPY (23505) and the batch is done again in safe mode.
+	// the COPY (23505) and the batch is done again in probe mode.
 	fast mode = iota
-	// safe goes through the staging table and ON CONFLICT DO NOTHING, and
-	// sorts the rows left out into duplicates and conflicts.
-	safe
-	// careful is safe mode inside savepoints, bisecting to isolate the rows
-	// PostgreSQL refuses.
+	// probe asks which orders are stored already (and whether with the same
+	// content), then copies the others straight into orders. An order
+	// stored by a concurrent transaction in between fails the COPY, and the
+	// batch is done again in careful mode.
+	probe
+	// careful goes through the staging table and ON CONFLICT DO NOTHING,
+	// which settles orders that concurrent transactions store at the same
+	// time, and sorts the rows left out into duplicates and conflicts. Each
+	// attempt is in a savepoint, bisecting to isolate the rows PostgreSQL
+	// refuses.
 	careful
 )
 

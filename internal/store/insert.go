@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,21 +47,32 @@ func (w *batchWrite) bisect(ctx context.Context, tx pgx.Tx, rows []int) error {
 	return w.bisect(ctx, tx, rows[mid:])
 }
 
-// store brings rows into orders. In fast mode that is one COPY. Otherwise
-// the rows go through the staging table, and those already stored are
-// sorted into duplicates and conflicts; in careful mode the staging table is
-// emptied first, as earlier attempts of the transaction may have filled it.
+// store brings rows into orders. In fast mode that is one COPY; in probe
+// mode the rows stored already are sorted into duplicates and conflicts
+// first, and the others copied. In careful mode the staging table is
+// emptied (earlier attempts of the transaction may have filled it), the rows
+// go through it, and those ON CONFLICT leaves out are sorted.
 func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) error {
-	if m == fast {
+	if m == probe {
+		var err error
+		if rows, err = w.probe(ctx, tx, rows); err != nil {
+			return err
+		}
+		if w.afterProbe != nil {
+			w.afterProbe()
+		}
+	}
+	if m == fast || m == probe {
+		if len(rows) == 0 {
+			return nil
+		}
 		if err := w.copyRows(ctx, tx, copyOrders, rows); err != nil {
 			return fmt.Errorf("copy orders: %w", err)
 		}
 		return nil
 	}
-	if m == careful {
-		if _, err := tx.Exec(ctx, clearStaging); err != nil {
-			return fmt.Errorf("clear staging: %w", err)
-		}
+	if _, err := tx.Exec(ctx, clearStaging); err != nil {
+		return fmt.Errorf("clear staging: %w", err)
 	}
 	if err := w.copyRows(ctx, tx, copyStaging, rows); err != nil {
 		return fmt.Errorf("stage orders: %w", err)
@@ -104,6 +116,55 @@ func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) e
 		}
 	}
 	return nil
+}
+
+// probe settles the rows that are stored already as duplicates or
+// conflicts, and returns the others.
+func (w *batchWrite) probe(ctx context.Context, tx pgx.Tx, rows []int) ([]int, error) {
+	n := len(rows)
+	ids, customers, items, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	cents, created := make([]int64, n), make([]time.Time, n)
+	buf := make([]byte, 0, 256*n)
+	for k, i := range rows {
+		o := &w.b.Rows[i].Order
+		at := len(buf)
+		buf = o.AppendItemsJSON(buf)
+		ids[k], customers[k], statuses[k] = o.OrderID, o.CustomerID, string(o.Status)
+		items[k], cents[k], created[k] = string(buf[at:]), int64(o.TotalAmount), o.CreatedAt
+	}
+	found, err := tx.Query(ctx, probeOrders, ids, customers, items, cents, statuses, created)
+	if err != nil {
+		return nil, fmt.Errorf("probe orders: %w", err)
+	}
+	stored := map[string]bool{}
+	for found.Next() {
+		var id string
+		var same bool
+		if err := found.Scan(&id, &same); err != nil {
+			found.Close()
+			return nil, fmt.Errorf("probe orders: %w", err)
+		}
+		i := w.first[id]
+		w.fates[i] = conflict
+		if same {
+			w.fates[i] = duplicate
+		}
+		stored[id] = true
+	}
+	if err := found.Err(); err != nil {
+		return nil, fmt.Errorf("probe orders: %w", err)
+	}
+	w.existing += len(stored)
+	if len(stored) == 0 {
+		return rows, nil
+	}
+	fresh := make([]int, 0, n-len(stored))
+	for _, i := range rows {
+		if !stored[w.b.Rows[i].Order.OrderID] {
+			fresh = append(fresh, i)
+		}
+	}
+	return fresh, nil
 }
 
 // queryStrings runs a query returning one text column.

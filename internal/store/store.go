@@ -24,9 +24,12 @@ type Store struct {
 	pool *pgxpool.Pool
 
 	// recentExisting is set while batches meet orders already stored, so
-	// that WriteBatch goes straight to safe mode instead of failing in fast
+	// that WriteBatch goes straight to probe mode instead of failing in fast
 	// mode first.
 	recentExisting atomic.Bool
+	// afterProbe, when set, runs between a batch's probe and its COPY; tests
+	// store an order from elsewhere at that moment.
+	afterProbe func()
 	// terminated counts the sessions of frozen writers ended (fence.go).
 	terminated atomic.Int64
 }

@@ -856,3 +856,54 @@ func TestAWriterFrozenMidStatementIsEndedByTheNextWriter(t *testing.T) {
 	}
 	t.Logf("the next writer stored its batch after %v", took.Round(100*time.Millisecond))
 }
+
+// An order stored by another transaction between a batch's probe and its
+// COPY fails the COPY; the batch is done again through ON CONFLICT, and every
+// order ends up stored once, with the right fate.
+func TestWriteBatchSettlesAnOrderStoredBetweenProbeAndCopy(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	dbURL := dbtest.New(t)
+	st, other := openStore(t, dbURL), openStore(t, dbURL)
+	if _, err := st.WriteBatch(ctx, store.Batch{Group: "g", Rows: rows(0, "A"), Offsets: offsets(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	// The next batch meets A and goes to probe mode; B is stored from
+	// elsewhere after the probe has found it missing.
+	probes := 0
+	st.SetAfterProbe(func() {
+		probes++
+		if probes == 1 {
+			if _, err := other.WriteBatch(ctx, store.Batch{Rows: rows(2, "B")}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	res, err := st.WriteBatch(ctx, store.Batch{Group: "g", Rows: rows(1, "A", "B", "C"), Offsets: offsets(1, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != 1 || !equal(ids(res.Duplicates), []string{"A", "B"}) || len(res.Conflicts) != 0 {
+		t.Errorf("result %+v: want C inserted, A and B duplicates", res)
+	}
+	if probes != 1 {
+		t.Errorf("%d probes, want 1 (then the staging table)", probes)
+	}
+	if n, _ := st.Count(ctx); n != 3 {
+		t.Errorf("Count = %d, want 3", n)
+	}
+}
+
+// openStore opens a store on dbURL with the migrations applied.
+func openStore(t *testing.T, dbURL string) *store.Store {
+	t.Helper()
+	st, err := store.Open(ctxFor(t), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.MigrateUp(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
