@@ -160,7 +160,7 @@ type batchWrite struct {
 
 	existing   int    // rows found already stored (any mode but fast)
 	afterProbe func() // Store.afterProbe
-	dead     int // dead letters recorded
+	dead       int    // dead letters recorded
 }
 
 // WriteBatch stores a batch in one transaction: the new orders, and for

@@ -23,9 +23,9 @@ const benchBatch = 1000
 //     after a lost commit), so each batch stores 500 and finds 500.
 func BenchmarkWriteBatch(b *testing.B) {
 	cases := []struct {
-		name        string
-		writers     int
-		stored      func(j int) bool // which orders of a batch are stored before
+		name    string
+		writers int
+		stored  func(j int) bool // which orders of a batch are stored before
 	}{
 		{"writers=1", 1, nil},
 		{"writers=2", 2, nil},
