@@ -119,11 +119,15 @@ WHERE s.order_id = ANY($1)`
 	clearStaging = "DELETE FROM order_staging"
 )
 
-// probeOrders finds which of a batch's orders are stored already, and
-// whether with the same content, in one statement: the batch travels as
-// arrays, one per column, and meets orders through its primary key. Only
-// the rows found are compared (and their items parsed as jsonb).
-const probeOrders = `SELECT p.order_id,
+// probeOrders returns which of the order_ids given as an array are stored
+// already. The array meets orders through its primary key, one index lookup
+// per id.
+const probeOrders = `SELECT p.order_id FROM unnest($1::text[]) AS p(order_id)
+JOIN orders o ON o.order_id = p.order_id`
+
+// compareOrders tells, for stored orders, whether the batch brings the same
+// content. The rows travel as arrays, one per column.
+const compareOrders = `SELECT p.order_id,
 	o.customer_id = p.customer_id AND o.items = p.items::jsonb AND o.total_amount = p.cents / 100.0
 		AND o.status = p.status AND o.created_at = p.created_at
 FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[])

@@ -119,52 +119,71 @@ func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) e
 }
 
 // probe settles the rows that are stored already as duplicates or
-// conflicts, and returns the others.
+// conflicts, and returns the others. It asks for the ids first, and sends
+// the content of the stored ones only: most of a batch is usually new, and
+// the arrays cost memory on both sides.
 func (w *batchWrite) probe(ctx context.Context, tx pgx.Tx, rows []int) ([]int, error) {
-	n := len(rows)
-	ids, customers, items, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	cents, created := make([]int64, n), make([]time.Time, n)
-	buf := make([]byte, 0, 256*n)
+	ids := make([]string, len(rows))
 	for k, i := range rows {
-		o := &w.b.Rows[i].Order
-		at := len(buf)
-		buf = o.AppendItemsJSON(buf)
-		ids[k], customers[k], statuses[k] = o.OrderID, o.CustomerID, string(o.Status)
-		items[k], cents[k], created[k] = string(buf[at:]), int64(o.TotalAmount), o.CreatedAt
+		ids[k] = w.b.Rows[i].Order.OrderID
 	}
-	found, err := tx.Query(ctx, probeOrders, ids, customers, items, cents, statuses, created)
+	stored, err := queryStrings(ctx, tx, probeOrders, ids)
 	if err != nil {
 		return nil, fmt.Errorf("probe orders: %w", err)
 	}
-	stored := map[string]bool{}
-	for found.Next() {
+	if len(stored) == 0 {
+		return rows, nil
+	}
+	w.existing += len(stored)
+	if err := w.compare(ctx, tx, stored); err != nil {
+		return nil, err
+	}
+	fresh := rows[:0:0]
+	for _, i := range rows {
+		if w.fates[i] == inserted {
+			fresh = append(fresh, i)
+		}
+	}
+	return fresh, nil
+}
+
+// compare sorts the stored orders with these ids into duplicates and
+// conflicts.
+func (w *batchWrite) compare(ctx context.Context, tx pgx.Tx, stored []string) error {
+	n := len(stored)
+	customers, statuses := make([]string, n), make([]string, n)
+	items, cents, created := make([][]byte, n), make([]int64, n), make([]time.Time, n)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := (*bp)[:0]
+	for k, id := range stored {
+		o := &w.b.Rows[w.first[id]].Order
+		at := len(buf)
+		buf = o.AppendItemsJSON(buf)
+		items[k] = buf[at:len(buf):len(buf)]
+		customers[k], statuses[k], cents[k], created[k] = o.CustomerID, string(o.Status), int64(o.TotalAmount), o.CreatedAt
+	}
+	// The slices of items point into buf as it was when each was cut; if
+	// buf grew since, they still hold their bytes (append copies).
+	*bp = buf
+	cmp, err := tx.Query(ctx, compareOrders, stored, customers, items, cents, statuses, created)
+	if err != nil {
+		return fmt.Errorf("compare orders: %w", err)
+	}
+	for cmp.Next() {
 		var id string
 		var same bool
-		if err := found.Scan(&id, &same); err != nil {
-			found.Close()
-			return nil, fmt.Errorf("probe orders: %w", err)
+		if err := cmp.Scan(&id, &same); err != nil {
+			cmp.Close()
+			return fmt.Errorf("compare orders: %w", err)
 		}
 		i := w.first[id]
 		w.fates[i] = conflict
 		if same {
 			w.fates[i] = duplicate
 		}
-		stored[id] = true
 	}
-	if err := found.Err(); err != nil {
-		return nil, fmt.Errorf("probe orders: %w", err)
-	}
-	w.existing += len(stored)
-	if len(stored) == 0 {
-		return rows, nil
-	}
-	fresh := make([]int, 0, n-len(stored))
-	for _, i := range rows {
-		if !stored[w.b.Rows[i].Order.OrderID] {
-			fresh = append(fresh, i)
-		}
-	}
-	return fresh, nil
+	return cmp.Err()
 }
 
 // queryStrings runs a query returning one text column.
