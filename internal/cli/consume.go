@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
@@ -46,6 +47,9 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 		return err
 	}
 	cfg.Group = kind.group(cfg)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(consumer.MemoryLimit(cfg.BatchSize))
+	}
 	st, err := pipeline.OpenStore(ctx, cfg, cfg.Migrate)
 	if err != nil {
 		return stoppedOr(ctx, err)
@@ -66,7 +70,8 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 		return err
 	}
 	defer stop()
-	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.String("group", cfg.Group), slog.Any("config", cfg))
+	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.String("group", cfg.Group),
+		slog.Int64("memory_limit_mib", debug.SetMemoryLimit(-1)>>20), slog.Any("config", cfg))
 	return c.Run(ctx)
 }
 

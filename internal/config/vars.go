@@ -120,7 +120,7 @@ var Vars = []Var{
 		c.ProducerRetries = int(n)
 		return err
 	}, func(c Config) string { return strconv.Itoa(c.ProducerRetries) }, Plain},
-	{"PRODUCER_LINGER", "5ms", "How long the producer waits to fill a batch before sending it: latency against requests per order.", func(c *Config, v string) error {
+	{"PRODUCER_LINGER", "0s", "How long the producer waits to fill a batch before sending it: latency against requests per order. Batches still form while a request is in flight.", func(c *Config, v string) error {
 		return setDuration(&c.ProducerLinger, v, 0, time.Second, "0 to 1s such as 5ms")
 	}, func(c Config) string { return c.ProducerLinger.String() }, Plain},
 	{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {

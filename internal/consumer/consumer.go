@@ -275,7 +275,7 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 		}
 	}()
 	for {
-		fetches := cl.PollRecords(ctx, c.cfg.BatchSize*pollBatches)
+		fetches := c.poll(ctx, cl)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
 		}
@@ -307,6 +307,33 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 		}
 		cl.AllowRebalance()
 	}
+}
+
+// followUpWait bounds the second look poll takes after a small poll.
+const followUpWait = 500 * time.Microsecond
+
+// poll returns the next records. The client keeps one fetch in flight per
+// broker and sends the next only once the previous one has been polled, so
+// the records that reached the broker while the last batch was being written
+// are, after a poll, one quick fetch away rather than in hand: left there,
+// they would wait for a whole batch more to be written. When a poll brings
+// less than a batch (a topic that is not being drained but followed, where
+// latency is what counts), poll takes that fetch too if it comes back
+// within followUpWait.
+func (c *Consumer) poll(ctx context.Context, cl *kgo.Client) kgo.Fetches {
+	most := c.cfg.BatchSize * pollBatches
+	fetches := cl.PollRecords(ctx, most)
+	n := len(fetches.Records())
+	if n == 0 || n >= c.cfg.BatchSize {
+		return fetches
+	}
+	fctx, cancel := context.WithTimeout(ctx, followUpWait)
+	defer cancel()
+	more := cl.PollRecords(fctx, most-n)
+	if fctx.Err() != nil && len(more.Records()) == 0 {
+		return fetches // nothing came: what more holds is the poll's own timeout
+	}
+	return append(fetches, more...)
 }
 
 func (c *Consumer) setAway(away bool) {

@@ -605,3 +605,55 @@ func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
 		t.Errorf("the circuit breaker opened %v times; no batch failed more than its %d retries", got, retries)
 	}
 }
+
+// A poll of less than a batch looks once more for what reached the broker
+// meanwhile; when nothing comes, it returns what it has, without the error
+// its own short wait ends with.
+func TestPollTakesTheFollowingFetchAndNoTimeout(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	_, recs := orders(7, 3)
+	c.produce(t, recs[0])
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}}), nil,
+		Config{ID: "p", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	fetches := cons.poll(ctx, cl)
+	if n := len(fetches.Records()); n != 1 || fetches.Err0() != nil {
+		t.Fatalf("first poll: %d records, error %v; want 1 and none", n, fetches.Err0())
+	}
+	// Two records reach the broker while "the batch is written"; the next
+	// poll brings the first fetch back at once and looks once more.
+	c.produce(t, recs[1])
+	c.produce(t, recs[2])
+	var got int
+	for got < 2 && ctx.Err() == nil {
+		fetches = cons.poll(ctx, cl)
+		if err := fetches.Err0(); err != nil {
+			t.Fatalf("poll returned the error %v", err)
+		}
+		got += len(fetches.Records())
+	}
+	if got != 2 {
+		t.Errorf("%d records, want 2", got)
+	}
+}
+
+// The soft memory limit grows with what a poll may hold, past the default's.
+func TestMemoryLimitFollowsTheBatchSize(t *testing.T) {
+	if got := MemoryLimit(5000); got != 40<<20 {
+		t.Errorf("MemoryLimit(5000) = %d MiB, want 40", got>>20)
+	}
+	if got := MemoryLimit(50000); got != 50000*pollBatches*2<<10 {
+		t.Errorf("MemoryLimit(50000) = %d MiB, want %d", got>>20, 50000*pollBatches*2>>10)
+	}
+}

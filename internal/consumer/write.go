@@ -21,8 +21,23 @@ import (
 	"foodpipe/internal/telemetry"
 )
 
+// namedDuplicates is how many of a batch's duplicates the log names.
+const namedDuplicates = 10
+
 // pollBatches is how many batches one poll may take.
 const pollBatches = 4
+
+// MemoryLimit is the soft memory limit (as GOMEMLIMIT) that suits a
+// consumer process writing batches of batchSize: 40 MiB, or 2 KiB for each
+// record a poll may hold (the record and the order decoded from it), if that
+// is more. Go's collector otherwise lets the heap grow to twice what is live
+// after each collection, and a drain's fetches and batches come and go fast
+// enough for that to double the process's footprint. Under the limit it
+// collects sooner instead; the limit is soft: past it the heap grows rather
+// than the collector taking more than half the CPU.
+func MemoryLimit(batchSize int) int64 {
+	return max(40<<20, int64(batchSize)*pollBatches*2<<10)
+}
 
 // prepared is a batch decoded and ready to write.
 type prepared struct {
@@ -204,7 +219,13 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 		fault.Crash("consumer.dead-letters-recorded")
 		c.deadRecorded(batch, res)
 	}
-	for _, r := range res.Duplicates {
+	for i, r := range res.Duplicates {
+		if i == namedDuplicates {
+			// A replay can bring a whole batch of them: the metric counts
+			// them all, the log names the first few.
+			c.log.Info("more duplicate orders skipped", slog.Int("count", len(res.Duplicates)-i))
+			break
+		}
 		c.log.Info("duplicate order skipped", telemetry.OrderID(r.Order.OrderID),
 			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
 	}

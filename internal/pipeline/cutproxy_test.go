@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"foodpipe/internal/consumer"
 	"foodpipe/internal/pipeline"
 )
 
@@ -87,14 +88,15 @@ func TestTheCutProxyCutsAndMends(t *testing.T) {
 }
 
 // Each consumer child serves its metrics and readiness on an address of
-// its own; a child started without one says so instead of hanging.
+// its own; a child started without one says so instead of hanging. A
+// consumer sets its soft memory limit unless GOMEMLIMIT does.
 func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 	pl := start(t, pipeline.EmbeddedBroker, &events{})
-	a, err := pl.SpawnConsumer("consumer-a")
+	a, err := pl.SpawnConsumer("consumer-a", "GOMEMLIMIT=")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := pl.SpawnConsumer("consumer-b")
+	b, err := pl.SpawnConsumer("consumer-b", "GOMEMLIMIT=100MiB")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +104,7 @@ func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 		t.Fatalf("metrics addresses %q and %q, want two of their own", a.MetricsAddr, b.MetricsAddr)
 	}
 	ctx := context.Background()
+	memLimit := map[*pipeline.Process]float64{a: float64(consumer.MemoryLimit(pl.Config.BatchSize)), b: 100 << 20}
 	for _, c := range []*pipeline.Process{a, b} {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -110,6 +113,9 @@ func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 			if err == nil && rerr == nil && ready {
 				if v, ok := pipeline.Gauge(fams, "foodpipe_db_breaker_open"); !ok || v != 0 {
 					t.Errorf("%s: foodpipe_db_breaker_open = %v, %v; want 0", c.Name, v, ok)
+				}
+				if v, ok := pipeline.Gauge(fams, "go_gc_gomemlimit_bytes"); !ok || v != memLimit[c] {
+					t.Errorf("%s: go_gc_gomemlimit_bytes = %v, %v; want %v", c.Name, v, ok, memLimit[c])
 				}
 				if _, ok := pipeline.Gauge(fams, "no_such_metric"); ok {
 					t.Errorf("%s: a metric that does not exist was found", c.Name)
