@@ -66,9 +66,10 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 	if d := r.Dial; d != nil {
 		fmt.Fprintf(w, "\nlatency dial (chart: %s):\n", d.Chart)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "orders/s\tlinger ms\tfetch wait ms\tp50 ms\tp99 ms\tmax ms\tbatches/s\tCPU µs/order\t")
+		fmt.Fprintln(tw, "orders/s\tlinger ms\tfetch wait ms\tp50 ms\tp99 ms\tmax ms\tbatches/s\tCPU µs/order\tp99 ms min / median / max\t")
 		for _, p := range d.Points {
-			fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t\n", p.Rate, p.LingerMs, p.FetchWaitMs, p.P50ms, p.P99ms, p.MaxMs, p.BatchesPerSec, p.CPUMicrosPerOrder)
+			fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%s\t\n", p.Rate, p.LingerMs, p.FetchWaitMs, p.P50ms, p.P99ms, p.MaxMs,
+				p.BatchesPerSec, p.CPUMicrosPerOrder, spread(p.P99, "%.1f"))
 		}
 		_ = tw.Flush()
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +15,6 @@ import (
 	"foodpipe/internal/store/dbtest"
 )
 
-// A tiny bench, for correctness only: every phase runs and reports
 // The phases beyond the empty table, tiny and for correctness only: each
 // runs its rounds, the re-delivery leaves the stored rows alone, and every
 // phase is judged.
@@ -64,6 +64,10 @@ func TestBenchMeasuresTheFullTableRedeliveryProducerAndDialPhases(t *testing.T) 
 		if p.Rate != 200 || !(0 < p.P50ms && p.P50ms <= p.P99ms && p.P99ms <= p.MaxMs) || p.BatchesPerSec <= 0 || p.CPUMicrosPerOrder <= 0 {
 			t.Errorf("dial point %+v", p)
 		}
+		spreadOK("dial p99", p.P99)
+		if !slices.Contains(p.P99.Rounds, p.P99ms) {
+			t.Errorf("dial point p99 %.2f is none of its rounds' %v", p.P99ms, p.P99.Rounds)
+		}
 	}
 	if svg, err := os.ReadFile(chart); err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), "200/s, fetch wait 10ms") {
 		t.Errorf("chart %s: %v, %d bytes", chart, err, len(svg))
@@ -80,6 +84,7 @@ func TestBenchMeasuresTheFullTableRedeliveryProducerAndDialPhases(t *testing.T) 
 	}
 }
 
+// A tiny bench, for correctness only: every phase runs and reports
 // consistent numbers. The figures themselves mean nothing at this size.
 func TestBenchMeasuresEveryPhase(t *testing.T) {
 	t.Setenv(envRunAsCLI, "1")
