@@ -595,7 +595,9 @@ func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
 	cl.Close()
 	const retries = 3
 	flaky := &flakyStore{Store: st, fails: retries, attempts: map[int32]int{}}
-	cons, stop := memberWith(t, c, flaky, "c1", io.Discard, func(cfg *Config) { cfg.DBRetries, cfg.Writers = retries, 3 })
+	// Batches of 10: a poll bigger than a batch is written a partition per
+	// writer (a smaller one would be a single batch).
+	cons, stop := memberWith(t, c, flaky, "c1", io.Discard, func(cfg *Config) { cfg.DBRetries, cfg.Writers, cfg.BatchSize = retries, 3, 10 })
 	eventually(t, "every order stored", func() bool { return count(t, st) == 60 })
 	stop()
 	if got := cons.Stats().Failures; got != 3*retries {
@@ -655,5 +657,76 @@ func TestMemoryLimitFollowsTheBatchSize(t *testing.T) {
 	}
 	if got := MemoryLimit(50000); got != 50000*pollBatches*2<<10 {
 		t.Errorf("MemoryLimit(50000) = %d MiB, want %d", got>>20, 50000*pollBatches*2>>10)
+	}
+}
+
+// countingStore counts the batches written and the partitions each covers.
+type countingStore struct {
+	Store
+	mu      sync.Mutex
+	batches [][]int32
+}
+
+func (s *countingStore) WriteBatch(ctx context.Context, b store.Batch) (store.Result, error) {
+	s.mu.Lock()
+	var parts []int32
+	for _, po := range b.Offsets {
+		parts = append(parts, po.Partition)
+	}
+	s.batches = append(s.batches, parts)
+	s.mu.Unlock()
+	return s.Store.WriteBatch(ctx, b)
+}
+
+// A poll of less than a batch, over several partitions, is one transaction
+// that stores every partition's offset; a bigger one is a batch per
+// partition.
+func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		batchSize int
+		want      func([][]int32) bool
+	}{
+		// (Usually one batch of all three; a poll may happen to come back
+		// before every partition's records reached the client.)
+		{"small", 100, func(b [][]int32) bool { return slices.ContainsFunc(b, func(p []int32) bool { return len(p) > 1 }) }},
+		{"large", 5, func(b [][]int32) bool {
+			for _, parts := range b {
+				if len(parts) != 1 {
+					return false
+				}
+			}
+			return len(b) >= 3
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3)
+			st := dbtest.NewStore(t)
+			_, recs := orders(21, 30)
+			for i, r := range recs {
+				r.Partition = int32(i % 3)
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			cl.Close()
+			counting := &countingStore{Store: st}
+			cons, stop := memberWith(t, c, counting, "c1", io.Discard, func(cfg *Config) { cfg.BatchSize = tc.batchSize })
+			eventually(t, "every order stored", func() bool { return count(t, st) == 30 })
+			stop()
+			offs, err := st.Offsets(context.Background(), group, cons.scope.Load().(string))
+			if err != nil || offs[0] != 10 || offs[1] != 10 || offs[2] != 10 {
+				t.Errorf("stored offsets %v, %v; want 10 for each partition", offs, err)
+			}
+			counting.mu.Lock()
+			defer counting.mu.Unlock()
+			if !tc.want(counting.batches) {
+				t.Errorf("batches by partitions %v", counting.batches)
+			}
+		})
 	}
 }

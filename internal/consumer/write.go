@@ -49,27 +49,34 @@ type prepared struct {
 // written in order, in batches of BatchSize, each batch in its own
 // transaction with its dead letters; different partitions are written side
 // by side, up to Writers at a time, so that PostgreSQL works on several
-// COPYs at once while this process decodes the next batches. Then one Kafka
-// commit covers what was written.
+// COPYs at once while this process decodes the next batches. A poll of no
+// more than one batch (a topic followed as it is written rather than
+// drained) is one batch for all its partitions: one transaction, and one
+// wait for the WAL to reach the disk, instead of one per partition. Then
+// one Kafka commit covers what was written.
 //
-// A partition whose batch the offset fence refuses (another member stored
-// past it) is left alone: nothing more of it is written or committed here,
-// and it is fetched again from the database's offset. If this member lost
-// the partition, the rebalance it has not seen yet takes it away; if it
-// still owns it, it goes on from where the database says.
+// A batch the offset fence refuses (another member stored past it) is left
+// alone with its partitions: nothing more of them is written or committed
+// here, and they are fetched again from the database's offsets. If this
+// member lost a partition, the rebalance it has not seen yet takes it away;
+// if it still owns it, it goes on from where the database says.
 func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
 	scope, err := c.offsetScope(ctx)
 	if err != nil {
 		return err
 	}
-	parts := byPartition(recs)
-	written := make([]*kgo.Record, len(parts)) // last record stored, per partition
-	fenced := make([]bool, len(parts))
+	runs := byPartition(recs)
+	if len(recs) <= c.cfg.BatchSize {
+		runs = [][]*kgo.Record{recs}
+	}
+	written := make([]int, len(runs)) // records of each run stored
+	fenced := make([]bool, len(runs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Writers)
-	for i, part := range parts {
+	for i, run := range runs {
 		g.Go(func() error {
-			for len(part) > 0 {
+			for written[i] < len(run) {
+				part := run[written[i]:]
 				n := min(len(part), c.cfg.BatchSize)
 				err := c.writePrepared(gctx, c.prepare(scope, part[:n]))
 				if errors.Is(err, store.ErrStaleOffsets) {
@@ -82,8 +89,7 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 				if err != nil {
 					return err
 				}
-				written[i] = part[n-1]
-				part = part[n:]
+				written[i] += n
 			}
 			return nil
 		})
@@ -91,17 +97,17 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := c.refetchFenced(ctx, cl, scope, parts, fenced); err != nil {
+	if err := c.refetchFenced(ctx, cl, scope, runs, fenced); err != nil {
 		return err
 	}
 
 	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
 	// done. If this commit fails the orders come again and are recognised
 	// as duplicates, or skipped thanks to the offsets stored with them.
-	var commit []*kgo.Record
-	for i, r := range written {
-		if r != nil && !fenced[i] {
-			commit = append(commit, r)
+	var commit []*kgo.Record // CommitRecords takes each partition's highest offset
+	for i, run := range runs {
+		if !fenced[i] {
+			commit = append(commit, run[:written[i]]...)
 		}
 	}
 	if len(commit) == 0 {
@@ -133,11 +139,12 @@ func (c *Consumer) signCommit(ctx context.Context) context.Context {
 	})
 }
 
-// refetchFenced moves each fenced partition's fetch position to the offset
-// the database holds, so that nothing past this poll is skipped nor fetched
-// twice. It runs on the polling goroutine, before AllowRebalance, as
-// SetOffsets requires.
-func (c *Consumer) refetchFenced(ctx context.Context, cl *kgo.Client, scope string, parts [][]*kgo.Record, fenced []bool) error {
+// refetchFenced moves the fetch position of each partition of a fenced run
+// to the offset the database holds (or, for a partition of the run that
+// another member did not store past, back to where the run began), so that
+// nothing past this poll is skipped nor fetched twice. It runs on the
+// polling goroutine, before AllowRebalance, as SetOffsets requires.
+func (c *Consumer) refetchFenced(ctx context.Context, cl *kgo.Client, scope string, runs [][]*kgo.Record, fenced []bool) error {
 	if !slices.Contains(fenced, true) {
 		return nil
 	}
@@ -146,16 +153,19 @@ func (c *Consumer) refetchFenced(ctx context.Context, cl *kgo.Client, scope stri
 		return fmt.Errorf("read stored offsets: %w", err)
 	}
 	set := map[int32]kgo.EpochOffset{}
-	for i, part := range parts {
+	for i, run := range runs {
 		if fenced[i] {
-			set[part[0].Partition] = kgo.EpochOffset{Epoch: -1, Offset: stored[part[0].Partition]}
+			for _, r := range run {
+				if _, seen := set[r.Partition]; !seen {
+					set[r.Partition] = kgo.EpochOffset{Epoch: -1, Offset: max(stored[r.Partition], r.Offset)}
+				}
+			}
 		}
 	}
 	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: set})
 	return nil
 }
 
-// byPartition splits records by partition, keeping their order.
 func byPartition(recs []*kgo.Record) [][]*kgo.Record {
 	idx := map[int32]int{}
 	var out [][]*kgo.Record
@@ -337,10 +347,37 @@ func (c *Consumer) recordStored(b *store.Batch, res store.Result) {
 			m.E2ELatency.Observe(now.Sub(r.Order.CreatedAt).Seconds())
 		}
 	}
-	if c.cfg.Observe != nil && len(b.Offsets) > 0 {
-		// A batch covers one partition (see process).
-		c.observe(BatchStored{Member: c.cfg.ID, At: now, Partition: b.Offsets[0].Partition,
-			Inserted: res.Inserted, Duplicates: len(res.Duplicates), DeadLetters: res.DeadLetters})
+	if c.cfg.Observe != nil {
+		c.observeStored(b, res, skipped, now)
+	}
+}
+
+// observeStored tells the observer of a stored batch, one event per
+// partition (a small poll's batch covers several; see process).
+func (c *Consumer) observeStored(b *store.Batch, res store.Result, skipped map[[2]int64]bool, now time.Time) {
+	events := make(map[int32]*BatchStored, len(b.Offsets))
+	for _, po := range b.Offsets {
+		events[po.Partition] = &BatchStored{Member: c.cfg.ID, At: now, Partition: po.Partition}
+	}
+	for _, r := range b.Rows {
+		if !skipped[[2]int64{int64(r.Partition), r.Offset}] {
+			events[r.Partition].Inserted++
+		}
+	}
+	for _, r := range res.Duplicates {
+		events[r.Partition].Duplicates++
+	}
+	for _, d := range b.Dead {
+		events[d.Partition].DeadLetters++
+	}
+	for _, r := range res.Conflicts {
+		events[r.Partition].DeadLetters++
+	}
+	for _, r := range res.Rejected {
+		events[r.Row.Partition].DeadLetters++
+	}
+	for _, po := range b.Offsets {
+		c.observe(*events[po.Partition])
 	}
 }
 
