@@ -83,3 +83,12 @@ func BenchmarkGeneratorNext(b *testing.B) {
 		g.Next()
 	}
 }
+
+func BenchmarkGeneratorNextInto(b *testing.B) {
+	g := NewGenerator(3, steppingClock())
+	var o Order
+	b.ReportAllocs()
+	for b.Loop() {
+		g.NextInto(&o)
+	}
+}

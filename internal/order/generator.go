@@ -68,7 +68,12 @@ type Generator struct {
 	// k entries after a partial Fisher–Yates shuffle, which draws k
 	// distinct items uniformly without allocating.
 	perm [len(menu)]uint8
-	id   []byte // scratch for building order ids
+	// id holds the last order id. Its first prefix bytes, "ORD-", the
+	// date and the run id, stay while the UTC day (day, counted from the
+	// Unix epoch) does, so only the sequence number is written per order.
+	id     []byte
+	prefix int
+	day    int64
 }
 
 // NewGenerator returns a generator whose orders are a function of seed and
@@ -117,11 +122,25 @@ func mix64(x uint64) uint64 {
 // truncated to microseconds, the precision PostgreSQL keeps, so that the
 // order read back from the table equals the one produced.
 func (g *Generator) Next() Order {
+	var o Order
+	g.NextInto(&o)
+	return o
+}
+
+// NextInto makes in *o the order Next would return, reusing the array of
+// o.Items when it is large enough: whatever *o held before is overwritten,
+// its items included. The producer, which encodes each order before it
+// makes the next, uses it to save an allocation per order.
+func (g *Generator) NextInto(o *Order) {
 	now := g.clock().UTC().Truncate(time.Microsecond)
 	g.seq++
 
 	k := 1 + g.rng.IntN(5)
-	items := make([]Item, k)
+	items := o.Items[:0]
+	if cap(items) < k {
+		items = make([]Item, k)
+	}
+	items = items[:k]
 	var total Money
 	for i := range items {
 		j := i + g.rng.IntN(len(g.perm)-i)
@@ -131,7 +150,7 @@ func (g *Generator) Next() Order {
 		total += m.Price * Money(items[i].Quantity)
 	}
 
-	return Order{
+	*o = Order{
 		OrderID:     g.orderID(now),
 		CustomerID:  customers[g.rng.IntN(len(customers))],
 		Items:       items,
@@ -141,21 +160,33 @@ func (g *Generator) Next() Order {
 	}
 }
 
+// orderID returns the id of order g.seq made at now, which is in UTC.
 func (g *Generator) orderID(now time.Time) string {
-	b := append(g.id[:0], "ORD-"...)
-	year, month, day := now.Date()
-	if year < 0 || year > 9999 {
-		// No eight-digit date exists; the order fails Validate on its
-		// created_at anyway, and the id must still be unique.
-		b = strconv.AppendInt(b, int64(year), 10)
-	} else {
-		b = appendDigits(b, year, 4)
+	// Floor division: the day of a time before 1970 is negative.
+	secs := now.Unix()
+	day := secs / 86400
+	if secs%86400 < 0 {
+		day--
 	}
-	b = appendDigits(b, int(month), 2)
-	b = appendDigits(b, day, 2)
-	b = append(b, '-')
-	b = append(b, g.run[:]...)
-	b = append(b, '-')
+	if g.prefix == 0 || day != g.day {
+		b := append(g.id[:0], "ORD-"...)
+		y, m, d := now.Date()
+		if y < 0 || y > 9999 {
+			// No eight-digit date exists; the order fails Validate on its
+			// created_at anyway, and the id must still be unique.
+			b = strconv.AppendInt(b, int64(y), 10)
+		} else {
+			b = appendDigits(b, y, 4)
+		}
+		b = appendDigits(b, int(m), 2)
+		b = appendDigits(b, d, 2)
+		b = append(b, '-')
+		b = append(b, g.run[:]...)
+		b = append(b, '-')
+		g.id, g.prefix = b, len(b)
+	}
+	g.day = day
+	b := g.id[:g.prefix]
 	for v := g.seq; v < 100_000; v *= 10 {
 		b = append(b, '0')
 	}
