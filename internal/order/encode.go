@@ -77,15 +77,12 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	if plain(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while none needs a second look: ids and
-		// names are short plain ASCII, and a byte-by-byte loop was the
-		// largest part of encoding an order.
-		if i+8 <= len(s) && !needsEscape(load64(s[i:i+8])) {
-			i += 8
-			continue
-		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safeASCII[c] {
@@ -124,6 +121,27 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// plain reports whether every byte of s is safeASCII, so that s is written
+// as it is. It looks at eight bytes at a time, the last eight overlapping
+// the ones before: ids and names are short plain ASCII, and a
+// byte-by-byte loop was the largest part of encoding an order.
+func plain(s string) bool {
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c >= utf8.RuneSelf || !safeASCII[c] {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i+8 < len(s); i += 8 {
+		if needsEscape(load64(s[i : i+8])) {
+			return false
+		}
+	}
+	return !needsEscape(load64(s[len(s)-8:]))
+}
+
 // load64 reads eight bytes of s, the first in the lowest byte. The
 // compiler turns it into one load.
 func load64(s string) uint64 {
@@ -149,35 +167,55 @@ func needsEscape(w uint64) bool {
 // for its own RFC 3339 layouts, and this runs once per produced order.
 func appendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
+	s, ok := stampOf(t)
+	if !ok {
 		// Outside four digits there is no RFC 3339 form; such an order
 		// fails Validate, and time's own formatting is as good as any.
 		return t.AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
 	}
+	return s.append(dst, t.Nanosecond()/1000)
+}
+
+// stamp is a time on the wire, 2006-01-02T15:04:05.000000Z, filled in
+// place and appended at once: one append per field was half the cost. The
+// generator keeps the stamp of the current second and fills in only the
+// fraction.
+type stamp [27]byte
+
+// stampOf returns the stamp of t, which is in UTC, to the second; false if
+// its year does not have four digits.
+func stampOf(t time.Time) (stamp, bool) {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return stamp{}, false
+	}
 	hour, minute, sec := t.Clock()
-	micro := t.Nanosecond() / 1000
-	// Filled in place and appended once: one append per field was half
-	// the cost.
-	b := [...]byte{0, 0, 0, 0, '-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0, ':', 0, 0, '.', 0, 0, 0, 0, 0, 0, 'Z'}
-	put2(b[0:2], year/100)
-	put2(b[2:4], year%100)
-	put2(b[5:7], int(month))
-	put2(b[8:10], day)
-	put2(b[11:13], hour)
-	put2(b[14:16], minute)
-	put2(b[17:19], sec)
+	s := stamp{4: '-', 7: '-', 10: 'T', 13: ':', 16: ':', 19: '.'}
+	put2(s[0:2], year/100)
+	put2(s[2:4], year%100)
+	put2(s[5:7], int(month))
+	put2(s[8:10], day)
+	put2(s[11:13], hour)
+	put2(s[14:16], minute)
+	put2(s[17:19], sec)
+	return s, true
+}
+
+// append appends s with micro, the microseconds past its second, as three
+// decimals when they are whole milliseconds and six otherwise.
+func (s stamp) append(dst []byte, micro int) []byte {
 	if micro%1000 == 0 {
 		milli := micro / 1000
-		b[20] = byte('0' + milli/100)
-		put2(b[21:23], milli%100)
-		b[23] = 'Z'
-		return append(dst, b[:24]...)
+		s[20] = byte('0' + milli/100)
+		put2(s[21:23], milli%100)
+		s[23] = 'Z'
+		return append(dst, s[:24]...)
 	}
-	put2(b[20:22], micro/10000)
-	put2(b[22:24], micro/100%100)
-	put2(b[24:26], micro%100)
-	return append(dst, b[:]...)
+	put2(s[20:22], micro/10000)
+	put2(s[22:24], micro/100%100)
+	put2(s[24:26], micro%100)
+	s[26] = 'Z'
+	return append(dst, s[:]...)
 }
 
 // digitPairs holds "00" to "99", so that two digits cost one lookup.

@@ -34,25 +34,53 @@ func TestGeneratedWireFormIsPinned(t *testing.T) {
 		{"orders a few milliseconds apart", steppingClock, 20_000, "9fa404e4193c7b80388095053a50b88fdb54d8d5a7d13c8571afa9da741f8503"},
 		{"orders hours apart, over sixteen years", leapingClock, 20_000, "2866c8629e193a7abe0d19d359afe3ed6f634d2a6160f9cf3e09bf045087622a"},
 	}
+	// Each way of making orders must give the same bytes.
+	ways := []struct {
+		name string
+		next func(g *Generator, o *Order, buf []byte) []byte
+	}{
+		{"Next and AppendJSON", func(g *Generator, o *Order, buf []byte) []byte { *o = g.Next(); return o.AppendJSON(buf) }},
+		{"NextInto and AppendJSON", func(g *Generator, o *Order, buf []byte) []byte { g.NextInto(o); return o.AppendJSON(buf) }},
+		{"AppendNext", func(g *Generator, o *Order, buf []byte) []byte { return g.AppendNext(buf, o) }},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, into := range []bool{false, true} {
+			for _, way := range ways {
 				g := NewGenerator(2026, tt.clock())
 				h := sha256.New()
 				var o Order
 				var buf []byte
 				for range tt.n {
-					if into {
-						g.NextInto(&o)
-					} else {
-						o = g.Next()
-					}
-					buf = o.AppendJSON(buf[:0])
+					buf = way.next(g, &o, buf[:0])
 					h.Write(buf)
 					h.Write([]byte(o.OrderID + "\n"))
 				}
 				if got := hex.EncodeToString(h.Sum(nil)); got != tt.want {
-					t.Errorf("NextInto %v: sha256 of %d orders = %s, want %s", into, tt.n, got, tt.want)
+					t.Errorf("%s: sha256 of %d orders = %s, want %s", way.name, tt.n, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestAppendNextWritesWhatAppendJSONWrites(t *testing.T) {
+	clocks := []struct {
+		name  string
+		clock func() time.Time
+	}{
+		{"a clock now", nil},
+		{"a clock within a millisecond", func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 999_999_999, time.UTC) }},
+		{"a clock before year 0", func() time.Time { return time.Date(-1, 1, 2, 3, 4, 5, 6000, time.UTC) }},
+		{"a clock past year 9999", func() time.Time { return time.Date(12345, 1, 2, 3, 4, 5, 6000, time.UTC) }},
+	}
+	for _, c := range clocks {
+		t.Run(c.name, func(t *testing.T) {
+			g := NewGenerator(7, c.clock)
+			var o Order
+			for range 10_000 {
+				got := g.AppendNext([]byte("prefix"), &o)
+				if want := o.AppendJSON([]byte("prefix")); string(got) != string(want) {
+					t.Fatalf("AppendNext wrote\n%s\nAppendJSON writes\n%s", got, want)
 				}
 			}
 		})

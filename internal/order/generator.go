@@ -3,6 +3,7 @@ package order
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -74,7 +75,45 @@ type Generator struct {
 	id     []byte
 	prefix int
 	day    int64
+	// ids holds the strings of the last order ids, each a slice of it, so
+	// that ids take one allocation per block of them rather than one each.
+	// A Builder never changes bytes it has handed out.
+	ids strings.Builder
+	// customer is the index of the last order's customer; its items are
+	// the first entries of perm.
+	customer int
+	// stamp is created_at's wire form to the second, for the second sec;
+	// stamped is false until it is made, and when the year has no four
+	// digits.
+	stamp   stamp
+	sec     int64
+	stamped bool
 }
+
+// linePiece is a menu item's line on the wire, but for its quantity:
+// {"name":"Burger","quantity": and ,"price":8.99}.
+type linePiece struct{ head, tail []byte }
+
+// Pieces of the wire form of generated orders, encoded once with
+// AppendJSON's own helpers, for AppendNext.
+var (
+	linePieces = func() (p [len(menu)]linePiece) {
+		for i, m := range menu {
+			p[i].head = append(appendString([]byte(`{"name":`), m.Name), `,"quantity":`...)
+			p[i].tail = append(appendMoney([]byte(`,"price":`), m.Price), '}')
+		}
+		return p
+	}()
+	// customerPieces are ,"customer_id":"CUST-10001","items":[ and so on.
+	customerPieces = func() (p [len(customers)][]byte) {
+		for i, c := range customers {
+			p[i] = append(appendString([]byte(`,"customer_id":`), c), `,"items":[`...)
+		}
+		return p
+	}()
+	// statusPiece is ,"status":"pending","created_at":" .
+	statusPiece = append(appendString([]byte(`,"status":`), string(StatusPending)), `,"created_at":"`...)
+)
 
 // NewGenerator returns a generator whose orders are a function of seed and
 // the clock's readings: the same seed and clock give the same orders, which
@@ -150,14 +189,49 @@ func (g *Generator) NextInto(o *Order) {
 		total += m.Price * Money(items[i].Quantity)
 	}
 
+	g.customer = g.rng.IntN(len(customers))
 	*o = Order{
 		OrderID:     g.orderID(now),
-		CustomerID:  customers[g.rng.IntN(len(customers))],
+		CustomerID:  customers[g.customer],
 		Items:       items,
 		TotalAmount: total,
 		Status:      StatusPending,
 		CreatedAt:   now,
 	}
+}
+
+// AppendNext makes in *o the next order, as NextInto does, and appends its
+// wire form to dst: the bytes o.AppendJSON would append, put together from
+// pieces encoded once (each menu item's line but for the quantity, each
+// customer, the current second of created_at). It is the producer's way to
+// make orders, where encoding each field anew was a third of its own time.
+func (g *Generator) AppendNext(dst []byte, o *Order) []byte {
+	g.NextInto(o)
+	dst = append(dst, `{"order_id":`...)
+	dst = appendString(dst, o.OrderID)
+	dst = append(dst, customerPieces[g.customer]...)
+	for i, it := range o.Items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		p := &linePieces[g.perm[i]]
+		dst = append(dst, p.head...)
+		dst = append(dst, byte('0'+it.Quantity)) // 1 to 4
+		dst = append(dst, p.tail...)
+	}
+	dst = append(dst, `],"total_amount":`...)
+	dst = appendMoney(dst, o.TotalAmount)
+	dst = append(dst, statusPiece...)
+	if sec := o.CreatedAt.Unix(); !g.stamped || sec != g.sec {
+		g.stamp, g.stamped = stampOf(o.CreatedAt)
+		g.sec = sec
+	}
+	if g.stamped {
+		dst = g.stamp.append(dst, o.CreatedAt.Nanosecond()/1000)
+	} else {
+		dst = appendTime(dst, o.CreatedAt)
+	}
+	return append(dst, '"', '}')
 }
 
 // orderID returns the id of order g.seq made at now, which is in UTC.
@@ -192,5 +266,15 @@ func (g *Generator) orderID(now time.Time) string {
 	}
 	b = strconv.AppendUint(b, g.seq, 10)
 	g.id = b
-	return string(b)
+	if g.ids.Cap()-g.ids.Len() < len(b) {
+		g.ids = strings.Builder{}
+		g.ids.Grow(idsBlock)
+	}
+	n := g.ids.Len()
+	g.ids.Write(b)
+	return g.ids.String()[n:]
 }
+
+// idsBlock is the size of a block of order ids, about 25 of them; whoever
+// keeps one id keeps its block.
+const idsBlock = 1 << 10
