@@ -15,8 +15,7 @@ import (
 )
 
 // benchClient starts an in-process broker with a three-partition topic and
-// returns a client with the producer's settings (5 ms linger, as
-// PRODUCER_LINGER's default) on it.
+// returns a client on it with the producer's options and a 5 ms linger.
 func benchClient(b *testing.B) *kgo.Client {
 	b.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"))
@@ -90,4 +89,16 @@ func cpuTime() time.Duration {
 // busy machine it holds steadier than the time per order.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkMakeRecord is the producer's own work per order, without the
+// client or a broker: make the order, encode it, make its record.
+func BenchmarkMakeRecord(b *testing.B) {
+	g := order.NewGenerator(1, nil)
+	var o order.Order
+	records := &recordMaker{topic: "orders"}
+	b.ReportAllocs()
+	for b.Loop() {
+		records.next(g, &o)
+	}
 }

@@ -145,7 +145,7 @@ func TestRunStopsAtAFailedPublishAndLogsItsOrderID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	opts := append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.UnknownTopicRetries(1), kgo.MetadataMinAge(10*time.Millisecond)}, Options(0, 10*time.Second, time.Millisecond)...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.UnknownTopicRetries(1), kgo.MetadataMinAge(10 * time.Millisecond)}, Options(0, 10*time.Second, time.Millisecond)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
