@@ -83,3 +83,22 @@ func BenchmarkGeneratorNext(b *testing.B) {
 		g.Next()
 	}
 }
+
+func BenchmarkGeneratorNextInto(b *testing.B) {
+	g := NewGenerator(3, steppingClock())
+	var o Order
+	b.ReportAllocs()
+	for b.Loop() {
+		g.NextInto(&o)
+	}
+}
+
+func BenchmarkGeneratorAppendNext(b *testing.B) {
+	g := NewGenerator(3, steppingClock())
+	var o Order
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = g.AppendNext(buf[:0], &o)
+	}
+}

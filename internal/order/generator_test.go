@@ -231,3 +231,21 @@ func TestCustomers(t *testing.T) {
 		t.Error("changing the returned customers changed the package's")
 	}
 }
+
+func TestNextIntoReusesTheItemsAndNextDoesNot(t *testing.T) {
+	g := NewGenerator(1, steppingClock())
+	var o Order
+	g.NextInto(&o)
+	o.Items = make([]Item, 0, 5)
+	first := &o.Items[:1][0]
+	kept := g.Next()
+	for range 100 {
+		g.NextInto(&o)
+		if &o.Items[0] != first {
+			t.Fatal("NextInto allocated items although five fit")
+		}
+	}
+	if again := g.Next(); &again.Items[0] == &kept.Items[0] {
+		t.Error("two orders from Next share their items")
+	}
+}

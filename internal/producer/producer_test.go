@@ -1,12 +1,17 @@
 package producer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -45,5 +50,122 @@ func TestRunPublishesCountOrdersKeyedByCustomerAndCountsThem(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.OrdersProduced); got != 25 {
 		t.Errorf("foodpipe_orders_produced_total = %v, want 25", got)
+	}
+}
+
+// stepping is a clock for tests: it starts at a fixed instant and moves
+// 1.5 ms per reading.
+func stepping() func() time.Time {
+	t := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		t = t.Add(1500 * time.Microsecond)
+		return t
+	}
+}
+
+func TestRunWritesEachOrderAsItsJSONKeyedByCustomerWithItsIDInAHeader(t *testing.T) {
+	for _, withOnAck := range []bool{false, true} {
+		name := "without OnAck"
+		if withOnAck {
+			name = "with OnAck"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Options(3, 10*time.Second, time.Millisecond)...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			const n = 500
+			p := New(cl, order.NewGenerator(9, stepping()), Config{Topic: "orders", Count: n}, slog.New(slog.DiscardHandler))
+			acked := 0
+			if withOnAck {
+				p.OnAck = func(o order.Order, r *kgo.Record) {
+					if string(r.Value) != string(o.AppendJSON(nil)) {
+						t.Errorf("OnAck got order %s with record %s", o.OrderID, r.Value)
+					}
+					acked++
+				}
+			}
+			if err := p.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if withOnAck && acked != n {
+				t.Errorf("OnAck called %d times, want %d", acked, n)
+			}
+
+			want := map[string]order.Order{}
+			g := order.NewGenerator(9, stepping())
+			for range n {
+				o := g.Next()
+				want[o.OrderID] = o
+			}
+			rd, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("orders"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for seen := 0; seen < n; {
+				fs := rd.PollFetches(ctx)
+				if err := fs.Err0(); err != nil {
+					t.Fatalf("after %d records: %v", seen, err)
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					seen++
+					if len(r.Headers) != 1 || r.Headers[0].Key != HeaderOrderID {
+						t.Fatalf("headers %v, want one %s", r.Headers, HeaderOrderID)
+					}
+					o, ok := want[string(r.Headers[0].Value)]
+					if !ok {
+						t.Fatalf("order id %s was not generated, or came twice", r.Headers[0].Value)
+					}
+					delete(want, o.OrderID)
+					if string(r.Key) != o.CustomerID || string(r.Value) != string(o.AppendJSON(nil)) {
+						t.Errorf("record key %s value %s, want %s and %s", r.Key, r.Value, o.CustomerID, o.AppendJSON(nil))
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestRunStopsAtAFailedPublishAndLogsItsOrderID(t *testing.T) {
+	// The topic does not exist and the broker does not create topics: the
+	// client gives its records up after one more look at the metadata,
+	// taken at once rather than after the default 5 s.
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.UnknownTopicRetries(1), kgo.MetadataMinAge(10 * time.Millisecond)}, Options(0, 10*time.Second, time.Millisecond)...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var logs bytes.Buffer
+	p := New(cl, order.NewGenerator(4, stepping()), Config{Topic: "orders", Count: 10}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	err = p.Run(context.Background())
+	first := order.NewGenerator(4, stepping()).Next().OrderID
+	if !errors.Is(err, kerr.UnknownTopicOrPartition) || !strings.HasPrefix(err.Error(), "publish order ORD-") {
+		t.Fatalf("Run() = %v, want publish order ...: %v", err, kerr.UnknownTopicOrPartition)
+	}
+	if s := p.Stats(); s.Failed == 0 || s.Acked != 0 {
+		t.Errorf("stats = %+v, want failures and no acknowledgement", s)
+	}
+	var line struct {
+		Msg     string `json:"msg"`
+		OrderID string `json:"order_id"`
+	}
+	if err := json.NewDecoder(&logs).Decode(&line); err != nil || line.Msg != "publish failed" || line.OrderID != first {
+		t.Errorf("first log line %+v (%v), want publish failed for %s", line, err, first)
 	}
 }
