@@ -730,3 +730,61 @@ func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
 		})
 	}
 }
+
+// stopWhilePublishing stops the consumer the first time Kafka has taken
+// dead letters and the database has not yet marked them published.
+type stopWhilePublishing struct {
+	Store
+	stop context.CancelFunc
+	once sync.Once
+}
+
+func (s *stopWhilePublishing) PublishDeadLetters(ctx context.Context, group string, limit int,
+	publish func(context.Context, []store.DeadLetter) []error) (int, error) {
+	return s.Store.PublishDeadLetters(ctx, group, limit, func(pctx context.Context, dead []store.DeadLetter) []error {
+		errs := publish(pctx, dead)
+		s.once.Do(func() {
+			s.stop()
+			time.Sleep(300 * time.Millisecond) // the consumer leaves its group and stops its publisher
+		})
+		return errs
+	})
+}
+
+// A consumer stopped in the middle of publishing dead letters finishes that
+// publish: each letter reaches the dead-letter topic once.
+func TestAStopDuringAPublishSendsEachDeadLetterOnce(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	c.produce(t, &kgo.Record{Value: []byte("not an order")})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wrapped := &stopWhilePublishing{Store: st, stop: cancel}
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}}), wrapped,
+		Config{ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, ShutdownTimeout: 5 * time.Second},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.ConsumeTopics(dlqTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer rcancel()
+	var got int
+	for rctx.Err() == nil {
+		got += len(cl.PollFetches(rctx).Records())
+	}
+	if got != 1 {
+		t.Errorf("%d dead letters on the topic, want 1", got)
+	}
+	var unpublished int
+	if err := st.Pool().QueryRow(context.Background(), "SELECT count(*) FROM dead_letters WHERE published_at IS NULL").Scan(&unpublished); err != nil || unpublished != 0 {
+		t.Errorf("%d dead letters left unpublished (%v), want 0", unpublished, err)
+	}
+}

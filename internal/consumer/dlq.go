@@ -64,7 +64,13 @@ func (c *Consumer) relayDead(ctx context.Context) {
 	tick := time.NewTicker(relayEvery)
 	defer tick.Stop()
 	for {
-		c.publishPending(ctx)
+		// A publish under way is finished even when ctx ends, within the
+		// shutdown budget: cut between Kafka taking the letters and the
+		// database marking them published, it would leave them to be
+		// published a second time.
+		wctx, cancel := c.workContext(ctx)
+		c.publishPending(wctx)
+		cancel()
 		select {
 		case <-c.deadKick:
 		case <-tick.C:
