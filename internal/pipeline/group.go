@@ -83,6 +83,15 @@ func (g *Group) Exited() error {
 	return nil
 }
 
+// CPUSoFar is the members' CPU time so far, summed (see Process.CPUSoFar).
+func (g *Group) CPUSoFar() time.Duration {
+	var cpu time.Duration
+	for _, k := range g.Kids {
+		cpu += k.CPUSoFar()
+	}
+	return cpu
+}
+
 // Stop stops the members and returns their CPU time, summed, and the
 // largest peak RSS. Calling it again returns the same.
 func (g *Group) Stop() (cpu time.Duration, peakRSSMiB float64) {

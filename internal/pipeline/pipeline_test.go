@@ -173,3 +173,25 @@ func TestRestartNeedsAChildBroker(t *testing.T) {
 		t.Fatalf("RestartBroker on an embedded broker = %v", err)
 	}
 }
+
+// A child's CPU time can be read while it runs, and agrees with what the
+// kernel reports once it ends.
+func TestProcessCPUSoFar(t *testing.T) {
+	p, err := pipeline.Spawn(pipeline.Command{Name: "busy", Exe: "/bin/sh", Args: []string{"-c", "i=0; while [ $i -lt 30000000 ]; do i=$((i+1)); done"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(time.Second) //nolint:errcheck // stopped below; this is for a failure
+	deadline := time.Now().Add(20 * time.Second)
+	for p.CPUSoFar() < 100*time.Millisecond {
+		if time.Now().After(deadline) || p.Ended() {
+			t.Fatalf("CPU so far %v, want it to grow past 100ms", p.CPUSoFar())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	so := p.CPUSoFar()
+	_ = p.Stop(time.Second)
+	if total := p.CPU(); total < so || total > so+time.Second {
+		t.Errorf("CPU at the end %v, %v while running", total, so)
+	}
+}

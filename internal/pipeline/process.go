@@ -141,6 +141,34 @@ func (p *Process) CPU() time.Duration {
 	return 0
 }
 
+// CPUSoFar is the user and system time the process has used so far, read
+// from /proc while it runs (in the kernel's ticks of 10 ms); 0 when it
+// cannot be read.
+func (p *Process) CPUSoFar() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: the fields that
+	// follow it are counted from its closing parenthesis, utime and stime
+	// being the 14th and 15th of the line.
+	i := bytes.LastIndex(b, []byte(") "))
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const tick = 10 * time.Millisecond // USER_HZ, 100 on Linux
+	return time.Duration(utime+stime) * tick
+}
+
 // PeakRSSMiB is the process's peak resident set so far, read while it runs:
 // the kernel's maxrss of a child started by fork and exec also counts the
 // parent's pages from before the exec.
