@@ -63,6 +63,24 @@ func (c *cluster) produce(t *testing.T, recs ...*kgo.Record) {
 	}
 }
 
+// produceRoundRobin produces n generated orders over three partitions in
+// turn, whatever their keys.
+func (c *cluster) produceRoundRobin(t *testing.T, seed uint64, n int) {
+	t.Helper()
+	_, recs := orders(seed, n)
+	for i, r := range recs {
+		r.Partition = int32(i % 3)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (c *cluster) read(t *testing.T, from string, n int) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.ConsumeTopics(from), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -581,18 +599,7 @@ func (f *flakyStore) WriteBatch(ctx context.Context, b store.Batch) (store.Resul
 func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
-	_, recs := orders(12, 60)
-	for i, r := range recs {
-		r.Partition = int32(i % 3)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
+	c.produceRoundRobin(t, 12, 60)
 	const retries = 3
 	flaky := &flakyStore{Store: st, fails: retries, attempts: map[int32]int{}}
 	// Batches of 10: a poll bigger than a batch is written a partition per
@@ -702,18 +709,7 @@ func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, 3)
 			st := dbtest.NewStore(t)
-			_, recs := orders(21, 30)
-			for i, r := range recs {
-				r.Partition = int32(i % 3)
-			}
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-			cl.Close()
+			c.produceRoundRobin(t, 21, 30)
 			counting := &countingStore{Store: st}
 			cons, stop := memberWith(t, c, counting, "c1", io.Discard, func(cfg *Config) { cfg.BatchSize = tc.batchSize })
 			eventually(t, "every order stored", func() bool { return count(t, st) == 30 })

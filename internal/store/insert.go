@@ -85,22 +85,9 @@ func (w *batchWrite) store(ctx context.Context, tx pgx.Tx, rows []int, m mode) e
 	if len(existing) == 0 {
 		return nil
 	}
-	same := make(map[string]bool, len(existing))
-	cmp, err := tx.Query(ctx, compareStaged, existing)
+	same, err := readCompared(tx.Query(ctx, compareStaged, existing))
 	if err != nil {
-		return fmt.Errorf("compare orders: %w", err)
-	}
-	for cmp.Next() {
-		var id string
-		var eq bool
-		if err := cmp.Scan(&id, &eq); err != nil {
-			cmp.Close()
-			return fmt.Errorf("compare orders: %w", err)
-		}
-		same[id] = eq
-	}
-	if err := cmp.Err(); err != nil {
-		return fmt.Errorf("compare orders: %w", err)
+		return err
 	}
 	for _, id := range existing {
 		eq, found := same[id]
@@ -166,24 +153,33 @@ func (w *batchWrite) compare(ctx context.Context, tx pgx.Tx, stored []string) er
 	// The slices of items point into buf as it was when each was cut; if
 	// buf grew since, they still hold their bytes (append copies).
 	*bp = buf
-	cmp, err := tx.Query(ctx, compareOrders, stored, customers, items, cents, statuses, created)
+	same, err := readCompared(tx.Query(ctx, compareOrders, stored, customers, items, cents, statuses, created))
 	if err != nil {
-		return fmt.Errorf("compare orders: %w", err)
+		return err
 	}
-	for cmp.Next() {
-		var id string
-		var same bool
-		if err := cmp.Scan(&id, &same); err != nil {
-			cmp.Close()
-			return fmt.Errorf("compare orders: %w", err)
-		}
+	for id, eq := range same {
 		i := w.first[id]
 		w.fates[i] = conflict
-		if same {
+		if eq {
 			w.fates[i] = duplicate
 		}
 	}
-	return cmp.Err()
+	return nil
+}
+
+// readCompared reads what a comparing query returns: per stored order_id,
+// whether the batch brings the same content.
+func readCompared(rows pgx.Rows, err error) (map[string]bool, error) {
+	if err != nil {
+		return nil, fmt.Errorf("compare orders: %w", err)
+	}
+	same := map[string]bool{}
+	var id string
+	var eq bool
+	if _, err := pgx.ForEachRow(rows, []any{&id, &eq}, func() error { same[id] = eq; return nil }); err != nil {
+		return nil, fmt.Errorf("compare orders: %w", err)
+	}
+	return same, nil
 }
 
 // queryStrings runs a query returning one text column.
