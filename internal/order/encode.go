@@ -206,7 +206,7 @@ func stampOf(t time.Time) (stamp, bool) {
 func (s stamp) append(dst []byte, micro int) []byte {
 	if micro%1000 == 0 {
 		milli := micro / 1000
-		s[20] = byte('0' + milli/100)
+		s[20] = "0123456789"[milli/100]
 		put2(s[21:23], milli%100)
 		s[23] = 'Z'
 		return append(dst, s[:24]...)

@@ -216,7 +216,7 @@ func (g *Generator) AppendNext(dst []byte, o *Order) []byte {
 		}
 		p := &linePieces[g.perm[i]]
 		dst = append(dst, p.head...)
-		dst = append(dst, byte('0'+it.Quantity)) // 1 to 4
+		dst = append(dst, "0123456789"[it.Quantity]) // 1 to 4
 		dst = append(dst, p.tail...)
 	}
 	dst = append(dst, `],"total_amount":`...)
