@@ -268,7 +268,7 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 		// Leaving the group hands the partitions to the others at once
 		// instead of after the session timeout.
 		cl.AllowRebalance()
-		cl.Close()
+		c.closeWithin(cl, closeWait)
 		c.group.Store(nil)
 		if err == nil || errors.Is(err, errDatabaseAway) {
 			c.leaveStatic()
@@ -306,6 +306,26 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 			c.recordLag(fetches)
 		}
 		cl.AllowRebalance()
+	}
+}
+
+// closeWait bounds how long a stopping member waits for its group client to
+// close. Caught in the middle of joining a rebalance, the client can wait
+// for the coordinator to finish it, which waits for every member, a dead
+// one too, up to its session timeout: longer than an orchestrator's grace
+// between its stop signal and its kill.
+const closeWait = 2 * time.Second
+
+// closeWithin closes cl, or goes on without it after d: a member that
+// stops has nothing left to do with it, and its partitions are handed over
+// by the LeaveGroup that follows, or after the session timeout.
+func (c *Consumer) closeWithin(cl *kgo.Client, d time.Duration) {
+	closed := make(chan struct{})
+	go func() { defer close(closed); cl.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(d):
+		c.log.Warn("the group client did not close in time; going on without it", slog.Duration("waited", d))
 	}
 }
 

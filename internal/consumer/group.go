@@ -131,14 +131,12 @@ func (c *Consumer) leaveStatic() {
 	if c.cfg.InstanceID == "" {
 		return
 	}
-	cl, err := kgo.NewClient(c.base...)
-	if err != nil {
-		return
-	}
-	defer cl.Close()
+	// Through the dead-letter publisher's client, which is connected
+	// already: a new client would dial and look the cluster up first, which
+	// on a busy machine can take most of an orchestrator's stop grace.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(c.cfg.Group).InstanceIDs(c.cfg.InstanceID).Reason("consumer stopped"))
+	res, err := kadm.NewClient(c.pub).LeaveGroup(ctx, kadm.LeaveGroup(c.cfg.Group).InstanceIDs(c.cfg.InstanceID).Reason("consumer stopped"))
 	if err == nil {
 		err = res.Error()
 	}
