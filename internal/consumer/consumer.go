@@ -43,6 +43,9 @@ type Store interface {
 	WriteBatch(ctx context.Context, b store.Batch) (store.Result, error)
 	// Offsets returns the next offset to read per partition, as stored.
 	Offsets(ctx context.Context, group, topic string) (map[int32]int64, error)
+	// GroupOffsets returns every next offset stored for the group, of every
+	// incarnation of every topic (see offsetScope).
+	GroupOffsets(ctx context.Context, group string) ([]store.StoredOffset, error)
 	// PublishDeadLetters hands up to limit of the group's recorded, unpublished
 	// dead letters to publish and marks those it published (one error per
 	// letter, nil when published).
@@ -147,7 +150,18 @@ type Consumer struct {
 
 	mu    sync.Mutex
 	owned map[int32]bool
-	scope atomic.Value // string: see offsetScope
+	scope atomic.Pointer[topicScope] // this session's; see offsetScope
+
+	// posMu guards what the member knows of its partitions' positions
+	// (topic.go): the offset it expects to read next, and the stretches
+	// Kafka deleted before the group read them, said once and recorded with
+	// the partition's next batch.
+	posMu          sync.Mutex
+	next           map[int32]int64
+	pendingExpired map[expiredKey]store.ExpiredRange
+	saidExpired    map[expiredKey]bool
+	saidFresh      atomic.Value // string: the scope whose fresh start was said
+	topicGone      atomic.Bool  // the topic's absence was said
 }
 
 // ID is this member's name.
@@ -169,7 +183,8 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
 	c := &Consumer{base: base, store: st, cfg: cfg, log: log, owned: map[int32]bool{},
-		deadKick: make(chan struct{}, 1)}
+		deadKick: make(chan struct{}, 1), next: map[int32]int64{},
+		pendingExpired: map[expiredKey]store.ExpiredRange{}, saidExpired: map[expiredKey]bool{}}
 	c.breaker = gobreaker.NewCircuitBreaker[store.Result](gobreaker.Settings{
 		Name: "postgres",
 		// Once the retries are used up the breaker opens: no new records
@@ -236,6 +251,9 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	defer stop()
 	for {
 		err := c.session(ctx)
+		if errors.Is(err, errTopicRecreated) {
+			continue
+		}
 		if !errors.Is(err, errDatabaseAway) {
 			return err
 		}
@@ -264,6 +282,7 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	c.group.Store(cl)
+	c.scope.Store(nil) // looked up again: the topic may have been recreated
 	defer func() {
 		// Leaving the group hands the partitions to the others at once
 		// instead of after the session timeout.
@@ -274,25 +293,40 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 			c.leaveStatic()
 		}
 	}()
+	errWait := newBackoff()
 	for {
 		fetches := c.poll(ctx, cl)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
 		}
 		// franz-go retries what can be retried by itself; what reaches us is
-		// logged and the partition is fetched again, never skipped.
+		// logged (the logger says a repeated error once, then how often) and
+		// the partition is fetched again, never skipped.
 		var fatal error
+		failed, unknownTopic := false, false
 		fetches.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, kerr.FencedInstanceID) {
+			switch {
+			case errors.Is(err, context.Canceled):
+				return
+			case errors.Is(err, kerr.FencedInstanceID):
 				fatal = fmt.Errorf("another consumer joined group %s with the id %q, and the group fenced this one: consumer ids must be unique: %w",
 					c.cfg.Group, c.cfg.InstanceID, err)
+			case isUnknownTopic(err):
+				unknownTopic = true
 			}
-			if !errors.Is(err, context.Canceled) {
-				c.log.Error("fetch error", slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
-			}
+			failed = true
+			c.log.Error("fetch error", slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
 		})
 		if fatal != nil {
 			return fatal
+		}
+		if unknownTopic {
+			if err := c.checkTopic(ctx); err != nil {
+				return err
+			}
+		}
+		if err := c.checkFetched(ctx, fetches); err != nil {
+			return err
 		}
 		if recs := fetches.Records(); len(recs) > 0 {
 			// The batch in hand is finished even when ctx is cancelled,
@@ -306,6 +340,16 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 			c.recordLag(fetches)
 		}
 		cl.AllowRebalance()
+		// A poll that brings only errors comes back at once: the next waits,
+		// longer each time, so that an error that lasts is no busy loop.
+		if !failed || len(fetches.Records()) > 0 {
+			errWait.Reset()
+			continue
+		}
+		select {
+		case <-time.After(errWait.NextBackOff()):
+		case <-ctx.Done():
+		}
 	}
 }
 

@@ -397,7 +397,7 @@ func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
 	if s := heir.Stats(); s.Processed != 20 {
 		t.Errorf("heir stored %d, want 20", s.Processed)
 	}
-	offs, err := st.Offsets(context.Background(), group, heir.scope.Load().(string))
+	offs, err := st.Offsets(context.Background(), group, heir.scope.Load().name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -714,7 +714,7 @@ func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
 			cons, stop := memberWith(t, c, counting, "c1", io.Discard, func(cfg *Config) { cfg.BatchSize = tc.batchSize })
 			eventually(t, "every order stored", func() bool { return count(t, st) == 30 })
 			stop()
-			offs, err := st.Offsets(context.Background(), group, cons.scope.Load().(string))
+			offs, err := st.Offsets(context.Background(), group, cons.scope.Load().name)
 			if err != nil || offs[0] != 10 || offs[1] != 10 || offs[2] != 10 {
 				t.Errorf("stored offsets %v, %v; want 10 for each partition", offs, err)
 			}

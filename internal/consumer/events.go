@@ -49,7 +49,27 @@ type Membership struct {
 	Why     string
 }
 
+// Expired: Kafka deleted a stretch of a partition (its retention passed)
+// before this member's group read it. Those messages are lost unread:
+// neither stored nor dead-lettered.
+type Expired struct {
+	Member    string
+	At        time.Time
+	Partition int32
+	From, To  int64 // offsets, inclusive
+}
+
+// TopicRecreated: the topic was deleted and created again under a new id;
+// the member starts a new session on the new topic.
+type TopicRecreated struct {
+	Member       string
+	At           time.Time
+	OldID, NewID string
+}
+
 func (e Assigned) Who() string       { return e.Member }
+func (e Expired) Who() string        { return e.Member }
+func (e TopicRecreated) Who() string { return e.Member }
 func (e BatchStored) Who() string    { return e.Member }
 func (e BreakerChanged) Who() string { return e.Member }
 func (e Membership) Who() string     { return e.Member }

@@ -3,7 +3,6 @@ package consumer
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -71,6 +70,12 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// members never write the same partition at once.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(cmp.Or(cfg.FetchMaxWait, 250*time.Millisecond)),
+		// Only committed transactions are read (Kafka's isolation.level
+		// read_committed): an order a transactional producer aborted never
+		// happened, and one in a transaction still open may yet be aborted,
+		// so the partition waits at its last stable offset until the
+		// transaction ends. Records of other producers are read at once.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// A killed consumer sends no LeaveGroup; the coordinator notices it
 		// is gone only when its heartbeats stop for the session timeout, and
 		// its partitions wait that long. Heartbeats run on their own
@@ -102,12 +107,14 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
 		// is in flight here any more.
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.forget(parts[cfg.Topic])
 			if c.assign(parts[cfg.Topic], false, false) {
 				m.Rebalances.Inc()
 				log.Info("partitions revoked", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
 			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.forget(parts[cfg.Topic])
 			if c.assign(parts[cfg.Topic], false, true) {
 				m.Rebalances.Inc()
 				log.Warn("partitions lost", slog.Any("partitions", parts[cfg.Topic]), slog.Any("owned", c.Assigned()))
@@ -143,50 +150,4 @@ func (c *Consumer) leaveStatic() {
 	if err != nil {
 		c.log.Warn("leaving the group failed; the partitions move after the session timeout", slog.Any("err", err))
 	}
-}
-
-// adjustOffsets starts each assigned partition from the offset stored with
-// the orders when it is ahead of Kafka's committed one: that happens when a
-// consumer crashed after its database commit but before its Kafka commit.
-func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	scope, err := c.offsetScope(ctx)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := c.store.Offsets(ctx, c.cfg.Group, scope)
-	if err != nil {
-		return nil, fmt.Errorf("read stored offsets: %w", err)
-	}
-	for p, o := range offsets[c.cfg.Topic] {
-		next, ok := stored[p]
-		if !ok {
-			continue
-		}
-		if committed := o.EpochOffset().Offset; next > committed {
-			c.log.Info("resuming from the database's offset", slog.Int("partition", int(p)),
-				slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
-			offsets[c.cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
-		}
-	}
-	return offsets, nil
-}
-
-// offsetScope names the topic in the offsets table as name@id. Offsets
-// belong to one incarnation of a topic: when a topic is deleted and created
-// again (or a new cluster is used, as every demo run does), its offsets start
-// at zero, and the old ones must not make the consumer skip the new orders.
-func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
-	if s, ok := c.scope.Load().(string); ok {
-		return s, nil
-	}
-	md, err := kadm.NewClient(c.pub).ListTopics(ctx, c.cfg.Topic)
-	if err != nil {
-		return "", fmt.Errorf("read topic metadata: %w", err)
-	}
-	scope := c.cfg.Topic
-	if td, ok := md[c.cfg.Topic]; ok && td.ID != (kadm.TopicID{}) {
-		scope += "@" + td.ID.String()
-	}
-	c.scope.Store(scope)
-	return scope, nil
 }

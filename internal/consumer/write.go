@@ -158,6 +158,9 @@ func (c *Consumer) refetchFenced(ctx context.Context, cl *kgo.Client, scope stri
 			for _, r := range run {
 				if _, seen := set[r.Partition]; !seen {
 					set[r.Partition] = kgo.EpochOffset{Epoch: -1, Offset: max(stored[r.Partition], r.Offset)}
+					c.posMu.Lock()
+					c.next[r.Partition] = set[r.Partition].Offset
+					c.posMu.Unlock()
 				}
 			}
 		}
@@ -204,6 +207,7 @@ func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
 	for _, part := range parts {
 		p.batch.Offsets = append(p.batch.Offsets, *offsets[part])
 	}
+	p.batch.Expired = c.expiredOf(&p.batch)
 	p.batch.SetAside = func(row store.Row, err error) store.DeadLetter {
 		reason := dlq.ReasonRejected
 		if errors.Is(err, store.ErrConflict) {
@@ -245,6 +249,7 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 				slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
 		}
 	}
+	c.stored(batch)
 	c.processed.Add(int64(res.Inserted))
 	c.duplicates.Add(int64(len(res.Duplicates)))
 	c.batches.Add(1)
@@ -381,12 +386,19 @@ func (c *Consumer) observeStored(b *store.Batch, res store.Result, skipped map[[
 	}
 }
 
-// recordLag sets each fetched partition's lag: the records behind its high
-// watermark once this fetch is processed.
+// recordLag sets each fetched partition's lag: the records behind its last
+// stable offset once this fetch is processed. A read_committed consumer
+// reads up to the last stable offset, not the high watermark: what lies
+// between them belongs to a transaction still open, and is not yet there to
+// read.
 func (c *Consumer) recordLag(fetches kgo.Fetches) {
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if n := len(p.Records); n > 0 && p.HighWatermark >= 0 {
-			lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
+		end := p.LastStableOffset
+		if end < 0 {
+			end = p.HighWatermark
+		}
+		if n := len(p.Records); n > 0 && end >= 0 {
+			lag := end - (p.Records[n-1].Offset + 1)
 			c.cfg.Metrics.ConsumerLag.WithLabelValues(telemetry.Partition(p.Partition)).Set(float64(max(lag, 0)))
 		}
 	})

@@ -25,6 +25,11 @@ func (a *Analytics) Offsets(ctx context.Context, group, topic string) (map[int32
 	return a.s.Offsets(ctx, group, topic)
 }
 
+// GroupOffsets returns every next offset stored for group (see Store.GroupOffsets).
+func (a *Analytics) GroupOffsets(ctx context.Context, group string) ([]StoredOffset, error) {
+	return a.s.GroupOffsets(ctx, group)
+}
+
 // PublishDeadLetters publishes nothing: the analytics group records none.
 func (a *Analytics) PublishDeadLetters(context.Context, string, int, func(context.Context, []DeadLetter) []error) (int, error) {
 	return 0, nil

@@ -41,7 +41,22 @@ type Batch struct {
 	// rejected (err wraps ErrRejected). It is called inside the transaction,
 	// which records what it returns. Nil records nothing for such rows.
 	SetAside func(r Row, err error) DeadLetter
+	// Expired are stretches of the batch's partitions that Kafka deleted
+	// before the group read them. They are recorded (expired_offsets) with
+	// the offsets that move past them, so the loss stays on record.
+	Expired []ExpiredRange
 }
+
+// ExpiredRange is a stretch of a partition, From to To inclusive, whose
+// messages Kafka deleted before a group read them.
+type ExpiredRange struct {
+	Topic     string
+	Partition int32
+	From, To  int64
+}
+
+// Count is how many offsets the range covers.
+func (r ExpiredRange) Count() int64 { return r.To - r.From + 1 }
 
 // Rejected is a row PostgreSQL itself refused (a data exception). Err (which
 // wraps ErrRejected) is the reason to record with the dead letter.

@@ -146,7 +146,7 @@ func (w *batchWrite) fence(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("store offsets: %w", err)
 	}
 	if stored == n {
-		return nil
+		return w.recordExpired(ctx, tx)
 	}
 	// Name the partitions that moved on, for the log of whoever gets fenced.
 	rows, err := tx.Query(ctx, `SELECT topic, kafka_partition, next_offset FROM consumer_offsets
@@ -171,4 +171,27 @@ func (w *batchWrite) fence(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	return fmt.Errorf("%w: group %s", ErrStaleOffsets, w.b.Group)
+}
+
+// recordExpired records the batch's expired ranges; a range recorded before
+// (by a member that was stopped before its batch was committed to Kafka) is
+// left as it is.
+func (w *batchWrite) recordExpired(ctx context.Context, tx pgx.Tx) error {
+	n := len(w.b.Expired)
+	if n == 0 {
+		return nil
+	}
+	topics := make([]string, n)
+	parts := make([]int32, n)
+	froms := make([]int64, n)
+	tos := make([]int64, n)
+	for i, r := range w.b.Expired {
+		topics[i], parts[i], froms[i], tos[i] = r.Topic, r.Partition, r.From, r.To
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO expired_offsets (group_id, topic, kafka_partition, from_offset, to_offset)
+		SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[])
+		ON CONFLICT DO NOTHING`, w.b.Group, topics, parts, froms, tos); err != nil {
+		return fmt.Errorf("record expired offsets: %w", err)
+	}
+	return nil
 }

@@ -24,6 +24,45 @@ func (s *Store) Offsets(ctx context.Context, group, topic string) (map[int32]int
 	return out, nil
 }
 
+// StoredOffset is a group's next offset of one partition, as stored, with
+// the topic as the consumer names it: name@topic-id, one incarnation of the
+// topic (see consumer.offsetScope).
+type StoredOffset struct {
+	Topic     string
+	Partition int32
+	Next      int64
+}
+
+// GroupOffsets returns every next offset stored for group, of every topic
+// and incarnation of a topic, by topic and partition.
+func (s *Store) GroupOffsets(ctx context.Context, group string) ([]StoredOffset, error) {
+	rows, err := s.pool.Query(ctx, `SELECT topic, kafka_partition, next_offset FROM consumer_offsets
+		WHERE group_id = $1 ORDER BY topic, kafka_partition`, group)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StoredOffset])
+	if err != nil {
+		return nil, fmt.Errorf("read offsets: %w", err)
+	}
+	return out, nil
+}
+
+// Expired returns the ranges of topic that group recorded as deleted by
+// Kafka before it read them, by partition and offset.
+func (s *Store) Expired(ctx context.Context, group, topic string) ([]ExpiredRange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT topic, kafka_partition, from_offset, to_offset FROM expired_offsets
+		WHERE group_id = $1 AND topic = $2 ORDER BY kafka_partition, from_offset`, group, topic)
+	if err != nil {
+		return nil, fmt.Errorf("read expired offsets: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ExpiredRange])
+	if err != nil {
+		return nil, fmt.Errorf("read expired offsets: %w", err)
+	}
+	return out, nil
+}
+
 // CountByPartition returns how many orders were stored from each Kafka
 // partition.
 func (s *Store) CountByPartition(ctx context.Context) (map[int32]int64, error) {

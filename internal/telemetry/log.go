@@ -15,8 +15,12 @@ import (
 // once the configuration that names it has been read. Durations are written
 // for a person to read ("1.2s", "7d"), not as nanoseconds: logs are read by
 // people, and the machine-readable figures are in --json output and /metrics.
+//
+// An error that lasts is said once, then at most once per RepeatWindow with
+// how often it came in between (see Quiet): a member waiting out a fault
+// does not flood its log, nor the disk under it.
 func NewLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDuration}))
+	return slog.New(Quiet(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDuration}), RepeatWindow))
 }
 
 func readableDuration(_ []string, a slog.Attr) slog.Attr {

@@ -31,6 +31,7 @@ type Metrics struct {
 	Fenced          prometheus.Counter
 	DLQPending      prometheus.Gauge
 	DatabaseAway    prometheus.Gauge
+	MessagesExpired prometheus.Counter
 }
 
 // NewMetrics creates the metrics on a new registry.
@@ -69,7 +70,10 @@ func NewMetrics() *Metrics {
 			Help: "Dead letters this process found recorded but not yet published at its last attempt."}),
 		DatabaseAway: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_database_away",
 			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, else 0."}),
+		MessagesExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_messages_expired_total",
+			Help: "Messages Kafka deleted (the topic's retention passed) before the group read them: lost unread, neither stored nor dead-lettered."}),
 	}
+	reg.MustRegister(m.MessagesExpired)
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
 		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
 	// Every reason starts at 0. Otherwise a reason's series appears only with
