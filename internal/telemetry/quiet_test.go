@@ -27,7 +27,7 @@ func TestQuietLogsARepeatedErrorOncePerWindowWithTheCount(t *testing.T) {
 	}
 	other.Error("fetch error", slog.Any("err", lost))                       // another member's says its own
 	member.Error("fetch error", slog.Any("err", errors.New("another one"))) // another error is said
-	member.Warn("message set aside", slog.String("error", "not json"))     // no err: never held
+	member.Warn("message set aside", slog.String("error", "not json"))      // no err: never held
 	member.Warn("message set aside", slog.String("error", "not json"))
 	member.Info("duplicate order skipped", slog.Any("err", lost)) // below WARN: never held
 	member.Info("duplicate order skipped", slog.Any("err", lost))
