@@ -6,11 +6,14 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/store/dbtest"
@@ -302,5 +305,129 @@ func TestDemoShowsTheRebalanceWhenAConsumerLeaves(t *testing.T) {
 	}
 	if total, _ := countRows(t, url); total != 60 {
 		t.Errorf("%d rows, want 60", total)
+	}
+}
+
+// Status tells what Kafka did beyond the group's reach: a transaction still
+// open holds a partition at its last stable offset; offsets Kafka deleted
+// before the group read them are shown as expired, recorded or not, and do
+// not count as lag; offsets the database holds of an earlier incarnation of
+// the topic are named.
+func TestStatusShowsOpenTransactionsExpiredOffsetsAndAnEarlierTopic(t *testing.T) {
+	addr := broker(t)
+	url := dbtest.New(t)
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}
+	ctx := context.Background()
+	migrate(t, url)
+	if err := newRun(t, vars...).do(ctx, "topic", "create"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("food-orders"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("another-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// A transaction of ten messages on each partition, committed, then one
+	// left open on partition 1.
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(3) {
+		for range 10 {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("open")}, &kgo.Record{Partition: 1, Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	topics, err := adm.ListTopics(ctx, "food-orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := "food-orders@" + topics["food-orders"].ID.String()
+	// Partition 0: the group stored up to offset 2, then Kafka deleted
+	// offsets below 6; it had recorded 0-1 of an earlier loss. Partition 2:
+	// stored only for an earlier incarnation of the topic.
+	ends, err := adm.ListEndOffsets(ctx, "food-orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end0, _ := ends.Lookup("food-orders", 0)
+	withConn(t, url, `INSERT INTO consumer_offsets (group_id, topic, kafka_partition, next_offset) VALUES
+		('order-processors', $1, 0, 2), ('order-processors', 'food-orders@AAAAAAAAAAAAAAAAAAAAAA', 2, 7)`, scope)
+	withConn(t, url, `INSERT INTO expired_offsets (group_id, topic, kafka_partition, from_offset, to_offset) VALUES
+		('order-processors', $1, 0, 0, 1)`, scope)
+	del, err := adm.DeleteRecords(ctx, kadm.Offsets{"food-orders": {0: {Topic: "food-orders", Partition: 0, At: 6}}})
+	if err == nil {
+		err = del.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := newRun(t, vars...)
+	if err := r.do(ctx, "status", "--json"); err != nil {
+		t.Fatalf("status: %v\n%s", err, r.stderr)
+	}
+	var s Status
+	if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	p0, p1, p2 := s.Partitions[0], s.Partitions[1], s.Partitions[2]
+	if want := []ExpiredStatus{{From: 0, To: 1, Recorded: true}, {From: 2, To: 5}}; !slices.Equal(p0.Expired, want) {
+		t.Errorf("partition 0 expired %+v, want %+v", p0.Expired, want)
+	}
+	if p0.Stored != 2 || p0.LogStart != 6 || p0.Lag != end0.Offset-6 {
+		t.Errorf("partition 0 %+v: want stored 2, log start 6, lag %d (from the log start: what expired is no lag)", p0, end0.Offset-6)
+	}
+	if p1.LastStable >= p1.HighWatermark || p1.HighWatermark-p1.LastStable != 2 || p1.Lag != p1.LastStable {
+		t.Errorf("partition 1 %+v: want the open transaction's 2 messages between the last stable offset and the high watermark, lag up to the former", p1)
+	}
+	if p2.Stored != -1 || p2.Lag != p2.HighWatermark || len(p2.Expired) != 0 {
+		t.Errorf("partition 2 %+v: want no stored offset in this topic and everything to read", p2)
+	}
+	if !slices.Equal(s.EarlierTopics, []string{"food-orders@AAAAAAAAAAAAAAAAAAAAAA"}) || s.TopicID != topics["food-orders"].ID.String() {
+		t.Errorf("earlier topics %v, topic id %s", s.EarlierTopics, s.TopicID)
+	}
+
+	r = newRun(t, vars...)
+	if err := r.do(ctx, "status"); err != nil {
+		t.Fatal(err)
+	}
+	out := r.stdout.String()
+	for _, want := range []string{
+		"partition 0: offsets 2-5 (4 messages) EXPIRED before group order-processors read them",
+		"partition 0: offsets 0-1 (2 messages) EXPIRED",
+		"partition 1: a transaction is open from offset",
+		"the topic was deleted and created again",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withConn(t *testing.T, url, sql string, args ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,7 +21,10 @@ import (
 
 // Status is one look at the pipeline: the topic, the group, the table.
 type Status struct {
-	Topic      string            `json:"topic"`
+	Topic string `json:"topic"`
+	// TopicID is Kafka's id of the topic: a topic deleted and created again
+	// has a new one, and foodpipe stores offsets by name and id.
+	TopicID    string            `json:"topic_id,omitempty"`
 	Group      string            `json:"group"`
 	GroupState string            `json:"group_state"`
 	Partitions []PartitionStatus `json:"partitions"`
@@ -33,6 +38,11 @@ type Status struct {
 	// OtherGroups are the other foodpipe groups on the topic (the
 	// analytics group): each reads at its own pace, with its own offsets.
 	OtherGroups []GroupStatus `json:"other_groups"`
+	// EarlierTopics are earlier incarnations of the topic (name@id) that the
+	// database holds the group's offsets of: the topic was deleted and
+	// created again. A member reads a partition the group has no offset of
+	// in this incarnation from its log start.
+	EarlierTopics []string `json:"earlier_topics,omitempty"`
 }
 
 // GroupStatus is a group in brief.
@@ -45,12 +55,27 @@ type GroupStatus struct {
 
 // PartitionStatus is one partition of the orders topic.
 type PartitionStatus struct {
-	Partition     int32 `json:"partition"`
+	Partition int32 `json:"partition"`
+	// LogStart is the oldest offset Kafka keeps.
+	LogStart      int64 `json:"log_start"`
 	HighWatermark int64 `json:"high_watermark"`
+	// LastStable is the last stable offset: where a transaction still open
+	// begins, else the high watermark. The group reads up to it.
+	LastStable int64 `json:"last_stable_offset"`
 	// Committed is the group's committed offset, -1 when it has none.
 	Committed int64 `json:"committed"`
-	// Lag is what the group has still to read: high watermark - committed.
+	// Stored is the next offset stored in PostgreSQL with the group's
+	// orders, -1 when none (or the database could not be read). A member
+	// resumes from it when it is ahead of Committed.
+	Stored int64 `json:"stored"`
+	// Lag is what the group has still to read: from its position (the
+	// greater of Stored and Committed, or the log start) to the last
+	// stable offset.
 	Lag int64 `json:"lag"`
+	// Expired are the offsets Kafka deleted before the group read them:
+	// recorded by a member, or (Recorded false) lying between the group's
+	// position and the log start now, to be met by the next member.
+	Expired []ExpiredStatus `json:"expired"`
 	// Rows is the orders stored from this partition, -1 when unknown.
 	Rows  int64  `json:"rows"`
 	Owner string `json:"owner"`
@@ -58,6 +83,14 @@ type PartitionStatus struct {
 	// last, from the commit's metadata; during a rebalance, when the
 	// coordinator reports no owners, it is the last known owner.
 	LastCommitter string `json:"last_committer,omitempty"`
+}
+
+// ExpiredStatus is a stretch of a partition, From to To inclusive, that
+// Kafka deleted before the group read it.
+type ExpiredStatus struct {
+	From     int64 `json:"from"`
+	To       int64 `json:"to"`
+	Recorded bool  `json:"recorded"`
 }
 
 // MemberStatus is one member of the consumer group.
@@ -142,7 +175,7 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	if s.DLQSize, err = kafka.Messages(ctx, adm, cfg.DLQTopic); err != nil {
 		return s, err
 	}
-	s.GroupState = view.State
+	s.GroupState, s.TopicID = view.State, view.TopicID
 	for _, m := range view.Members {
 		s.Members = append(s.Members, MemberStatus{ClientID: m.ClientID, Host: m.Host, MemberID: m.MemberID, Partitions: m.Partitions})
 	}
@@ -150,12 +183,17 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	if dbErr == nil {
 		rows, dbErr = st.CountByPartition(ctx)
 	}
+	var mine groupRecord
+	if dbErr == nil {
+		mine, dbErr = readGroupRecord(ctx, st, cfg.Group, cfg.Topic, view.TopicID)
+	}
 	switch {
 	case store.IsNotMigrated(dbErr):
 		s.Database = "the database has no orders table yet: run `foodpipe migrate up` (a consumer does it when it starts)"
 	case dbErr != nil:
 		s.Database = dbErr.Error()
 	}
+	s.EarlierTopics = mine.earlier
 	s.OtherGroups = []GroupStatus{}
 	for _, g := range []string{cfg.Group, cfg.AnalyticsGroup} {
 		if g == s.Group {
@@ -165,18 +203,101 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 		if err != nil {
 			return s, err
 		}
-		s.OtherGroups = append(s.OtherGroups, GroupStatus{Group: g, State: other.State, Members: len(other.Members), TotalLag: other.Lag()})
+		var rec groupRecord
+		if dbErr == nil {
+			rec, _ = readGroupRecord(ctx, st, g, cfg.Topic, other.TopicID) // without it, Kafka's view alone
+		}
+		gs := GroupStatus{Group: g, State: other.State, Members: len(other.Members)}
+		for _, p := range other.Partitions {
+			gs.TotalLag += rec.partition(p).Lag
+		}
+		s.OtherGroups = append(s.OtherGroups, gs)
 	}
 	for _, p := range view.Partitions {
-		ps := PartitionStatus{Partition: p.Partition, HighWatermark: p.HighWatermark, Committed: p.Committed, Lag: p.Lag,
-			Rows: -1, Owner: p.Owner, LastCommitter: p.CommittedBy}
+		ps := mine.partition(p)
+		ps.Rows, ps.Owner = -1, p.Owner
 		if rows != nil {
 			ps.Rows = rows[p.Partition]
 		}
-		s.TotalLag += p.Lag
+		s.TotalLag += ps.Lag
 		s.Partitions = append(s.Partitions, ps)
 	}
 	return s, nil
+}
+
+// groupRecord is what the database holds of a group on the topic's
+// incarnation: its stored offsets and the stretches it recorded expired.
+type groupRecord struct {
+	stored  map[int32]int64
+	expired map[int32][]store.ExpiredRange
+	// earlier are incarnations of the topic the group stored offsets of.
+	earlier []string
+	// fresh are partitions the group has offsets of only in an earlier
+	// incarnation: a member reads them from the log start.
+	fresh map[int32]bool
+}
+
+// readGroupRecord reads the group's offsets and expired stretches of the
+// topic with id (the consumer stores them under name@id).
+func readGroupRecord(ctx context.Context, st *store.Store, group, topic, id string) (groupRecord, error) {
+	r := groupRecord{stored: map[int32]int64{}, expired: map[int32][]store.ExpiredRange{}, fresh: map[int32]bool{}}
+	scope := topic
+	if id != "" {
+		scope += "@" + id
+	}
+	offs, err := st.GroupOffsets(ctx, group)
+	if err != nil {
+		return r, err
+	}
+	old := map[int32]bool{}
+	for _, o := range offs {
+		switch {
+		case o.Topic == scope:
+			r.stored[o.Partition] = o.Next
+		case o.Topic == topic || strings.HasPrefix(o.Topic, topic+"@"):
+			old[o.Partition] = true
+			if !slices.Contains(r.earlier, o.Topic) {
+				r.earlier = append(r.earlier, o.Topic)
+			}
+		}
+	}
+	for p := range old {
+		if _, ok := r.stored[p]; !ok {
+			r.fresh[p] = true
+		}
+	}
+	exp, err := st.Expired(ctx, group, scope)
+	if err != nil {
+		return r, err
+	}
+	for _, e := range exp {
+		r.expired[e.Partition] = append(r.expired[e.Partition], e)
+	}
+	return r, nil
+}
+
+// partition is the group's partition p as its members will take it up: from
+// the stored offset when it is ahead of the committed one, from the log
+// start when the committed offset belongs to an earlier incarnation of the
+// topic; offsets below the log start from there expired unread.
+func (r groupRecord) partition(p kafka.PartitionView) PartitionStatus {
+	ps := PartitionStatus{Partition: p.Partition, LogStart: p.Start, HighWatermark: p.HighWatermark, LastStable: p.Stable,
+		Committed: p.Committed, Stored: -1, LastCommitter: p.CommittedBy, Expired: []ExpiredStatus{}}
+	if n, ok := r.stored[p.Partition]; ok {
+		ps.Stored = n
+	}
+	pos := max(ps.Committed, ps.Stored)
+	if r.fresh[p.Partition] {
+		pos = -1
+	}
+	for _, e := range r.expired[p.Partition] {
+		ps.Expired = append(ps.Expired, ExpiredStatus{From: e.From, To: e.To, Recorded: true})
+	}
+	if pos >= 0 && pos < p.Start {
+		ps.Expired = append(ps.Expired, ExpiredStatus{From: pos, To: p.Start - 1})
+	}
+	ps.Lag = max(p.Stable-max(pos, p.Start, 0), 0)
+	return ps
 }
 
 // rebalancing reports whether the group is between assignments. The
@@ -227,7 +348,25 @@ func printStatus(w io.Writer, s Status) {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), owner)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "total lag %d (messages the group has still to read)\n", s.TotalLag)
+	fmt.Fprintf(w, "total lag %d (messages the group has still to read, up to the last stable offset)\n", s.TotalLag)
+	for _, p := range s.Partitions {
+		if p.LastStable < p.HighWatermark {
+			fmt.Fprintf(w, "partition %d: a transaction is open from offset %d (high watermark %d): the group reads past it once the transaction ends\n",
+				p.Partition, p.LastStable, p.HighWatermark)
+		}
+		for _, e := range p.Expired {
+			when := "the next member meets them"
+			if e.Recorded {
+				when = "recorded by a member"
+			}
+			fmt.Fprintf(w, "partition %d: offsets %d-%d (%d messages) EXPIRED before group %s read them: Kafka deleted them (the retention passed, or records were deleted) and they are neither stored nor dead-lettered (%s)\n",
+				p.Partition, e.From, e.To, e.To-e.From+1, safe(s.Group), when)
+		}
+	}
+	if len(s.EarlierTopics) > 0 {
+		fmt.Fprintf(w, "the topic was deleted and created again (now id %s): the database also holds group %s's offsets of %s; members read the new topic's partitions from their log start, and ROWS IN DB counts the orders of every incarnation\n",
+			safe(cmp.Or(s.TopicID, "unknown")), safe(s.Group), safe(strings.Join(s.EarlierTopics, ", ")))
+	}
 	if len(s.Members) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -208,7 +208,7 @@ func (c *Consumer) noteExpired(scope string, p int32, from, to int64) {
 		return
 	}
 	c.cfg.Metrics.MessagesExpired.Add(float64(r.Count()))
-	c.log.Error("messages expired before the group read them: Kafka deleted them (the topic's retention passed) and they were neither stored nor dead-lettered",
+	c.log.Error("messages expired before the group read them: Kafka deleted them (the topic's retention passed, or records were deleted) and they were neither stored nor dead-lettered",
 		slog.String("group", c.cfg.Group), slog.String("topic", c.cfg.Topic), slog.Int("partition", int(p)),
 		slog.Int64("from_offset", from), slog.Int64("to_offset", to), slog.Int64("count", r.Count()))
 	c.observe(Expired{Member: c.cfg.ID, At: time.Now(), Partition: p, From: from, To: to})

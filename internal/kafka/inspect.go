@@ -93,6 +93,9 @@ func ReadTopic(ctx context.Context, base []kgo.Opt, adm *kadm.Client, topic stri
 // partition's high watermark, the group's committed offset and lag, the
 // members and what they own.
 type GroupView struct {
+	// TopicID is Kafka's id of the topic (KIP-516): a topic deleted and
+	// created again under the same name has a new one.
+	TopicID    string
 	State      string // Stable, PreparingRebalance, Empty, Dead ...
 	Partitions []PartitionView
 	Members    []MemberView
@@ -103,10 +106,14 @@ type PartitionView struct {
 	Partition     int32
 	Start         int64 // the oldest offset kept
 	HighWatermark int64
-	Committed     int64 // -1 when the group has committed nothing
-	// Lag as every Kafka tool shows it: what lies between the group's
+	// Stable is the last stable offset: below it every transaction has
+	// ended. A read_committed consumer, as foodpipe's are, reads up to it;
+	// it is below the high watermark while a transaction is open.
+	Stable    int64
+	Committed int64 // -1 when the group has committed nothing
+	// Lag is what the group has still to read: what lies between its
 	// position (or, before its first commit, the oldest message kept) and
-	// the high watermark.
+	// the last stable offset.
 	Lag   int64
 	Owner string // the owning member's client id, "" when none
 	// CommittedBy is the metadata of the committed offset: foodpipe's
@@ -134,6 +141,15 @@ func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (G
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
 		return v, fmt.Errorf("list offsets: %w", err)
+	}
+	stables, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return v, fmt.Errorf("list offsets: %w", err)
+	}
+	if md, err := adm.ListTopics(ctx, topic); err == nil {
+		if td, ok := md[topic]; ok && td.Err == nil && td.ID != (kadm.TopicID{}) {
+			v.TopicID = td.ID.String()
+		}
 	}
 	groups, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
@@ -174,7 +190,11 @@ func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (G
 		if s, ok := starts.Lookup(topic, o.Partition); ok {
 			pv.Start = s.Offset
 		}
-		pv.Lag = o.Offset - max(pv.Committed, pv.Start, 0)
+		pv.Stable = o.Offset
+		if s, ok := stables.Lookup(topic, o.Partition); ok && s.Err == nil && s.Offset >= 0 {
+			pv.Stable = s.Offset
+		}
+		pv.Lag = max(pv.Stable-max(pv.Committed, pv.Start, 0), 0)
 		v.Partitions = append(v.Partitions, pv)
 	})
 	slices.SortFunc(v.Partitions, func(a, b PartitionView) int { return int(a.Partition - b.Partition) })
