@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -126,6 +127,13 @@ func (c *Consumer) publishDead(ctx context.Context, dead []store.DeadLetter) []e
 		recs[i] = dlq.Record(c.cfg.DLQTopic, c.cfg.Group, d, false)
 	}
 	errs := c.produceAll(pctx, recs)
+	if slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, kerr.UnknownTopicID) }) {
+		// The dead-letter topic was deleted and created again: the client
+		// keeps failing the id it first saw until it forgets the topic, and
+		// looks it up anew at the next publish, a round from now.
+		c.log.Warn("the dead-letter topic was deleted and created again: publishing to the new one", slog.String("topic", c.cfg.DLQTopic))
+		c.pub.PurgeTopicsFromClient(c.cfg.DLQTopic)
+	}
 	for i, err := range errs {
 		if err != nil && tooLarge(err) {
 			c.log.Warn("dead letter too large for the dead-letter topic; sending a cut-down copy, the whole one stays in the database",

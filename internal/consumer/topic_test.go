@@ -396,3 +396,28 @@ func TestAFetchPastTheLogStartIsAnExpiredStretchAndATransactionsHoleIsNot(t *tes
 		t.Errorf("a stored batch left %+v to record", got)
 	}
 }
+
+// The dead-letter topic is deleted and created again under a running
+// member: the letters recorded since are published to the new topic.
+func TestARecreatedDeadLetterTopicGetsTheNextLetters(t *testing.T) {
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	adm := c.admin(t)
+	ctx := context.Background()
+	c.produce(t, &kgo.Record{Value: []byte("not json 1")})
+	cons, _ := member(t, c, st, "c1", io.Discard)
+	eventually(t, "the first dead letter published", func() bool { return testutil.ToFloat64(cons.cfg.Metrics.DLQ) == 1 })
+
+	if _, err := adm.DeleteTopic(ctx, dlqTopic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, dlqTopic); err != nil {
+		t.Fatal(err)
+	}
+	c.produce(t, &kgo.Record{Value: []byte("not json 2")})
+	eventually(t, "the second dead letter published", func() bool { return testutil.ToFloat64(cons.cfg.Metrics.DLQ) == 2 })
+	recs := c.read(t, dlqTopic, 1)
+	if len(recs) != 1 || !strings.Contains(string(recs[0].Value), "not json 2") {
+		t.Fatalf("the new dead-letter topic holds %d letters, want the second", len(recs))
+	}
+}
