@@ -81,6 +81,7 @@ func TestAlertsAreTheOnesWanted(t *testing.T) {
 	for _, want := range []string{
 		"FoodpipeConsumerDown", "FoodpipeConsumerLagGrowing", "FoodpipeConsumerNoProgress",
 		"FoodpipeDatabaseBreakerOpen", "FoodpipeDeadLetters", "FoodpipeRebalanceStorm", "FoodpipeEndToEndLatencyHigh",
+		"FoodpipeMessagesExpired",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("alerts.yml has no %s", want)
