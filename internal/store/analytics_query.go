@@ -79,14 +79,17 @@ func collect[T any](ctx context.Context, s *Store, label, sql string, fn pgx.Row
 // table holds with other content than the group counted shows as the keys
 // it changes. Orders the group has not counted are left out: they are its
 // lag, or were stored before the group began (an earlier run's, in a shared
-// database).
+// database). Item names are keyed in NFC, as the aggregation keys them
+// (increments.order); PostgreSQL's normalize needs a UTF8 database, and in
+// another encoding names are compared as the orders table holds them.
 const differences = `WITH counted AS (
 	SELECT o.* FROM analytics_orders_seen s JOIN orders o ON o.order_id = s.order_id WHERE s.group_id = $1
 ), o_minute AS (
 	SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute, count(*) AS orders, sum(total_amount) AS revenue
 	FROM counted GROUP BY 1
 ), o_item AS (
-	SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute, it->>'name' AS item,
+	SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
+		CASE WHEN current_setting('server_encoding') = 'UTF8' THEN normalize(it->>'name', NFC) ELSE it->>'name' END AS item,
 		sum((it->>'quantity')::bigint) AS quantity, sum((it->>'quantity')::bigint * (it->>'price')::numeric) AS revenue
 	FROM counted, jsonb_array_elements(items) AS it GROUP BY 1, 2
 ), o_customer AS (

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -270,5 +271,51 @@ func TestAnalyticsCheckHoldsTheCountedOrdersAgainstTheTable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An item name sent composed ("è" as U+00E8) and decomposed ("e" and
+// U+0300) is one item: the aggregates key names in NFC, while the orders
+// table keeps the bytes the producer sent, and Check keys them as the
+// aggregation does.
+func TestAnalyticsKeysItemNamesInNFC(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	st := dbtest.NewStore(t)
+	a := st.Analytics()
+	noon := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	const composed, decomposed = "Cr\u00e8me br\u00fbl\u00e9e", "Cre\u0300me bru\u0302le\u0301e"
+	var rs []store.Row
+	for i, name := range []string{composed, decomposed, decomposed} {
+		o := analyticsOrder(fmt.Sprintf("O%d", i+1), "C1", noon.Add(time.Duration(i)*time.Second), order.Item{Name: name, Quantity: 1, Price: 650})
+		rs = append(rs, store.Row{Order: o, Partition: 0, Offset: int64(i)})
+	}
+	if _, err := st.WriteBatch(ctx, store.Batch{Group: "order-processors", Rows: rs, Offsets: offsets(0, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	// Two batches: the second name meets the row the first one made.
+	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[:1], Offsets: offsets(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[1:], Offsets: offsets(1, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	got := analyticsState(t, st, "order-analytics")
+	for _, want := range []string{"item: 12:00 " + composed + " 3 19.50", "total: " + composed + " 3 19.50"} {
+		if got[want] == "" {
+			t.Errorf("missing %q", want)
+		}
+	}
+	for k := range got {
+		if strings.Contains(k, decomposed) {
+			t.Errorf("an item row not keyed in NFC: %q", k)
+		}
+	}
+	var stored string
+	if err := st.Pool().QueryRow(ctx, `SELECT items->0->>'name' FROM orders WHERE order_id = 'O2'`).Scan(&stored); err != nil || stored != decomposed {
+		t.Errorf("the orders table holds %q (%v), want the decomposed name as sent", stored, err)
+	}
+	if c, err := a.Check(ctx, "order-analytics"); err != nil || c.Checked != 3 || len(c.Differences) != 0 {
+		t.Errorf("check = %+v, %v; want 3 checked and no difference", c, err)
 	}
 }
