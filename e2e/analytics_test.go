@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,12 +29,15 @@ func groupLag(t *testing.T, addr, group string) int64 {
 }
 
 // analyticsEqualOrders runs `foodpipe analytics verify` for group: every
-// aggregate must equal the same sum over the orders table, to the cent.
+// aggregate must equal the same sum over the orders table, to the cent, and
+// the group must have counted every order the table holds.
 func analyticsEqualOrders(t *testing.T, p *pipeline, group string) {
 	t.Helper()
 	v := start(t, "verify "+group, append(p.env, "KAFKA_ANALYTICS_GROUP="+group), "analytics", "verify")
 	if code := v.wait(30 * time.Second); code != 0 {
 		t.Errorf("analytics verify for %s exited %d:\n%s", group, code, tail(v.Log(), 3000))
+	} else if !strings.Contains(v.Log(), "has counted every order in the table") {
+		t.Errorf("analytics verify for %s: the group has not counted every order:\n%s", group, tail(v.Log(), 3000))
 	}
 }
 

@@ -167,6 +167,8 @@ func TestDemoWithAnalyticsCountsEveryOrderOnceInTheSecondGroup(t *testing.T) {
 		}
 		if s.Analytics == nil || s.Analytics.Group != "order-analytics" || s.Analytics.Counted != 50 || len(s.Analytics.Differences) != 0 {
 			t.Errorf("run %d: analytics %+v, want 50 counted and no differences", run, s.Analytics)
+		} else if s.Analytics.Checked != int64(50*run) {
+			t.Errorf("run %d: %d orders checked, want the %d the group has counted over the runs", run, s.Analytics.Checked, 50*run)
 		}
 		if !strings.Contains(r.stderr.String(), "group order-analytics: analytics-1 now owns [0 1 2] (the orders group is not affected)") {
 			t.Errorf("run %d: the live view does not show the analytics group's own rebalance:\n%s", run, tail(r.stderr.String(), 2000))
@@ -183,6 +185,33 @@ func TestDemoWithAnalyticsCountsEveryOrderOnceInTheSecondGroup(t *testing.T) {
 	}
 	if counted != 100 {
 		t.Errorf("the aggregates count %d orders over two runs, want 100", counted)
+	}
+}
+
+// A database shared with an earlier run: `demo` stores orders the analytics
+// group never sees, then `demo --analytics` runs the group on new orders.
+// The earlier orders are no difference; verify checks the orders the group
+// counted and tells the others as a number.
+func TestAnalyticsVerifyChecksTheOrdersTheGroupCounted(t *testing.T) {
+	url := dbtest.New(t)
+	if err := newRun(t, "DATABASE_URL", url).do(context.Background(), "demo", "--orders", "30", "--rate", "0", "--consumers", "1"); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	r := newRun(t, "DATABASE_URL", url)
+	if err := r.do(context.Background(), "demo", "--orders", "20", "--rate", "0", "--consumers", "1", "--analytics"); err != nil {
+		t.Fatalf("demo --analytics after a demo without: %v\n%s", err, r.stdout)
+	}
+	if want := "analytics   20 orders counted by group order-analytics; its aggregates equal the orders table's, to the cent"; !strings.Contains(r.stdout.String(), want) {
+		t.Errorf("the demo's summary lacks %q:\n%s", want, r.stdout)
+	}
+	v := newRun(t, "DATABASE_URL", url)
+	if err := v.do(context.Background(), "analytics", "verify"); err != nil {
+		t.Fatalf("verify: %v\n%s", err, v.stdout)
+	}
+	want := "the aggregates of group order-analytics equal the orders table's for the 20 orders it counted, to the cent\n" +
+		"the table holds 30 orders group order-analytics has not counted: its lag (foodpipe status --group order-analytics), or orders stored before it began\n"
+	if v.stdout.String() != want {
+		t.Errorf("verify printed:\n%s\nwant:\n%s", v.stdout, want)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -192,10 +193,15 @@ func (l *Lab) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// actions registers the POST endpoints. Each takes a small JSON body.
+// actions registers the POST endpoints. Each takes a small JSON body, read
+// by decode; those without parameters (act) take {} or nothing.
 func (l *Lab) actions(mux *http.ServeMux) {
 	act := func(pattern string, do func(r *http.Request) error) {
-		mux.HandleFunc("POST "+pattern, func(w http.ResponseWriter, r *http.Request) { reply(w, do(r)) })
+		mux.HandleFunc("POST "+pattern, func(w http.ResponseWriter, r *http.Request) {
+			if decode(w, r, nil) {
+				reply(w, do(r))
+			}
+		})
 	}
 	// Each request decodes into its own value: the handlers run at once.
 	mux.HandleFunc("POST /api/producer", func(w http.ResponseWriter, r *http.Request) {
@@ -259,11 +265,32 @@ func (l *Lab) actions(mux *http.ServeMux) {
 	})
 }
 
-// decode reads a small JSON body into v; on failure it has replied.
+// decode reads an action's body into v: one JSON object of v's fields and
+// nothing after it but whitespace. A decoder stops at the end of the first
+// value, so {"rate":5}{"rate":9} would otherwise be read as its first half
+// and the rest dropped unseen; whoever sent it meant something else, and is
+// told so. With v nil the action has no parameters and takes {} or an empty
+// body. Every action's body comes through here; on failure it has replied.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	body := http.MaxBytesReader(w, r.Body, 4<<10)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var err error
+	if v == nil {
+		if err = dec.Decode(&struct{}{}); errors.Is(err, io.EOF) {
+			err = nil
+		}
+	} else {
+		err = dec.Decode(v)
+	}
+	var rest []byte
+	if err == nil {
+		rest, err = io.ReadAll(io.MultiReader(dec.Buffered(), body))
+	}
+	if err == nil && strings.Trim(string(rest), " \t\r\n") != "" { // JSON's whitespace
+		err = errors.New("the body must be one JSON object, and nothing after it but whitespace")
+	}
+	if err != nil {
 		reply(w, fmt.Errorf("%w: %w", ErrBadRequest, err))
 		return false
 	}

@@ -194,6 +194,7 @@ func TestEachActionIsSeenInTheSnapshots(t *testing.T) {
 			{"/api/send/invalid", `{"reason":"not_json","extra":1}`},
 			{"/api/producer", `{"rate":-1}`},
 			{"/api/producer", `{"rate":1e9}`},
+			{"/api/producer", `{"rate":5}{"rate":9}`},
 			{"/api/db/cut", `{"seconds":0}`},
 			{"/api/broker/restart", `{"seconds":600}`},
 			{"/api/consumers/consumer-1/explode", ``},
@@ -296,6 +297,47 @@ func TestTheGuardRefuses(t *testing.T) {
 				if ck := rec.Result().Cookies(); len(ck) != 1 || ck[0].Value != "s3cret" || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
 					t.Errorf("cookies %v, want the token, HttpOnly, SameSite=Strict", ck)
 				}
+			}
+		})
+	}
+}
+
+// An action's body is one JSON object and nothing after it but whitespace:
+// {"rate":5}{"rate":9} is refused, not read as its first half. The lab here
+// was never started: a body refused is refused before any action runs, and
+// one that gets by is refused by the action (a rate out of range, a
+// consumer that does not run), which tells the two apart.
+func TestABodyWithMoreAfterItsJSONIsRefused(t *testing.T) {
+	const addr = "127.0.0.1:8080"
+	h := (&lab.Lab{}).Handler(lab.Access{Addr: addr})
+	const trailing = "one JSON object, and nothing after it"
+	for _, c := range []struct {
+		name, path, body string
+		code             int
+		says             string
+	}{
+		{"a second object is refused", "/api/producer", `{"rate":-1}{"rate":9}`, 400, trailing},
+		{"a second object after a space is refused", "/api/producer", `{"rate":-1} {"rate":9}`, 400, trailing},
+		{"a closing brace too many is refused", "/api/producer", `{"rate":-1}}`, 400, trailing},
+		{"an array after the object is refused", "/api/producer", `{"rate":-1}[]`, 400, trailing},
+		{"a word after the object is refused", "/api/producer", `{"rate":-1} ok`, 400, trailing},
+		{"a second object to an action without parameters is refused", "/api/consumers/consumer-1/stop", `{}{}`, 400, trailing},
+		{"whitespace after the object is no more", "/api/producer", "{\"rate\":-1} \r\n\t", 400, "the rate must be"},
+		{"an action without parameters takes an empty body", "/api/consumers/consumer-1/stop", ``, 404, "no such consumer"},
+		{"an action without parameters takes an empty object", "/api/consumers/consumer-1/stop", `{}`, 404, "no such consumer"},
+		{"an action without parameters refuses a field", "/api/consumers/consumer-1/stop", `{"id":"consumer-2"}`, 400, "unknown field"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "http://"+addr+c.path, strings.NewReader(c.body))
+			req.Header.Set("Origin", "http://"+addr)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var reply struct{ Error string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &reply); err != nil {
+				t.Fatalf("the reply is not JSON: %v: %s", err, rec.Body)
+			}
+			if rec.Code != c.code || !strings.Contains(reply.Error, c.says) {
+				t.Errorf("POST %s %q = %d %q, want %d saying %q", c.path, c.body, rec.Code, reply.Error, c.code, c.says)
 			}
 		})
 	}

@@ -72,19 +72,34 @@ func collect[T any](ctx context.Context, s *Store, label, sql string, fn pgx.Row
 	return out, nil
 }
 
-// differences computes each aggregate again from the orders table and lists
-// the keys where group's aggregates differ, to the cent.
-const differences = `WITH o_minute AS (
+// differences computes each aggregate again from the orders table, over the
+// orders the group has counted (analytics_orders_seen), and lists where the two
+// differ, to the cent: an order counted that the table does not hold, and
+// each key whose aggregate is not the sum of those orders. An order the
+// table holds with other content than the group counted shows as the keys
+// it changes. Orders the group has not counted are left out: they are its
+// lag, or were stored before the group began (an earlier run's, in a shared
+// database). Item names are keyed in NFC, as the aggregation keys them
+// (increments.order); PostgreSQL's normalize needs a UTF8 database, and in
+// another encoding names are compared as the orders table holds them.
+const differences = `WITH counted AS (
+	SELECT o.* FROM analytics_orders_seen s JOIN orders o ON o.order_id = s.order_id WHERE s.group_id = $1
+), o_minute AS (
 	SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute, count(*) AS orders, sum(total_amount) AS revenue
-	FROM orders GROUP BY 1
+	FROM counted GROUP BY 1
 ), o_item AS (
-	SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute, it->>'name' AS item,
+	SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
+		CASE WHEN current_setting('server_encoding') = 'UTF8' THEN normalize(it->>'name', NFC) ELSE it->>'name' END AS item,
 		sum((it->>'quantity')::bigint) AS quantity, sum((it->>'quantity')::bigint * (it->>'price')::numeric) AS revenue
-	FROM orders, jsonb_array_elements(items) AS it GROUP BY 1, 2
+	FROM counted, jsonb_array_elements(items) AS it GROUP BY 1, 2
 ), o_customer AS (
 	SELECT customer_id, count(*) AS orders, sum(total_amount) AS spent, max(created_at) AS last_order_at
-	FROM orders GROUP BY 1
+	FROM counted GROUP BY 1
 )
+SELECT 'order ' || s.order_id || ': counted, not in the orders table'
+FROM analytics_orders_seen s
+WHERE s.group_id = $1 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = s.order_id)
+UNION ALL
 SELECT 'minute ' || coalesce(o.minute, a.minute)::text || ': orders ' || coalesce(o.orders::text, '-') || ' revenue ' || coalesce(o.revenue::text, '-')
 	|| ', counted ' || coalesce(a.orders::text, '-') || ' revenue ' || coalesce(a.revenue::text, '-')
 FROM o_minute o FULL JOIN (SELECT * FROM analytics_minute WHERE group_id = $1) a ON a.minute = o.minute
@@ -101,11 +116,48 @@ FROM o_customer o FULL JOIN (SELECT * FROM analytics_customer WHERE group_id = $
 WHERE o.orders IS DISTINCT FROM a.orders OR o.spent IS DISTINCT FROM a.spent OR o.last_order_at IS DISTINCT FROM a.last_order_at
 LIMIT 100`
 
-// Differences lists, up to 100, where group's aggregates differ from the
-// same sums computed from the orders table: none when every order stored
-// was counted exactly once. Run it when both groups have caught up.
-func (a *Analytics) Differences(ctx context.Context, group string) ([]string, error) {
-	return collect(ctx, a.s, "compare analytics with orders", differences, pgx.RowTo[string], group)
+// checkCounts are how many orders group has counted, and how many the table
+// holds that it has not.
+const checkCounts = `SELECT (SELECT count(*) FROM analytics_orders_seen WHERE group_id = $1),
+	(SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM analytics_orders_seen s WHERE s.group_id = $1 AND s.order_id = o.order_id))`
+
+// AnalyticsCheck is what Check found for a group.
+type AnalyticsCheck struct {
+	Group string `json:"group"`
+	// Checked is how many orders the group has counted: its aggregates are
+	// held against theirs in the orders table.
+	Checked int64 `json:"checked"`
+	// NotCounted is how many orders the table holds that the group has not
+	// counted: its lag, or orders stored before it began. Not a difference.
+	NotCounted int64 `json:"not_counted"`
+	// Differences lists, up to 100, where the aggregates differ from the
+	// counted orders in the table; none when each was counted exactly once.
+	Differences []string `json:"differences"`
+}
+
+// Check holds group's aggregates against the orders it counted, as the
+// orders table has them, to the cent. It reads in one snapshot, so it may run
+// while both groups write; an order the group counted that the orders group
+// has not stored yet is a difference until it has, so run it when both
+// groups have caught up.
+func (a *Analytics) Check(ctx context.Context, group string) (AnalyticsCheck, error) {
+	c := AnalyticsCheck{Group: group}
+	tx, err := a.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return c, fmt.Errorf("compare analytics with orders: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only: nothing to keep or undo
+	if err := tx.QueryRow(ctx, checkCounts, group).Scan(&c.Checked, &c.NotCounted); err != nil {
+		return c, fmt.Errorf("compare analytics with orders: %w", err)
+	}
+	rows, err := tx.Query(ctx, differences, group)
+	if err != nil {
+		return c, fmt.Errorf("compare analytics with orders: %w", err)
+	}
+	if c.Differences, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return c, fmt.Errorf("compare analytics with orders: %w", err)
+	}
+	return c, nil
 }
 
 // Uncounted is how many of the orders ids group has not counted yet.

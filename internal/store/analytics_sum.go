@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"foodpipe/internal/order"
 )
 
@@ -19,6 +21,9 @@ type increments struct {
 
 type minuteSum struct{ orders, cents int64 }
 
+// itemKey keys an item by its name in NFC: a name sent composed ("è" as
+// U+00E8) and decomposed ("e" and U+0300) looks the same and is one item.
+// The orders table keeps the name as it was sent.
 type itemKey struct {
 	minute time.Time
 	item   string
@@ -46,7 +51,7 @@ func (a *increments) order(createdAt time.Time, customer string, totalCents int6
 	m.orders++
 	m.cents += totalCents
 	for _, it := range items {
-		k := itemKey{minute, it.Name}
+		k := itemKey{minute, norm.NFC.String(it.Name)} // the name itself when it is in NFC already, as most are
 		s := a.items[k]
 		if s == nil {
 			s = &itemSum{}

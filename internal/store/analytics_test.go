@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,9 +132,10 @@ func TestAnalyticsCountEachOrderOnceInItsMinute(t *testing.T) {
 	}
 }
 
-// Differences is empty when the aggregates equal the sums computed from
-// the orders table, and names the key where they do not; Report reads them.
-func TestAnalyticsDifferencesAndReport(t *testing.T) {
+// Check finds no difference while the group lags (the orders it has not
+// counted are counted apart), none once it has caught up; Report reads the
+// aggregates.
+func TestAnalyticsCheckAndReport(t *testing.T) {
 	t.Parallel()
 	ctx := ctxFor(t)
 	st := dbtest.NewStore(t)
@@ -156,18 +160,15 @@ func TestAnalyticsDifferencesAndReport(t *testing.T) {
 	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[:2], Offsets: offsets(0, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	diff, err := a.Differences(ctx, "order-analytics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(diff) == 0 {
-		t.Fatal("an order not yet counted shows no difference")
+	c, err := a.Check(ctx, "order-analytics")
+	if err != nil || c.Checked != 2 || c.NotCounted != 2 || len(c.Differences) != 0 {
+		t.Fatalf("check while the group lags by 2 = %+v, %v; want 2 checked, 2 not counted, no difference", c, err)
 	}
 	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[2:], Offsets: offsets(2, 4)}); err != nil {
 		t.Fatal(err)
 	}
-	if diff, err = a.Differences(ctx, "order-analytics"); err != nil || len(diff) != 0 {
-		t.Fatalf("differences after every order was counted: %v, %v", diff, err)
+	if c, err = a.Check(ctx, "order-analytics"); err != nil || c.Checked != 4 || c.NotCounted != 0 || len(c.Differences) != 0 {
+		t.Fatalf("check after every order was counted = %+v, %v; want 4 checked, none left, no difference", c, err)
 	}
 
 	r, err := a.Report(ctx, "order-analytics", noon.Add(time.Minute), 1)
@@ -182,5 +183,139 @@ func TestAnalyticsDifferencesAndReport(t *testing.T) {
 	}
 	if len(r.TopCustomers) != 1 || r.TopCustomers[0].CustomerID != "C1" || r.TopCustomers[0].Spent != "28.45" {
 		t.Errorf("top customer = %+v, want C1 28.45 (C2 spent as much; ties go by id)", r.TopCustomers)
+	}
+}
+
+// Check holds the aggregates against the orders the group counted, not the
+// whole table: in a database shared with an earlier run, the orders stored
+// before the group began are counted apart and are no difference. What it
+// counted must still be in the table with the content it counted, and each
+// aggregate must be their sum.
+func TestAnalyticsCheckHoldsTheCountedOrdersAgainstTheTable(t *testing.T) {
+	t.Parallel()
+	noon := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	burger, fries := order.Item{Name: "Burger", Quantity: 2, Price: 899}, order.Item{Name: "Fries", Quantity: 1, Price: 349}
+	rows := func(os ...order.Order) []store.Row {
+		var rs []store.Row
+		for _, o := range os {
+			rs = append(rs, store.Row{Order: o})
+		}
+		return rs
+	}
+	// batchOf is group's batch of rs at offsets 0, 1, ... of partition 0.
+	batchOf := func(group string, rs []store.Row) store.Batch {
+		b := store.Batch{Group: group, Offsets: offsets(0, int64(len(rs)))}
+		for i, r := range rs {
+			r.Offset = int64(i)
+			b.Rows = append(b.Rows, r)
+		}
+		return b
+	}
+	earlier := rows(analyticsOrder("E1", "C1", noon, burger), analyticsOrder("E2", "C2", noon.Add(time.Minute), fries),
+		analyticsOrder("E3", "C1", noon.Add(time.Hour), burger, fries))
+	now := rows(analyticsOrder("N1", "C1", noon.Add(10*time.Second), fries), analyticsOrder("N2", "C3", noon.Add(2*time.Hour), burger))
+	for _, c := range []struct {
+		name        string
+		stored      []store.Row // by the orders group
+		counted     []store.Row // by the analytics group
+		tamper      string      // SQL run on the aggregates afterwards
+		checked     int64
+		notCounted  int64
+		differences []string // each must be in a difference; none when empty
+	}{
+		{name: "orders stored before the group began are counted apart, not a difference",
+			stored: append(slices.Clone(earlier), now...), counted: now, checked: 2, notCounted: 3},
+		{name: "an order counted that the table does not hold is a difference",
+			stored: now[:1], counted: now, checked: 2, notCounted: 0,
+			differences: []string{"order N2: counted, not in the orders table", "customer C3", "item Burger"}},
+		{name: "an order the table holds with other content than the group counted is a difference",
+			stored:  rows(analyticsOrder("N1", "C1", noon.Add(10*time.Second), burger)),
+			counted: now[:1], checked: 1, notCounted: 0, differences: []string{"item Burger", "item Fries", "customer C1"}},
+		{name: "an aggregate that is not the sum of the counted orders is a difference",
+			stored: append(slices.Clone(earlier), now...), counted: now, checked: 2, notCounted: 3,
+			tamper:      `UPDATE analytics_customer SET spent = spent + 0.01 WHERE customer_id = 'C3'`,
+			differences: []string{"customer C3: orders 1 spent 17.98, counted 1 spent 17.99"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := ctxFor(t)
+			st := dbtest.NewStore(t)
+			a := st.Analytics()
+			if _, err := st.WriteBatch(ctx, batchOf("order-processors", c.stored)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.WriteBatch(ctx, batchOf("order-analytics", c.counted)); err != nil {
+				t.Fatal(err)
+			}
+			if c.tamper != "" {
+				if _, err := st.Pool().Exec(ctx, c.tamper); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := a.Check(ctx, "order-analytics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Checked != c.checked || got.NotCounted != c.notCounted {
+				t.Errorf("checked %d, not counted %d; want %d, %d", got.Checked, got.NotCounted, c.checked, c.notCounted)
+			}
+			if len(c.differences) == 0 && len(got.Differences) != 0 {
+				t.Errorf("differences %q, want none", got.Differences)
+			}
+			if len(c.differences) > 0 && len(got.Differences) == 0 {
+				t.Errorf("no difference found, want %q", c.differences)
+			}
+			for _, want := range c.differences {
+				if !slices.ContainsFunc(got.Differences, func(d string) bool { return strings.HasPrefix(d, want) }) {
+					t.Errorf("no difference begins %q: %q", want, got.Differences)
+				}
+			}
+		})
+	}
+}
+
+// An item name sent composed ("è" as U+00E8) and decomposed ("e" and
+// U+0300) is one item: the aggregates key names in NFC, while the orders
+// table keeps the bytes the producer sent, and Check keys them as the
+// aggregation does.
+func TestAnalyticsKeysItemNamesInNFC(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	st := dbtest.NewStore(t)
+	a := st.Analytics()
+	noon := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	const composed, decomposed = "Cr\u00e8me br\u00fbl\u00e9e", "Cre\u0300me bru\u0302le\u0301e"
+	var rs []store.Row
+	for i, name := range []string{composed, decomposed, decomposed} {
+		o := analyticsOrder(fmt.Sprintf("O%d", i+1), "C1", noon.Add(time.Duration(i)*time.Second), order.Item{Name: name, Quantity: 1, Price: 650})
+		rs = append(rs, store.Row{Order: o, Partition: 0, Offset: int64(i)})
+	}
+	if _, err := st.WriteBatch(ctx, store.Batch{Group: "order-processors", Rows: rs, Offsets: offsets(0, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	// Two batches: the second name meets the row the first one made.
+	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[:1], Offsets: offsets(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WriteBatch(ctx, store.Batch{Group: "order-analytics", Rows: rs[1:], Offsets: offsets(1, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	got := analyticsState(t, st, "order-analytics")
+	for _, want := range []string{"item: 12:00 " + composed + " 3 19.50", "total: " + composed + " 3 19.50"} {
+		if got[want] == "" {
+			t.Errorf("missing %q", want)
+		}
+	}
+	for k := range got {
+		if strings.Contains(k, decomposed) {
+			t.Errorf("an item row not keyed in NFC: %q", k)
+		}
+	}
+	var stored string
+	if err := st.Pool().QueryRow(ctx, `SELECT items->0->>'name' FROM orders WHERE order_id = 'O2'`).Scan(&stored); err != nil || stored != decomposed {
+		t.Errorf("the orders table holds %q (%v), want the decomposed name as sent", stored, err)
+	}
+	if c, err := a.Check(ctx, "order-analytics"); err != nil || c.Checked != 3 || len(c.Differences) != 0 {
+		t.Errorf("check = %+v, %v; want 3 checked and no difference", c, err)
 	}
 }
