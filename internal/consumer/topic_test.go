@@ -199,8 +199,8 @@ func TestOnlyCommittedTransactionsAreStoredAndCounted(t *testing.T) {
 			t.Errorf("committed order %s is not stored", id)
 		}
 	}
-	if diff, err := st.Analytics().Differences(ctx, analyticsGroup); err != nil || len(diff) > 0 {
-		t.Errorf("the aggregates differ from the orders (%v): %v", err, diff)
+	if chk, err := st.Analytics().Check(ctx, analyticsGroup); err != nil || len(chk.Differences) > 0 || chk.Checked != 75 {
+		t.Errorf("the aggregates differ from the orders (%v): %+v", err, chk)
 	}
 }
 
