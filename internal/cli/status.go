@@ -364,8 +364,8 @@ func printStatus(w io.Writer, s Status) {
 		}
 	}
 	if len(s.EarlierTopics) > 0 {
-		fmt.Fprintf(w, "the topic was deleted and created again (now id %s): the database also holds group %s's offsets of %s; members read the new topic's partitions from their log start, and ROWS IN DB counts the orders of every incarnation\n",
-			safe(cmp.Or(s.TopicID, "unknown")), safe(s.Group), safe(strings.Join(s.EarlierTopics, ", ")))
+		fmt.Fprintf(w, "the database also holds group %s's offsets of %s, another topic of this name (deleted and created again, or on another cluster; this one's id is %s): members read a partition this topic has no stored offset of from its log start, and ROWS IN DB counts the orders of both\n",
+			safe(s.Group), safe(strings.Join(s.EarlierTopics, ", ")), safe(cmp.Or(s.TopicID, "unknown")))
 	}
 	if len(s.Members) > 0 {
 		fmt.Fprintln(w)

@@ -128,7 +128,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 		}
 	}
 	if len(fresh) > 0 && c.saidFresh.Swap(scope) != scope {
-		c.log.Warn("the topic was deleted and created again: the group's stored offsets belong to the old topic, so these partitions of the new one are read from the start of their log; orders stored from the old topic stay stored",
+		c.log.Info("the group's stored offsets of these partitions belong to another topic of this name (deleted and created again, or on another cluster): they are read from the start of their log; orders stored before stay stored",
 			slog.String("topic", c.cfg.Topic), slog.String("stored_for", old), slog.String("now", scope), slog.Any("partitions", fresh))
 	}
 	c.startAt(ctx, scope, from)
