@@ -61,7 +61,9 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 		return stoppedOr(ctx, err)
 	}
 	stop, err := serveMetrics(cfg, m, func(ctx context.Context) error {
-		if err := st.Ping(ctx); err != nil {
+		// Writable, not a ping: a read-only database (a standby, during a
+		// failover) answers, but the member can do none of its work.
+		if err := st.Writable(ctx); err != nil {
 			return err
 		}
 		return c.Ready(ctx)

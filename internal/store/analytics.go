@@ -25,6 +25,10 @@ func (a *Analytics) Offsets(ctx context.Context, group, topic string) (map[int32
 	return a.s.Offsets(ctx, group, topic)
 }
 
+// Writable checks that the server answers and takes writes (see
+// Store.Writable).
+func (a *Analytics) Writable(ctx context.Context) error { return a.s.Writable(ctx) }
+
 // PublishDeadLetters publishes nothing: the analytics group records none.
 func (a *Analytics) PublishDeadLetters(context.Context, string, int, func(context.Context, []DeadLetter) []error) (int, error) {
 	return 0, nil
@@ -76,6 +80,7 @@ func (a *Analytics) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 	}
 	w := newBatchWrite(&b)
 	if err := a.writeTx(ctx, w); err != nil {
+		a.s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("write analytics batch: %w", err)
 	}
 	return w.result(), nil
