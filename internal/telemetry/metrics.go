@@ -68,7 +68,7 @@ func NewMetrics() *Metrics {
 		DLQPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_dlq_pending",
 			Help: "Dead letters this process found recorded but not yet published at its last attempt."}),
 		DatabaseAway: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_database_away",
-			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, else 0."}),
+			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, or waits at start for the database to answer, else 0."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
 		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
