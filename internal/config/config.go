@@ -48,7 +48,10 @@ type Config struct {
 	// PostgreSQL.
 	DatabaseURL string
 	DBMaxConns  int32
-	Migrate     bool
+	// DBConnectTimeout is how long a consumer waits at start for
+	// PostgreSQL to answer; 0 waits for ever.
+	DBConnectTimeout time.Duration
+	Migrate          bool
 
 	// Producer.
 	ProducerRate    float64

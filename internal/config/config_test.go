@@ -78,6 +78,13 @@ func TestLoad(t *testing.T) {
 		{"retention under a minute is refused", env("KAFKA_RETENTION", "5s"), "KAFKA_RETENTION", nil},
 		{"a database URL of another scheme is refused", env("DATABASE_URL", "mysql://x@h/db"), "DATABASE_URL", nil},
 		{"DB_MIGRATE must be a boolean", env("DB_MIGRATE", "maybe"), "DB_MIGRATE", nil},
+		{"a start-up wait for the database is a duration", env("DB_CONNECT_TIMEOUT", "2m"), "", func(t *testing.T, c Config) {
+			if c.DBConnectTimeout != 2*time.Minute {
+				t.Errorf("DB connect timeout = %v", c.DBConnectTimeout)
+			}
+		}},
+		{"a start-up wait that is not a duration is refused, saying what would do", env("DB_CONNECT_TIMEOUT", "soon"), `DB_CONNECT_TIMEOUT="soon": must be a duration from 0 (for ever)`, nil},
+		{"a negative start-up wait is refused", env("DB_CONNECT_TIMEOUT", "-1s"), "DB_CONNECT_TIMEOUT", nil},
 		{"STATS_INTERVAL must be positive", env("STATS_INTERVAL", "-1s"), "STATS_INTERVAL", nil},
 		{"a metrics address with only a port listens on every interface", env("METRICS_ADDR", ":9100"), "", func(t *testing.T, c Config) {
 			if c.MetricsAddr != ":9100" {

@@ -99,6 +99,9 @@ var Vars = []Var{
 		c.DBMaxConns = int32(n)
 		return err
 	}, func(c Config) string { return strconv.Itoa(int(c.DBMaxConns)) }, Plain},
+	{"DB_CONNECT_TIMEOUT", "0s", "How long consume and analytics wait at start for PostgreSQL to answer, trying again with backoff, before they stop with an error; 0 waits for ever, as Kafka clients wait for their brokers: a stopped container is restarted anyway, and /readyz tells an orchestrator why the consumer is not ready yet.", func(c *Config, v string) error {
+		return setDuration(&c.DBConnectTimeout, v, 0, 24*time.Hour, "0 (for ever) to 24h such as 2m")
+	}, func(c Config) string { return c.DBConnectTimeout.String() }, Plain},
 	{"DB_MIGRATE", "true", "Whether the consumer applies schema migrations at start.", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

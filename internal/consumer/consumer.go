@@ -46,6 +46,10 @@ type Store interface {
 	// GroupOffsets returns every next offset stored for the group, of every
 	// incarnation of every topic (see offsetScope).
 	GroupOffsets(ctx context.Context, group string) ([]store.StoredOffset, error)
+	// Writable checks that the database answers and takes writes: a
+	// read-only server (a standby, during a failover) answers reads, and
+	// must not count as back.
+	Writable(ctx context.Context) error
 	// PublishDeadLetters hands up to limit of the group's recorded, unpublished
 	// dead letters to publish and marks those it published (one error per
 	// letter, nil when published).
@@ -409,13 +413,16 @@ func (c *Consumer) setAway(away bool) {
 	c.cfg.Metrics.DatabaseAway.Set(v)
 }
 
-// awaitDatabase waits until the database answers, reading the stored
-// offsets with backoff; false when ctx ended first.
+// awaitDatabase waits, with backoff, until the database answers and takes
+// writes; false when ctx ended first. Any answer would not do: a server that
+// refuses writes (a standby, during a failover) answers reads, and a member
+// that joined again on that would fail its first batch and leave again,
+// every AwayAfter, each time making the group rebalance.
 func (c *Consumer) awaitDatabase(ctx context.Context) bool {
 	wait := newBackoff()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := c.store.Offsets(pctx, c.cfg.Group, c.cfg.Topic)
+		err := c.store.Writable(pctx)
 		cancel()
 		if err == nil {
 			return true
@@ -443,7 +450,7 @@ func (c *Consumer) workContext(ctx context.Context) (context.Context, context.Ca
 // which owns the pool.)
 func (c *Consumer) Ready(ctx context.Context) error {
 	if c.away.Load() {
-		return errors.New("out of the group until the database answers")
+		return errors.New("out of the group until the database answers and takes writes")
 	}
 	if err := c.schemaError(); err != nil {
 		return fmt.Errorf("paused: the database refuses the batch (%w); apply the migrations (foodpipe migrate up) or restore the table, column or grant, and it goes on", err)

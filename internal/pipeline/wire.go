@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -61,6 +62,92 @@ func OpenStore(ctx context.Context, cfg config.Config, migrate bool) (*store.Sto
 		}
 	}
 	return st, nil
+}
+
+// storeAttemptTimeout bounds one attempt of AwaitStore to connect: a
+// server that does not answer at all (packets dropped, not refused) would
+// otherwise hold it for as long as the operating system keeps trying.
+const storeAttemptTimeout = 10 * time.Second
+
+// storeReminder is how often AwaitStore logs that it still waits.
+const storeReminder = time.Minute
+
+// AwaitStore connects to PostgreSQL as OpenStore does, but waits for it, as
+// Kafka clients wait for their brokers: while the server cannot be reached
+// or refuses for a reason that passes (starting up, read-only during a
+// failover: store.IsTransient), it tries again with backoff (200 ms, then
+// about twice as long each time, up to 5 s). It logs the wait once, then a
+// reminder every minute with the attempts and the time waited, and hands
+// waiting, after each failed attempt, an error saying why it waits (for
+// /readyz). An error retrying cannot fix (no such database, a wrong
+// password) stops it at once, and so does cfg.DBConnectTimeout, when not 0,
+// with the last error: either names the server and database, never the
+// password. The migrations, when asked, run once the database answers.
+func AwaitStore(ctx context.Context, cfg config.Config, migrate bool, log *slog.Logger, waiting func(error)) (*store.Store, error) {
+	begin := time.Now()
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	limit := "for ever"
+	if cfg.DBConnectTimeout > 0 {
+		wctx, cancel = context.WithTimeout(ctx, cfg.DBConnectTimeout)
+		limit = "up to " + cfg.DBConnectTimeout.String()
+	}
+	defer cancel()
+	wait := backoff.NewExponentialBackOff()
+	wait.InitialInterval, wait.MaxInterval = 200*time.Millisecond, 5*time.Second
+	var (
+		last     error // the last attempt's error, unless the limit cut that attempt short
+		reminded time.Time
+	)
+	for attempt := 1; ; attempt++ {
+		actx, cancelAttempt := context.WithTimeout(wctx, storeAttemptTimeout)
+		st, err := store.Open(actx, cfg.DatabaseURL, store.MaxConns(cfg.DBMaxConns))
+		cancelAttempt()
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				log.Info("PostgreSQL answers: starting", slog.Int("attempts", attempt),
+					slog.Duration("waited", time.Since(begin).Round(time.Millisecond)))
+			}
+			if migrate {
+				if err := st.MigrateUp(ctx); err != nil {
+					st.Close()
+					return nil, err
+				}
+			}
+			return st, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case !store.IsTransient(err):
+			return nil, err
+		case wctx.Err() == nil || last == nil:
+			last = err
+		}
+		waited := time.Since(begin).Round(time.Second)
+		giveUp := fmt.Errorf("gave up waiting for PostgreSQL after %s (DB_CONNECT_TIMEOUT) and %d attempts: %w", cfg.DBConnectTimeout, attempt, last)
+		if wctx.Err() != nil {
+			return nil, giveUp
+		}
+		if waiting != nil {
+			waiting(fmt.Errorf("waiting for PostgreSQL for %s so far (attempt %d; DB_CONNECT_TIMEOUT: %s): %w", waited, attempt, limit, err))
+		}
+		switch {
+		case attempt == 1:
+			log.Warn("PostgreSQL does not answer: waiting for it, "+limit+" (DB_CONNECT_TIMEOUT), trying again with backoff; /readyz says why meanwhile",
+				slog.Any("err", err))
+			reminded = time.Now()
+		case time.Since(reminded) >= storeReminder:
+			log.Warn("still waiting for PostgreSQL", slog.Int("attempts", attempt), slog.Duration("waited", waited), slog.Any("err", err))
+			reminded = time.Now()
+		}
+		select {
+		case <-time.After(wait.NextBackOff()):
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, giveUp
+		}
+	}
 }
 
 // TopicSpecs are the topics the pipeline needs: the orders and their dead letters.

@@ -30,6 +30,10 @@ func (a *Analytics) GroupOffsets(ctx context.Context, group string) ([]StoredOff
 	return a.s.GroupOffsets(ctx, group)
 }
 
+// Writable checks that the server answers and takes writes (see
+// Store.Writable).
+func (a *Analytics) Writable(ctx context.Context) error { return a.s.Writable(ctx) }
+
 // PublishDeadLetters publishes nothing: the analytics group records none.
 func (a *Analytics) PublishDeadLetters(context.Context, string, int, func(context.Context, []DeadLetter) []error) (int, error) {
 	return 0, nil
@@ -81,6 +85,7 @@ func (a *Analytics) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 	}
 	w := newBatchWrite(&b)
 	if err := a.writeTx(ctx, w); err != nil {
+		a.s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("write analytics batch: %w", err)
 	}
 	return w.result(), nil

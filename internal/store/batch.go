@@ -228,6 +228,7 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 		err = s.writeTx(ctx, w, m)
 	}
 	if err != nil {
+		s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("write batch: %w", err)
 	}
 	if m != fast {

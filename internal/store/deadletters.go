@@ -109,7 +109,8 @@ var ErrUnpublishable = errors.New("the dead-letter topic cannot take it")
 // twice; a letter whose publisher dies stays pending. It returns how many
 // letters it settled (published or unpublishable).
 func (s *Store) PublishDeadLetters(ctx context.Context, group string, limit int,
-	publish func(context.Context, []DeadLetter) []error) (int, error) {
+	publish func(context.Context, []DeadLetter) []error) (_ int, err error) {
+	defer func() { s.resetIfReadOnly(err) }()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)

@@ -34,13 +34,26 @@ var (
 	// ErrNoMigrationToRollBack is returned by MigrateDown when no migration
 	// is applied.
 	ErrNoMigrationToRollBack = errors.New("no applied migration to roll back")
+
+	// ErrReadOnly marks the answer of Writable for a server that refuses
+	// writes: a standby, or one whose transactions are read-only (as a
+	// failover goes on, or by an operator's setting).
+	ErrReadOnly = errors.New("the database is read-only")
 )
 
 // IsTransient reports whether err is worth retrying as is: the connection
 // failed or timed out, or PostgreSQL refused for a reason that passes
 // (serialization failure, deadlock, shutdown or restart, lack of resources,
-// lock or statement timeout). It is false for data exceptions and Rejected
-// rows, ErrStaleOffsets, a canceled context, and anything it does not know.
+// lock or statement timeout, a server that refuses writes for now). It is
+// false for data exceptions and Rejected rows, ErrStaleOffsets, a canceled
+// context, and anything it does not know.
+//
+// A server that refuses writes (SQLSTATE 25006: a hot standby, or a primary
+// whose transactions are read-only) is what a client meets during a
+// failover, until it reaches the new primary: it passes the way a restart
+// does. Should an operator have made the database read-only for good, the
+// writer waits just the same, and says why (Writable), until it is made
+// writable again.
 //
 // A context deadline counts as a timeout and so as transient: a caller that
 // bounds each write retries with a fresh deadline, while a caller whose own
@@ -103,10 +116,19 @@ func transientCode(code string) bool {
 		pgerrcode.QueryCanceled,                   // statement_timeout
 		pgerrcode.IdleInTransactionSessionTimeout, // a frozen writer's session, ended
 		pgerrcode.AdminShutdown, pgerrcode.CrashShutdown,
-		pgerrcode.CannotConnectNow: // starting up, recovering
+		pgerrcode.CannotConnectNow,       // starting up, recovering
+		pgerrcode.ReadOnlySQLTransaction: // a standby, or a primary made read-only
 		return true
 	}
 	return pgerrcode.IsConnectionException(code) || pgerrcode.IsInsufficientResources(code)
+}
+
+// isReadOnly reports whether err is a server refusing writes: a standby,
+// or a session whose transactions are read-only. A hot standby answers every
+// write, and the DDL of a new connection, with this SQLSTATE.
+func isReadOnly(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == pgerrcode.ReadOnlySQLTransaction
 }
 
 // isExistingOrder reports whether err is the primary-key violation of an

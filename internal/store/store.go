@@ -73,8 +73,10 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	// A temporary table lives as long as its connection, so it is created
 	// once here instead of once per batch.
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, createStaging)
-		return err
+		if _, err := conn.Exec(ctx, createStaging); err != nil {
+			return fmt.Errorf("create the staging table: %w", err)
+		}
+		return nil
 	}
 	target := describe(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -100,6 +102,50 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping postgres: %w", err)
 	}
 	return nil
+}
+
+// writableQuery tells whether the server is a standby, and whether a
+// transaction on this session would be read-only (a standby's are; so are a
+// primary's with default_transaction_read_only on).
+const writableQuery = `SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'`
+
+// Writable checks that the server answers and takes writes. It fails with
+// an error wrapping ErrReadOnly when the server answers but refuses writes,
+// and with the connection's error when it does not answer.
+//
+// A consumer waits for this, not for any answer, before it goes back to
+// work: a read-only server answers reads, and a member that rejoined its
+// group on that would fail its first batch and leave again.
+func (s *Store) Writable(ctx context.Context) error {
+	var recovery, readOnly bool
+	err := s.pool.QueryRow(ctx, writableQuery).Scan(&recovery, &readOnly)
+	switch {
+	case isReadOnly(err):
+		err = fmt.Errorf("%w: %w", ErrReadOnly, err)
+	case err != nil:
+		return fmt.Errorf("ping postgres: %w", err)
+	case recovery:
+		err = fmt.Errorf("%w: the server is a standby, in recovery", ErrReadOnly)
+	case readOnly:
+		err = fmt.Errorf("%w: transaction_read_only is on (default_transaction_read_only)", ErrReadOnly)
+	default:
+		return nil
+	}
+	s.pool.Reset()
+	return err
+}
+
+// resetIfReadOnly closes the pool's connections when err says the server
+// refuses writes (a server state change, in pgxpool's words). After a
+// failover, pooled connections may lead to the old primary, now a standby,
+// or be sessions made read-only; new ones find the writable server (with a
+// multi-host DATABASE_URL and target_session_attrs=read-write, libpq's way,
+// the primary among the hosts). Connections in use are closed as they come
+// back.
+func (s *Store) resetIfReadOnly(err error) {
+	if isReadOnly(err) {
+		s.pool.Reset()
+	}
 }
 
 // describe names the server and database for error messages: host:port/db

@@ -69,13 +69,13 @@ func NewMetrics() *Metrics {
 		DLQPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_dlq_pending",
 			Help: "Dead letters this process found recorded but not yet published at its last attempt."}),
 		DatabaseAway: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_database_away",
-			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, else 0."}),
+			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, or waits at start for the database to answer, else 0."}),
 		MessagesExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_messages_expired_total",
 			Help: "Messages Kafka deleted (the topic's retention passed) before the group read them: lost unread, neither stored nor dead-lettered."}),
 	}
-	reg.MustRegister(m.MessagesExpired)
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
-		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway)
+		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway,
+		m.MessagesExpired)
 	// Every reason starts at 0. Otherwise a reason's series appears only with
 	// its first message, so rate() and increase() see nothing until the
 	// second, the sums of the alerts and the dashboard have no series at all
