@@ -131,23 +131,29 @@ func memberWith(t *testing.T, c *cluster, st Store, id string, w io.Writer, twea
 		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
 	}
 	tweak(&cfg)
-	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: id}), st, cfg, slog.New(slog.NewJSONHandler(w, nil)))
+	return runMember(t, c, st, cfg, slog.New(slog.NewJSONHandler(w, nil)), nil)
+}
+
+// runMember runs a consumer with cfg, logging to log, and its Kafka client
+// to clientLog when it is not nil, until the returned func or the end of
+// the test stops it.
+func runMember(t *testing.T, c *cluster, st Store, cfg Config, log, clientLog *slog.Logger) (*Consumer, context.CancelFunc) {
+	t.Helper()
+	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: cfg.ID, Logger: clientLog}), st, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
-	stopped := false
+	var once sync.Once
 	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s: Run returned %v", id, err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: Run returned %v", cfg.ID, err)
+			}
+		})
 	}
 	t.Cleanup(stop)
 	return cons, stop

@@ -83,28 +83,10 @@ func (l *quietLog) lines(msg string) int {
 
 func memberLogged(t *testing.T, c *cluster, st Store, id, grp string, log *slog.Logger) (*Consumer, context.CancelFunc) {
 	t.Helper()
-	cfg := Config{
+	return runMember(t, c, st, Config{
 		ID: id, Group: grp, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: 1,
 		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}
-	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}, ClientID: id, Logger: log}), st, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: Run returned %v", id, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return cons, stop
+	}, log, log)
 }
 
 // Another application writes orders in Kafka transactions and aborts some:
