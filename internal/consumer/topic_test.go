@@ -256,8 +256,10 @@ func TestMessagesThatExpireBeforeTheGroupReadsThemAreReported(t *testing.T) {
 	ctx := context.Background()
 	c.produceRoundRobin(t, 1, 30)
 	_, stop := member(t, c, st, "c1", io.Discard)
-	eventually(t, "the first orders", func() bool { return count(t, st) == 30 })
+	_, stopAnalytics := analyticsMember(t, c, st, "a1", io.Discard)
+	eventually(t, "the first orders", func() bool { return count(t, st) == 30 && counted(t, st) == 30 })
 	stop()
+	stopAnalytics()
 
 	c.produceRoundRobin(t, 2, 60) // offsets 10 to 29 of each partition
 	setRetention := func(v *string) {
@@ -312,9 +314,18 @@ func TestMessagesThatExpireBeforeTheGroupReadsThemAreReported(t *testing.T) {
 	}
 	mu.Unlock()
 
+	// The analytics group meets the same gap, and says it the same way.
+	analytics, _ := analyticsMember(t, c, st, "a2", io.Discard)
+	eventually(t, "the analytics group to say the expired offsets", func() bool {
+		return testutil.ToFloat64(analytics.cfg.Metrics.MessagesExpired) == 60
+	})
+
 	c.produceRoundRobin(t, 3, 15)
-	eventually(t, "the orders after the gap", func() bool { return count(t, st) == 45 })
+	eventually(t, "the orders after the gap", func() bool { return count(t, st) == 45 && counted(t, st) == 45 })
 	stop()
+	if got, err := st.Expired(ctx, analyticsGroup, analytics.scope.Load().name); err != nil || len(got) != 3 {
+		t.Errorf("the analytics group recorded %+v (%v), want 3 ranges", got, err)
+	}
 	got, err := st.Expired(ctx, group, cons.scope.Load().name)
 	if err != nil {
 		t.Fatal(err)
