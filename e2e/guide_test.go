@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,59 +30,79 @@ import (
 //	<!-- guide: start NAME... -->    start each command of the next block in the background, as NAME...
 //	<!-- guide: instead ACTION -->   show the next block, but do ACTION (see act) in its place
 //	<!-- guide: expect /RE/ -->      the next block's output (a started one's log) must match RE, within 60s
-//	<!-- guide: until /RE/ -->       run the next block again until its output matches RE, for 60s at most
+//	<!-- guide: until /RE/ -->       run the next block (until implies run) again until every command of it
+//	                                 exits 0 and its output matches RE, for 60s at most
+//	<!-- guide: same /RE/ -->        in a run block's output, RE matches at least once, and in each match its
+//	                                 two groups are equal (ROWS IN DB = HIGH WATERMARK)
 //	<!-- guide: ACTION -->           on its own (no block follows it): wait, absent, interrupt, sigkill, sleep
+//
+// A block with directives must say what to do with it (built, run, start,
+// instead or until): a block whose directives do nothing fails the parse, so
+// that no check a guide shows is skipped.
 //
 // The guides tell a learner what to look for in each terminal, log lines
 // included, so this test checks log lines, which no other test does: the
 // line a guide names is the promise under test.
 //
-// The guides' commands run in a directory of their own with a fresh database
-// and a broker on a free port: the few rewrites in (*guide).rewrite put those
-// in place of the addresses a learner types, and nothing else is changed.
-var guideFiles = []struct{ name, path, section string }{
-	{"README", "../README.md", "## Watch a consumer group share the partitions"},
-	{"KAFKA-CONCEPTS", "../docs/KAFKA-CONCEPTS.md", ""},
+// The guides run as one learner follows them: the README's section, then
+// docs/KAFKA-CONCEPTS.md, in one directory, with one database and one broker
+// address, each step seeing what the ones before it left. The few rewrites in
+// (*guide).rewrite put the test's database, directory and free port in place
+// of the ones a learner types; nothing else is changed.
+var guideFiles = []struct{ path, section string }{
+	{"../README.md", "## Watch a consumer group share the partitions"},
+	{"../docs/KAFKA-CONCEPTS.md", ""},
 }
 
 func TestGuidesRunAsTyped(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Fatalf("the guides use kcat: %v (scripts/test-deps installs it)", err)
 	}
+	// Every file is read and parsed before anything runs: a guide marked
+	// wrongly fails at once, not minutes in.
+	var steps []step
 	for _, gf := range guideFiles {
-		t.Run(gf.name, func(t *testing.T) {
-			t.Parallel()
-			data, err := os.ReadFile(gf.path)
-			if err != nil {
-				t.Fatal(err)
+		data, err := os.ReadFile(gf.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, first := string(data), 0
+		if gf.section != "" {
+			text, first = section(t, text, gf.section)
+		}
+		// A picture the guide shows must be there.
+		for _, m := range picture.FindAllStringSubmatch(text, -1) {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(gf.path), m[1])); err != nil {
+				t.Errorf("%s shows %s: %v", gf.path, m[1], err)
 			}
-			text := string(data)
-			if gf.section != "" {
-				text = section(t, text, gf.section)
-			}
-			// A picture the guide shows must be there.
-			for _, m := range picture.FindAllStringSubmatch(text, -1) {
-				if _, err := os.Stat(filepath.Join(filepath.Dir(gf.path), m[1])); err != nil {
-					t.Errorf("%s shows %s: %v", gf.path, m[1], err)
-				}
-			}
-			steps := parseGuide(t, text)
-			if len(steps) < 3 {
-				t.Fatalf("%s: only %d steps marked to run", gf.path, len(steps))
-			}
-			g := newGuide(t)
-			for _, s := range steps {
-				g.do(s)
-				if t.Failed() {
-					return
-				}
-			}
-		})
+		}
+		fileSteps, err := parseGuide(text)
+		if err != nil {
+			t.Fatalf("%s: %v", gf.path, err)
+		}
+		if len(fileSteps) < 3 {
+			t.Fatalf("%s: only %d steps marked to run", gf.path, len(fileSteps))
+		}
+		for i := range fileSteps {
+			fileSteps[i].file, fileSteps[i].line = filepath.Base(gf.path), fileSteps[i].line+first
+		}
+		steps = append(steps, fileSteps...)
+	}
+	if t.Failed() {
+		return
+	}
+	g := newGuide(t)
+	for _, s := range steps {
+		g.do(s)
+		if t.Failed() {
+			return
+		}
 	}
 }
 
-// section cuts one "## " section out of a Markdown file.
-func section(t *testing.T, text, heading string) string {
+// section cuts one "## " section out of a Markdown file, and says how many
+// lines of the file come before the cut, so that a step names its line.
+func section(t *testing.T, text, heading string) (string, int) {
 	t.Helper()
 	i := strings.Index(text, heading+"\n")
 	if i < 0 {
@@ -90,23 +112,32 @@ func section(t *testing.T, text, heading string) string {
 	if j := strings.Index(rest, "\n## "); j >= 0 {
 		rest = rest[:j]
 	}
-	return rest
+	return rest, strings.Count(text[:i], "\n")
 }
 
 // step is one thing the guide asks for: directives and, for most, the
 // commands of the fenced block they stand before.
 type step struct {
+	file       string
 	line       int
 	directives []string
 	commands   []string
+}
+
+// at names where the step is written, for messages.
+func (s step) at() string {
+	if s.file == "" {
+		return fmt.Sprintf("line %d", s.line)
+	}
+	return fmt.Sprintf("%s:%d", s.file, s.line)
 }
 
 var picture = regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`)
 
 var directive = regexp.MustCompile(`^<!-- guide: (.*) -->$`)
 
-func parseGuide(t *testing.T, text string) []step {
-	t.Helper()
+// parseGuide reads the steps of a guide's Markdown.
+func parseGuide(text string) ([]step, error) {
 	var steps []step
 	var pending []string
 	var pendingLine int
@@ -118,7 +149,7 @@ func parseGuide(t *testing.T, text string) []step {
 		if m := directive.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
 			if actions[strings.Fields(m[1])[0]] {
 				if len(pending) > 0 {
-					t.Fatalf("line %d: %q follows directives that want a block", n, m[1])
+					return nil, fmt.Errorf("line %d: %q follows directives that want a block", n, m[1])
 				}
 				steps = append(steps, step{line: n, directives: []string{m[1]}})
 				continue
@@ -152,17 +183,56 @@ func parseGuide(t *testing.T, text string) []step {
 				}
 				cmd = ""
 			}
+			if err := s.checkBlock(); err != nil {
+				return nil, err
+			}
 			steps, pending = append(steps, s), nil
 			continue
 		}
 		if len(pending) > 0 && strings.TrimSpace(line) != "" {
-			t.Fatalf("line %d: directives %q are not followed by a block", pendingLine, pending)
+			return nil, fmt.Errorf("line %d: directives %q are not followed by a block", pendingLine, pending)
 		}
 	}
 	if len(pending) > 0 {
-		t.Fatalf("line %d: directives %q are not followed by a block", pendingLine, pending)
+		return nil, fmt.Errorf("line %d: directives %q are not followed by a block", pendingLine, pending)
 	}
-	return steps
+	return steps, nil
+}
+
+// checkBlock makes sure a block's directives say what to do with it: one of
+// built, run, start or instead, or until, which runs it. A block marked only
+// with checks would otherwise be skipped, and its checks with it. until goes
+// with run alone, as does same.
+func (s *step) checkBlock() error {
+	mode, until, same := "", false, false
+	for _, d := range s.directives {
+		word, _, _ := strings.Cut(d, " ")
+		switch word {
+		case "built", "run", "start", "instead":
+			if mode != "" && mode != word {
+				return fmt.Errorf("line %d: a block is either %s or %s", s.line, mode, word)
+			}
+			mode = word
+		case "until":
+			until = true
+		case "same":
+			same = true
+		case "expect":
+		default:
+			return fmt.Errorf("line %d: %q does not go with a block", s.line, d)
+		}
+	}
+	if mode == "" && until {
+		s.directives = append([]string{"run"}, s.directives...)
+		mode = "run"
+	}
+	switch {
+	case mode == "":
+		return fmt.Errorf("line %d: directives %q do not say what to do with the block (built, run, start, instead or until)", s.line, s.directives)
+	case (until || same) && mode != "run":
+		return fmt.Errorf("line %d: until and same go with run, not %s", s.line, mode)
+	}
+	return nil
 }
 
 // actions are the directives that stand on their own: what a learner does
@@ -219,22 +289,27 @@ func (g *guide) do(s step) {
 	for _, p := range g.procs {
 		g.marks[p] = len(p.Log())
 	}
-	var expect []*regexp.Regexp
-	var until *regexp.Regexp
+	var c checks
 	var names []string
 	mode := ""
 	for _, d := range s.directives {
 		word, arg, _ := strings.Cut(d, " ")
 		switch word {
-		case "expect", "until":
+		case "expect", "until", "same":
 			re, err := regexp.Compile(strings.TrimSuffix(strings.TrimPrefix(arg, "/"), "/"))
 			if err != nil {
-				t.Fatalf("line %d: %v", s.line, err)
+				t.Fatalf("%s: %v", s.at(), err)
 			}
-			if word == "expect" {
-				expect = append(expect, re)
-			} else {
-				until = re
+			switch word {
+			case "expect":
+				c.expect = append(c.expect, re)
+			case "until":
+				c.until = re
+			case "same":
+				if re.NumSubexp() != 2 {
+					t.Fatalf("%s: %s: same wants two groups", s.at(), re)
+				}
+				c.same = append(c.same, re)
 			}
 		case "run", "built":
 			mode = word
@@ -242,32 +317,65 @@ func (g *guide) do(s step) {
 			mode, names = word, strings.Fields(arg)
 		case "instead":
 			mode = word
-			g.act(s.line, arg)
+			g.act(s.at(), arg)
 		default:
 			if s.commands != nil {
-				t.Fatalf("line %d: %q does not go with a block", s.line, d)
+				t.Fatalf("%s: %q does not go with a block", s.at(), d)
 			}
-			g.act(s.line, d)
+			g.act(s.at(), d)
 		}
 	}
 	switch mode {
 	case "built":
-		if err := os.Symlink(bin, filepath.Join(g.dir, "foodpipe")); err != nil {
+		// Each guide builds the binary; the second build replaces the first.
+		link := filepath.Join(g.dir, "foodpipe")
+		if err := os.Remove(link); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(bin, link); err != nil {
 			t.Fatal(err)
 		}
 	case "run":
-		g.run(s.line, s.commands, expect, until)
+		g.run(s.at(), s.commands, c)
 	case "start":
 		if len(names) != len(s.commands) {
-			t.Fatalf("line %d: %d names for %d commands", s.line, len(names), len(s.commands))
+			t.Fatalf("%s: %d names for %d commands", s.at(), len(names), len(s.commands))
 		}
-		for i, c := range s.commands {
-			g.spawn(names[i], c)
-			for _, re := range expect {
-				g.waitFor(s.line, names[i], re, nil)
+		for i, cmd := range s.commands {
+			g.spawn(names[i], cmd)
+			for _, re := range c.expect {
+				g.waitFor(s.at(), names[i], re, nil)
 			}
 		}
 	}
+}
+
+// checks are what a run block's output must show.
+type checks struct {
+	expect []*regexp.Regexp
+	until  *regexp.Regexp
+	same   []*regexp.Regexp
+}
+
+// failed says what out lacks of the checks, or "" when it has it all.
+func (c checks) failed(out []byte) string {
+	for _, re := range c.expect {
+		if !re.Match(out) {
+			return "output does not match " + re.String()
+		}
+	}
+	for _, re := range c.same {
+		ms := re.FindAllSubmatch(out, -1)
+		if len(ms) == 0 {
+			return "output has no line matching " + re.String()
+		}
+		for _, m := range ms {
+			if !bytes.Equal(m[1], m[2]) {
+				return fmt.Sprintf("%q: %s and %s differ (%s)", m[0], m[1], m[2], re)
+			}
+		}
+	}
+	return ""
 }
 
 // assignments are the VAR=value words a command may start with.
@@ -299,46 +407,55 @@ func (g *guide) spawn(name, cmd string) {
 }
 
 // run runs a block's commands one after the other, each to its end; each
-// must succeed. With until it runs the block again until its output matches;
-// with expect the block's output must match.
-func (g *guide) run(line int, cmds []string, expect []*regexp.Regexp, until *regexp.Regexp) {
+// must succeed, and the output must pass the checks. With until, a run where
+// a command fails or the output does not match is tried again, for 60s at
+// most: a learner runs a status again until it shows what the guide says.
+func (g *guide) run(at string, cmds []string, c checks) {
 	t := g.t
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var out []byte
+		var failure string
 		for _, cmd := range cmds {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			c := exec.CommandContext(ctx, "sh", "-c", g.rewrite(cmd))
-			c.Dir, c.Env = g.dir, g.env
-			o, err := c.CombinedOutput()
+			x := exec.CommandContext(ctx, "sh", "-c", g.rewrite(cmd))
+			x.Dir, x.Env = g.dir, g.env
+			o, err := x.CombinedOutput()
 			cancel()
-			if err != nil {
-				t.Fatalf("line %d: %s: %v\n%s", line, cmd, err, o)
-			}
 			out = append(out, o...)
-		}
-		if until != nil && !until.Match(out) {
-			if time.Now().After(deadline) {
-				t.Fatalf("line %d: for 60s the output never matched %s; last:\n%s", line, until, out)
-			}
-			time.Sleep(500 * time.Millisecond)
-			continue
-		}
-		for _, re := range expect {
-			if !re.Match(out) {
-				t.Fatalf("line %d: output does not match %s:\n%s", line, re, out)
+			if err != nil {
+				failure = fmt.Sprintf("%s: %v", cmd, err)
+				break
 			}
 		}
-		t.Logf("line %d: %s\n%s", line, strings.Join(cmds, "\n"), out)
+		if c.until != nil {
+			if failure == "" && !c.until.Match(out) {
+				failure = "output does not match " + c.until.String()
+			}
+			if failure != "" {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: for 60s the block never succeeded with output matching %s; last: %s\n%s", at, c.until, failure, out)
+				}
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
+		}
+		if failure == "" {
+			failure = c.failed(out)
+		}
+		if failure != "" {
+			t.Fatalf("%s: %s\n%s", at, failure, out)
+		}
+		t.Logf("%s: %s\n%s", at, strings.Join(cmds, "\n"), out)
 		return
 	}
 }
 
 // act does what a learner does by hand: wait for a line in a terminal,
 // press Ctrl-C there, kill a process, or let time pass.
-func (g *guide) act(line int, action string) {
+func (g *guide) act(at string, action string) {
 	t := g.t
-	t.Logf("line %d: %s", line, action)
+	t.Logf("%s: %s", at, action)
 	word, arg, _ := strings.Cut(action, " ")
 	name, rest, _ := strings.Cut(arg, " ")
 	if word == "interrupt" || word == "sigkill" {
@@ -349,15 +466,15 @@ func (g *guide) act(line int, action string) {
 	}
 	p := g.procs[name]
 	if word != "sleep" && word != "wait" && p == nil {
-		t.Fatalf("line %d: %s: no process %q started", line, action, name)
+		t.Fatalf("%s: %s: no process %q started", at, action, name)
 	}
 	switch word {
 	case "wait": // wait NAME /RE/
-		g.waitFor(line, name, regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(rest, "/"), "/")), g.prev)
+		g.waitFor(at, name, regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(rest, "/"), "/")), g.prev)
 	case "interrupt": // Ctrl-C in NAME's terminal; it must end cleanly
 		_ = p.Signal(syscall.SIGINT)
 		if code := p.wait(30 * time.Second); code != 0 {
-			t.Fatalf("line %d: %s ended with %d after Ctrl-C:\n%s", line, name, code, tail(p.Log(), 3000))
+			t.Fatalf("%s: %s ended with %d after Ctrl-C:\n%s", at, name, code, tail(p.Log(), 3000))
 		}
 	case "absent": // absent NAME /RE/: NAME wrote nothing matching RE since the last signal a step sent
 		re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(rest, "/"), "/"))
@@ -366,7 +483,7 @@ func (g *guide) act(line int, action string) {
 			out = out[from:]
 		}
 		if m := re.FindString(out); m != "" {
-			t.Fatalf("line %d: %s wrote %q since the last signal:\n%s", line, name, m, tail(out, 3000))
+			t.Fatalf("%s: %s wrote %q since the last signal:\n%s", at, name, m, tail(out, 3000))
 		}
 	case "sigkill":
 		_ = p.Signal(syscall.SIGKILL)
@@ -374,11 +491,11 @@ func (g *guide) act(line int, action string) {
 	case "sleep":
 		d, err := time.ParseDuration(arg)
 		if err != nil {
-			t.Fatalf("line %d: %v", line, err)
+			t.Fatalf("%s: %v", at, err)
 		}
 		time.Sleep(d)
 	default:
-		t.Fatalf("line %d: unknown guide action %q", line, action)
+		t.Fatalf("%s: unknown guide action %q", at, action)
 	}
 }
 
@@ -388,13 +505,13 @@ var snapshot = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  \(every `)
 
 // waitFor waits until one of the processes named (a|b) has output matching
 // re, past where since marks it.
-func (g *guide) waitFor(line int, names string, re *regexp.Regexp, since map[*proc]int) {
+func (g *guide) waitFor(at string, names string, re *regexp.Regexp, since map[*proc]int) {
 	t := g.t
 	var procs []*proc
 	for _, n := range strings.Split(names, "|") {
 		p := g.procs[n]
 		if p == nil {
-			t.Fatalf("line %d: no process %q started", line, n)
+			t.Fatalf("%s: no process %q started", at, n)
 		}
 		procs = append(procs, p)
 	}
@@ -411,7 +528,7 @@ func (g *guide) waitFor(line int, names string, re *regexp.Regexp, since map[*pr
 			}
 		}
 		if len(procs) == 1 && procs[0].exited() {
-			t.Fatalf("line %d: %s ended before its output matched %s:\n%s", line, names, re, tail(procs[0].Log(), 3000))
+			t.Fatalf("%s: %s ended before its output matched %s:\n%s", at, names, re, tail(procs[0].Log(), 3000))
 		}
 		return false
 	})
