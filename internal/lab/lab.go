@@ -239,12 +239,16 @@ func (l *Lab) observe(e pipeline.Event) {
 			m.Exit = e.Err.Error()
 		}
 		m.Owns, m.BreakerOpen, m.Ready = nil, false, false
+		// Its last word on what it owned is kept on the lanes (as their last
+		// owner) until another member says it took them; it says nothing more.
+		delete(l.st.claims, e.Name)
 		l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended: %s", e.Name, e.Pid, m.Exit))
 		if m.killed {
 			l.st.facts.killed++
 		}
 	case pipeline.BrokerRestarted:
 		l.st.brokerRestarting = false
+		l.st.brokerBack = e.At
 		l.st.facts.brokerRestarts++
 		l.st.event(e.At, "broker", fmt.Sprintf("the broker is back after %v down", e.Down))
 	}
