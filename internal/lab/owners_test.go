@@ -28,7 +28,9 @@ func newOwnersLab(t *testing.T, ids ...string) *ownersLab {
 }
 
 // since is a time the test's members were given a partition: n ticks in.
-func (o *ownersLab) since(n int) time.Time { return time.Unix(1_700_000_000, 0).Add(time.Duration(n) * time.Second) }
+func (o *ownersLab) since(n int) time.Time {
+	return time.Unix(1_700_000_000, 0).Add(time.Duration(n) * time.Second)
+}
 
 // tick folds one sample in which each member of said answered, saying it
 // owns those partitions, given at the times in it; the group is in state.

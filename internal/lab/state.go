@@ -145,11 +145,11 @@ type facts struct {
 	causedRebalances                                           int // after the user acted on a consumer
 	// Partitions another member took from a member the user killed,
 	// stopped or paused.
-	killedMoved, stoppedMoved, pausedMoved int
-	invalid, duplicates, conflicts, deadSeen, replays          int
-	dbCuts, breakerOpened, breakerClosed, brokerRestarts       int
-	rateChanged, producerPaused, idleMember, fenced            int
-	lastStored                                                 int64
+	killedMoved, stoppedMoved, pausedMoved               int
+	invalid, duplicates, conflicts, deadSeen, replays    int
+	dbCuts, breakerOpened, breakerClosed, brokerRestarts int
+	rateChanged, producerPaused, idleMember, fenced      int
+	lastStored                                           int64
 }
 
 // state is what the lab keeps between samples; Lab.mu guards it.
