@@ -11,6 +11,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -36,7 +37,11 @@ type Options struct {
 	// Broker is pipeline.ChildBroker (restartable) or pipeline.ExternalBroker.
 	Broker       pipeline.BrokerMode
 	UserDatabase bool
-	Log          *slog.Logger
+	// Log is the lab's log, and its Kafka clients'; ChildLog, when not nil,
+	// is given the children's output as well (else it is kept for reports).
+	// Neither is the terminal's business: the page says what happens.
+	Log      *slog.Logger
+	ChildLog io.Writer
 	// Consumers to start with (at least 1).
 	Consumers int
 	// Rate is the producer's starting rate, orders per second (0: paused).
@@ -98,7 +103,7 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}()
 	if l.pl, err = pipeline.Start(ctx, pipeline.Options{Config: o.Config, Broker: o.Broker, UserDatabase: o.UserDatabase,
-		DBName: "foodpipe_lab", Log: o.Log, Observe: l.observe}); err != nil {
+		DBName: "foodpipe_lab", Log: o.Log, ChildLog: o.ChildLog, Observe: l.observe}); err != nil {
 		return nil, err
 	}
 	l.cfg = l.pl.Config
