@@ -79,19 +79,30 @@ func (l *Lab) foldOwners(s *sample) {
 		}
 	}
 
-	// What each member that answered gave up since it last answered.
+	// What each member that answered gave up since it last answered, and
+	// what it kept. A partition it says it owns since a later time was
+	// given up and given back between two readings: given up too, when
+	// another member owned it meanwhile (a zombie that lost its partitions
+	// and joined again at once).
 	gave := map[string][]int32{}
+	kept := map[string][]int32{}
+	heardLost := map[string]bool{} // a zombie, whose partitions another took while it slept
 	for id, c := range s.children {
 		m := st.members[id]
 		if m == nil || m.Status == "exited" || !c.answering {
 			continue
 		}
-		for p := range st.claims[id] {
-			if _, still := c.owned[p]; !still {
+		for p, was := range st.claims[id] {
+			now, still := c.owned[p]
+			switch {
+			case !still || !now.Equal(was) && st.owners[p] != id:
 				gave[id] = append(gave[id], p)
+			default:
+				kept[id] = append(kept[id], p)
 			}
 		}
 		st.claims[id] = c.owned
+		heardLost[id] = len(gave[id]) > 0 && m.wasPaused && allOwnedBy(st, gave[id], id)
 	}
 
 	// Each partition's owner: of the members that say they own it, the one
@@ -138,10 +149,10 @@ func (l *Lab) foldOwners(s *sample) {
 	for _, id := range slices.Sorted(maps.Keys(gave)) {
 		ps := slices.Sorted(slices.Values(gave[id]))
 		keeps := "keeps nothing"
-		if k := st.claims[id]; len(k) > 0 {
-			keeps = fmt.Sprintf("keeps %v", slices.Sorted(maps.Keys(k)))
+		if k := kept[id]; len(k) > 0 {
+			keeps = fmt.Sprintf("keeps %v", slices.Sorted(slices.Values(k)))
 		}
-		if m := st.members[id]; m.wasPaused && allOwnedBy(st, ps, id) {
+		if heardLost[id] {
 			parts = append(parts, fmt.Sprintf("%s heard it lost %v while paused, %s", id, ps, keeps))
 			continue
 		}

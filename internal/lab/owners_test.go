@@ -165,6 +165,24 @@ func TestAZombieDoesNotTakeBackWhatWasGivenAwayWhileItSlept(t *testing.T) {
 	}
 }
 
+// A zombie that heard it lost its partition and was given it back, both
+// between two readings, says it owns it since a later time: it is told as
+// lost, then taken back.
+func TestAZombieGivenItsPartitionBackBetweenTwoReadingsIsToldBoth(t *testing.T) {
+	o := newOwnersLab(t, "consumer-1", "consumer-2")
+	o.tick("Stable", map[string]claims{"consumer-1": {0: o.since(0)}, "consumer-2": {1: o.since(0), 2: o.since(0)}})
+	m := o.st.members["consumer-1"]
+	m.Status, m.wasPaused, m.pausedAt = "paused", true, o.now
+	o.tick("Stable", map[string]claims{"consumer-2": {0: o.since(8), 1: o.since(0), 2: o.since(0)}})
+	mark := len(o.st.timeline)
+	m.Status = "running"
+	o.tick("Stable", map[string]claims{"consumer-1": {0: o.since(12)}, "consumer-2": {1: o.since(0), 2: o.since(0)}})
+	want := []string{"consumer-1 heard it lost [0] while paused, keeps nothing; consumer-2 gave up [0], keeps [1 2]; consumer-1 took [0] from consumer-2 (group Stable)"}
+	if got := o.rebalances(mark); !slices.Equal(got, want) {
+		t.Errorf("the timeline reads\n%q\nwant\n%q", got, want)
+	}
+}
+
 // More running members than partitions, each partition owned: a hot spare.
 func TestAMemberOwningNothingBesideAFullGroupIsAHotSpare(t *testing.T) {
 	o := newOwnersLab(t, "a", "b", "c", "d")
