@@ -248,7 +248,8 @@ func (l *Lab) laneOwner(p int32, now time.Time) (id, state string, left float64)
 	return id, ownerMoving, 0
 }
 
-// owned is what a member says it owns, in order.
+// owned is what a member says it owns, in order; [] not null when nothing,
+// for the page to iterate.
 func (st *state) owned(id string) []int32 {
-	return slices.Sorted(maps.Keys(st.claims[id]))
+	return append([]int32{}, slices.Sorted(maps.Keys(st.claims[id]))...)
 }
