@@ -137,6 +137,9 @@ func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 // shot saves a screenshot of the whole page as a PNG.
 func (b *browser) shot(name string) {
 	b.t.Helper()
+	// From the top: a click scrolls the page, and the sticky lessons panel
+	// would be drawn part way down the whole-page picture.
+	b.do(chromedp.Evaluate[chromedp.Void]("window.scrollTo(0, 0)"))
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
