@@ -203,3 +203,24 @@ func lessonDone(f facts, prefix string) bool {
 	}
 	return false
 }
+
+// The analytics member's partitions are its own word too: a round of the
+// coordinator's, which describes no assignment, is no rebalance of it.
+func TestTheAnalyticsGroupsOwnerIsItsMembersWord(t *testing.T) {
+	o := newOwnersLab(t)
+	o.st.analytics.status = "running"
+	all := claims{0: o.since(0), 1: o.since(0), 2: o.since(0)}
+	o.foldAnalytics(o.now, analyticsSample{view: topic(1, 1, 1), answered: true, owned: claims{}})
+	o.foldAnalytics(o.now, analyticsSample{view: topic(1, 1, 1), answered: true, owned: all})
+	mark := len(o.st.timeline)
+	rebalancing := topic(1, 1, 1)
+	rebalancing.State = "PreparingRebalance" // and no member with an assignment
+	o.foldAnalytics(o.now, analyticsSample{view: rebalancing, answered: true, owned: all})
+	o.foldAnalytics(o.now, analyticsSample{view: rebalancing}) // not answering: as it last said
+	if got := o.rebalances(mark); len(got) != 0 {
+		t.Errorf("the timeline reads %q, want nothing new", got)
+	}
+	if m := o.st.analytics.view.Members; len(m) != 1 || !slices.Equal(m[0].Owns, []int32{0, 1, 2}) {
+		t.Errorf("the analytics members %+v, want analytics-1 owning [0 1 2]", m)
+	}
+}

@@ -76,6 +76,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 		}
 	}
 	s.checkedIDs = slices.Collect(maps.Keys(l.st.sent))
+	analyticsProc := l.st.analytics.proc
 	l.mu.Unlock()
 	if len(s.checkedIDs) > 500 {
 		s.checkedIDs = s.checkedIDs[:500]
@@ -111,7 +112,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 		s.rows, s.dbErr = st.CountByPartition(ctx)
 	}
 	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.Group)
-	s.analytics = l.sampleAnalytics(ctx)
+	s.analytics = l.sampleAnalytics(ctx, analyticsProc)
 	if s.dbErr == nil {
 		s.lat, s.dbErr = st.StoredLatency(ctx, s.at.Add(-s.latWindow))
 	}
