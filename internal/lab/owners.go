@@ -128,7 +128,6 @@ func (l *Lab) foldOwners(s *sample) {
 			continue
 		}
 		from[p] = prev
-		st.facts.moved++
 		if pm := st.members[prev]; pm != nil {
 			switch {
 			case pm.killed:

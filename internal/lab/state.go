@@ -141,8 +141,8 @@ type baseline struct {
 
 // facts count what the user made happen, for the lessons.
 type facts struct {
-	added, stopped, killed, paused, resumed, rebalances, moved int
-	causedRebalances                                           int // after the user acted on a consumer
+	added, stopped, killed, paused, resumed, rebalances int
+	causedRebalances                                    int // after the user acted on a consumer
 	// Partitions another member took from a member the user killed,
 	// stopped or paused.
 	killedMoved, stoppedMoved, pausedMoved               int
