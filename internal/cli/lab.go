@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"foodpipe/internal/lab"
 	"foodpipe/internal/pipeline"
 	"foodpipe/internal/secret"
+	"foodpipe/internal/telemetry"
 )
 
 // runLab starts the whole pipeline with its consumers as child processes
@@ -25,6 +27,7 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	addr := f.String("addr", "127.0.0.1:8080", "host:port to serve the page on; any address but loopback needs the token printed at start")
 	consumers := f.Int("consumers", 2, fmt.Sprintf("consumer processes to start with (1 to %d)", lab.MaxConsumers))
 	rate := f.Float64("rate", 10, fmt.Sprintf("orders per second to start with (0 starts paused; at most %d; the page changes it)", lab.MaxRate))
+	logPath := f.String("log", "", "file for the lab's log and its children's (the Kafka clients' reconnections, the consumers' warnings); default a new file in the temporary directory, named at start")
 	f.bind("brokers", "KAFKA_BROKERS")
 	f.bind("partitions", "KAFKA_PARTITIONS")
 	userDB, err := f.ownPipelineFlags()
@@ -62,11 +65,24 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	if userBrokers {
 		mode = pipeline.ExternalBroker
 	}
-	fmt.Fprintln(env.Stdout, "starting the broker, the database and the consumers...")
-	lb, err := lab.Start(ctx, lab.Options{Config: cfg, Broker: mode, UserDatabase: userDB(), Log: env.Log,
-		Consumers: *consumers, Rate: *rate})
+	// The lab's terminal says where to look and why it stopped; the page
+	// says what happens. What the clients say as they go (a broker the user
+	// restarts makes each of them say it reconnects) goes to a file.
+	logFile, err := openLabLog(*logPath)
 	if err != nil {
 		return err
+	}
+	defer logFile.Close()
+	level := env.Level
+	if level == nil {
+		level = new(slog.LevelVar)
+		level.Set(cfg.LogLevel)
+	}
+	fmt.Fprintln(env.Stdout, "starting the broker, the database and the consumers...")
+	lb, err := lab.Start(ctx, lab.Options{Config: cfg, Broker: mode, UserDatabase: userDB(),
+		Log: telemetry.NewLogger(logFile, level), ChildLog: logFile, Consumers: *consumers, Rate: *rate})
+	if err != nil {
+		return fmt.Errorf("%w (the log: %s)", err, logFile.Name())
 	}
 	defer lb.Close()
 	access := lab.Access{Addr: ln.Addr().String()}
@@ -80,6 +96,7 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "broker    %s (%s)\n", lb.BrokerAddr(), kind)
 	fmt.Fprintf(env.Stdout, "database  %s (%s)\n", secret.RedactURL(dbURL), dbSource)
+	fmt.Fprintf(env.Stdout, "log       %s\n", logFile.Name())
 	fmt.Fprintf(env.Stdout, "\nthe Kafka lab: %s\n(Ctrl-C stops it and everything it started)\n", labURL(access))
 
 	srv := &http.Server{Handler: lb.Handler(access), ReadHeaderTimeout: 5 * time.Second}
@@ -98,6 +115,23 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("stop serving the lab: %w", err)
 	}
 	return nil
+}
+
+// openLabLog opens the lab's log: path, appended to, or a new file in the
+// temporary directory.
+func openLabLog(path string) (*os.File, error) {
+	if path == "" {
+		f, err := os.CreateTemp("", "foodpipe-lab-*.log")
+		if err != nil {
+			return nil, fmt.Errorf("the lab's log: %w", err)
+		}
+		return f, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("the lab's log: %w", err)
+	}
+	return f, nil
 }
 
 // labURL is the address to open, with the token when one is needed. An

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,14 +46,19 @@ func TestLabRefusesBadFlags(t *testing.T) {
 	}
 }
 
-// The lab starts, prints where to open it, serves its page there, and
-// stops everything when interrupted.
+// The lab starts, prints where to open it and where its log is, serves its
+// page there, and stops everything when interrupted. A broker restarted
+// from the page makes every Kafka client say it reconnects: that goes to
+// the log, and the terminal shows none of it.
 func TestLabServesItsPageUntilStopped(t *testing.T) {
 	t.Setenv(envRunAsCLI, "1") // its consumers and broker are this test binary
 	r := newRun(t, "DATABASE_URL", dbtest.New(t), "CONSUMER_SESSION_TIMEOUT", "6s")
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.do(ctx, "lab", "--addr", "127.0.0.1:0", "--consumers", "1", "--rate", "5") }()
+	logPath := filepath.Join(t.TempDir(), "lab.log")
+	go func() {
+		done <- r.do(ctx, "lab", "--addr", "127.0.0.1:0", "--consumers", "1", "--rate", "5", "--log", logPath)
+	}()
 	re := regexp.MustCompile(`the Kafka lab: (http://127\.0\.0\.1:\d+/)`)
 	deadline := time.Now().Add(60 * time.Second)
 	var url string
@@ -79,6 +88,10 @@ func TestLabServesItsPageUntilStopped(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Kafka lab") {
 		t.Errorf("GET %s = %d:\n%.300s", url, resp.StatusCode, page)
 	}
+	if !strings.Contains(r.stdout.String(), "log       "+logPath) {
+		t.Errorf("the log's path is not printed:\n%s", r.stdout)
+	}
+	restartBroker(t, url)
 	stop()
 	select {
 	case err := <-done:
@@ -91,6 +104,45 @@ func TestLabServesItsPageUntilStopped(t *testing.T) {
 	if resp, err := http.Get(url); err == nil {
 		resp.Body.Close()
 		t.Errorf("the page is still served after the lab stopped")
+	}
+	for name, out := range map[string]string{"standard output": r.stdout.String(), "standard error": r.stderr.String()} {
+		if strings.Contains(out, "{") {
+			t.Errorf("the lab's %s has log lines:\n%s", name, out)
+		}
+	}
+	if b, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(b), `"component":"kgo"`) {
+		t.Errorf("the log %s has no Kafka client's line after a broker restart (%v):\n%.2000s", logPath, err, b)
+	}
+}
+
+// restartBroker asks the lab at url to restart its broker, as the page
+// does, and waits until the page says it is back.
+func restartBroker(t *testing.T, url string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"api/broker/restart", strings.NewReader(`{"seconds":1}`))
+	req.Header.Set("Origin", strings.TrimSuffix(url, "/"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("restart the broker = %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var s lab.Snapshot
+		if resp, err := http.Get(url + "state"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&s)
+			resp.Body.Close()
+		}
+		if slices.ContainsFunc(s.Timeline, func(e lab.Event) bool { return strings.Contains(e.Text, "broker is back") }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broker was not back within 60 s")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

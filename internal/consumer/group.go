@@ -18,6 +18,7 @@ import (
 func (c *Consumer) assign(parts []int32, add, lost bool) bool {
 	c.mu.Lock()
 	changed := false
+	now := time.Now()
 	for _, p := range parts {
 		if c.owned[p] == add {
 			continue
@@ -25,15 +26,17 @@ func (c *Consumer) assign(parts []int32, add, lost bool) bool {
 		changed = true
 		if add {
 			c.owned[p] = true
+			c.cfg.Metrics.PartitionOwned.WithLabelValues(telemetry.Partition(p)).Set(float64(now.UnixMicro()) / 1e6)
 		} else {
 			delete(c.owned, p)
 			c.cfg.Metrics.ConsumerLag.DeleteLabelValues(telemetry.Partition(p))
+			c.cfg.Metrics.PartitionOwned.DeleteLabelValues(telemetry.Partition(p))
 		}
 	}
 	owned := c.assignedLocked()
 	c.mu.Unlock()
 	if changed {
-		c.observe(Assigned{Member: c.cfg.ID, At: time.Now(), Owned: owned, Lost: lost})
+		c.observe(Assigned{Member: c.cfg.ID, At: now, Owned: owned, Lost: lost})
 	}
 	return changed
 }

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"foodpipe/internal/store/dbtest"
+	"foodpipe/internal/telemetry"
 )
 
 // A person reads a member's log to follow a rebalance: each change of what
@@ -52,5 +55,18 @@ func TestARebalanceIsLoggedOncePerChange(t *testing.T) {
 	got = changes(&second)
 	if len(got) != 1 || got[0].Msg != "partitions assigned" || !slices.Equal(got[0].Partitions, b.Assigned()) {
 		t.Errorf("second's rebalance lines %+v, want one assignment of %v", got, b.Assigned())
+	}
+	// Each member says on /metrics what it owns, and since when: the
+	// partition that moved was given to second after first had its own.
+	for _, m := range []*Consumer{a, b} {
+		if n := testutil.CollectAndCount(m.cfg.Metrics.PartitionOwned); n != len(m.Assigned()) {
+			t.Errorf("%s has %d foodpipe_partition_owned_since_seconds series, owns %v", m.cfg.ID, n, m.Assigned())
+		}
+	}
+	since := func(m *Consumer, p int32) float64 {
+		return testutil.ToFloat64(m.cfg.Metrics.PartitionOwned.WithLabelValues(telemetry.Partition(p)))
+	}
+	if a0, b0 := since(a, a.Assigned()[0]), since(b, b.Assigned()[0]); !(b0 > a0) {
+		t.Errorf("second's partition owned since %v, not after first's %v", b0, a0)
 	}
 }

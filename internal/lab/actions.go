@@ -39,7 +39,11 @@ func (l *Lab) addConsumer(byUser bool) (string, error) {
 	}
 	l.st.nextID++
 	id := fmt.Sprintf("consumer-%d", l.st.nextID)
-	p, err := l.pl.SpawnConsumer(id, "DATABASE_URL="+l.childDB, "LOG_LEVEL=warn")
+	// The lab's session timeout, named: the page counts a dead member's
+	// down from it, and a child would otherwise read its own from the
+	// environment and .env.
+	p, err := l.pl.SpawnConsumer(id, "DATABASE_URL="+l.childDB, "LOG_LEVEL=warn",
+		"CONSUMER_SESSION_TIMEOUT="+l.st.session.String())
 	if err != nil {
 		return "", fmt.Errorf("add consumer: %w", err)
 	}
@@ -65,18 +69,30 @@ func (l *Lab) Signal(id, what string) error {
 	}
 	p := m.proc
 	var err error
+	now := time.Now()
+	owned := l.st.owned(id)
+	then := ""
 	switch what {
 	case "stop":
-		m.Status = "stopping"
+		m.Status, m.stopped = "stopping", true
 		l.st.facts.stopped++
 		go func() { _ = p.Stop(10 * time.Second) }() // how it ended comes as a ProcessExited event
+		if len(owned) > 0 {
+			then = fmt.Sprintf(": it finishes its batch, commits and leaves the group; %v go to the others at once", owned)
+		}
 	case "kill":
-		m.killed = true
+		m.killed, m.killedAt = true, now
 		err = p.Signal(syscall.SIGKILL)
+		if len(owned) > 0 {
+			then = fmt.Sprintf(": it says nothing to the group; %v wait for its session to time out (%v)", owned, l.st.session)
+		}
 	case "pause":
 		if err = p.Signal(syscall.SIGSTOP); err == nil {
-			m.Status = "paused"
+			m.Status, m.wasPaused, m.pausedAt = "paused", true, now
 			l.st.facts.paused++
+			if len(owned) > 0 {
+				then = fmt.Sprintf(": it sends no heartbeat and still thinks it owns %v; its session times out in %v", owned, l.st.session)
+			}
 		}
 	case "resume":
 		if err = p.Signal(syscall.SIGCONT); err == nil {
@@ -89,7 +105,7 @@ func (l *Lab) Signal(id, what string) error {
 	if err != nil {
 		return err
 	}
-	l.st.event(time.Now(), "process", fmt.Sprintf("%s: %s (%s)", id, what, signalName[what]))
+	l.st.event(now, "process", fmt.Sprintf("%s: %s (%s)%s", id, what, signalName[what], then))
 	return nil
 }
 

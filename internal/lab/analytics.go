@@ -59,6 +59,11 @@ type analyticsSample struct {
 	view    kafka.GroupView
 	viewErr error
 	counted int64
+	// owned is what the member says it owns on its /metrics, as the orders
+	// group's members do (owners.go); answered is false when it was not
+	// asked or did not answer.
+	owned    claims
+	answered bool
 }
 
 // StartAnalytics starts the analytics member, if it is not running.
@@ -108,9 +113,15 @@ func (l *Lab) analyticsExited(name string) bool {
 	return true
 }
 
-// sampleAnalytics reads the second group and what it counted.
-func (l *Lab) sampleAnalytics(ctx context.Context) analyticsSample {
+// sampleAnalytics reads the second group, what its member p (nil when it
+// is not running) says it owns, and what it counted.
+func (l *Lab) sampleAnalytics(ctx context.Context, p *pipeline.Process) analyticsSample {
 	var s analyticsSample
+	if p != nil {
+		if fams, err := p.Metrics(ctx); err == nil {
+			s.owned, s.answered = ownedOf(fams), true
+		}
+	}
 	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.AnalyticsGroup)
 	if n, err := l.pl.Store.Analytics().Counted(ctx, l.cfg.AnalyticsGroup); err == nil {
 		s.counted = n
@@ -119,7 +130,9 @@ func (l *Lab) sampleAnalytics(ctx context.Context) analyticsSample {
 }
 
 // foldAnalytics takes a reading into the state: the view, and each change
-// of ownership as a rebalance of the second group. Call with l.mu held.
+// of ownership as a rebalance of the second group. What the member owns is
+// its own word, as for the orders group: the coordinator describes no
+// assignment while the group rebalances. Call with l.mu held.
 func (l *Lab) foldAnalytics(at time.Time, s analyticsSample) {
 	a := &l.st.analytics
 	if a.status == "" {
@@ -137,10 +150,14 @@ func (l *Lab) foldAnalytics(at time.Time, s analyticsSample) {
 		v.Partitions = append(v.Partitions, AnalyticsPartition{Partition: p.Partition, Committed: p.Committed, Lag: p.Lag})
 	}
 	owned := map[string][]int32{}
-	for _, m := range s.view.Members {
-		id := strings.TrimPrefix(m.ClientID, l.cfg.ClientID+"-")
-		owned[id] = slices.Clone(m.Partitions)
-		v.Members = append(v.Members, AnalyticsMember{ID: id, Owns: slices.Clone(m.Partitions)})
+	switch {
+	case s.answered:
+		owned[analyticsID] = append([]int32{}, slices.Sorted(maps.Keys(s.owned))...)
+	case a.status == "running" || a.status == "stopping":
+		owned = a.owned // not answering this time: as it last said
+	}
+	for _, id := range slices.Sorted(maps.Keys(owned)) {
+		v.Members = append(v.Members, AnalyticsMember{ID: id, Owns: slices.Clone(owned[id])})
 	}
 	if a.owned != nil && fmt.Sprint(owned) != fmt.Sprint(a.owned) {
 		v.Rebalances++

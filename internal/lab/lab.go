@@ -11,6 +11,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -36,7 +37,11 @@ type Options struct {
 	// Broker is pipeline.ChildBroker (restartable) or pipeline.ExternalBroker.
 	Broker       pipeline.BrokerMode
 	UserDatabase bool
-	Log          *slog.Logger
+	// Log is the lab's log, and its Kafka clients'; ChildLog, when not nil,
+	// is given the children's output as well (else it is kept for reports).
+	// Neither is the terminal's business: the page says what happens.
+	Log      *slog.Logger
+	ChildLog io.Writer
 	// Consumers to start with (at least 1).
 	Consumers int
 	// Rate is the producer's starting rate, orders per second (0: paused).
@@ -98,7 +103,7 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}()
 	if l.pl, err = pipeline.Start(ctx, pipeline.Options{Config: o.Config, Broker: o.Broker, UserDatabase: o.UserDatabase,
-		DBName: "foodpipe_lab", Log: o.Log, Observe: l.observe}); err != nil {
+		DBName: "foodpipe_lab", Log: o.Log, ChildLog: o.ChildLog, Observe: l.observe}); err != nil {
 		return nil, err
 	}
 	l.cfg = l.pl.Config
@@ -239,12 +244,16 @@ func (l *Lab) observe(e pipeline.Event) {
 			m.Exit = e.Err.Error()
 		}
 		m.Owns, m.BreakerOpen, m.Ready = nil, false, false
+		// Its last word on what it owned is kept on the lanes (as their last
+		// owner) until another member says it took them; it says nothing more.
+		delete(l.st.claims, e.Name)
 		l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended: %s", e.Name, e.Pid, m.Exit))
 		if m.killed {
 			l.st.facts.killed++
 		}
 	case pipeline.BrokerRestarted:
 		l.st.brokerRestarting = false
+		l.st.brokerBack = e.At
 		l.st.facts.brokerRestarts++
 		l.st.event(e.At, "broker", fmt.Sprintf("the broker is back after %v down", e.Down))
 	}

@@ -16,22 +16,24 @@ type Step struct {
 	Done bool   `json:"done"`
 }
 
-// lessons builds the panel from what happened so far.
+// lessons builds the panel from what happened so far. A step about a
+// consumer ticks when what it promises is seen: the partitions of the very
+// member acted on taken by another (owners.go), not any move at all.
 func lessons(f *facts) []Lesson {
 	step := func(text string, done bool) Step { return Step{Text: text, Done: done} }
 	return []Lesson{
 		{"Topics and partitions", "docs/KAFKA-CONCEPTS.md#1-topics-and-partitions", []Step{
-			step("Watch orders arrive: each lane is a partition, each chip a message coloured by its customer (the key).", f.lastStored >= 30),
+			step("Watch orders arrive: each lane is a partition, each chip a message coloured by its customer (the key); hover a chip for its offset.", f.lastStored >= 30),
 			step("Change the producer's rate, or pause it, and watch the high watermarks.", f.rateChanged > 0),
 		}},
 		{"Consumer groups and rebalancing", "docs/KAFKA-CONCEPTS.md#2-consumer-groups-and-rebalancing", []Step{
 			step("Add a consumer.", f.added > 0),
 			step("You caused a rebalance: the timeline says who gave up which partition and who took it.", f.causedRebalances > 0),
 			step("Run more consumers than partitions: one owns nothing, a hot spare.", f.idleMember > 0),
-			step("Stop a consumer (SIGTERM): it leaves the group and its partitions move at once.", f.stopped > 0 && f.moved > 0),
+			step("Stop a consumer that owns partitions (SIGTERM): it leaves the group and its partitions move at once.", f.stoppedMoved > 0),
 		}},
 		{"Offsets and delivery", "docs/KAFKA-CONCEPTS.md#3-offsets-and-delivery", []Step{
-			step("Kill a consumer (SIGKILL): its partitions sit still until the session timeout, then move.", f.killed > 0 && f.moved > 0),
+			step("Kill a consumer that owns partitions (SIGKILL): they sit still until its session times out (the lane counts down), then move.", f.killedMoved > 0),
 			step("Pause a consumer (SIGSTOP): a zombie that still thinks it owns its partitions.", f.paused > 0),
 			step("Resume it (SIGCONT): it rejoins; nothing is stored twice (paused mid-batch, its late write is refused by the offset fence).", f.resumed > 0),
 			step("Send an exact duplicate: it is dropped, not stored twice.", f.duplicates > 0),

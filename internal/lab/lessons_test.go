@@ -18,18 +18,25 @@ func TestLessonStepsTickWhenTheirEventHappens(t *testing.T) {
 	if done, _ := count(facts{}); done != 0 {
 		t.Fatalf("%d steps done before anything happened", done)
 	}
-	// A kill alone is not the lesson: the partitions must also have moved.
+	// A kill alone is not the lesson, nor a kill and another member's
+	// partitions moving: the killed member's partitions must have moved.
 	if done, _ := count(facts{killed: 1}); done != 0 {
 		t.Errorf("a kill with no partition moved ticked %d step(s)", done)
 	}
-	if done, _ := count(facts{killed: 1, moved: 1}); done != 1 {
+	if done, _ := count(facts{killed: 1, pausedMoved: 1}); done != 0 {
+		t.Errorf("a kill and some other member's partitions moving ticked %d step(s)", done)
+	}
+	if done, _ := count(facts{killed: 1, killedMoved: 1}); done != 1 {
 		t.Errorf("a kill whose partitions moved ticked %d step(s), want 1", done)
+	}
+	if done, _ := count(facts{stopped: 1, stoppedMoved: 1}); done != 1 {
+		t.Errorf("a stop whose partitions moved ticked %d step(s), want 1", done)
 	}
 	// The breaker steps need the cut to have opened and closed it.
 	if done, _ := count(facts{dbCuts: 1}); done != 0 {
 		t.Errorf("a cut with no breaker opened ticked %d step(s)", done)
 	}
-	everything := facts{added: 1, stopped: 1, killed: 1, paused: 1, resumed: 1, causedRebalances: 1, moved: 1,
+	everything := facts{added: 1, stopped: 1, killed: 1, paused: 1, resumed: 1, causedRebalances: 1, killedMoved: 1, stoppedMoved: 1,
 		invalid: 1, duplicates: 1, conflicts: 1, deadSeen: 1, replays: 1, dbCuts: 1, breakerOpened: 1, breakerClosed: 1,
 		brokerRestarts: 1, rateChanged: 1, idleMember: 1, lastStored: 100}
 	if done, all := count(everything); done != all {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +127,36 @@ func (tl *testLab) state(t *testing.T) lab.Snapshot {
 		t.Fatalf("decode /state: %v", err)
 	}
 	return s
+}
+
+// ownedBy asks the member id itself, on its /metrics, which partitions it
+// owns: the test's own reading, apart from the lab's.
+func (tl *testLab) ownedBy(t *testing.T, id string) []int32 {
+	t.Helper()
+	p := tl.MemberProcess(id)
+	if p == nil {
+		t.Fatalf("%s has no process", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fams, err := p.Metrics(ctx)
+	if err != nil {
+		t.Fatalf("ask %s what it owns: %v", id, err)
+	}
+	var owned []int32
+	for _, m := range fams["foodpipe_partition_owned_since_seconds"].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "partition" {
+				n, err := strconv.Atoi(lp.GetValue())
+				if err != nil {
+					t.Fatalf("%s: partition %q", id, lp.GetValue())
+				}
+				owned = append(owned, int32(n))
+			}
+		}
+	}
+	slices.Sort(owned)
+	return owned
 }
 
 // eventually polls the snapshot until ok holds, or fails after within.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -44,6 +45,7 @@ type sample struct {
 type childSample struct {
 	answering, breakerOpen, ready bool
 	fenced                        int64
+	owned                         claims // what it says it owns (see owners.go)
 }
 
 func (l *Lab) sampleLoop() {
@@ -74,6 +76,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 		}
 	}
 	s.checkedIDs = slices.Collect(maps.Keys(l.st.sent))
+	analyticsProc := l.st.analytics.proc
 	l.mu.Unlock()
 	if len(s.checkedIDs) > 500 {
 		s.checkedIDs = s.checkedIDs[:500]
@@ -92,6 +95,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 				c.answering, c.breakerOpen = true, ok && v == 1
 				f, _ := pipeline.Gauge(fams, "foodpipe_fenced_batches_total")
 				c.fenced = int64(f)
+				c.owned = ownedOf(fams)
 				c.ready, _ = p.Ready(ctx) // not answering reads as not ready
 			}
 			cmu.Lock()
@@ -99,12 +103,16 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 			cmu.Unlock()
 		})
 	}
-	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.Group)
-	s.analytics = l.sampleAnalytics(ctx)
+	// The tables before the topic: a row read is of a message below the
+	// high watermark read after it, which only grows, so a lane never shows
+	// more rows than its partition holds (read the other way round, orders
+	// stored between the two reads did, at 200 a second).
 	st := l.pl.Store
 	if s.tally, s.dbErr = st.Tally(ctx, l.cfg.Group); s.dbErr == nil {
 		s.rows, s.dbErr = st.CountByPartition(ctx)
 	}
+	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.Group)
+	s.analytics = l.sampleAnalytics(ctx, analyticsProc)
 	if s.dbErr == nil {
 		s.lat, s.dbErr = st.StoredLatency(ctx, s.at.Add(-s.latWindow))
 	}
@@ -142,17 +150,8 @@ func (l *Lab) process(id string) *pipeline.Process {
 // l.mu held.
 func (l *Lab) fold(s *sample) {
 	st := &l.st
-	var errs []string
-	if s.viewErr != nil {
-		errs = append(errs, "Kafka: "+s.viewErr.Error())
-	}
-	if s.dbErr != nil {
-		errs = append(errs, "PostgreSQL: "+s.dbErr.Error())
-	}
 	l.foldMembers(s)
-	if s.viewErr == nil {
-		l.foldOwners(s)
-	}
+	l.foldOwners(s)
 	l.foldHistory(s)
 	l.foldDead(s)
 	l.foldAnalytics(s.at, s.analytics)
@@ -168,17 +167,24 @@ func (l *Lab) fold(s *sample) {
 		snap.Lanes = snap.Lanes[:0]
 		for _, p := range s.view.Partitions {
 			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark,
-				Committed: p.Committed, Lag: p.Lag, Rows: s.rows[p.Partition], Owner: st.owners[p.Partition],
+				Committed: p.Committed, Lag: p.Lag, Rows: s.rows[p.Partition],
 				Recent: append([]Msg{}, st.recent[p.Partition]...)}) // [] not null for a lane with no message yet
 		}
 	}
+	// The owners move on without Kafka's answer (the members say it), and
+	// a countdown goes on while the broker is away.
+	for i := range snap.Lanes {
+		ln := &snap.Lanes[i]
+		ln.Owner, ln.OwnerState, ln.SessionLeft = l.laneOwner(ln.Partition, s.at)
+	}
 	snap.Rebalances = st.facts.rebalances
+	snap.SessionTimeout = st.session.Seconds()
 	snap.Members = snap.Members[:0]
 	for _, id := range st.order {
 		m := *st.members[id]
-		m.Owns = slices.Clone(m.Owns)
-		if m.Owns == nil {
-			m.Owns = []int32{}
+		m.Owns = []int32{} // [] not null: the page iterates it
+		if m.Status != "exited" {
+			m.Owns = st.owned(id)
 		}
 		snap.Members = append(snap.Members, m)
 	}
@@ -193,8 +199,41 @@ func (l *Lab) fold(s *sample) {
 	for _, r := range Reasons() {
 		snap.Reasons = append(snap.Reasons, string(r))
 	}
-	snap.Error = strings.Join(errs, "; ")
+	snap.Notice, snap.Error = l.banner(s)
 }
+
+// banner says what the page's banner shows: a plain notice while a fault
+// the user asked for explains what the lab cannot read, else a short error.
+// The clients' own words go to the lab's log, not to the page.
+func (l *Lab) banner(s *sample) (notice, errText string) {
+	st := &l.st
+	var notices, errs []string
+	brokerAway := st.brokerRestarting || !st.brokerBack.IsZero() && s.at.Sub(st.brokerBack) < brokerSettle
+	switch {
+	case st.brokerRestarting:
+		notices = append(notices, "broker restarting as you asked; producer retrying, consumers waiting")
+	case brokerAway && s.viewErr != nil:
+		notices = append(notices, "broker back; clients reconnecting")
+	}
+	if s.viewErr != nil {
+		l.log.Warn("lab: read the topic and the group", slog.Any("err", s.viewErr))
+		if !brokerAway {
+			errs = append(errs, "Kafka does not answer the lab: lanes and lag are from the last answer (details in the lab's log)")
+		}
+	}
+	if s.dbErr != nil {
+		l.log.Warn("lab: read the tables", slog.Any("err", s.dbErr))
+		errs = append(errs, "PostgreSQL does not answer the lab: rows and invariants are from the last answer (details in the lab's log)")
+	}
+	if time.Now().Before(st.cutUntil) {
+		notices = append(notices, "database cut off from the consumers as you asked; their breakers open, orders wait in Kafka")
+	}
+	return strings.Join(notices, " · "), strings.Join(errs, " · ")
+}
+
+// brokerSettle is how long after a broker restart a failed read of the
+// group is put down to the restart: the clients reconnect with backoff.
+const brokerSettle = 15 * time.Second
 
 // foldMembers takes what each child said about itself.
 func (l *Lab) foldMembers(s *sample) {
@@ -228,65 +267,6 @@ func (l *Lab) foldMembers(s *sample) {
 			st.facts.fenced += int(c.fenced - m.Fenced)
 			m.Fenced = c.fenced
 		}
-	}
-}
-
-// foldOwners takes the group as the coordinator describes it, and tells
-// each change of ownership as a rebalance: who gave up what, who took what.
-func (l *Lab) foldOwners(s *sample) {
-	st := &l.st
-	prefix := l.cfg.ClientID + "-"
-	now := map[int32]string{}
-	owned := map[string][]int32{}
-	for _, m := range s.view.Members {
-		id := strings.TrimPrefix(m.ClientID, prefix)
-		owned[id] = m.Partitions
-		for _, p := range m.Partitions {
-			now[p] = id
-		}
-	}
-	for id, m := range st.members {
-		if m.Status != "exited" {
-			m.Owns = owned[id]
-		}
-	}
-	gave, took := map[string][]int32{}, map[string][]int32{}
-	for _, p := range s.view.Partitions {
-		was, is := st.owners[p.Partition], now[p.Partition]
-		if was == is {
-			continue
-		}
-		if was != "" {
-			gave[was] = append(gave[was], p.Partition)
-		}
-		if is != "" {
-			took[is] = append(took[is], p.Partition)
-			if was != "" {
-				st.facts.moved++
-			}
-		}
-	}
-	if len(gave)+len(took) == 0 {
-		return
-	}
-	var parts []string
-	for _, id := range slices.Sorted(maps.Keys(gave)) {
-		parts = append(parts, fmt.Sprintf("%s gave up %v", id, gave[id]))
-	}
-	for _, id := range slices.Sorted(maps.Keys(took)) {
-		parts = append(parts, fmt.Sprintf("%s took %v", id, took[id]))
-	}
-	if len(took) > 0 {
-		st.facts.rebalances++
-		f := &st.facts
-		if f.added+f.stopped+f.killed+f.paused > 0 {
-			f.causedRebalances++
-		}
-	}
-	st.event(s.at, "rebalance", strings.Join(parts, "; ")+" (group "+s.view.State+")")
-	st.owners = now
-	if len(s.view.Members) > len(s.view.Partitions) {
-		st.facts.idleMember++
 	}
 }
 

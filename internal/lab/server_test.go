@@ -213,6 +213,30 @@ func TestEachActionIsSeenInTheSnapshots(t *testing.T) {
 	tl.eventually(t, 30*time.Second, "every invariant holding", allOK)
 }
 
+// A lane never shows more rows in PostgreSQL than its partition holds, even
+// at 200 orders a second: the rows are read before the high watermark,
+// which only grows.
+func TestALaneNeverShowsMoreRowsThanItsPartitionHolds(t *testing.T) {
+	tl := startLab(t, 2, 200)
+	var snaps, withRows int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {
+		s := tl.state(t)
+		snaps++
+		for _, l := range s.Lanes {
+			if l.Rows > l.HighWatermark {
+				t.Fatalf("partition %d shows %d rows over a high watermark of %d", l.Partition, l.Rows, l.HighWatermark)
+			}
+			if l.Rows > 0 {
+				withRows++
+			}
+		}
+	}
+	if withRows < 20 {
+		t.Fatalf("only %d lanes with rows in %d snapshots: the check saw too little", withRows, snaps)
+	}
+	t.Logf("%d snapshots, %d lanes with rows, none above its high watermark", snaps, withRows)
+}
+
 // On the user's cluster the lab runs as on its own broker, but does not
 // offer to restart it.
 func TestOnTheUsersClusterTheBrokerIsNotRestarted(t *testing.T) {

@@ -41,7 +41,14 @@ type Snapshot struct {
 	Reasons    []string    `json:"reasons"`
 	// Analytics is the second group reading the same topic.
 	Analytics AnalyticsView `json:"analytics"`
-	// Error is why the last sample is incomplete (the broker is away...).
+	// SessionTimeout is the consumers' session timeout, in seconds: how long
+	// the group waits for a member that sends no heartbeat.
+	SessionTimeout float64 `json:"session_timeout"`
+	// Notice says, plainly, what a fault the user asked for is doing now
+	// ("broker restarting as you asked; producer retrying").
+	Notice string `json:"notice,omitempty"`
+	// Error is why the last sample is incomplete, when no fault the user
+	// asked for explains it; the details are in the lab's log.
 	Error string `json:"error,omitempty"`
 }
 
@@ -54,13 +61,22 @@ type ProducerView struct {
 
 // Lane is one partition.
 type Lane struct {
-	Partition     int32  `json:"partition"`
-	HighWatermark int64  `json:"high_watermark"`
-	Committed     int64  `json:"committed"`
-	Lag           int64  `json:"lag"`
-	Rows          int64  `json:"rows"`
-	Owner         string `json:"owner"`
-	Recent        []Msg  `json:"recent"`
+	Partition     int32 `json:"partition"`
+	HighWatermark int64 `json:"high_watermark"`
+	Committed     int64 `json:"committed"`
+	Lag           int64 `json:"lag"`
+	// Rows is read before the high watermark, which only grows: it is never
+	// above it, unless the table holds orders of an earlier topic.
+	Rows int64 `json:"rows"`
+	// Owner is the last member that said it owns the partition, kept until
+	// another says it took it; OwnerState says what it is doing
+	// (owns, moving, left, dead, frozen, none).
+	Owner      string `json:"owner"`
+	OwnerState string `json:"owner_state"`
+	// SessionLeft is, for a dead or frozen owner, the seconds before its
+	// session times out at the latest and the group hands the partition on.
+	SessionLeft float64 `json:"session_left,omitempty"`
+	Recent      []Msg   `json:"recent"`
 }
 
 // Msg is one message the lab sent, as its lane shows it.
@@ -86,8 +102,9 @@ type Member struct {
 	// late writes after it lost its partitions (foodpipe_fenced_batches_total).
 	Fenced int64 `json:"fenced"`
 
-	killed bool
-	proc   *pipeline.Process
+	killed, stopped, wasPaused bool
+	killedAt, pausedAt         time.Time
+	proc                       *pipeline.Process
 }
 
 // Event is one line of the timeline.
@@ -124,12 +141,15 @@ type baseline struct {
 
 // facts count what the user made happen, for the lessons.
 type facts struct {
-	added, stopped, killed, paused, resumed, rebalances, moved int
-	causedRebalances                                           int // after the user acted on a consumer
-	invalid, duplicates, conflicts, deadSeen, replays          int
-	dbCuts, breakerOpened, breakerClosed, brokerRestarts       int
-	rateChanged, producerPaused, idleMember, fenced            int
-	lastStored                                                 int64
+	added, stopped, killed, paused, resumed, rebalances int
+	causedRebalances                                    int // after the user acted on a consumer
+	// Partitions another member took from a member the user killed,
+	// stopped or paused.
+	killedMoved, stoppedMoved, pausedMoved               int
+	invalid, duplicates, conflicts, deadSeen, replays    int
+	dbCuts, breakerOpened, breakerClosed, brokerRestarts int
+	rateChanged, producerPaused, idleMember, fenced      int
+	lastStored                                           int64
 }
 
 // state is what the lab keeps between samples; Lab.mu guards it.
@@ -146,7 +166,11 @@ type state struct {
 	recentSent       []order.Order          // the last few, to duplicate
 	recent           map[int32][]Msg
 	timeline         []Event
-	owners           map[int32]string
+	partitions       []int32
+	claims           map[string]claims // what each member said it owns, at its last answer
+	owners           map[int32]string  // each partition's last owner, kept until another takes it
+	session          time.Duration     // the consumers' session timeout
+	brokerBack       time.Time         // when the broker came back from the last restart
 	history          History
 	base             baseline
 	brokerRestarting bool
@@ -163,6 +187,7 @@ type state struct {
 func newState(cfg config.Config, childBroker bool) state {
 	return state{topic: cfg.Topic, group: cfg.Group, childBroker: childBroker, members: map[string]*Member{},
 		sent: map[string]order.Order{}, recent: map[int32][]Msg{}, owners: map[int32]string{}, strikes: map[string]int{},
+		claims: map[string]claims{}, session: cfg.SessionTimeout,
 		// Lists start empty, not null, for the page to iterate from the
 		// first snapshot, even one taken while the broker is away.
 		snap: Snapshot{Lanes: []Lane{}, Members: []Member{}, Reasons: []string{}}}

@@ -25,6 +25,7 @@ type Metrics struct {
 	DBBatchSeconds  prometheus.Histogram
 	E2ELatency      prometheus.Histogram
 	ConsumerLag     *prometheus.GaugeVec // by partition
+	PartitionOwned  *prometheus.GaugeVec // by partition
 	BreakerOpen     prometheus.Gauge
 	BreakerOpens    prometheus.Counter
 	Rebalances      prometheus.Counter
@@ -58,6 +59,12 @@ func NewMetrics() *Metrics {
 			Help: "From an order's created_at to the commit of the transaction that stored it.", Buckets: latency}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "foodpipe_consumer_lag",
 			Help: "Records on an owned partition not yet processed, as of the last fetch."}, []string{"partition"}),
+		// The time a member was given a partition, rather than 1: whoever
+		// reads two members that both say they own one (a zombie not yet
+		// told it lost it) knows which was given it last, from the members
+		// themselves, whatever order it read them in.
+		PartitionOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "foodpipe_partition_owned_since_seconds",
+			Help: "Unix time at which this member was assigned the partition; present only while it owns it."}, []string{"partition"}),
 		BreakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_db_breaker_open",
 			Help: "1 while the database circuit breaker is open or half-open, else 0."}),
 		BreakerOpens: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_db_breaker_opens_total",
@@ -74,7 +81,7 @@ func NewMetrics() *Metrics {
 			Help: "Messages Kafka deleted (the topic's retention passed) before the group read them: lost unread, neither stored nor dead-lettered."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
-		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway,
+		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.PartitionOwned, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway,
 		m.MessagesExpired)
 	// Every reason starts at 0. Otherwise a reason's series appears only with
 	// its first message, so rate() and increase() see nothing until the

@@ -51,11 +51,13 @@ func TestServerAnswersHealthReadinessAndMetrics(t *testing.T) {
 	m.OrdersProcessed.Add(7)
 	m.OrdersInvalid.WithLabelValues("not_json").Inc()
 	m.ConsumerLag.WithLabelValues(Partition(2)).Set(11)
+	m.PartitionOwned.WithLabelValues(Partition(2)).Set(1.7e9)
 	_, body := get(t, base+"/metrics")
 	for _, want := range []string{
 		"foodpipe_orders_processed_total 7",
 		`foodpipe_orders_invalid_total{reason="not_json"} 1`,
 		`foodpipe_consumer_lag{partition="2"} 11`,
+		`foodpipe_partition_owned_since_seconds{partition="2"} 1.7e+09`,
 		"foodpipe_orders_produced_total 0",
 		"foodpipe_orders_duplicate_total 0",
 		"foodpipe_dlq_total 0",

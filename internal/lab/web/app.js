@@ -66,6 +66,8 @@ function draw(s) {
   last = s;
   $("error").hidden = !s.error;
   $("error").textContent = s.error || "";
+  $("notice").hidden = !s.notice;
+  $("notice").textContent = s.notice || "";
   $("where").textContent = `topic ${s.topic} · group ${s.group}`;
   $("topic").textContent = s.topic;
   $("group").textContent = `${s.group} · ${s.group_state || "?"}`;
@@ -96,6 +98,25 @@ function draw(s) {
   drawCharts(s);
 }
 
+// ownerText says who owns a lane and what it is doing: the last member that
+// said it owns it is kept through a rebalance, and a dead or paused one
+// counts its session down, so that the learner sees why the lane waits.
+function ownerText(l, groupState) {
+  const who = l.owner;
+  const left = Math.ceil(l.session_left || 0);
+  const handing = "its session timed out: the group is handing it on";
+  switch (l.owner_state) {
+    case "owns":
+      return groupState && groupState !== "Stable" && groupState !== "Empty" ?
+        `owner ${who} · keeps reading it while the group rebalances (${groupState})` : `owner ${who}`;
+    case "moving": return `owner ${who} gave it up · waiting for the member that takes it`;
+    case "left": return `owner ${who} left the group · handing it on`;
+    case "dead": return left > 0 ? `owner ${who} was killed · nobody reads it until its session times out: ${left} s` : `owner ${who} was killed · ${handing}`;
+    case "frozen": return left > 0 ? `owner ${who} is paused, no heartbeat · its session times out in ${left} s` : `owner ${who} is paused · ${handing}`;
+    default: return "no owner yet";
+  }
+}
+
 function drawLanes(s) {
   const box = $("lanes");
   for (const l of s.lanes) {
@@ -106,25 +127,36 @@ function drawLanes(s) {
       lane.append(el("div", { className: "lane-head" }), el("div", { className: "chips", role: "img" }));
       box.append(lane);
     }
-    Object.assign(lane.dataset, { hwm: l.high_watermark, rows: l.rows, lag: l.lag, owner: l.owner || "" });
+    Object.assign(lane.dataset, { hwm: l.high_watermark, rows: l.rows, lag: l.lag, owner: l.owner || "",
+      ownerState: l.owner_state, sessionLeft: l.session_left || 0 });
+    const waiting = l.owner_state === "dead" || l.owner_state === "frozen";
+    const first = l.recent.length ? l.recent[0].offset : null;
+    const lastOff = l.recent.length ? l.recent[l.recent.length - 1].offset : null;
     const head = lane.firstChild;
     head.replaceChildren(
       el("strong", { textContent: `partition ${l.partition}` }),
-      el("span", { textContent: `owner ${l.owner || "none (rebalancing)"}` }),
+      el("span", { className: "owner " + (waiting ? "waiting" : l.owner_state), textContent: ownerText(l, s.group_state) }),
       el("span", { textContent: `high watermark ${l.high_watermark}` }),
       el("span", { textContent: `committed ${l.committed < 0 ? "–" : l.committed}` }),
       el("span", { textContent: `lag ${l.lag}`, className: l.lag > 50 ? "bad-text" : "" }),
       el("span", { textContent: `rows in PostgreSQL ${l.rows}` }),
+      el("span", { className: "muted offsets", textContent: first === null ? "no message yet" : `chips: offsets ${first}–${lastOff}` }),
     );
     const chips = lane.lastChild;
-    chips.setAttribute("aria-label", `the last ${l.recent.length} messages of partition ${l.partition}`);
+    chips.setAttribute("aria-label", first === null ? `no message yet on partition ${l.partition}` :
+      `the last ${l.recent.length} messages of partition ${l.partition}, offsets ${first} to ${lastOff}, coloured by customer`);
+    // No text on a chip: a number there reads as an offset. The offset and
+    // the customer are in its tooltip; the colour is the customer's.
     chips.replaceChildren(...l.recent.map((m) => {
-      const c = el("span", { className: "chip " + m.kind, title: `${m.key} @ ${m.offset} (${m.kind})`, textContent: m.key.slice(-2) });
+      const c = el("span", { className: "chip " + m.kind, title: `offset ${m.offset} · customer ${m.key}${m.kind === "order" ? "" : " · " + kindName[m.kind]}` });
+      c.dataset.offset = m.offset;
       if (m.kind !== "invalid" && m.kind !== "conflict") c.style.background = hue(m.key);
       return c;
     }));
   }
 }
+
+const kindName = { invalid: "invalid order", conflict: "conflicting duplicate", duplicate: "exact duplicate", replay: "replayed dead letter" };
 
 // keyed keeps one row per key in tbody, in order, made by make and
 // updated by update; rows whose key is gone are removed.
@@ -169,7 +201,8 @@ function drawMembers(s) {
     c[1].textContent = m.pid;
     c[2].textContent = m.status + (m.exit ? ` (${m.exit})` : "");
     c[2].className = "st-" + m.status;
-    c[3].textContent = m.status === "exited" ? "–" : (m.owns.length ? m.owns.join(", ") : "nothing");
+    c[3].textContent = m.status === "exited" ? "–" : m.status === "paused" ? `thinks it owns ${m.owns.join(", ") || "nothing"} (paused)` :
+      (m.owns.length ? m.owns.join(", ") : "nothing");
     c[4].textContent = (m.status === "exited" ? "–" : m.breaker_open ? "breaker OPEN · not ready" : m.answering ? (m.ready ? "ready" : "not ready") : "not answering") +
       (m.fenced ? ` · ${m.fenced} late batch(es) fenced` : "");
     c[4].className = m.breaker_open ? "bad-text" : "";

@@ -1,0 +1,11 @@
+package lab
+
+import "foodpipe/internal/pipeline"
+
+// MemberProcess is a member's child process, nil when there is none: for
+// tests that ask the member itself what it owns, apart from the lab.
+func (l *Lab) MemberProcess(id string) *pipeline.Process {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.process(id)
+}
