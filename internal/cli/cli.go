@@ -207,3 +207,19 @@ func report[T any](env *Env, asJSON bool, v T, print func(io.Writer, T)) error {
 	print(env.Stdout, v)
 	return nil
 }
+
+// count is n with its noun, singular for one: "1 member", "3 members".
+func count[N ~int | ~int32 | ~int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// isAre is n with its noun and verb: "1 key is", "2 keys are".
+func isAre(n int, noun string) string {
+	if n == 1 {
+		return count(n, noun) + " is"
+	}
+	return count(n, noun) + " are"
+}

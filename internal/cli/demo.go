@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	defer pl.Close()
 	cfg, db, st := pl.Config, pl.DB, pl.Store
-	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", pl.BrokerAddr(), cfg.Topic, cfg.Partitions)
+	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %s)\n", pl.BrokerAddr(), cfg.Topic, count(cfg.Partitions, "partition"))
 	fmt.Fprintf(out, "database  %s (%s)\n", secret.RedactURL(db.URL), db.Source)
 
 	// Consumers first, so the group has settled before orders flow and the
@@ -311,12 +311,12 @@ func printSummary(w io.Writer, s Summary) {
 		fmt.Fprintln(w, "  every produced order is in PostgreSQL exactly once")
 	}
 	if a := s.Analytics; a != nil {
-		fmt.Fprintf(w, "  analytics   %d orders counted by group %s", a.Counted, safe(a.Group))
+		fmt.Fprintf(w, "  analytics   %s counted by group %s", count(a.Counted, "order"), safe(a.Group))
 		if len(a.Differences) == 0 && a.Counted == s.Stored {
 			if a.Checked == a.Counted {
 				fmt.Fprint(w, "; its aggregates equal the orders table's, to the cent")
 			} else {
-				fmt.Fprintf(w, "; its aggregates equal the orders table's for the %d orders it has counted in all, to the cent", a.Checked)
+				fmt.Fprintf(w, "; its aggregates equal the orders table's for the %s it has counted in all, to the cent", count(a.Checked, "order"))
 			}
 		}
 		fmt.Fprintln(w)

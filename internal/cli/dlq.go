@@ -109,7 +109,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
+	fmt.Fprint(env.Stdout, count(len(dead), "dead letter"))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Fprintf(env.Stdout, "  %s=%d", safe(r), counts[r])
 	}

@@ -92,7 +92,7 @@ func TestDlqListShowsEveryDeadLetterWithItsReasonAndSource(t *testing.T) {
 		{"all dead letters with a count per reason", nil,
 			[]string{"not_json", "missing_field", "food-orders/0@3", `"garbage\x00one"`, "3 dead letters  missing_field=1  not_json=2", "DLQ OFFSET  REASON", "customer_id is missing"}, 5},
 		{"filtered by reason", []string{"--reason", "not_json"}, []string{"2 dead letters  not_json=2"}, 4},
-		{"limited", []string{"--limit", "1"}, []string{"1 dead letters"}, 3},
+		{"limited", []string{"--limit", "1"}, []string{"1 dead letter\n"}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

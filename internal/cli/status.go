@@ -332,8 +332,8 @@ func printStatus(w io.Writer, s Status) {
 		// all left "Empty"; either way its offsets wait for the next member.
 		state += " (no consumer running)"
 	}
-	fmt.Fprintf(w, "topic %s: %d partitions    group %s: %s, %d members    dead letters in %s: %d\n",
-		safe(s.Topic), len(s.Partitions), safe(s.Group), safe(state), len(s.Members), safe(s.DLQTopic), s.DLQSize)
+	fmt.Fprintf(w, "topic %s: %s    group %s: %s, %s    dead letters in %s: %d\n",
+		safe(s.Topic), count(len(s.Partitions), "partition"), safe(s.Group), safe(state), count(len(s.Members), "member"), safe(s.DLQTopic), s.DLQSize)
 	if note := s.stateNote(); note != "" {
 		fmt.Fprintln(w, note)
 	}
@@ -359,8 +359,8 @@ func printStatus(w io.Writer, s Status) {
 			if e.Recorded {
 				when = "recorded by a member"
 			}
-			fmt.Fprintf(w, "partition %d: offsets %d-%d (%d messages) EXPIRED before group %s read them: Kafka deleted them (the retention passed, or records were deleted) and they are neither stored nor dead-lettered (%s)\n",
-				p.Partition, e.From, e.To, e.To-e.From+1, safe(s.Group), when)
+			fmt.Fprintf(w, "partition %d: offsets %d-%d (%s) EXPIRED before group %s read them: Kafka deleted them (the retention passed, or records were deleted) and they are neither stored nor dead-lettered (%s)\n",
+				p.Partition, e.From, e.To, count(e.To-e.From+1, "message"), safe(s.Group), when)
 		}
 	}
 	if len(s.EarlierTopics) > 0 {
@@ -381,8 +381,8 @@ func printStatus(w io.Writer, s Status) {
 		tw.Flush()
 	}
 	for _, g := range s.OtherGroups {
-		fmt.Fprintf(w, "\nalso reading %s: group %s, %s, %d members, total lag %d (foodpipe status --group %s shows it)\n",
-			safe(s.Topic), safe(g.Group), safe(cmp.Or(g.State, "unknown")), g.Members, g.TotalLag, safe(g.Group))
+		fmt.Fprintf(w, "\nalso reading %s: group %s, %s, %s, total lag %d (foodpipe status --group %s shows it)\n",
+			safe(s.Topic), safe(g.Group), safe(cmp.Or(g.State, "unknown")), count(g.Members, "member"), g.TotalLag, safe(g.Group))
 	}
 	if s.Database != "" {
 		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", safe(s.Database))

@@ -64,7 +64,7 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 }
 
 func printTopic(env *Env, t kafka.TopicInfo) {
-	fmt.Fprintf(env.Stdout, "topic %s: %d partitions, replication factor %d\n", safe(t.Name), len(t.Partitions), t.ReplicationFactor)
+	fmt.Fprintf(env.Stdout, "topic %s: %s, replication factor %d\n", safe(t.Name), count(len(t.Partitions), "partition"), t.ReplicationFactor)
 	for _, k := range t.ConfigKeys() {
 		fmt.Fprintf(env.Stdout, "  %s=%s\n", safe(k), safe(t.Configs[k]))
 	}

@@ -102,7 +102,11 @@ func Ping(ctx context.Context, cl *kgo.Client, brokers []string, attempts int) e
 		// that refuses its credentials, may simply hang up.
 		hint = " (the broker closed the connection: check that TLS and SASL settings and credentials match the broker's listener)"
 	}
-	return fmt.Errorf("%w at %s after %d attempts: %w%s", ErrUnreachable, strings.Join(brokers, ","), attempts, err, hint)
+	tries := fmt.Sprintf("%d attempts", attempts)
+	if attempts == 1 {
+		tries = "1 attempt"
+	}
+	return fmt.Errorf("%w at %s after %s: %w%s", ErrUnreachable, strings.Join(brokers, ","), tries, err, hint)
 }
 
 // levelFloor drops records below a level, whatever the wrapped handler allows.
