@@ -89,7 +89,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		for _, d := range dead {
-			if err := enc.Encode(d); err != nil {
+			if err := enc.Encode(listed(d)); err != nil {
 				return err
 			}
 		}
@@ -115,6 +115,27 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	}
 	fmt.Fprintln(env.Stdout)
 	return nil
+}
+
+// listedLetter is a dead letter as `dlq list --json` prints it. The
+// position of the message it stands for comes in headers, as text; here it
+// is a number, as the letter's own position is, or null when the header is
+// missing or holds no number (a message some other program put there).
+type listedLetter struct {
+	dlq.Letter
+	SourcePartition *int32 `json:"source_partition"`
+	SourceOffset    *int64 `json:"source_offset"`
+}
+
+func listed(d dlq.Letter) listedLetter {
+	l := listedLetter{Letter: d}
+	if p, err := strconv.ParseInt(d.SourcePartition, 10, 32); err == nil {
+		l.SourcePartition = new(int32(p))
+	}
+	if o, err := strconv.ParseInt(d.SourceOffset, 10, 64); err == nil {
+		l.SourceOffset = &o
+	}
+	return l
 }
 
 // dlqReplay re-publishes chosen dead letters to the orders topic, each
