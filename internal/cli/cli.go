@@ -160,6 +160,34 @@ func (f *flags) dbFlags() {
 	f.bind("database-url", "DATABASE_URL")
 }
 
+// subcommand picks the subcommand of a command that needs one (topic,
+// migrate, dlq) from args. When args ask for help, name none or one it does
+// not know, it prints the command's usage line and each subcommand's flags
+// on stderr, as -h prints any other command's, and returns flag.ErrHelp
+// (exit code 0) for -h, a usage error otherwise. build makes a
+// subcommand's flags as the command does.
+func subcommand(env *Env, args []string, usage string, subs []string, build func(sub string) (*flags, error)) (string, error) {
+	if len(args) > 0 && slices.Contains(subs, args[0]) {
+		return args[0], nil
+	}
+	fmt.Fprintf(env.Stderr, "Usage: %s\n", usage)
+	for _, sub := range subs {
+		f, err := build(sub)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(env.Stderr)
+		f.Usage()
+	}
+	switch {
+	case len(args) == 0:
+		return "", fmt.Errorf("%w: no subcommand given: %s", ErrUsage, usage)
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return "", flag.ErrHelp
+	}
+	return "", fmt.Errorf("%w: unknown subcommand %q: %s", ErrUsage, args[0], usage)
+}
+
 // parse parses the flags, validates the whole configuration, sets the log
 // level and logs the configuration once.
 func (f *flags) parse(args []string) (config.Config, error) {

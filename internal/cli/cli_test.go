@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -576,6 +577,45 @@ func TestHelpListsTheCommands(t *testing.T) {
 	for _, c := range commands() {
 		if !strings.Contains(r.stderr.String(), c.name) {
 			t.Errorf("help lacks %s", c.name)
+		}
+	}
+}
+
+// -h answers alike for every command: its flags (a command with
+// subcommands, those of each) on stderr, and no error, so exit code 0.
+func TestEveryCommandPrintsItsFlagsForDashH(t *testing.T) {
+	// A flag each command has, and for a command with subcommands a flag
+	// of each that only it has.
+	flagsOf := map[string][]string{
+		"topic":     {"Usage of foodpipe topic create:", "-replication-factor", "Usage of foodpipe topic describe:", "Usage of foodpipe topic keys:"},
+		"migrate":   {"Usage of foodpipe migrate up:", "Usage of foodpipe migrate down:", "Usage of foodpipe migrate status:", "-database-url"},
+		"dlq":       {"Usage of foodpipe dlq list:", "-limit", "Usage of foodpipe dlq replay:", "-dry-run"},
+		"analytics": {"-id"}, "demo": {"-orders"}, "status": {"-watch"}, "produce": {"-rate"}, "consume": {"-batch-size"},
+	}
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			for _, h := range []string{"-h", "--help"} {
+				r := newRun(t)
+				err := r.do(context.Background(), c.name, h)
+				if err != nil && !errors.Is(err, flag.ErrHelp) {
+					t.Errorf("%s %s: %v, want the help and exit code 0", c.name, h, err)
+				}
+				out := r.stderr.String()
+				if !strings.Contains(out, "Usage of foodpipe "+c.name) {
+					t.Errorf("%s %s printed no usage:\n%s", c.name, h, out)
+				}
+				for _, want := range flagsOf[c.name] {
+					if !strings.Contains(out, want) {
+						t.Errorf("%s %s lacks %q:\n%s", c.name, h, want, out)
+					}
+				}
+			}
+		})
+	}
+	// A missing or unknown subcommand is still a usage error.
+	for _, args := range [][]string{{"topic"}, {"migrate", "sideways"}, {"dlq", "burn"}} {
+		if err := newRun(t).do(context.Background(), args...); !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
 }
