@@ -216,6 +216,36 @@ func TestAnalyticsVerifyChecksTheOrdersTheGroupCounted(t *testing.T) {
 	}
 }
 
+// Without DATABASE_URL the demo runs in a database of its own on the local
+// server, and empties it first: each run's summary and analytics check are
+// that run's alone, however many ran before.
+func TestDemoStartsEachRunFromItsOwnDatabaseEmptied(t *testing.T) {
+	url := dbtest.New(t) // the local server's; the demo finds it there by name
+	was := demoDatabase
+	demoDatabase = url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
+	t.Cleanup(func() { demoDatabase = was })
+	for run, args := range [][]string{{}, {}, {"--analytics"}} {
+		r := newRun(t)
+		err := r.do(context.Background(), append([]string{"demo", "--orders", "20", "--rate", "0", "--consumers", "1", "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("run %d: demo %v: %v\n%s", run+1, args, err, tail(r.stderr.String(), 2000))
+		}
+		if !strings.Contains(r.stderr.String(), "/"+demoDatabase+"?sslmode=disable (local server)") {
+			t.Fatalf("run %d did not use database %s on the local server:\n%s", run+1, demoDatabase, tail(r.stderr.String(), 2000))
+		}
+		if total, _ := countRows(t, url); total != 20 {
+			t.Errorf("run %d: the table holds %d orders, want this run's 20", run+1, total)
+		}
+		var s Summary
+		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
+		}
+		if a := s.Analytics; len(args) > 0 && (a == nil || a.Counted != 20 || a.Checked != 20 || len(a.Differences) > 0) {
+			t.Errorf("run %d: analytics %+v, want this run's 20 orders counted and checked", run+1, a)
+		}
+	}
+}
+
 // The separate-terminals workflow of the README: a broker, two consumers as
 // group members, a producer; the group shares the partitions and stores each
 // order once; a stop signal makes each consumer exit cleanly.

@@ -56,6 +56,10 @@ type AnalyticsSummary struct {
 	Differences []string `json:"differences"`
 }
 
+// demoDatabase is the database the demo uses, and empties, on the local
+// PostgreSQL server (or a temporary one) when DATABASE_URL is not set.
+var demoDatabase = "foodpipe_demo"
+
 // ErrDemoIncomplete means not every produced order ended up in the table exactly once.
 var ErrDemoIncomplete = errors.New("not every produced order was stored")
 
@@ -93,12 +97,20 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	log := env.Log
 	start := time.Now()
 
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: "foodpipe_demo", Log: log})
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log})
 	if err != nil {
 		return err
 	}
 	defer pl.Close()
 	cfg, db, st := pl.Config, pl.DB, pl.Store
+	if !userDB() {
+		// The demo's own database starts empty, as the lab's does, so that
+		// the summary and the analytics check are this run's alone; a
+		// database the user named is only added to.
+		if err := st.Bench().Reset(ctx); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %s)\n", pl.BrokerAddr(), cfg.Topic, count(cfg.Partitions, "partition"))
 	fmt.Fprintf(out, "database  %s (%s)\n", secret.RedactURL(db.URL), db.Source)
 
