@@ -15,6 +15,8 @@ import (
 	"os"
 	"slices"
 
+	"golang.org/x/term"
+
 	"foodpipe/internal/config"
 )
 
@@ -28,6 +30,19 @@ type Env struct {
 	Lookup func(string) (string, bool)
 	// DotEnv is the .env file read when present ("" reads none).
 	DotEnv string
+	// Terminal reports whether w is a terminal, where a view is redrawn in
+	// place; nil asks the operating system about w's file. Tests set it to
+	// draw as on a terminal.
+	Terminal func(w io.Writer) bool
+}
+
+// terminal reports whether w is a terminal (see Env.Terminal).
+func (env *Env) terminal(w io.Writer) bool {
+	if env.Terminal != nil {
+		return env.Terminal(w)
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // ErrUsage marks an error caused by how the command was called.

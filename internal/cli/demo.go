@@ -130,7 +130,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	for i := range names {
 		names[i] = fmt.Sprintf("consumer-%d", i+1)
 	}
-	view := newLiveView(out, *orders, cfg.Partitions, func() map[int32]int64 {
+	view := newLiveView(out, env.terminal(out), *orders, cfg.Partitions, func() map[int32]int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		return maps.Clone(parts)

@@ -4,13 +4,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/term"
 
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/telemetry"
@@ -43,14 +40,10 @@ type liveView struct {
 	drawn     int // lines of the last block, to move back over them
 }
 
-func newLiveView(w io.Writer, target int, partitions int32, produced func() map[int32]int64, ids []string) *liveView {
-	return &liveView{w: w, tty: isTerminal(w), target: target, partitions: partitions, produced: produced, ids: ids,
+// newLiveView draws on w, in place when tty (w is a terminal).
+func newLiveView(w io.Writer, tty bool, target int, partitions int32, produced func() map[int32]int64, ids []string) *liveView {
+	return &liveView{w: w, tty: tty, target: target, partitions: partitions, produced: produced, ids: ids,
 		stopped: map[string]bool{}, away: map[string]bool{}, owners: map[string][]int32{}, stored: map[int32]int64{}, processed: map[string]int64{}}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // observe takes a member's event. Every member starts with no partitions,

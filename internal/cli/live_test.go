@@ -22,8 +22,7 @@ func TestLiveViewShowsEveryPartitionDuringARebalance(t *testing.T) {
 	}
 	t.Run("on a terminal every partition has a line, the unowned one says so", func(t *testing.T) {
 		var out syncBuffer
-		v := newLiveView(&out, 100, 3, nothing, []string{"consumer-1", "consumer-2"})
-		v.tty = true
+		v := newLiveView(&out, true, 100, 3, nothing, []string{"consumer-1", "consumer-2"})
 		rebalance(v)
 		v.tick()
 		for _, want := range []string{"partition 0", "partition 1", "partition 2"} {
@@ -37,7 +36,7 @@ func TestLiveViewShowsEveryPartitionDuringARebalance(t *testing.T) {
 	})
 	t.Run("piped, the line counts every partition and names the unowned", func(t *testing.T) {
 		var out syncBuffer
-		v := newLiveView(&out, 100, 3, nothing, []string{"consumer-1", "consumer-2"})
+		v := newLiveView(&out, false, 100, 3, nothing, []string{"consumer-1", "consumer-2"})
 		rebalance(v)
 		v.tick()
 		line := lastLine(out.String())
@@ -47,8 +46,7 @@ func TestLiveViewShowsEveryPartitionDuringARebalance(t *testing.T) {
 	})
 	t.Run("with every member stopped, no partition is said to be rebalancing", func(t *testing.T) {
 		var out syncBuffer
-		v := newLiveView(&out, 100, 3, nothing, []string{"consumer-1"})
-		v.tty = true
+		v := newLiveView(&out, true, 100, 3, nothing, []string{"consumer-1"})
 		v.observe(consumer.Assigned{Member: "consumer-1", At: time.Now(), Owned: []int32{0, 1, 2}})
 		v.stop("consumer-1", "stopped by the test")
 		v.observe(consumer.Assigned{Member: "consumer-1", At: time.Now(), Owned: []int32{}})

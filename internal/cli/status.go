@@ -141,7 +141,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if !*watch {
 		return show()
 	}
-	tty := isTerminal(env.Stdout)
+	tty := env.terminal(env.Stdout)
 	for {
 		if tty {
 			// Home the cursor and clear the screen: the view is redrawn in place.
