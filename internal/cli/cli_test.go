@@ -498,7 +498,7 @@ func TestTopicCreateAndDescribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := r.stdout.String()
-	for _, want := range []string{"topic food-orders: 3 partitions, replication factor 1", "retention.ms=604800000", "HIGH WATERMARK", "topic food-orders.dlq: 1 partitions"} {
+	for _, want := range []string{"topic food-orders: 3 partitions, replication factor 1", "retention.ms=604800000", "HIGH WATERMARK", "topic food-orders.dlq: 1 partition,"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}

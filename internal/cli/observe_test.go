@@ -216,7 +216,7 @@ func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := r.stdout.String()
-	for _, want := range []string{"topic food-orders: 3 partitions", "group order-processors: Stable, 1 members",
+	for _, want := range []string{"topic food-orders: 3 partitions", "group order-processors: Stable, 1 member ",
 		"dead letters in food-orders.dlq: 2", "PARTITION  HIGH WATERMARK  COMMITTED  LAG  ROWS IN DB  OWNER", "foodpipe-watcher",
 		"also reading food-orders: group order-analytics", "total lag 32"} {
 		if !strings.Contains(out, want) {
