@@ -45,6 +45,19 @@ func (env *Env) terminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// clientLog is the log of the Kafka clients behind a view; drawn says the
+// view is redrawn in place on a terminal (status --watch, the demo's live
+// view). franz-go's own lines (a warning each time a broker refuses a
+// connection) would tear such a view apart, so while the log goes to a
+// terminal too they are left out, and the view says in its own words what
+// went wrong. A log sent elsewhere (2>status.log) has them as always.
+func (env *Env) clientLog(drawn bool) *slog.Logger {
+	if drawn && env.terminal(env.Stderr) {
+		return slog.New(slog.DiscardHandler)
+	}
+	return env.Log
+}
+
 // ErrUsage marks an error caused by how the command was called.
 var ErrUsage = errors.New("usage")
 

@@ -96,8 +96,11 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	log := env.Log
 	start := time.Now()
+	tty := env.terminal(out)
 
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log})
+	// On a terminal the live view is redrawn in place: the Kafka clients'
+	// own lines stay off it (Env.clientLog).
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log, ClientLog: env.clientLog(tty)})
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	for i := range names {
 		names[i] = fmt.Sprintf("consumer-%d", i+1)
 	}
-	view := newLiveView(out, env.terminal(out), *orders, cfg.Partitions, func() map[int32]int64 {
+	view := newLiveView(out, tty, *orders, cfg.Partitions, func() map[int32]int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		return maps.Clone(parts)
