@@ -82,12 +82,12 @@ func verifyAnalytics(ctx context.Context, env *Env, st *store.Store, group strin
 	if len(c.Differences) > 0 {
 		return fmt.Errorf("%w (group %s; let both groups catch up first: foodpipe status)", ErrAnalyticsDiffer, group)
 	}
-	fmt.Fprintf(env.Stdout, "the aggregates of group %s equal the orders table's for the %d orders it counted, to the cent\n", group, c.Checked)
+	fmt.Fprintf(env.Stdout, "the aggregates of group %s equal the orders table's for the %s it counted, to the cent\n", group, count(c.Checked, "order"))
 	if c.NotCounted == 0 {
 		fmt.Fprintf(env.Stdout, "group %s has counted every order in the table\n", group)
 	} else {
-		fmt.Fprintf(env.Stdout, "the table holds %d orders group %s has not counted: its lag (foodpipe status --group %s), or orders stored before it began\n",
-			c.NotCounted, group, group)
+		fmt.Fprintf(env.Stdout, "the table holds %s group %s has not counted: its lag (foodpipe status --group %s), or orders stored before it began\n",
+			count(c.NotCounted, "order"), group, group)
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func printAnalytics(w io.Writer, r store.AnalyticsReport) {
 			f, _ := new(big.Rat).Quo(v, peak).Float64() // the bar's length only; the figure printed is exact
 			width = int(f*40 + 0.5)
 		}
-		fmt.Fprintf(w, "  %s  %-40s %10s  %d orders\n", m.Minute.UTC().Format("15:04"), strings.Repeat("█", width), m.Revenue, m.Orders)
+		fmt.Fprintf(w, "  %s  %-40s %10s  %s\n", m.Minute.UTC().Format("15:04"), strings.Repeat("█", width), m.Revenue, count(m.Orders, "order"))
 	}
 	if len(r.Minutes) == 0 {
 		fmt.Fprintln(w, "  (no orders in these minutes)")

@@ -15,8 +15,8 @@ func printBench(w io.Writer, r measure.BenchReport) {
 	if r.Autovacuum {
 		av = "on"
 	}
-	fmt.Fprintf(w, "\nfoodpipe bench: %d orders, batch size %d, %d writers per consumer, autovacuum %s; %d CPUs, %s, PostgreSQL %s\n\n",
-		r.Orders, r.BatchSize, r.Writers, av, r.Machine.CPUs, r.Machine.Go, r.Machine.PostgreSQL)
+	fmt.Fprintf(w, "\nfoodpipe bench: %s, batch size %d, %s per consumer, autovacuum %s; %s, %s, PostgreSQL %s\n\n",
+		count(r.Orders, "order"), r.BatchSize, count(r.Writers, "writer"), av, count(r.Machine.CPUs, "CPU"), r.Machine.Go, r.Machine.PostgreSQL)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "drain\tpartitions\tconsumers\trows/s\tvs COPY\tCPU µs/order\tpeak RSS MiB\t")
 	fmt.Fprintf(tw, "raw COPY\t\t\t%.0f\t1.00\t\t\t\n", r.Copy.RowsPerSec)
@@ -24,8 +24,8 @@ func printBench(w io.Writer, r measure.BenchReport) {
 		fmt.Fprintf(tw, "consumer\t%d\t%d\t%.0f\t%.2f\t%.1f\t%.1f\t\n", d.Partitions, d.Consumers, d.RowsPerSec, d.RatioToCopy, d.CPUMicrosPerOrder, d.PeakRSSMiB)
 	}
 	_ = tw.Flush() // a report that cannot be written has nowhere to say so
-	fmt.Fprintf(w, "over %d rounds (min / median / max): COPY %s rows/s; 1 consumer %s rows/s, %s of COPY\n\n",
-		len(r.DrainSpread.Rounds), spread(r.CopySpread, "%.0f"), spread(r.DrainSpread, "%.0f"), spread(r.RatioSpread, "%.2f"))
+	fmt.Fprintf(w, "over %s (min / median / max): COPY %s rows/s; 1 consumer %s rows/s, %s of COPY\n\n",
+		count(len(r.DrainSpread.Rounds), "round"), spread(r.CopySpread, "%.0f"), spread(r.DrainSpread, "%.0f"), spread(r.RatioSpread, "%.2f"))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "orders/s\tproduced/s\terror %\tp50 ms\tp99 ms\tmax ms\tconsumer peak RSS MiB\tp99 ms min / median / max\t")
 	for i, l := range r.Latency {
@@ -50,7 +50,7 @@ func printBench(w io.Writer, r measure.BenchReport) {
 // min / median / max over the rounds.
 func printPhases(w io.Writer, r measure.BenchReport) {
 	if p := r.Prefill; p != nil {
-		fmt.Fprintf(w, "\ninto a table of %d orders (min / median / max of %d rounds):\n", p.Rows, len(p.Drain.Rounds))
+		fmt.Fprintf(w, "\ninto a table of %s (min / median / max of %s):\n", count(p.Rows, "order"), count(len(p.Drain.Rounds), "round"))
 		fmt.Fprintf(w, "  COPY   %s rows/s\n  drain  %s rows/s\n  drain / COPY  %s; drain / empty-table drain %.2f\n",
 			spread(p.Copy, "%.0f"), spread(p.Drain, "%.0f"), spread(p.RatioToCopy, "%.2f"), p.RatioToEmpty)
 		a := p.Activity
@@ -58,7 +58,7 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 			float64(a.WALBytes)/(1<<20), a.CheckpointBuffers, a.BackendBuffers, a.BlocksRead, a.HitRatio)
 	}
 	if d := r.Redelivery; d != nil {
-		fmt.Fprintf(w, "\nre-delivery of %d orders, %d stored already (min / median / max of %d rounds):\n", d.Orders, d.AlreadyStored, len(d.Drain.Rounds))
+		fmt.Fprintf(w, "\nre-delivery of %s, %d stored already (min / median / max of %s):\n", count(d.Orders, "order"), d.AlreadyStored, count(len(d.Drain.Rounds), "round"))
 		fmt.Fprintf(w, "  drain %s rows/s, %s of COPY\n", spread(d.Drain, "%.0f"), spread(d.RatioToCopy, "%.2f"))
 		fmt.Fprintf(w, "  with %d conflicting copies stored: %s rows/s, %s of COPY\n", d.Conflicting, spread(d.ConflictDrain, "%.0f"), spread(d.ConflictRatio, "%.2f"))
 		fmt.Fprintf(w, "  the rows stored before the drain unchanged: %v\n", d.StoredUnchanged)
@@ -74,7 +74,7 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 		_ = tw.Flush()
 	}
 	if p := r.ProducerLimit; p != nil {
-		fmt.Fprintf(w, "\nproducer against the client's limit, %d orders (min / median / max of %d rounds):\n", p.Orders, len(p.Ratio.Rounds))
+		fmt.Fprintf(w, "\nproducer against the client's limit, %s (min / median / max of %s):\n", count(p.Orders, "order"), count(len(p.Ratio.Rounds), "round"))
 		fmt.Fprintf(w, "  foodpipe produce %s/s, franz-go with pre-encoded records %s/s, ratio %s\n",
 			spread(p.Producer, "%.0f"), spread(p.Client, "%.0f"), spread(p.Ratio, "%.2f"))
 	}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"slices"
 
+	"golang.org/x/term"
+
 	"foodpipe/internal/config"
 )
 
@@ -28,6 +30,32 @@ type Env struct {
 	Lookup func(string) (string, bool)
 	// DotEnv is the .env file read when present ("" reads none).
 	DotEnv string
+	// Terminal reports whether w is a terminal, where a view is redrawn in
+	// place; nil asks the operating system about w's file. Tests set it to
+	// draw as on a terminal.
+	Terminal func(w io.Writer) bool
+}
+
+// terminal reports whether w is a terminal (see Env.Terminal).
+func (env *Env) terminal(w io.Writer) bool {
+	if env.Terminal != nil {
+		return env.Terminal(w)
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// clientLog is the log of the Kafka clients behind a view; drawn says the
+// view is redrawn in place on a terminal (status --watch, the demo's live
+// view). franz-go's own lines (a warning each time a broker refuses a
+// connection) would tear such a view apart, so while the log goes to a
+// terminal too they are left out, and the view says in its own words what
+// went wrong. A log sent elsewhere (2>status.log) has them as always.
+func (env *Env) clientLog(drawn bool) *slog.Logger {
+	if drawn && env.terminal(env.Stderr) {
+		return slog.New(slog.DiscardHandler)
+	}
+	return env.Log
 }
 
 // ErrUsage marks an error caused by how the command was called.
@@ -160,6 +188,34 @@ func (f *flags) dbFlags() {
 	f.bind("database-url", "DATABASE_URL")
 }
 
+// subcommand picks the subcommand of a command that needs one (topic,
+// migrate, dlq) from args. When args ask for help, name none or one it does
+// not know, it prints the command's usage line and each subcommand's flags
+// on stderr, as -h prints any other command's, and returns flag.ErrHelp
+// (exit code 0) for -h, a usage error otherwise. build makes a
+// subcommand's flags as the command does.
+func subcommand(env *Env, args []string, usage string, subs []string, build func(sub string) (*flags, error)) (string, error) {
+	if len(args) > 0 && slices.Contains(subs, args[0]) {
+		return args[0], nil
+	}
+	fmt.Fprintf(env.Stderr, "Usage: %s\n", usage)
+	for _, sub := range subs {
+		f, err := build(sub)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(env.Stderr)
+		f.Usage()
+	}
+	switch {
+	case len(args) == 0:
+		return "", fmt.Errorf("%w: no subcommand given: %s", ErrUsage, usage)
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return "", flag.ErrHelp
+	}
+	return "", fmt.Errorf("%w: unknown subcommand %q: %s", ErrUsage, args[0], usage)
+}
+
 // parse parses the flags, validates the whole configuration, sets the log
 // level and logs the configuration once.
 func (f *flags) parse(args []string) (config.Config, error) {
@@ -206,4 +262,20 @@ func report[T any](env *Env, asJSON bool, v T, print func(io.Writer, T)) error {
 	}
 	print(env.Stdout, v)
 	return nil
+}
+
+// count is n with its noun, singular for one: "1 member", "3 members".
+func count[N ~int | ~int32 | ~int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// isAre is n with its noun and verb: "1 key is", "2 keys are".
+func isAre(n int, noun string) string {
+	if n == 1 {
+		return count(n, noun) + " is"
+	}
+	return count(n, noun) + " are"
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -212,6 +213,36 @@ func TestAnalyticsVerifyChecksTheOrdersTheGroupCounted(t *testing.T) {
 		"the table holds 30 orders group order-analytics has not counted: its lag (foodpipe status --group order-analytics), or orders stored before it began\n"
 	if v.stdout.String() != want {
 		t.Errorf("verify printed:\n%s\nwant:\n%s", v.stdout, want)
+	}
+}
+
+// Without DATABASE_URL the demo runs in a database of its own on the local
+// server, and empties it first: each run's summary and analytics check are
+// that run's alone, however many ran before.
+func TestDemoStartsEachRunFromItsOwnDatabaseEmptied(t *testing.T) {
+	url := dbtest.New(t) // the local server's; the demo finds it there by name
+	was := demoDatabase
+	demoDatabase = url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
+	t.Cleanup(func() { demoDatabase = was })
+	for run, args := range [][]string{{}, {}, {"--analytics"}} {
+		r := newRun(t)
+		err := r.do(context.Background(), append([]string{"demo", "--orders", "20", "--rate", "0", "--consumers", "1", "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("run %d: demo %v: %v\n%s", run+1, args, err, tail(r.stderr.String(), 2000))
+		}
+		if !strings.Contains(r.stderr.String(), "/"+demoDatabase+"?sslmode=disable (local server)") {
+			t.Fatalf("run %d did not use database %s on the local server:\n%s", run+1, demoDatabase, tail(r.stderr.String(), 2000))
+		}
+		if total, _ := countRows(t, url); total != 20 {
+			t.Errorf("run %d: the table holds %d orders, want this run's 20", run+1, total)
+		}
+		var s Summary
+		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
+		}
+		if a := s.Analytics; len(args) > 0 && (a == nil || a.Counted != 20 || a.Checked != 20 || len(a.Differences) > 0) {
+			t.Errorf("run %d: analytics %+v, want this run's 20 orders counted and checked", run+1, a)
+		}
 	}
 }
 
@@ -467,7 +498,7 @@ func TestTopicCreateAndDescribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := r.stdout.String()
-	for _, want := range []string{"topic food-orders: 3 partitions, replication factor 1", "retention.ms=604800000", "HIGH WATERMARK", "topic food-orders.dlq: 1 partitions"} {
+	for _, want := range []string{"topic food-orders: 3 partitions, replication factor 1", "retention.ms=604800000", "HIGH WATERMARK", "topic food-orders.dlq: 1 partition,"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}
@@ -576,6 +607,45 @@ func TestHelpListsTheCommands(t *testing.T) {
 	for _, c := range commands() {
 		if !strings.Contains(r.stderr.String(), c.name) {
 			t.Errorf("help lacks %s", c.name)
+		}
+	}
+}
+
+// -h answers alike for every command: its flags (a command with
+// subcommands, those of each) on stderr, and no error, so exit code 0.
+func TestEveryCommandPrintsItsFlagsForDashH(t *testing.T) {
+	// A flag each command has, and for a command with subcommands a flag
+	// of each that only it has.
+	flagsOf := map[string][]string{
+		"topic":     {"Usage of foodpipe topic create:", "-replication-factor", "Usage of foodpipe topic describe:", "Usage of foodpipe topic keys:"},
+		"migrate":   {"Usage of foodpipe migrate up:", "Usage of foodpipe migrate down:", "Usage of foodpipe migrate status:", "-database-url"},
+		"dlq":       {"Usage of foodpipe dlq list:", "-limit", "Usage of foodpipe dlq replay:", "-dry-run"},
+		"analytics": {"-id"}, "demo": {"-orders"}, "status": {"-watch"}, "produce": {"-rate"}, "consume": {"-batch-size"},
+	}
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			for _, h := range []string{"-h", "--help"} {
+				r := newRun(t)
+				err := r.do(context.Background(), c.name, h)
+				if err != nil && !errors.Is(err, flag.ErrHelp) {
+					t.Errorf("%s %s: %v, want the help and exit code 0", c.name, h, err)
+				}
+				out := r.stderr.String()
+				if !strings.Contains(out, "Usage of foodpipe "+c.name) {
+					t.Errorf("%s %s printed no usage:\n%s", c.name, h, out)
+				}
+				for _, want := range flagsOf[c.name] {
+					if !strings.Contains(out, want) {
+						t.Errorf("%s %s lacks %q:\n%s", c.name, h, want, out)
+					}
+				}
+			}
+		})
+	}
+	// A missing or unknown subcommand is still a usage error.
+	for _, args := range [][]string{{"topic"}, {"migrate", "sideways"}, {"dlq", "burn"}} {
+		if err := newRun(t).do(context.Background(), args...); !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
 }

@@ -56,6 +56,10 @@ type AnalyticsSummary struct {
 	Differences []string `json:"differences"`
 }
 
+// demoDatabase is the database the demo uses, and empties, on the local
+// PostgreSQL server (or a temporary one) when DATABASE_URL is not set.
+var demoDatabase = "foodpipe_demo"
+
 // ErrDemoIncomplete means not every produced order ended up in the table exactly once.
 var ErrDemoIncomplete = errors.New("not every produced order was stored")
 
@@ -92,14 +96,25 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	log := env.Log
 	start := time.Now()
+	tty := env.terminal(out)
 
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: "foodpipe_demo", Log: log})
+	// On a terminal the live view is redrawn in place: the Kafka clients'
+	// own lines stay off it (Env.clientLog).
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log, ClientLog: env.clientLog(tty)})
 	if err != nil {
 		return err
 	}
 	defer pl.Close()
 	cfg, db, st := pl.Config, pl.DB, pl.Store
-	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %d partitions)\n", pl.BrokerAddr(), cfg.Topic, cfg.Partitions)
+	if !userDB() {
+		// The demo's own database starts empty, as the lab's does, so that
+		// the summary and the analytics check are this run's alone; a
+		// database the user named is only added to.
+		if err := st.Bench().Reset(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %s)\n", pl.BrokerAddr(), cfg.Topic, count(cfg.Partitions, "partition"))
 	fmt.Fprintf(out, "database  %s (%s)\n", secret.RedactURL(db.URL), db.Source)
 
 	// Consumers first, so the group has settled before orders flow and the
@@ -118,7 +133,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	for i := range names {
 		names[i] = fmt.Sprintf("consumer-%d", i+1)
 	}
-	view := newLiveView(out, *orders, func() map[int32]int64 {
+	view := newLiveView(out, tty, *orders, cfg.Partitions, func() map[int32]int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		return maps.Clone(parts)
@@ -311,12 +326,12 @@ func printSummary(w io.Writer, s Summary) {
 		fmt.Fprintln(w, "  every produced order is in PostgreSQL exactly once")
 	}
 	if a := s.Analytics; a != nil {
-		fmt.Fprintf(w, "  analytics   %d orders counted by group %s", a.Counted, safe(a.Group))
+		fmt.Fprintf(w, "  analytics   %s counted by group %s", count(a.Counted, "order"), safe(a.Group))
 		if len(a.Differences) == 0 && a.Counted == s.Stored {
 			if a.Checked == a.Counted {
 				fmt.Fprint(w, "; its aggregates equal the orders table's, to the cent")
 			} else {
-				fmt.Fprintf(w, "; its aggregates equal the orders table's for the %d orders it has counted in all, to the cent", a.Checked)
+				fmt.Fprintf(w, "; its aggregates equal the orders table's for the %s it has counted in all, to the cent", count(a.Checked, "order"))
 			}
 		}
 		fmt.Fprintln(w)

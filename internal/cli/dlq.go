@@ -18,40 +18,67 @@ import (
 )
 
 func runDLQ(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
-		return fmt.Errorf("%w: foodpipe dlq list|replay [flags]", ErrUsage)
+	build := func(sub string) (*flags, error) {
+		d, err := newDLQFlags(env, sub)
+		if err != nil {
+			return nil, err
+		}
+		return d.flags, nil
 	}
-	f, err := newFlags(env, "dlq "+args[0])
+	sub, err := subcommand(env, args, "foodpipe dlq list|replay [flags]", []string{"list", "replay"}, build)
 	if err != nil {
 		return err
+	}
+	d, err := newDLQFlags(env, sub)
+	if err != nil {
+		return err
+	}
+	cfg, err := d.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if sub == "list" {
+		if *d.limit < 0 {
+			return fmt.Errorf("%w: --limit must not be negative", ErrUsage)
+		}
+		return dlqList(ctx, env, cfg, *d.reason, *d.limit, *d.asJSON)
+	}
+	if *d.reason == "" && len(d.offsets) == 0 && !*d.all {
+		return fmt.Errorf("%w: say which dead letters to replay: --reason R, --offset N or --all", ErrUsage)
+	}
+	return dlqReplay(ctx, env, cfg, *d.reason, d.offsets, *d.dry)
+}
+
+// dlqFlags are the flags of `dlq list` and `dlq replay`: --reason for both,
+// then each its own.
+type dlqFlags struct {
+	*flags
+	reason *string
+	// list
+	limit  *int
+	asJSON *bool
+	// replay
+	offsets  offsetList
+	all, dry *bool
+}
+
+func newDLQFlags(env *Env, sub string) (*dlqFlags, error) {
+	f, err := newFlags(env, "dlq "+sub)
+	if err != nil {
+		return nil, err
 	}
 	f.kafkaFlags()
 	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
-	reason := f.String("reason", "", "only dead letters with this reason, e.g. not_json")
-	if args[0] == "list" {
-		limit := f.Int("limit", 0, "show at most this many (0: all)")
-		asJSON := f.Bool("json", false, "one JSON object per dead letter")
-		cfg, err := f.parse(args[1:])
-		if err != nil {
-			return err
-		}
-		if *limit < 0 {
-			return fmt.Errorf("%w: --limit must not be negative", ErrUsage)
-		}
-		return dlqList(ctx, env, cfg, *reason, *limit, *asJSON)
+	d := &dlqFlags{flags: f, reason: f.String("reason", "", "only dead letters with this reason, e.g. not_json")}
+	if sub == "list" {
+		d.limit = f.Int("limit", 0, "show at most this many (0: all)")
+		d.asJSON = f.Bool("json", false, "one JSON object per dead letter")
+		return d, nil
 	}
-	var offsets offsetList
-	f.Var(&offsets, "offset", "replay the dead letter at this offset of the dead-letter topic (repeat or comma-separate)")
-	all := f.Bool("all", false, "replay every dead letter")
-	dry := f.Bool("dry-run", false, "show what would be replayed, publish nothing")
-	cfg, err := f.parse(args[1:])
-	if err != nil {
-		return err
-	}
-	if *reason == "" && len(offsets) == 0 && !*all {
-		return fmt.Errorf("%w: say which dead letters to replay: --reason R, --offset N or --all", ErrUsage)
-	}
-	return dlqReplay(ctx, env, cfg, *reason, offsets, *dry)
+	f.Var(&d.offsets, "offset", "replay the dead letter at this offset of the dead-letter topic (repeat or comma-separate)")
+	d.all = f.Bool("all", false, "replay every dead letter")
+	d.dry = f.Bool("dry-run", false, "show what would be replayed, publish nothing")
+	return d, nil
 }
 
 // chosenLetters reads the dead letters of cfg's dead-letter topic that have
@@ -89,7 +116,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		for _, d := range dead {
-			if err := enc.Encode(d); err != nil {
+			if err := enc.Encode(listed(d)); err != nil {
 				return err
 			}
 		}
@@ -109,12 +136,33 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(env.Stdout, "%d dead letters", len(dead))
+	fmt.Fprint(env.Stdout, count(len(dead), "dead letter"))
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Fprintf(env.Stdout, "  %s=%d", safe(r), counts[r])
 	}
 	fmt.Fprintln(env.Stdout)
 	return nil
+}
+
+// listedLetter is a dead letter as `dlq list --json` prints it. The
+// position of the message it stands for comes in headers, as text; here it
+// is a number, as the letter's own position is, or null when the header is
+// missing or holds no number (a message some other program put there).
+type listedLetter struct {
+	dlq.Letter
+	SourcePartition *int32 `json:"source_partition"`
+	SourceOffset    *int64 `json:"source_offset"`
+}
+
+func listed(d dlq.Letter) listedLetter {
+	l := listedLetter{Letter: d}
+	if p, err := strconv.ParseInt(d.SourcePartition, 10, 32); err == nil {
+		l.SourcePartition = new(int32(p))
+	}
+	if o, err := strconv.ParseInt(d.SourceOffset, 10, 64); err == nil {
+		l.SourceOffset = &o
+	}
+	return l
 }
 
 // dlqReplay re-publishes chosen dead letters to the orders topic, each

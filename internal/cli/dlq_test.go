@@ -92,7 +92,7 @@ func TestDlqListShowsEveryDeadLetterWithItsReasonAndSource(t *testing.T) {
 		{"all dead letters with a count per reason", nil,
 			[]string{"not_json", "missing_field", "food-orders/0@3", `"garbage\x00one"`, "3 dead letters  missing_field=1  not_json=2", "DLQ OFFSET  REASON", "customer_id is missing"}, 5},
 		{"filtered by reason", []string{"--reason", "not_json"}, []string{"2 dead letters  not_json=2"}, 4},
-		{"limited", []string{"--limit", "1"}, []string{"1 dead letters"}, 3},
+		{"limited", []string{"--limit", "1"}, []string{"1 dead letter  not_json=1"}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,12 +120,23 @@ func TestDlqListShowsEveryDeadLetterWithItsReasonAndSource(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("%d lines", len(lines))
 		}
-		var d dlq.Letter
+		var d listedLetter
 		if err := json.Unmarshal([]byte(lines[2]), &d); err != nil {
+			t.Fatalf("%v: %s", err, lines[2])
+		}
+		if d.Reason != "missing_field" || d.Error == "" || d.Value != `{"order_id":"ORD-X"}` || d.Key != "k3" {
+			t.Errorf("dead letter %+v", d)
+		}
+		// Positions are numbers, those of the source as well as the letter's own.
+		var raw map[string]any
+		if err := json.Unmarshal([]byte(lines[2]), &raw); err != nil {
 			t.Fatal(err)
 		}
-		if d.Reason != "missing_field" || d.Error == "" || d.SourceOffset != "5" || d.Value != `{"order_id":"ORD-X"}` || d.Key != "k3" {
-			t.Errorf("dead letter %+v", d)
+		want := map[string]any{"partition": 0.0, "offset": 2.0, "source_topic": "food-orders", "source_partition": 0.0, "source_offset": 5.0}
+		for k, v := range want {
+			if raw[k] != v {
+				t.Errorf("%s is %#v, want %#v: %s", k, raw[k], v, lines[2])
+			}
 		}
 	})
 }

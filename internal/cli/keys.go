@@ -103,7 +103,7 @@ func printKeys(env *Env, topic string, kp keyPartitions) {
 	if len(split) == 0 {
 		fmt.Fprintln(w, "every key is on one partition")
 	} else {
-		fmt.Fprintf(w, "%d keys are on more than one partition:\n%s\n", len(split), strings.Join(split, "\n"))
+		fmt.Fprintf(w, "%s on more than one partition:\n%s\n", isAre(len(split), "key"), strings.Join(split, "\n"))
 	}
 
 	var differ []string
@@ -118,8 +118,12 @@ func printKeys(env *Env, topic string, kp keyPartitions) {
 		}
 	}
 	slices.Sort(differ)
-	fmt.Fprintf(w, "%d of these %d keys go to another partition with kcat's default partitioner (crc32) than with foodpipe's (murmur2)",
-		len(differ), keyed)
+	goes := "go"
+	if len(differ) == 1 {
+		goes = "goes"
+	}
+	fmt.Fprintf(w, "%d of these %s %s to another partition with kcat's default partitioner (crc32) than with foodpipe's (murmur2)",
+		len(differ), count(keyed, "key"), goes)
 	if len(differ) > 0 {
 		k := differ[0]
 		fmt.Fprintf(w, ", e.g. %s: crc32 → %d, murmur2 → %d", safe(k), crc32Partition(k, kp.partitions), murmur2Partition(k, kp.partitions))

@@ -4,13 +4,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/term"
 
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/telemetry"
@@ -25,6 +22,9 @@ type liveView struct {
 	w      io.Writer
 	tty    bool
 	target int
+	// partitions is how many the topic has: each is shown from the start,
+	// owned or not, produced to or not.
+	partitions int32
 	// produced returns the orders acknowledged so far, by partition.
 	produced func() map[int32]int64
 	ids      []string // the members, in the order shown
@@ -32,6 +32,7 @@ type liveView struct {
 	ticking   sync.Mutex // one tick at a time
 	mu        sync.Mutex
 	stopped   map[string]bool
+	away      map[string]bool    // out of the group while its database is away
 	owners    map[string][]int32 // what each member owns now
 	stored    map[int32]int64    // orders newly stored, by partition
 	processed map[string]int64   // orders newly stored, by member
@@ -39,14 +40,10 @@ type liveView struct {
 	drawn     int // lines of the last block, to move back over them
 }
 
-func newLiveView(w io.Writer, target int, produced func() map[int32]int64, ids []string) *liveView {
-	return &liveView{w: w, tty: isTerminal(w), target: target, produced: produced, ids: ids,
-		stopped: map[string]bool{}, owners: map[string][]int32{}, stored: map[int32]int64{}, processed: map[string]int64{}}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+// newLiveView draws on w, in place when tty (w is a terminal).
+func newLiveView(w io.Writer, tty bool, target int, partitions int32, produced func() map[int32]int64, ids []string) *liveView {
+	return &liveView{w: w, tty: tty, target: target, partitions: partitions, produced: produced, ids: ids,
+		stopped: map[string]bool{}, away: map[string]bool{}, owners: map[string][]int32{}, stored: map[int32]int64{}, processed: map[string]int64{}}
 }
 
 // observe takes a member's event. Every member starts with no partitions,
@@ -69,6 +66,9 @@ func (v *liveView) observe(e consumer.Event) {
 	case consumer.BreakerChanged:
 		v.event(e.At, fmt.Sprintf("%s: database circuit breaker %s", e.Member, e.To))
 	case consumer.Membership:
+		v.mu.Lock()
+		v.away[e.Member] = !e.InGroup
+		v.mu.Unlock()
 		v.event(e.At, fmt.Sprintf("%s in the group: %v (%s)", e.Member, e.InGroup, e.Why))
 	}
 }
@@ -118,10 +118,11 @@ type snapshot struct {
 	produced, stored       map[int32]int64
 	totalProd, totalStored int64
 	owner                  map[int32]string
+	partitions             int32
 }
 
 func (v *liveView) snapshot() snapshot {
-	s := snapshot{produced: v.produced(), stored: maps.Clone(v.stored), owner: map[int32]string{}}
+	s := snapshot{produced: v.produced(), stored: maps.Clone(v.stored), owner: map[int32]string{}, partitions: v.partitions}
 	for _, id := range v.ids {
 		for _, p := range v.owners[id] {
 			s.owner[p] = id
@@ -136,8 +137,18 @@ func (v *liveView) snapshot() snapshot {
 	return s
 }
 
-func (s snapshot) partitions() []int32 {
-	ps := slices.Collect(maps.Keys(s.produced))
+// shown are the partitions to draw: every one of the topic's, and any other
+// a member owns or an order went to (none, unless the topic grew).
+func (s snapshot) shown() []int32 {
+	ps := make([]int32, 0, s.partitions)
+	for p := range s.partitions {
+		ps = append(ps, p)
+	}
+	for p := range s.produced {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
 	for p := range s.owner {
 		if !slices.Contains(ps, p) {
 			ps = append(ps, p)
@@ -147,16 +158,42 @@ func (s snapshot) partitions() []int32 {
 	return ps
 }
 
+// unowned are the partitions shown that no member owns.
+func (s snapshot) unowned() []int32 {
+	var ps []int32
+	for _, p := range s.shown() {
+		if s.owner[p] == "" {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// noOwner says why a partition has no owner: while a member runs, the
+// group is between assignments (the first one, or a member left and its
+// partitions are on their way to the others); with none, nobody will take it.
+func (v *liveView) noOwner() string {
+	for _, id := range v.ids {
+		if !v.stopped[id] && !v.away[id] {
+			return "rebalancing"
+		}
+	}
+	return "no member running"
+}
+
 func (v *liveView) plainLine() string {
 	s := v.snapshot()
 	var b strings.Builder
 	fmt.Fprintf(&b, "progress produced %d/%d  stored %d  |", s.totalProd, v.target, s.totalStored)
-	for _, p := range s.partitions() {
+	for _, p := range s.shown() {
 		fmt.Fprintf(&b, "  p%d %d/%d", p, s.stored[p], s.produced[p])
 	}
 	b.WriteString("  |")
 	for _, id := range v.ids {
 		fmt.Fprintf(&b, "  %s %s: %d", id, v.ownsText(id), v.processed[id])
+	}
+	if ps := s.unowned(); len(ps) > 0 {
+		fmt.Fprintf(&b, "  |  no owner (%s): %v", v.noOwner(), ps)
 	}
 	return b.String()
 }
@@ -177,10 +214,10 @@ func (v *liveView) drawBlock() {
 		fmt.Fprintf(&b, "\033[%dA\033[J", v.drawn)
 	}
 	lines := []string{fmt.Sprintf("orders     produced %d/%d   stored %d", s.totalProd, v.target, s.totalStored), ""}
-	for _, p := range s.partitions() {
+	for _, p := range s.shown() {
 		owner := s.owner[p]
 		if owner == "" {
-			owner = "(no owner: rebalancing)"
+			owner = "(no owner: " + v.noOwner() + ")"
 		}
 		lines = append(lines, fmt.Sprintf("partition %d  %s  %5d/%-5d  %s", p, bar(s.stored[p], s.produced[p], 24), s.stored[p], s.produced[p], owner))
 	}

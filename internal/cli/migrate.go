@@ -2,20 +2,28 @@ package cli
 
 import (
 	"context"
-	"fmt"
+
 	"foodpipe/internal/pipeline"
 )
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
-		return fmt.Errorf("%w: foodpipe migrate up|down|status [--database-url URL]", ErrUsage)
+	build := func(sub string) (*flags, error) {
+		f, err := newFlags(env, "migrate "+sub)
+		if err != nil {
+			return nil, err
+		}
+		f.dbFlags()
+		f.bind("log-level", "LOG_LEVEL")
+		return f, nil
 	}
-	f, err := newFlags(env, "migrate "+args[0])
+	sub, err := subcommand(env, args, "foodpipe migrate up|down|status [--database-url URL]", []string{"up", "down", "status"}, build)
 	if err != nil {
 		return err
 	}
-	f.dbFlags()
-	f.bind("log-level", "LOG_LEVEL")
+	f, err := build(sub)
+	if err != nil {
+		return err
+	}
 	cfg, err := f.parse(args[1:])
 	if err != nil {
 		return err
@@ -25,7 +33,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	switch args[0] {
+	switch sub {
 	case "up":
 		err = st.MigrateUp(ctx)
 	case "down":

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/kafka"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -216,7 +217,7 @@ func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := r.stdout.String()
-	for _, want := range []string{"topic food-orders: 3 partitions", "group order-processors: Stable, 1 members",
+	for _, want := range []string{"topic food-orders: 3 partitions", "group order-processors: Stable, 1 member ",
 		"dead letters in food-orders.dlq: 2", "PARTITION  HIGH WATERMARK  COMMITTED  LAG  ROWS IN DB  OWNER", "foodpipe-watcher",
 		"also reading food-orders: group order-analytics", "total lag 32"} {
 		if !strings.Contains(out, want) {
@@ -273,6 +274,61 @@ func TestStatusWatchPrintsPlainSnapshotsWhenNotATerminal(t *testing.T) {
 	}
 	if strings.Contains(out, "\033") {
 		t.Errorf("terminal escapes written to a non-terminal:\n%q", out)
+	}
+}
+
+// status --watch on a terminal, its broker gone: the view says so in its
+// own words and keeps trying. The Kafka client's own log lines stay off the
+// terminal when the log goes there too; a log sent elsewhere has them.
+func TestStatusWatchSaysTheBrokerIsUnreachableWithoutTheClientsLog(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		logOnTTY   bool // stderr, where the log goes, is the same terminal
+		clientLogs bool // franz-go's lines are in the log
+	}{
+		{"the log on the same terminal", true, false},
+		{"the log sent elsewhere", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := kafka.StartBroker(kafka.BrokerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			addr := b.Addr() // asked before the broker is closed: a closed one answers no more
+			vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", dbtest.New(t)}
+			if err := newRun(t, vars...).do(context.Background(), "topic", "create"); err != nil {
+				t.Fatal(err)
+			}
+			r := newRun(t, vars...)
+			r.env.Terminal = func(w io.Writer) bool { return w == r.env.Stdout || tt.logOnTTY && w == r.env.Stderr }
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.do(ctx, "status", "--watch", "--interval", "200ms") }()
+			waitFor := func(what, text string) bool {
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if strings.Contains(r.stdout.String(), text) {
+						return true
+					}
+				}
+				t.Errorf("the view never showed %s (%q):\n%s", what, text, tail(r.stdout.String(), 2000))
+				return false
+			}
+			if !waitFor("the partitions", "PARTITION  HIGH WATERMARK") {
+				stop()
+				<-done
+				return
+			}
+			b.Close()
+			waitFor("the broker unreachable", "Kafka broker unreachable at "+addr)
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("status --watch ended with %v", err)
+			}
+			if got := strings.Contains(r.stderr.String(), `"component":"kgo"`); got != tt.clientLogs {
+				t.Errorf("the Kafka client's own lines in the log: %v, want %v:\n%s", got, tt.clientLogs, tail(r.stderr.String(), 2000))
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"foodpipe/internal/dlq"
+	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store/dbtest"
 )
@@ -90,8 +91,8 @@ func TestTopicKeysShowsAKeySplitByTwoPartitioners(t *testing.T) {
 	var buf bytes.Buffer
 	printKeys(&Env{Stdout: &buf}, "food-orders", kp)
 	out := buf.String()
-	for _, w := range []string{"PARTITION  MESSAGES  KEYS", "1 keys are on more than one partition", key + " is on partitions",
-		"1 of these 1 keys go to another partition"} {
+	for _, w := range []string{"PARTITION  MESSAGES  KEYS", "1 key is on more than one partition", key + " is on partitions",
+		"1 of these 1 key goes to another partition"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("topic keys lacks %q:\n%s", w, out)
 		}
@@ -130,6 +131,31 @@ func TestDlqListGivesTheErrorWithoutRepeatingTheReason(t *testing.T) {
 	for _, tt := range tests {
 		if got := inWords(dlq.Letter{Reason: tt.reason, Error: tt.err}); got != tt.want {
 			t.Errorf("inWords(%q, %q) = %q, want %q", tt.reason, tt.err, got, tt.want)
+		}
+	}
+}
+
+// One of a thing reads as one: "1 partition", "1 member", "1 message".
+func TestCountsOfOneReadInTheSingular(t *testing.T) {
+	var status bytes.Buffer
+	printStatus(&status, Status{Topic: "food-orders", Group: "order-processors", GroupState: "Stable", DLQTopic: "food-orders.dlq",
+		Partitions: []PartitionStatus{{Partition: 0, HighWatermark: 9, LastStable: 9, Committed: 9, Rows: 8, Owner: "foodpipe-alice",
+			Expired: []ExpiredStatus{{From: 3, To: 3, Recorded: true}}}},
+		Members:     []MemberStatus{{ClientID: "foodpipe-alice", Partitions: []int32{0}}},
+		OtherGroups: []GroupStatus{{Group: "order-analytics", State: "Stable", Members: 1}}})
+	var topic bytes.Buffer
+	printTopic(&Env{Stdout: &topic}, kafka.TopicInfo{Name: "food-orders.dlq", Partitions: []kafka.PartitionInfo{{}}, ReplicationFactor: 1})
+	var summary bytes.Buffer
+	printSummary(&summary, Summary{Produced: 1, Stored: 1, Analytics: &AnalyticsSummary{Group: "order-analytics", Counted: 1, Checked: 1}})
+	for _, tt := range []struct{ what, out, want string }{
+		{"status", status.String(), "topic food-orders: 1 partition    group order-processors: Stable, 1 member    dead letters"},
+		{"status", status.String(), "offsets 3-3 (1 message) EXPIRED"},
+		{"status", status.String(), "group order-analytics, Stable, 1 member, total lag"},
+		{"topic describe", topic.String(), "topic food-orders.dlq: 1 partition, replication factor 1"},
+		{"demo summary", summary.String(), "analytics   1 order counted by group order-analytics"},
+	} {
+		if !strings.Contains(tt.out, tt.want) {
+			t.Errorf("%s lacks %q:\n%s", tt.what, tt.want, tt.out)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -120,35 +121,90 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if *every <= 0 {
 		return fmt.Errorf("%w: --interval must be positive", ErrUsage)
 	}
-	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
-	if err != nil {
-		return err
-	}
-	defer closeAdm()
 	// The status is worth showing without the database: its absence is
 	// reported in place of the row counts.
 	st, dbErr := store.Open(ctx, cfg.DatabaseURL, store.MaxConns(1))
 	if dbErr == nil {
 		defer st.Close()
 	}
-	show := func() error {
-		s, err := readStatus(ctx, adm, st, dbErr, cfg)
+	if *watch {
+		return watchStatus(ctx, env, cfg, st, dbErr, *every, *asJSON)
+	}
+	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
+	if err != nil {
+		return err
+	}
+	defer closeAdm()
+	s, err := readStatus(ctx, adm, st, dbErr, cfg)
+	if err != nil {
+		return err
+	}
+	return report(env, *asJSON, s, printStatus)
+}
+
+// watchRound bounds one look of status --watch: a broker that takes no
+// packets at all would otherwise hold the view until the client's retries
+// are spent.
+const watchRound = 5 * time.Second
+
+// watchStatus shows the status every interval until ctx ends: on a terminal
+// in place, else one snapshot after another. A broker it cannot reach, at
+// the start or later, is said as such and tried again at the next look;
+// the Kafka client's own lines about it are kept off a terminal the view is
+// drawn on (Env.clientLog).
+func watchStatus(ctx context.Context, env *Env, cfg config.Config, st *store.Store, dbErr error, every time.Duration, asJSON bool) error {
+	tty := env.terminal(env.Stdout)
+	clientLog := env.clientLog(tty)
+	var (
+		adm      *kadm.Client
+		closeAdm = func() {}
+		down     time.Time // since when no broker answers; zero while one does
+	)
+	defer func() { closeAdm() }()
+	look := func() error {
+		rctx, cancel := context.WithTimeout(ctx, max(every, watchRound))
+		defer cancel()
+		if adm == nil {
+			a, c, err := pipeline.Admin(rctx, cfg, clientLog)
+			if err != nil {
+				return err
+			}
+			adm, closeAdm = a, c
+		}
+		s, err := readStatus(rctx, adm, st, dbErr, cfg)
 		if err != nil {
 			return err
 		}
-		return report(env, *asJSON, s, printStatus)
+		return report(env, asJSON, s, printStatus)
 	}
-	if !*watch {
-		return show()
-	}
-	tty := isTerminal(env.Stdout)
 	for {
 		if tty {
 			// Home the cursor and clear the screen: the view is redrawn in place.
 			fmt.Fprint(env.Stdout, "\033[H\033[2J")
 		}
-		fmt.Fprintf(env.Stdout, "%s  (every %s; Ctrl-C to stop)\n", time.Now().Format("15:04:05"), *every)
-		if err := show(); err != nil {
+		fmt.Fprintf(env.Stdout, "%s  (every %s; Ctrl-C to stop)\n", time.Now().Format("15:04:05"), every)
+		err := look()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			down = time.Time{}
+		case kafka.Unreachable(err):
+			if down.IsZero() {
+				down = time.Now()
+			}
+			// The connection's own error says why ("connection refused");
+			// the wrapping around it repeats what this line says.
+			why := err.Error()
+			if op, ok := errors.AsType[*net.OpError](err); ok {
+				why = op.Error()
+			}
+			fmt.Fprintf(env.Stdout, "Kafka broker unreachable at %s since %s, retrying every %s: %s\n",
+				safe(strings.Join(cfg.Brokers, ",")), down.Format("15:04:05"), every, safe(why))
+		case errors.Is(err, context.DeadlineExceeded):
+			fmt.Fprintf(env.Stdout, "no status within %s (a Kafka broker or PostgreSQL does not answer), retrying every %s\n",
+				max(every, watchRound), every)
+		default:
 			fmt.Fprintf(env.Stdout, "status unavailable: %s\n", safe(err.Error()))
 		}
 		if !tty {
@@ -157,7 +213,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(*every):
+		case <-time.After(every):
 		}
 	}
 }
@@ -332,8 +388,8 @@ func printStatus(w io.Writer, s Status) {
 		// all left "Empty"; either way its offsets wait for the next member.
 		state += " (no consumer running)"
 	}
-	fmt.Fprintf(w, "topic %s: %d partitions    group %s: %s, %d members    dead letters in %s: %d\n",
-		safe(s.Topic), len(s.Partitions), safe(s.Group), safe(state), len(s.Members), safe(s.DLQTopic), s.DLQSize)
+	fmt.Fprintf(w, "topic %s: %s    group %s: %s, %s    dead letters in %s: %d\n",
+		safe(s.Topic), count(len(s.Partitions), "partition"), safe(s.Group), safe(state), count(len(s.Members), "member"), safe(s.DLQTopic), s.DLQSize)
 	if note := s.stateNote(); note != "" {
 		fmt.Fprintln(w, note)
 	}
@@ -359,8 +415,8 @@ func printStatus(w io.Writer, s Status) {
 			if e.Recorded {
 				when = "recorded by a member"
 			}
-			fmt.Fprintf(w, "partition %d: offsets %d-%d (%d messages) EXPIRED before group %s read them: Kafka deleted them (the retention passed, or records were deleted) and they are neither stored nor dead-lettered (%s)\n",
-				p.Partition, e.From, e.To, e.To-e.From+1, safe(s.Group), when)
+			fmt.Fprintf(w, "partition %d: offsets %d-%d (%s) EXPIRED before group %s read them: Kafka deleted them (the retention passed, or records were deleted) and they are neither stored nor dead-lettered (%s)\n",
+				p.Partition, e.From, e.To, count(e.To-e.From+1, "message"), safe(s.Group), when)
 		}
 	}
 	if len(s.EarlierTopics) > 0 {
@@ -381,8 +437,8 @@ func printStatus(w io.Writer, s Status) {
 		tw.Flush()
 	}
 	for _, g := range s.OtherGroups {
-		fmt.Fprintf(w, "\nalso reading %s: group %s, %s, %d members, total lag %d (foodpipe status --group %s shows it)\n",
-			safe(s.Topic), safe(g.Group), safe(cmp.Or(g.State, "unknown")), g.Members, g.TotalLag, safe(g.Group))
+		fmt.Fprintf(w, "\nalso reading %s: group %s, %s, %s, total lag %d (foodpipe status --group %s shows it)\n",
+			safe(s.Topic), safe(g.Group), safe(cmp.Or(g.State, "unknown")), count(g.Members, "member"), g.TotalLag, safe(g.Group))
 	}
 	if s.Database != "" {
 		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", safe(s.Database))

@@ -12,25 +12,20 @@ import (
 )
 
 func runTopic(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "describe" && args[0] != "keys") {
-		return fmt.Errorf("%w: foodpipe topic create|describe|keys [flags]", ErrUsage)
-	}
-	f, err := newFlags(env, "topic "+args[0])
+	build := func(sub string) (*flags, error) { return topicFlags(env, sub) }
+	sub, err := subcommand(env, args, "foodpipe topic create|describe|keys [flags]", []string{"create", "describe", "keys"}, build)
 	if err != nil {
 		return err
 	}
-	f.kafkaFlags()
-	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
-	if args[0] == "create" {
-		f.bind("partitions", "KAFKA_PARTITIONS")
-		f.bind("replication-factor", "KAFKA_REPLICATION_FACTOR")
-		f.bind("retention", "KAFKA_RETENTION")
+	f, err := topicFlags(env, sub)
+	if err != nil {
+		return err
 	}
 	cfg, err := f.parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if args[0] == "keys" {
+	if sub == "keys" {
 		return topicKeys(ctx, env, cfg)
 	}
 	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
@@ -39,7 +34,7 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeAdm()
 
-	if args[0] == "create" {
+	if sub == "create" {
 		results, err := kafka.EnsureTopics(ctx, adm, pipeline.TopicSpecs(cfg)...)
 		for _, r := range results {
 			fmt.Fprintf(env.Stdout, "%-24s %s", safe(r.Spec.Name), r.State)
@@ -63,8 +58,24 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// topicFlags are the flags of `topic sub`.
+func topicFlags(env *Env, sub string) (*flags, error) {
+	f, err := newFlags(env, "topic "+sub)
+	if err != nil {
+		return nil, err
+	}
+	f.kafkaFlags()
+	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
+	if sub == "create" {
+		f.bind("partitions", "KAFKA_PARTITIONS")
+		f.bind("replication-factor", "KAFKA_REPLICATION_FACTOR")
+		f.bind("retention", "KAFKA_RETENTION")
+	}
+	return f, nil
+}
+
 func printTopic(env *Env, t kafka.TopicInfo) {
-	fmt.Fprintf(env.Stdout, "topic %s: %d partitions, replication factor %d\n", safe(t.Name), len(t.Partitions), t.ReplicationFactor)
+	fmt.Fprintf(env.Stdout, "topic %s: %s, replication factor %d\n", safe(t.Name), count(len(t.Partitions), "partition"), t.ReplicationFactor)
 	for _, k := range t.ConfigKeys() {
 		fmt.Fprintf(env.Stdout, "  %s=%s\n", safe(k), safe(t.Configs[k]))
 	}

@@ -121,7 +121,7 @@ var errDatabaseAway = errors.New("database away")
 type Stats struct {
 	Processed  int64 // orders newly stored
 	Duplicates int64 // orders already stored with the same content
-	Invalid    int64 // messages sent to the dead-letter topic
+	Invalid    int64 // messages set aside: sent to the dead-letter topic, or skipped by a store that records none (analytics)
 	Failures   int64 // failed database writes (each retried)
 	Batches    int64
 	// LastBatch is how long the last database write took.

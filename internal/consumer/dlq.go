@@ -28,8 +28,8 @@ func deadLetterOf(scope string, r *kgo.Record, reason string, err error) store.D
 	return d
 }
 
-// deadRecorded counts and logs the dead letters a stored batch recorded,
-// and wakes the publisher.
+// deadRecorded counts (in foodpipe_orders_invalid_total) and logs the dead
+// letters a stored batch recorded, and wakes the publisher.
 func (c *Consumer) deadRecorded(b *store.Batch, res store.Result) {
 	note := func(d store.DeadLetter, orderID string) {
 		c.cfg.Metrics.OrdersInvalid.WithLabelValues(d.Reason).Inc()
@@ -46,7 +46,6 @@ func (c *Consumer) deadRecorded(b *store.Batch, res store.Result) {
 	for _, r := range res.Rejected {
 		note(store.DeadLetter{Reason: dlq.ReasonRejected, Error: r.Err.Error(), Partition: r.Row.Partition, Offset: r.Row.Offset}, r.Row.Order.OrderID)
 	}
-	c.invalid.Add(int64(res.DeadLetters))
 	select {
 	case c.deadKick <- struct{}{}:
 	default:

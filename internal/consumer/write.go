@@ -252,6 +252,10 @@ func (c *Consumer) writePrepared(ctx context.Context, p prepared) error {
 	c.stored(batch)
 	c.processed.Add(int64(res.Inserted))
 	c.duplicates.Add(int64(len(res.Duplicates)))
+	// What the batch set aside: dead letters, in a store that records them;
+	// skipped, in the analytics store, which records none (the orders group
+	// dead-letters the same messages).
+	c.invalid.Add(int64(len(batch.Dead) + len(res.Conflicts) + len(res.Rejected)))
 	c.batches.Add(1)
 	c.recordStored(batch, res)
 	return nil

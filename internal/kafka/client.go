@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -33,6 +34,14 @@ type Options struct {
 
 // ErrUnreachable means no broker answered within the retry budget.
 var ErrUnreachable = errors.New("no Kafka broker reachable")
+
+// Unreachable reports whether err says a broker could not be reached: a
+// connection refused, timed out or cut (a *net.OpError, which franz-go's
+// errors wrap), or ErrUnreachable from Ping.
+func Unreachable(err error) bool {
+	_, dial := errors.AsType[*net.OpError](err)
+	return dial || errors.Is(err, ErrUnreachable)
+}
 
 // ClientOpts returns the options every client starts from. Callers append
 // their role's options (producer or group settings) and call kgo.NewClient.
@@ -102,7 +111,11 @@ func Ping(ctx context.Context, cl *kgo.Client, brokers []string, attempts int) e
 		// that refuses its credentials, may simply hang up.
 		hint = " (the broker closed the connection: check that TLS and SASL settings and credentials match the broker's listener)"
 	}
-	return fmt.Errorf("%w at %s after %d attempts: %w%s", ErrUnreachable, strings.Join(brokers, ","), attempts, err, hint)
+	tries := fmt.Sprintf("%d attempts", attempts)
+	if attempts == 1 {
+		tries = "1 attempt"
+	}
+	return fmt.Errorf("%w at %s after %s: %w%s", ErrUnreachable, strings.Join(brokers, ","), tries, err, hint)
 }
 
 // levelFloor drops records below a level, whatever the wrapped handler allows.

@@ -114,7 +114,11 @@ func JudgeBench(r BenchReport) []BenchTarget {
 	ts = append(ts, rss("the drain", r.Drain.PeakRSSMiB))
 	if len(r.Scaling) > 0 {
 		most := slices.MaxFunc(r.Scaling, func(a, b BenchDrain) int { return cmp.Compare(a.PeakRSSMiB, b.PeakRSSMiB) })
-		ts = append(ts, rss(fmt.Sprintf("every drain (largest: %d partitions, %d consumers)", most.Partitions, most.Consumers), most.PeakRSSMiB))
+		consumers := fmt.Sprintf("%d consumers", most.Consumers)
+		if most.Consumers == 1 {
+			consumers = "1 consumer"
+		}
+		ts = append(ts, rss(fmt.Sprintf("every drain (largest: %d partitions, %s)", most.Partitions, consumers), most.PeakRSSMiB))
 	}
 	if p := r.Prefill; p != nil {
 		ts = append(ts, BenchTarget{Name: fmt.Sprintf("drain into %d orders, vs COPY into them (median)", p.Rows), Want: "≥ 0.80",

@@ -61,6 +61,10 @@ type Options struct {
 	UserDatabase bool
 	DBName       string
 	Log          *slog.Logger
+	// ClientLog takes the log lines of the Kafka clients the pipeline
+	// builds in this process (franz-go's own); nil sends them to Log. A
+	// view drawn on the terminal the log goes to gives them another.
+	ClientLog *slog.Logger
 	// ChildLog receives the standard error of child processes as well; nil
 	// keeps it only for failure reports.
 	ChildLog io.Writer
@@ -100,9 +104,10 @@ type Pipeline struct {
 	// Exe is the foodpipe binary children run.
 	Exe string
 
-	log      *slog.Logger
-	childLog io.Writer
-	observe  func(Event)
+	log       *slog.Logger
+	clientLog *slog.Logger
+	childLog  io.Writer
+	observe   func(Event)
 
 	broker    *kafka.Broker // EmbeddedBroker
 	brokerDir string        // ChildBroker: its data directory
@@ -114,9 +119,12 @@ type Pipeline struct {
 // Start assembles the pipeline: the broker first, then the database with
 // the migrations applied.
 func Start(ctx context.Context, o Options) (_ *Pipeline, err error) {
-	p := &Pipeline{Config: o.Config, log: o.Log, childLog: o.ChildLog, observe: o.Observe}
+	p := &Pipeline{Config: o.Config, log: o.Log, clientLog: o.ClientLog, childLog: o.ChildLog, observe: o.Observe}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.clientLog == nil {
+		p.clientLog = p.log
 	}
 	if p.observe == nil {
 		p.observe = func(Event) {}
@@ -199,7 +207,7 @@ func (p *Pipeline) Close() {
 // Consumer builds a member of the pipeline's group named id, in this
 // process, on the pipeline's store. Run it with its Run method.
 func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
-	return NewConsumer(ctx, p.Config, p.Store, id, p.log, m, observe)
+	return newConsumer(ctx, p.Config, p.Store, id, p.log, p.clientLog, m, observe)
 }
 
 // AnalyticsConsumer builds a member of the pipeline's analytics group named
@@ -207,18 +215,18 @@ func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics
 func (p *Pipeline) AnalyticsConsumer(ctx context.Context, id string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
 	cfg := p.Config
 	cfg.Group = cfg.AnalyticsGroup
-	return NewConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, m, observe)
+	return newConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, p.clientLog, m, observe)
 }
 
 // ProducerClient is a producer client for cfg (the pipeline's Config, or a
 // copy with another topic), with the topics made.
 func (p *Pipeline) ProducerClient(ctx context.Context, cfg config.Config, m *telemetry.Metrics) (*kgo.Client, error) {
-	return ProducerClient(ctx, cfg, p.log, m)
+	return producerClient(ctx, cfg, p.log, p.clientLog, m)
 }
 
 // Admin is an admin client on the pipeline's brokers; call the func to close it.
 func (p *Pipeline) Admin(ctx context.Context) (*kadm.Client, func(), error) {
-	return Admin(ctx, p.Config, p.log)
+	return Admin(ctx, p.Config, p.clientLog)
 }
 
 // ChildEnv is the environment of a foodpipe child: this process's, pointed

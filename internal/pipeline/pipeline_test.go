@@ -16,6 +16,7 @@ import (
 	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store/dbtest"
+	"foodpipe/internal/telemetry"
 )
 
 // envRunAsCLI makes the test binary act as the foodpipe binary, which the
@@ -193,5 +194,53 @@ func TestProcessCPUSoFar(t *testing.T) {
 	_ = p.Stop(time.Second)
 	if total := p.CPU(); total < so || total > so+time.Second {
 		t.Errorf("CPU at the end %v, %v while running", total, so)
+	}
+}
+
+// The Kafka clients the pipeline builds in this process log where
+// Options.ClientLog says, the pipeline and its members where Log says: a
+// live view drawn on the terminal the log goes to keeps franz-go's lines off
+// it that way. The broker's restart makes the member's clients warn.
+func TestTheKafkaClientsLogToClientLog(t *testing.T) {
+	t.Setenv(envRunAsCLI, "1")
+	cfg, err := config.Load(func(k string) (string, bool) {
+		v, ok := map[string]string{"DATABASE_URL": dbtest.New(t), "LOG_LEVEL": "warn"}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own, clients pipeline.LogBuffer
+	ctx := context.Background()
+	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, Broker: pipeline.ChildBroker, UserDatabase: true,
+		Log: slog.New(slog.NewJSONHandler(&own, nil)), ClientLog: slog.New(slog.NewJSONHandler(&clients, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pl.Close)
+	c, err := pl.Consumer(ctx, "consumer-1", telemetry.NewMetrics(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(cctx) }()
+	produce(t, pl, 5, 1)
+	waitStored(t, pl, 5, 30*time.Second)
+	if err := pl.RestartBroker(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(clients.String(), `"component":"kgo"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("no line of the Kafka clients in ClientLog after the broker's restart:\n%s", clients.String())
+			break
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("consumer: %v", err)
+	}
+	if strings.Contains(own.String(), `"component":"kgo"`) {
+		t.Errorf("the Kafka clients' lines are in Log:\n%s", own.String())
 	}
 }

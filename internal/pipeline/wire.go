@@ -36,7 +36,8 @@ func KafkaOptions(cfg config.Config, log *slog.Logger) kafka.Options {
 }
 
 // Admin returns a client for topic and group administration, after checking
-// a broker answers. Call the returned func to close it.
+// a broker answers; log takes the client's own lines. Call the returned func
+// to close it.
 func Admin(ctx context.Context, cfg config.Config, log *slog.Logger) (*kadm.Client, func(), error) {
 	cl, err := kgo.NewClient(kafka.ClientOpts(KafkaOptions(cfg, log))...)
 	if err != nil {
@@ -186,7 +187,12 @@ func PrepareTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, log *
 // exist, so that a fresh broker needs no set-up step. The Kafka client's own
 // metrics go to m unless it is nil.
 func ProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
-	opts := append(kafka.ClientOpts(KafkaOptions(cfg, log)), producer.Options(cfg.ProducerRetries, 30*time.Second, cfg.ProducerLinger)...)
+	return producerClient(ctx, cfg, log, log, m)
+}
+
+// producerClient is ProducerClient with the client's own lines logged to clientLog.
+func producerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
+	opts := append(kafka.ClientOpts(KafkaOptions(cfg, clientLog)), producer.Options(cfg.ProducerRetries, 30*time.Second, cfg.ProducerLinger)...)
 	if m != nil {
 		opts = append(opts, kgo.WithHooks(KafkaHook(m)))
 	}
@@ -206,7 +212,13 @@ func ProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m 
 // them; observe, when not nil, is told the member's events.
 func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id string, log *slog.Logger, m *telemetry.Metrics,
 	observe func(consumer.Event)) (*consumer.Consumer, error) {
-	base := kafka.ClientOpts(KafkaOptions(cfg, log))
+	return newConsumer(ctx, cfg, st, id, log, log, m, observe)
+}
+
+// newConsumer is NewConsumer with the Kafka clients' own lines logged to clientLog.
+func newConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id string, log, clientLog *slog.Logger, m *telemetry.Metrics,
+	observe func(consumer.Event)) (*consumer.Consumer, error) {
+	base := kafka.ClientOpts(KafkaOptions(cfg, clientLog))
 	probe, err := kgo.NewClient(base...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
