@@ -95,8 +95,13 @@ func NewStore(t testing.TB) *store.Store {
 	return st
 }
 
+// dropWait bounds dropping a test's database. DROP DATABASE waits for a
+// checkpoint, which on a machine whose disk another test keeps busy (an
+// image build) has been seen to take more than 30 s.
+const dropWait = 2 * time.Minute
+
 func drop(t testing.TB, admin, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), dropWait)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
