@@ -95,9 +95,10 @@ func NewStore(t testing.TB) *store.Store {
 	return st
 }
 
-// dropWait bounds dropping a test's database. DROP DATABASE waits for a
-// checkpoint, which on a machine whose disk another test keeps busy (an
-// image build) has been seen to take more than 30 s.
+// dropWait bounds dropping a test's database. DROP DATABASE waits on the
+// whole server (every session in the cluster takes note of the drop), which
+// on a machine whose cores and disk other tests keep busy (an image build)
+// has been seen to take more than 30 s.
 const dropWait = 2 * time.Minute
 
 func drop(t testing.TB, admin, name string) {
