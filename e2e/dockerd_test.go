@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	harness "foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 )
 
 // EnvNoDocker names the variable that skips the image test: set to 1 on a

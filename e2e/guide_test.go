@@ -17,7 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	harness "foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/store/dbtest"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
-	harness "foodpipe/internal/pipeline"
 )
 
 // bin is the foodpipe binary under test, built once by TestMain.

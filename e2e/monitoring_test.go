@@ -18,7 +18,7 @@ import (
 
 	"foodpipe/deploy/monitoring"
 
-	harness "foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 )
 
 // prometheus is a Prometheus server run by a test, with its own storage.

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	harness "foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 )
 
-// newCutProxy is a harness.CutProxy (internal/pipeline) in front of target, closed with the test.
+// newCutProxy is a harness.CutProxy in front of target, closed with the test.
 func newCutProxy(t *testing.T, target string) *harness.CutProxy {
 	t.Helper()
 	p, err := harness.NewCutProxy(target)

@@ -12,8 +12,8 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store"
+	"foodpipe/internal/wire"
 )
 
 // ErrAnalyticsDiffer means the analytics group's aggregates are not the
@@ -52,7 +52,7 @@ func runAnalytics(ctx context.Context, env *Env, args []string) error {
 	if *minutes < 1 || *top < 1 {
 		return fmt.Errorf("%w: --minutes and --top must be at least 1", ErrUsage)
 	}
-	st, err := pipeline.OpenStore(ctx, cfg, false)
+	st, err := wire.OpenStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

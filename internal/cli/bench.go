@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/measure"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/secret"
 )
 
@@ -60,7 +60,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		out = env.Stderr
 	}
 
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: "foodpipe_bench", Log: env.Log})
+	pl, err := harness.Start(ctx, harness.Options{Config: cfg, UserDatabase: userDB(), DBName: "foodpipe_bench", Log: env.Log})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/wire"
 )
 
 func runBroker(ctx context.Context, env *Env, args []string) error {
@@ -31,11 +31,11 @@ func runBroker(ctx context.Context, env *Env, args []string) error {
 	defer b.Close()
 	cfg.Brokers = []string{b.Addr()}
 	if !*noTopics {
-		cl, err := kgo.NewClient(kafka.ClientOpts(pipeline.KafkaOptions(cfg, env.Log))...)
+		cl, err := kgo.NewClient(kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log))...)
 		if err != nil {
 			return err
 		}
-		err = pipeline.PrepareTopics(ctx, cl, cfg, env.Log)
+		err = wire.PrepareTopics(ctx, cl, cfg, env.Log)
 		cl.Close()
 		if err != nil {
 			return err

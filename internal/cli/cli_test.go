@@ -20,13 +20,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/dlq"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store/dbtest"
 )
 
 // syncBuffer is a buffer safe for the goroutines of a running command.
-type syncBuffer = pipeline.LogBuffer
+type syncBuffer = harness.LogBuffer
 
 type run struct {
 	stdout, stderr *syncBuffer

@@ -11,9 +11,9 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 func runConsume(ctx context.Context, env *Env, args []string) error {
@@ -62,7 +62,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 		return err
 	}
 	defer stop()
-	st, err := pipeline.AwaitStore(ctx, cfg, cfg.Migrate, env.Log, func(why error) {
+	st, err := wire.AwaitStore(ctx, cfg, cfg.Migrate, env.Log, func(why error) {
 		m.DatabaseAway.Set(1)
 		ready.notYet(why)
 	})
@@ -72,7 +72,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	}
 	defer st.Close()
 	ready.notYet(errors.New("starting: connecting to Kafka"))
-	c, err := pipeline.NewConsumer(ctx, cfg, kind.sink(st), *id, env.Log, m, nil)
+	c, err := wire.NewConsumer(ctx, cfg, kind.sink(st), *id, env.Log, env.Log, m, nil)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}

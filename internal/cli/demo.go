@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/consumer"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/secret"
 	"foodpipe/internal/telemetry"
@@ -100,7 +100,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 
 	// On a terminal the live view is redrawn in place: the Kafka clients'
 	// own lines stay off it (Env.clientLog).
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log, ClientLog: env.clientLog(tty)})
+	pl, err := harness.Start(ctx, harness.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log, ClientLog: env.clientLog(tty)})
 	if err != nil {
 		return err
 	}

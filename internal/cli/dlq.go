@@ -14,7 +14,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/wire"
 )
 
 func runDLQ(ctx context.Context, env *Env, args []string) error {
@@ -85,11 +85,11 @@ func newDLQFlags(env *Env, sub string) (*dlqFlags, error) {
 // reason (any when "") and stand at one of offsets (any when none). Call the
 // func to close the reader's client.
 func chosenLetters(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList) (dlq.Reader, []dlq.Letter, func(), error) {
-	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
+	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
 	if err != nil {
 		return dlq.Reader{}, nil, nil, err
 	}
-	r := dlq.Reader{Base: kafka.ClientOpts(pipeline.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}
+	r := dlq.Reader{Base: kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}
 	dead, err := r.Letters(ctx)
 	if err != nil {
 		closeAdm()
@@ -177,7 +177,7 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		fmt.Fprintln(env.Stdout, "no dead letters match")
 		return nil
 	}
-	cl, err := pipeline.ProducerClient(ctx, cfg, env.Log, nil)
+	cl, err := wire.ProducerClient(ctx, cfg, env.Log, env.Log, nil)
 	if err != nil {
 		return err
 	}

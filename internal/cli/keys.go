@@ -13,7 +13,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/wire"
 )
 
 // keyPartitions is what `foodpipe topic keys` found: for each partition of
@@ -42,7 +42,7 @@ func crc32Partition(key string, partitions int) int {
 // keys found on more than one partition, and the keys kcat's default
 // partitioner would send elsewhere.
 func topicKeys(ctx context.Context, env *Env, cfg config.Config) error {
-	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
+	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func topicKeys(ctx context.Context, env *Env, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	recs, err := kafka.ReadTopic(ctx, kafka.ClientOpts(pipeline.KafkaOptions(cfg, env.Log)), adm, cfg.Topic)
+	recs, err := kafka.ReadTopic(ctx, kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), adm, cfg.Topic)
 	if err != nil {
 		return err
 	}

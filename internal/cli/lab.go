@@ -11,8 +11,8 @@ import (
 	"os"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/lab"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/secret"
 	"foodpipe/internal/telemetry"
 )
@@ -61,9 +61,9 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	}
 	defer ln.Close()
 
-	mode := pipeline.ChildBroker
+	mode := harness.ChildBroker
 	if userBrokers {
-		mode = pipeline.ExternalBroker
+		mode = harness.ExternalBroker
 	}
 	// The lab's terminal says where to look and why it stopped; the page
 	// says what happens. What the clients say as they go (a broker the user

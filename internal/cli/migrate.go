@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/wire"
 )
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
@@ -28,7 +28,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := pipeline.OpenStore(ctx, cfg, false)
+	st, err := wire.OpenStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

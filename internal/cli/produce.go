@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 func runProduce(ctx context.Context, env *Env, args []string) error {
@@ -31,7 +31,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: --count and --duration must not be negative", ErrUsage)
 	}
 	m := telemetry.NewMetrics()
-	cl, err := pipeline.ProducerClient(ctx, cfg, env.Log, m)
+	cl, err := wire.ProducerClient(ctx, cfg, env.Log, env.Log, m)
 	if err != nil {
 		return err
 	}

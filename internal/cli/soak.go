@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/measure"
-	"foodpipe/internal/pipeline"
 )
 
 // runSoak runs the pipeline for a long time at a steady rate and watches the
@@ -41,7 +41,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	if *duration < 2*time.Second || *every <= 0 || *every > *duration/2 || cfg.ProducerRate <= 0 {
 		return fmt.Errorf("%w: soak needs --duration of at least 2s, --sample from 0 to half the duration, and a positive --rate", ErrUsage)
 	}
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, Broker: pipeline.ChildBroker, UserDatabase: userDB(),
+	pl, err := harness.Start(ctx, harness.Options{Config: cfg, Broker: harness.ChildBroker, UserDatabase: userDB(),
 		DBName: "foodpipe_demo", Log: env.Log, ChildLog: env.Stderr})
 	if err != nil {
 		return err

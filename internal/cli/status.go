@@ -16,8 +16,8 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store"
+	"foodpipe/internal/wire"
 )
 
 // Status is one look at the pipeline: the topic, the group, the table.
@@ -130,7 +130,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if *watch {
 		return watchStatus(ctx, env, cfg, st, dbErr, *every, *asJSON)
 	}
-	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
+	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func watchStatus(ctx context.Context, env *Env, cfg config.Config, st *store.Sto
 		rctx, cancel := context.WithTimeout(ctx, max(every, watchRound))
 		defer cancel()
 		if adm == nil {
-			a, c, err := pipeline.Admin(rctx, cfg, clientLog)
+			a, c, err := wire.Admin(rctx, cfg, clientLog)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/wire"
 )
 
 func runTopic(ctx context.Context, env *Env, args []string) error {
@@ -28,14 +28,14 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 	if sub == "keys" {
 		return topicKeys(ctx, env, cfg)
 	}
-	adm, closeAdm, err := pipeline.Admin(ctx, cfg, env.Log)
+	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}
 	defer closeAdm()
 
 	if sub == "create" {
-		results, err := kafka.EnsureTopics(ctx, adm, pipeline.TopicSpecs(cfg)...)
+		results, err := kafka.EnsureTopics(ctx, adm, wire.TopicSpecs(cfg)...)
 		for _, r := range results {
 			fmt.Fprintf(env.Stdout, "%-24s %s", safe(r.Spec.Name), r.State)
 			if len(r.Differences) > 0 {

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
 )
 
 // analyticsID is the analytics member's name (and static member id).
@@ -48,7 +48,7 @@ type AnalyticsMember struct {
 
 // analyticsState is what the lab keeps of the second group.
 type analyticsState struct {
-	proc   *pipeline.Process
+	proc   *harness.Process
 	status string
 	owned  map[string][]int32
 	view   AnalyticsView
@@ -74,7 +74,7 @@ func (l *Lab) StartAnalytics() error {
 	if a.status == "running" || a.status == "stopping" {
 		return fmt.Errorf("start analytics: %w", ErrAlreadyRunning)
 	}
-	addr, err := pipeline.FreeLoopback()
+	addr, err := harness.FreeLoopback()
 	if err != nil {
 		return fmt.Errorf("start analytics: %w", err)
 	}
@@ -115,7 +115,7 @@ func (l *Lab) analyticsExited(name string) bool {
 
 // sampleAnalytics reads the second group, what its member p (nil when it
 // is not running) says it owns, and what it counted.
-func (l *Lab) sampleAnalytics(ctx context.Context, p *pipeline.Process) analyticsSample {
+func (l *Lab) sampleAnalytics(ctx context.Context, p *harness.Process) analyticsSample {
 	var s analyticsSample
 	if p != nil {
 		if fams, err := p.Metrics(ctx); err == nil {

@@ -18,7 +18,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/wire"
 )
 
 // Letter is one dead letter as the page lists it.
@@ -54,7 +54,7 @@ type dlqTail struct {
 
 func startDLQTail(ctx context.Context, cfg config.Config, log *slog.Logger) (*dlqTail, error) {
 	t := &dlqTail{topic: cfg.DLQTopic, marks: dlq.MarkerTopic(cfg.DLQTopic), done: make(chan struct{}), replayed: map[string]string{}}
-	opts := append(kafka.ClientOpts(pipeline.KafkaOptions(cfg, log)),
+	opts := append(kafka.ClientOpts(wire.KafkaOptions(cfg, log)),
 		kgo.ConsumeTopics(t.topic, t.marks), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

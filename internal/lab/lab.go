@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 )
 
 // MaxConsumers bounds the consumers the lab runs at once: each is a process.
@@ -34,8 +34,8 @@ type Options struct {
 	// Config is the validated configuration; Brokers and DatabaseURL are
 	// replaced by what the harness starts or finds unless the user named them.
 	Config config.Config
-	// Broker is pipeline.ChildBroker (restartable) or pipeline.ExternalBroker.
-	Broker       pipeline.BrokerMode
+	// Broker is harness.ChildBroker (restartable) or harness.ExternalBroker.
+	Broker       harness.BrokerMode
 	UserDatabase bool
 	// Log is the lab's log, and its Kafka clients'; ChildLog, when not nil,
 	// is given the children's output as well (else it is kept for reports).
@@ -53,9 +53,9 @@ type Options struct {
 // Lab is a running lab. Close it when done.
 type Lab struct {
 	cfg       config.Config
-	pl        *pipeline.Pipeline
-	proxy     *pipeline.CutProxy // nil when the database is not reached over TCP
-	childDB   string             // the consumers' DATABASE_URL, through the proxy
+	pl        *harness.Pipeline
+	proxy     *harness.CutProxy // nil when the database is not reached over TCP
+	childDB   string            // the consumers' DATABASE_URL, through the proxy
 	pcl       *kgo.Client
 	adm       *kadm.Client
 	closeAdm  func()
@@ -95,14 +95,14 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	l := &Lab{log: o.Log, tick: o.Tick, started: time.Now(), subs: map[chan []byte]struct{}{},
 		gen:   order.NewGenerator(uint64(time.Now().UnixNano()), nil),
 		craft: order.NewGenerator(uint64(time.Now().UnixNano())^0x5eed, nil)}
-	l.st = newState(o.Config, o.Broker == pipeline.ChildBroker)
+	l.st = newState(o.Config, o.Broker == harness.ChildBroker)
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			l.Close()
 		}
 	}()
-	if l.pl, err = pipeline.Start(ctx, pipeline.Options{Config: o.Config, Broker: o.Broker, UserDatabase: o.UserDatabase,
+	if l.pl, err = harness.Start(ctx, harness.Options{Config: o.Config, Broker: o.Broker, UserDatabase: o.UserDatabase,
 		DBName: "foodpipe_lab", Log: o.Log, ChildLog: o.ChildLog, Observe: l.observe}); err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (l *Lab) startProxy() error {
 	if u.Port() == "" {
 		target = net.JoinHostPort(u.Hostname(), "5432")
 	}
-	if l.proxy, err = pipeline.NewCutProxy(target); err != nil {
+	if l.proxy, err = harness.NewCutProxy(target); err != nil {
 		return err
 	}
 	u.Host = l.proxy.Addr()
@@ -226,11 +226,11 @@ func (l *Lab) close() {
 }
 
 // observe takes the harness's events: a child ended, the broker restarted.
-func (l *Lab) observe(e pipeline.Event) {
+func (l *Lab) observe(e harness.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch e := e.(type) {
-	case pipeline.ProcessExited:
+	case harness.ProcessExited:
 		if l.analyticsExited(e.Name) {
 			l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended; group %s falls behind while the orders group goes on", e.Name, e.Pid, l.cfg.AnalyticsGroup))
 			return
@@ -251,7 +251,7 @@ func (l *Lab) observe(e pipeline.Event) {
 		if m.killed {
 			l.st.facts.killed++
 		}
-	case pipeline.BrokerRestarted:
+	case harness.BrokerRestarted:
 		l.st.brokerRestarting = false
 		l.st.brokerBack = e.At
 		l.st.facts.brokerRestarts++

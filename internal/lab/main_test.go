@@ -16,8 +16,8 @@ import (
 
 	"foodpipe/internal/cli"
 	"foodpipe/internal/config"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/lab"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -46,12 +46,12 @@ type testLab struct {
 // consumers consumers and the producer at rate orders per second.
 func startLab(t *testing.T, consumers int, rate float64) *testLab {
 	t.Helper()
-	return startLabOn(t, pipeline.ChildBroker, "", consumers, rate)
+	return startLabOn(t, harness.ChildBroker, "", consumers, rate)
 }
 
 // startLabOn starts a lab with the broker mode given; brokers names the
-// user's cluster for pipeline.ExternalBroker.
-func startLabOn(t *testing.T, mode pipeline.BrokerMode, brokers string, consumers int, rate float64) *testLab {
+// user's cluster for harness.ExternalBroker.
+func startLabOn(t *testing.T, mode harness.BrokerMode, brokers string, consumers int, rate float64) *testLab {
 	t.Helper()
 	t.Setenv(envRunAsCLI, "1")
 	vars := map[string]string{"DATABASE_URL": dbtest.New(t), "KAFKA_PARTITIONS": "3", "LOG_LEVEL": "warn",

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 )
 
 // ownersLab is a lab's state alone, with running members, for folding
@@ -103,7 +103,7 @@ func TestAKilledMembersPartitionsCountDownThenMove(t *testing.T) {
 	mark := len(o.st.timeline)
 	m := o.st.members["consumer-1"]
 	m.killed, m.killedAt = true, o.now
-	o.observe(pipeline.ProcessExited{At: o.now, Name: "consumer-1", Pid: 1})
+	o.observe(harness.ProcessExited{At: o.now, Name: "consumer-1", Pid: 1})
 	o.tick("Stable", map[string]claims{"consumer-2": {1: o.since(0)}, "consumer-3": {2: o.since(0)}})
 	id, state, left := o.lane(0)
 	if id != "consumer-1" || state != ownerDead || left < 4.5 || left > 5.5 {
@@ -122,7 +122,7 @@ func TestAKilledMembersPartitionsCountDownThenMove(t *testing.T) {
 	// A stop next: its partition moves at once, and its lesson ticks.
 	o.st.members["consumer-2"].stopped = true
 	o.st.members["consumer-2"].Status = "stopping"
-	o.observe(pipeline.ProcessExited{At: o.now, Name: "consumer-2", Pid: 2})
+	o.observe(harness.ProcessExited{At: o.now, Name: "consumer-2", Pid: 2})
 	o.tick("PreparingRebalance", map[string]claims{"consumer-3": {2: o.since(0)}})
 	if id, state, _ := o.lane(1); id != "consumer-2" || state != ownerLeft {
 		t.Errorf("partition 1 after its owner stopped: %s %s, want consumer-2 left", id, state)

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store"
 )
 
@@ -69,7 +69,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 	s := sample{at: time.Now(), latWindow: 10 * time.Second, children: map[string]childSample{}}
 	l.mu.Lock()
 	s.ackedBefore = l.st.acked
-	running := map[string]*pipeline.Process{}
+	running := map[string]*harness.Process{}
 	for id, m := range l.st.members {
 		if m.Status == "running" || m.Status == "stopping" {
 			running[id] = l.process(id)
@@ -91,9 +91,9 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 		wg.Go(func() {
 			c := childSample{}
 			if fams, err := p.Metrics(ctx); err == nil {
-				v, ok := pipeline.Gauge(fams, "foodpipe_db_breaker_open")
+				v, ok := harness.Gauge(fams, "foodpipe_db_breaker_open")
 				c.answering, c.breakerOpen = true, ok && v == 1
-				f, _ := pipeline.Gauge(fams, "foodpipe_fenced_batches_total")
+				f, _ := harness.Gauge(fams, "foodpipe_fenced_batches_total")
 				c.fenced = int64(f)
 				c.owned = ownedOf(fams)
 				c.ready, _ = p.Ready(ctx) // not answering reads as not ready
@@ -139,7 +139,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 }
 
 // process is the child of a member, nil when it is gone. Call with l.mu held.
-func (l *Lab) process(id string) *pipeline.Process {
+func (l *Lab) process(id string) *harness.Process {
 	if m := l.st.members[id]; m != nil {
 		return m.proc
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/lab"
-	"foodpipe/internal/pipeline"
 )
 
 // The event stream sends a whole snapshot on every tick, the latest first.
@@ -245,7 +245,7 @@ func TestOnTheUsersClusterTheBrokerIsNotRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	tl := startLabOn(t, pipeline.ExternalBroker, b.Addr(), 1, 20)
+	tl := startLabOn(t, harness.ExternalBroker, b.Addr(), 1, 20)
 	s := tl.eventually(t, 30*time.Second, "orders stored", func(s lab.Snapshot) bool {
 		return len(s.Lanes) == 3 && slices.ContainsFunc(s.Lanes, func(l lab.Lane) bool { return l.Rows > 0 })
 	})

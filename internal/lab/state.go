@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/store"
 )
 
@@ -104,7 +104,7 @@ type Member struct {
 
 	killed, stopped, wasPaused bool
 	killedAt, pausedAt         time.Time
-	proc                       *pipeline.Process
+	proc                       *harness.Process
 }
 
 // Event is one line of the timeline.

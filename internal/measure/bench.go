@@ -19,8 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store"
 )
@@ -61,7 +61,7 @@ type BenchOptions struct {
 // scaling over consumers and partitions. The broker and the producer run in
 // this process; every consumer is a `foodpipe consume` child, so that its
 // memory and CPU are its own. It empties the orders table as it goes.
-func Bench(ctx context.Context, pl *pipeline.Pipeline, o BenchOptions) (BenchReport, error) {
+func Bench(ctx context.Context, pl *harness.Pipeline, o BenchOptions) (BenchReport, error) {
 	cfg, db, st, out := pl.Config, pl.DB, pl.Store, o.Out
 	if !o.Autovacuum {
 		if err := st.Bench().SetAutovacuum(ctx, false); err != nil {
@@ -210,7 +210,7 @@ type bench struct {
 	log *slog.Logger
 	out io.Writer
 	st  *store.Store
-	pl  *pipeline.Pipeline
+	pl  *harness.Pipeline
 	// childEnv is added to each consumer child's environment.
 	childEnv []string
 	drains   int
@@ -361,7 +361,7 @@ func (b *bench) atRateWith(ctx context.Context, r float64, d, linger, fetchWait 
 // waitCovered waits until the group's stored offsets cover n messages. The
 // offsets table is read rather than the orders, so that waiting costs
 // PostgreSQL next to nothing.
-func (b *bench) waitCovered(ctx context.Context, g *pipeline.Group, group string, n int64, limit time.Duration) error {
+func (b *bench) waitCovered(ctx context.Context, g *harness.Group, group string, n int64, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		covered, err := b.st.Covered(ctx, group)

@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/telemetry"
 )
 
@@ -53,9 +53,9 @@ type SoakOptions struct {
 
 // Soak runs pl for a long time at the configured producer rate and watches
 // the consumer for leaks. The broker and the producer are child processes
-// (pl's broker should be pipeline.ChildBroker), so that what is measured,
+// (pl's broker should be harness.ChildBroker), so that what is measured,
 // this process, is the consumer alone.
-func Soak(ctx context.Context, pl *pipeline.Pipeline, o SoakOptions) (SoakReport, error) {
+func Soak(ctx context.Context, pl *harness.Pipeline, o SoakOptions) (SoakReport, error) {
 	cfg, out := pl.Config, o.Out
 	c, err := pl.Consumer(ctx, "soak", telemetry.NewMetrics(), nil)
 	if err != nil {
@@ -178,4 +178,4 @@ func JudgeSoak(r SoakReport) []string {
 }
 
 // rssMiB is this process's resident set size.
-func rssMiB() float64 { return pipeline.ProcStatusMiB(os.Getpid(), "VmRSS") }
+func rssMiB() float64 { return harness.ProcStatusMiB(os.Getpid(), "VmRSS") }

@@ -1,4 +1,4 @@
-package pipeline
+package harness
 
 // A foodpipe child process: a consumer whose kill is a real SIGKILL, a
 // broker that can be restarted, a producer measured apart from the rest.

@@ -1,4 +1,4 @@
-package pipeline_test
+package wire_test
 
 import (
 	"bytes"
@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/store/dbtest"
+	"foodpipe/internal/wire"
 )
 
 // syncBuffer is a log destination safe for the writes of several goroutines.
@@ -36,13 +37,13 @@ func (s *syncBuffer) String() string {
 
 // throughProxy is a config whose DATABASE_URL reaches a fresh database
 // through a cut proxy, with password in the URL.
-func throughProxy(t *testing.T, password string) (config.Config, *pipeline.CutProxy) {
+func throughProxy(t *testing.T, password string) (config.Config, *harness.CutProxy) {
 	t.Helper()
 	u, err := url.Parse(dbtest.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := pipeline.NewCutProxy(u.Host)
+	proxy, err := harness.NewCutProxy(u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestAwaitStoreWaitsForTheDatabaseAndSaysSoOnce(t *testing.T) {
 	time.AfterFunc(3*time.Second, proxy.Mend)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := pipeline.AwaitStore(ctx, cfg, true, log, func(why error) {
+	st, err := wire.AwaitStore(ctx, cfg, true, log, func(why error) {
 		mu.Lock()
 		defer mu.Unlock()
 		whys = append(whys, why)
@@ -113,7 +114,7 @@ func TestAwaitStoreGivesUp(t *testing.T) {
 		cfg, proxy := throughProxy(t, password)
 		cfg.DBConnectTimeout = 2 * time.Second
 		began := time.Now()
-		_, err := pipeline.AwaitStore(context.Background(), cfg, false, slog.New(slog.DiscardHandler), nil)
+		_, err := wire.AwaitStore(context.Background(), cfg, false, slog.New(slog.DiscardHandler), nil)
 		if took := time.Since(began); took > 4*time.Second {
 			t.Errorf("it gave up after %v, want about 2 s", took)
 		}
@@ -127,7 +128,7 @@ func TestAwaitStoreGivesUp(t *testing.T) {
 		cfg, _ := throughProxy(t, password)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(time.Second, cancel)
-		if _, err := pipeline.AwaitStore(ctx, cfg, false, slog.New(slog.DiscardHandler), nil); !errors.Is(err, context.Canceled) {
+		if _, err := wire.AwaitStore(ctx, cfg, false, slog.New(slog.DiscardHandler), nil); !errors.Is(err, context.Canceled) {
 			t.Errorf("AwaitStore stopped = %v, want context.Canceled", err)
 		}
 	})
@@ -136,7 +137,7 @@ func TestAwaitStoreGivesUp(t *testing.T) {
 		cfg := config.Default()
 		cfg.DatabaseURL = strings.Replace(dbtest.New(t), "foodpipe_test_", "foodpipe_missing_", 1)
 		began := time.Now()
-		_, err := pipeline.AwaitStore(context.Background(), cfg, false, slog.New(slog.DiscardHandler), nil)
+		_, err := wire.AwaitStore(context.Background(), cfg, false, slog.New(slog.DiscardHandler), nil)
 		if err == nil || time.Since(began) > 5*time.Second {
 			t.Errorf("AwaitStore of a missing database = %v after %v, want an error at once", err, time.Since(began))
 		}

@@ -1,4 +1,4 @@
-package pipeline_test
+package harness_test
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"foodpipe/internal/consumer"
-	"foodpipe/internal/pipeline"
+	"foodpipe/internal/harness"
 )
 
 // echo serves a line-echo on loopback for the proxy to forward to.
@@ -50,7 +50,7 @@ func roundTrip(c net.Conn) error {
 // The cut proxy forwards until cut; a cut drops the open connections and
 // refuses new ones; mended, it forwards again.
 func TestTheCutProxyCutsAndMends(t *testing.T) {
-	p, err := pipeline.NewCutProxy(echo(t))
+	p, err := harness.NewCutProxy(echo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestTheCutProxyCutsAndMends(t *testing.T) {
 // its own; a child started without one says so instead of hanging. A
 // consumer sets its soft memory limit unless GOMEMLIMIT does.
 func TestConsumerChildrenServeMetricsApart(t *testing.T) {
-	pl := start(t, pipeline.EmbeddedBroker, &events{})
+	pl := start(t, harness.EmbeddedBroker, &events{})
 	a, err := pl.SpawnConsumer("consumer-a", "GOMEMLIMIT=")
 	if err != nil {
 		t.Fatal(err)
@@ -104,20 +104,20 @@ func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 		t.Fatalf("metrics addresses %q and %q, want two of their own", a.MetricsAddr, b.MetricsAddr)
 	}
 	ctx := context.Background()
-	memLimit := map[*pipeline.Process]float64{a: float64(consumer.MemoryLimit(pl.Config.BatchSize)), b: 100 << 20}
-	for _, c := range []*pipeline.Process{a, b} {
+	memLimit := map[*harness.Process]float64{a: float64(consumer.MemoryLimit(pl.Config.BatchSize)), b: 100 << 20}
+	for _, c := range []*harness.Process{a, b} {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			fams, err := c.Metrics(ctx)
 			ready, rerr := c.Ready(ctx)
 			if err == nil && rerr == nil && ready {
-				if v, ok := pipeline.Gauge(fams, "foodpipe_db_breaker_open"); !ok || v != 0 {
+				if v, ok := harness.Gauge(fams, "foodpipe_db_breaker_open"); !ok || v != 0 {
 					t.Errorf("%s: foodpipe_db_breaker_open = %v, %v; want 0", c.Name, v, ok)
 				}
-				if v, ok := pipeline.Gauge(fams, "go_gc_gomemlimit_bytes"); !ok || v != memLimit[c] {
+				if v, ok := harness.Gauge(fams, "go_gc_gomemlimit_bytes"); !ok || v != memLimit[c] {
 					t.Errorf("%s: go_gc_gomemlimit_bytes = %v, %v; want %v", c.Name, v, ok, memLimit[c])
 				}
-				if _, ok := pipeline.Gauge(fams, "no_such_metric"); ok {
+				if _, ok := harness.Gauge(fams, "no_such_metric"); ok {
 					t.Errorf("%s: a metric that does not exist was found", c.Name)
 				}
 				break
@@ -132,16 +132,16 @@ func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := quiet.Metrics(ctx); !errors.Is(err, pipeline.ErrNoMetricsAddr) {
+	if _, err := quiet.Metrics(ctx); !errors.Is(err, harness.ErrNoMetricsAddr) {
 		t.Errorf("Metrics of a child with no METRICS_ADDR = %v", err)
 	}
-	if _, err := quiet.Ready(ctx); !errors.Is(err, pipeline.ErrNoMetricsAddr) {
+	if _, err := quiet.Ready(ctx); !errors.Is(err, harness.ErrNoMetricsAddr) {
 		t.Errorf("Ready of a child with no METRICS_ADDR = %v", err)
 	}
 	_ = quiet.Wait()
 	// Killed rather than stopped: this test is not about a clean leave,
 	// which costs seconds of the group's time per member.
-	for _, c := range []*pipeline.Process{a, b} {
+	for _, c := range []*harness.Process{a, b} {
 		_ = c.Signal(syscall.SIGKILL)
 		_ = c.Wait()
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package harness
 
 // A TCP proxy that can cut the line, so that a database outage can be made
 // on purpose: by the lab's "cut the database" button and by the e2e tests.

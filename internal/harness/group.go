@@ -1,4 +1,4 @@
-package pipeline
+package harness
 
 // A consumer group of `foodpipe consume` children, for measuring: each
 // member's memory and CPU are its own.

@@ -1,4 +1,4 @@
-package pipeline
+package harness
 
 // What a child says about itself on its METRICS_ADDR: its Prometheus
 // metrics and its readiness, read the way Prometheus and Kubernetes read

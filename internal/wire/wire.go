@@ -1,7 +1,7 @@
-package pipeline
-
-// The one place a Config becomes the pipeline's parts: Kafka clients, the
-// store, a group member. Every command and the harness build them here.
+// Package wire is the one place a Config becomes the pipeline's parts: Kafka
+// clients, the store, a group member. Every command and the harness build
+// them here.
+package wire
 
 import (
 	"context"
@@ -184,14 +184,10 @@ func PrepareTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, log *
 }
 
 // ProducerClient connects a producer client and makes sure the topics
-// exist, so that a fresh broker needs no set-up step. The Kafka client's own
-// metrics go to m unless it is nil.
-func ProducerClient(ctx context.Context, cfg config.Config, log *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
-	return producerClient(ctx, cfg, log, log, m)
-}
-
-// producerClient is ProducerClient with the client's own lines logged to clientLog.
-func producerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
+// exist, so that a fresh broker needs no set-up step. The client's own lines
+// go to clientLog (a terminal view keeps them apart), its metrics to m unless
+// it is nil.
+func ProducerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
 	opts := append(kafka.ClientOpts(KafkaOptions(cfg, clientLog)), producer.Options(cfg.ProducerRetries, 30*time.Second, cfg.ProducerLinger)...)
 	if m != nil {
 		opts = append(opts, kgo.WithHooks(KafkaHook(m)))
@@ -208,15 +204,10 @@ func producerClient(ctx context.Context, cfg config.Config, log, clientLog *slog
 }
 
 // NewConsumer checks Kafka answers, creates missing topics and builds a
-// group member named id. Its metrics go to m, the Kafka client's own with
-// them; observe, when not nil, is told the member's events.
-func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id string, log *slog.Logger, m *telemetry.Metrics,
-	observe func(consumer.Event)) (*consumer.Consumer, error) {
-	return newConsumer(ctx, cfg, st, id, log, log, m, observe)
-}
-
-// newConsumer is NewConsumer with the Kafka clients' own lines logged to clientLog.
-func newConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id string, log, clientLog *slog.Logger, m *telemetry.Metrics,
+// group member named id. The Kafka clients' own lines go to clientLog. Its
+// metrics go to m, the Kafka client's own with them; observe, when not nil,
+// is told the member's events.
+func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id string, log, clientLog *slog.Logger, m *telemetry.Metrics,
 	observe func(consumer.Event)) (*consumer.Consumer, error) {
 	base := kafka.ClientOpts(KafkaOptions(cfg, clientLog))
 	probe, err := kgo.NewClient(base...)

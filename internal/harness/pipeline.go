@@ -1,15 +1,17 @@
-// Package pipeline is the harness that assembles foodpipe: a broker
+// Package harness assembles a whole foodpipe for the commands that run one
+// (demo, lab, bench, soak) and for the tests: a broker
 // (embedded in this process, a `foodpipe broker` child, or the user's
 // cluster), a database (the user's, or one found or started by localpg, with
 // the migrations applied), and producers and consumers, in this process or
 // as `foodpipe` child processes. The demo, soak, bench and lab commands run
-// on it; the commands that run one part (produce, consume) use its wiring.
+// on it. It builds each part through package wire, as the commands that run
+// one part (produce, consume) do.
 //
 // What happens is told as typed events: consumers in this process publish
 // consumer.Event through the observer each is given, and the harness tells
 // its own (a child process ended) through Options.Observe. Whoever watches
 // keeps the history it needs.
-package pipeline
+package harness
 
 import (
 	"context"
@@ -32,6 +34,7 @@ import (
 	"foodpipe/internal/localpg"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 // BrokerMode says where the pipeline's Kafka comes from.
@@ -166,7 +169,7 @@ func Start(ctx context.Context, o Options) (_ *Pipeline, err error) {
 		return nil, err
 	}
 	p.Config.DatabaseURL = p.DB.URL
-	if p.Store, err = OpenStore(ctx, p.Config, true); err != nil {
+	if p.Store, err = wire.OpenStore(ctx, p.Config, true); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -207,7 +210,7 @@ func (p *Pipeline) Close() {
 // Consumer builds a member of the pipeline's group named id, in this
 // process, on the pipeline's store. Run it with its Run method.
 func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
-	return newConsumer(ctx, p.Config, p.Store, id, p.log, p.clientLog, m, observe)
+	return wire.NewConsumer(ctx, p.Config, p.Store, id, p.log, p.clientLog, m, observe)
 }
 
 // AnalyticsConsumer builds a member of the pipeline's analytics group named
@@ -215,18 +218,18 @@ func (p *Pipeline) Consumer(ctx context.Context, id string, m *telemetry.Metrics
 func (p *Pipeline) AnalyticsConsumer(ctx context.Context, id string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
 	cfg := p.Config
 	cfg.Group = cfg.AnalyticsGroup
-	return newConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, p.clientLog, m, observe)
+	return wire.NewConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, p.clientLog, m, observe)
 }
 
 // ProducerClient is a producer client for cfg (the pipeline's Config, or a
 // copy with another topic), with the topics made.
 func (p *Pipeline) ProducerClient(ctx context.Context, cfg config.Config, m *telemetry.Metrics) (*kgo.Client, error) {
-	return producerClient(ctx, cfg, p.log, p.clientLog, m)
+	return wire.ProducerClient(ctx, cfg, p.log, p.clientLog, m)
 }
 
 // Admin is an admin client on the pipeline's brokers; call the func to close it.
 func (p *Pipeline) Admin(ctx context.Context) (*kadm.Client, func(), error) {
-	return Admin(ctx, p.Config, p.clientLog)
+	return wire.Admin(ctx, p.Config, p.clientLog)
 }
 
 // ChildEnv is the environment of a foodpipe child: this process's, pointed

@@ -1,4 +1,4 @@
-package pipeline_test
+package harness_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 
 	"foodpipe/internal/cli"
 	"foodpipe/internal/config"
+	"foodpipe/internal/harness"
 	"foodpipe/internal/order"
-	"foodpipe/internal/pipeline"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store/dbtest"
 	"foodpipe/internal/telemetry"
@@ -33,12 +33,12 @@ func TestMain(m *testing.M) {
 // events collects what the harness tells.
 type events struct {
 	mu  sync.Mutex
-	all []pipeline.Event
+	all []harness.Event
 }
 
-func (e *events) observe(ev pipeline.Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+func (e *events) observe(ev harness.Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
 
-func (e *events) find(match func(pipeline.Event) bool) (pipeline.Event, bool) {
+func (e *events) find(match func(harness.Event) bool) (harness.Event, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, ev := range e.all {
@@ -49,7 +49,7 @@ func (e *events) find(match func(pipeline.Event) bool) (pipeline.Event, bool) {
 	return nil, false
 }
 
-func start(t *testing.T, mode pipeline.BrokerMode, ev *events) *pipeline.Pipeline {
+func start(t *testing.T, mode harness.BrokerMode, ev *events) *harness.Pipeline {
 	t.Helper()
 	t.Setenv(envRunAsCLI, "1")
 	cfg, err := config.Load(func(k string) (string, bool) {
@@ -61,7 +61,7 @@ func start(t *testing.T, mode pipeline.BrokerMode, ev *events) *pipeline.Pipelin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, Broker: mode, UserDatabase: true, Observe: ev.observe})
+	pl, err := harness.Start(ctx, harness.Options{Config: cfg, Broker: mode, UserDatabase: true, Observe: ev.observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func start(t *testing.T, mode pipeline.BrokerMode, ev *events) *pipeline.Pipelin
 	return pl
 }
 
-func produce(t *testing.T, pl *pipeline.Pipeline, n int, seed uint64) {
+func produce(t *testing.T, pl *harness.Pipeline, n int, seed uint64) {
 	t.Helper()
 	ctx := context.Background()
 	cl, err := pl.ProducerClient(ctx, pl.Config, nil)
@@ -83,7 +83,7 @@ func produce(t *testing.T, pl *pipeline.Pipeline, n int, seed uint64) {
 	}
 }
 
-func waitStored(t *testing.T, pl *pipeline.Pipeline, want int64, within time.Duration) {
+func waitStored(t *testing.T, pl *harness.Pipeline, want int64, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -105,7 +105,7 @@ func waitStored(t *testing.T, pl *pipeline.Pipeline, want int64, within time.Dur
 // consumer child resumes where it was, and nothing is stored twice.
 func TestChildBrokerRestartsWithItsData(t *testing.T) {
 	ev := &events{}
-	pl := start(t, pipeline.ChildBroker, ev)
+	pl := start(t, harness.ChildBroker, ev)
 	c, err := pl.SpawnConsumer("consumer-1")
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestChildBrokerRestartsWithItsData(t *testing.T) {
 	if err := pl.RestartBroker(context.Background(), 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := ev.find(func(e pipeline.Event) bool { _, ok := e.(pipeline.BrokerRestarted); return ok }); !ok {
+	if _, ok := ev.find(func(e harness.Event) bool { _, ok := e.(harness.BrokerRestarted); return ok }); !ok {
 		t.Error("no BrokerRestarted event")
 	}
 	produce(t, pl, 20, 2)
@@ -129,7 +129,7 @@ func TestChildBrokerRestartsWithItsData(t *testing.T) {
 // A killed child is told as ProcessExited, with the signal as its end.
 func TestKilledChildIsToldAsAnEvent(t *testing.T) {
 	ev := &events{}
-	pl := start(t, pipeline.EmbeddedBroker, ev)
+	pl := start(t, harness.EmbeddedBroker, ev)
 	g, err := pl.SpawnGroup(pl.Config.Topic, "harness-test", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -146,9 +146,9 @@ func TestKilledChildIsToldAsAnEvent(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		e, ok := ev.find(func(e pipeline.Event) bool { x, ok := e.(pipeline.ProcessExited); return ok && x.Name == victim.Name })
+		e, ok := ev.find(func(e harness.Event) bool { x, ok := e.(harness.ProcessExited); return ok && x.Name == victim.Name })
 		if ok {
-			if x := e.(pipeline.ProcessExited); x.Pid != victim.Pid() || x.Err == nil {
+			if x := e.(harness.ProcessExited); x.Pid != victim.Pid() || x.Err == nil {
 				t.Errorf("event %+v, want pid %d and an error", x, victim.Pid())
 			}
 			break
@@ -169,7 +169,7 @@ func TestKilledChildIsToldAsAnEvent(t *testing.T) {
 
 // Restarting the broker needs a broker the harness runs as a child.
 func TestRestartNeedsAChildBroker(t *testing.T) {
-	pl := start(t, pipeline.EmbeddedBroker, &events{})
+	pl := start(t, harness.EmbeddedBroker, &events{})
 	if err := pl.RestartBroker(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "not a child") {
 		t.Fatalf("RestartBroker on an embedded broker = %v", err)
 	}
@@ -178,7 +178,7 @@ func TestRestartNeedsAChildBroker(t *testing.T) {
 // A child's CPU time can be read while it runs, and agrees with what the
 // kernel reports once it ends.
 func TestProcessCPUSoFar(t *testing.T) {
-	p, err := pipeline.Spawn(pipeline.Command{Name: "busy", Exe: "/bin/sh", Args: []string{"-c", "i=0; while [ $i -lt 30000000 ]; do i=$((i+1)); done"}})
+	p, err := harness.Spawn(harness.Command{Name: "busy", Exe: "/bin/sh", Args: []string{"-c", "i=0; while [ $i -lt 30000000 ]; do i=$((i+1)); done"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +210,9 @@ func TestTheKafkaClientsLogToClientLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var own, clients pipeline.LogBuffer
+	var own, clients harness.LogBuffer
 	ctx := context.Background()
-	pl, err := pipeline.Start(ctx, pipeline.Options{Config: cfg, Broker: pipeline.ChildBroker, UserDatabase: true,
+	pl, err := harness.Start(ctx, harness.Options{Config: cfg, Broker: harness.ChildBroker, UserDatabase: true,
 		Log: slog.New(slog.NewJSONHandler(&own, nil)), ClientLog: slog.New(slog.NewJSONHandler(&clients, nil))})
 	if err != nil {
 		t.Fatal(err)
