@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
@@ -82,14 +84,13 @@ func TestStatusSaysPlainlyWhenTheSchemaIsNotMigrated(t *testing.T) {
 func TestTopicKeysShowsAKeySplitByTwoPartitioners(t *testing.T) {
 	// CUST-10003 is one of the customers the two hashes place apart.
 	const key = "CUST-10003"
-	m, c := int32(murmur2Partition(key, 3)), int32(crc32Partition(key, 3))
+	m, c := int32(kafka.Murmur2Partition(key, 3)), int32(kafka.CRC32Partition(key, 3))
 	if m == c {
 		t.Fatalf("murmur2 and crc32 both give %d for %s", m, key)
 	}
-	kp := keyPartitions{partitions: 3, messages: map[int32]int{m: 2, c: 1},
-		keys: map[int32]map[string]int{m: {key: 2}, c: {key: 1}}}
+	recs := []*kgo.Record{{Partition: m, Key: []byte(key)}, {Partition: m, Key: []byte(key)}, {Partition: c, Key: []byte(key)}}
 	var buf bytes.Buffer
-	printKeys(&Env{Stdout: &buf}, "food-orders", kp)
+	printKeys(&Env{Stdout: &buf}, "food-orders", kafka.AnalyzeKeys(3, recs))
 	out := buf.String()
 	for _, w := range []string{"PARTITION  MESSAGES  KEYS", "1 key is on more than one partition", key + " is on partitions",
 		"1 of these 1 key goes to another partition"} {
@@ -100,17 +101,12 @@ func TestTopicKeysShowsAKeySplitByTwoPartitioners(t *testing.T) {
 }
 
 func TestTopicKeysAgreesWithTheCustomersOnOnePartition(t *testing.T) {
-	kp := keyPartitions{partitions: 3, messages: map[int32]int{}, keys: map[int32]map[string]int{}}
+	var recs []*kgo.Record
 	for _, k := range order.Customers() {
-		p := int32(murmur2Partition(k, 3))
-		if kp.keys[p] == nil {
-			kp.keys[p] = map[string]int{}
-		}
-		kp.keys[p][k]++
-		kp.messages[p]++
+		recs = append(recs, &kgo.Record{Partition: int32(kafka.Murmur2Partition(k, 3)), Key: []byte(k)})
 	}
 	var buf bytes.Buffer
-	printKeys(&Env{Stdout: &buf}, "food-orders", kp)
+	printKeys(&Env{Stdout: &buf}, "food-orders", kafka.AnalyzeKeys(3, recs))
 	out := buf.String()
 	if !strings.Contains(out, "every key is on one partition") || !strings.Contains(out, "of these 100 keys") {
 		t.Errorf("topic keys over the 100 customers:\n%s", out)
