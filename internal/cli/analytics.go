@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -12,13 +11,14 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
+	"foodpipe/internal/demo"
 	"foodpipe/internal/store"
 	"foodpipe/internal/wire"
 )
 
 // ErrAnalyticsDiffer means the analytics group's aggregates are not the
-// orders table's sums.
-var ErrAnalyticsDiffer = errors.New("the aggregates differ from the orders table")
+// orders table's sums: verify's error, as the demo's verdict's.
+var ErrAnalyticsDiffer = demo.ErrAnalyticsDiffer
 
 // runAnalytics runs a member of the analytics group (the default), prints
 // its report, or checks its aggregates against the orders table.

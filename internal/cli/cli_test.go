@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/demo"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
@@ -101,7 +102,7 @@ func TestDemoStoresEveryProducedOrderExactlyOnceAcrossTwoConsumers(t *testing.T)
 	if err := r.do(ctx, "demo", "--orders", "100", "--rate", "200", "--consumers", "2", "--json"); err != nil {
 		t.Fatalf("demo: %v\nstderr:\n%s", err, r.stderr)
 	}
-	var s Summary
+	var s demo.Summary
 	if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
 	}
@@ -162,7 +163,7 @@ func TestDemoWithAnalyticsCountsEveryOrderOnceInTheSecondGroup(t *testing.T) {
 		if err := r.do(context.Background(), "demo", "--orders", "50", "--rate", "0", "--consumers", "1", "--analytics", "--json"); err != nil {
 			t.Fatalf("run %d: demo: %v\n%s", run, err, r.stderr)
 		}
-		var s Summary
+		var s demo.Summary
 		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
 			t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
 		}
@@ -236,7 +237,7 @@ func TestDemoStartsEachRunFromItsOwnDatabaseEmptied(t *testing.T) {
 		if total, _ := countRows(t, url); total != 20 {
 			t.Errorf("run %d: the table holds %d orders, want this run's 20", run+1, total)
 		}
-		var s Summary
+		var s demo.Summary
 		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
 			t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
 		}

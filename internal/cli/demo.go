@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,59 +9,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"foodpipe/internal/consumer"
-	"foodpipe/internal/harness"
-	"foodpipe/internal/order"
-	"foodpipe/internal/producer"
-	"foodpipe/internal/secret"
-	"foodpipe/internal/telemetry"
+	"foodpipe/internal/demo"
 )
-
-// Summary is what the demo reports at the end (and prints with --json).
-type Summary struct {
-	Produced   int64            `json:"produced"`
-	Stored     int64            `json:"stored"`
-	Missing    int64            `json:"missing"`
-	Duplicates int64            `json:"duplicates"`
-	Invalid    int64            `json:"invalid"`
-	Partitions map[string]int64 `json:"partitions"`
-	Consumers  map[string]int64 `json:"consumers"`
-	LatencyMS  struct {
-		P50 float64 `json:"p50"`
-		P99 float64 `json:"p99"`
-		Max float64 `json:"max"`
-	} `json:"latency_ms"`
-	// Analytics is the second group's result, with --analytics.
-	Analytics *AnalyticsSummary `json:"analytics,omitempty"`
-	Database  string            `json:"database"`
-	Broker    string            `json:"broker"`
-	Seconds   float64           `json:"seconds"`
-}
-
-// AnalyticsSummary is what the analytics group made of the same orders.
-type AnalyticsSummary struct {
-	Group string `json:"group"`
-	// Counted is how many of this run's orders it counted.
-	Counted int64 `json:"counted"`
-	// Checked is how many orders the group has counted in all (a run before
-	// in the same database may have counted some): its aggregates were held
-	// against theirs in the orders table.
-	Checked int64 `json:"checked"`
-	// Differences are where its aggregates differ from the sums of the
-	// orders it counted, as the table holds them (none: every order counted
-	// exactly once).
-	Differences []string `json:"differences"`
-}
 
 // demoDatabase is the database the demo uses, and empties, on the local
 // PostgreSQL server (or a temporary one) when DATABASE_URL is not set.
 var demoDatabase = "foodpipe_demo"
 
-// ErrDemoIncomplete means not every produced order ended up in the table exactly once.
-var ErrDemoIncomplete = errors.New("not every produced order was stored")
-
+// runDemo runs the demo (see demo.Run), draws its events in the live view
+// and prints its summary.
 func runDemo(ctx context.Context, env *Env, args []string) error {
 	f, err := newFlags(env, "demo")
 	if err != nil {
@@ -94,223 +50,71 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if *asJSON {
 		out = env.Stderr
 	}
-	log := env.Log
-	start := time.Now()
 	tty := env.terminal(out)
-
+	w := &demoWatch{out: out, tty: tty, target: *orders, progress: func() {}, produced: map[int32]int64{}}
 	// On a terminal the live view is redrawn in place: the Kafka clients'
 	// own lines stay off it (Env.clientLog).
-	pl, err := harness.Start(ctx, harness.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase, Log: log, ClientLog: env.clientLog(tty)})
+	s, err := demo.Run(ctx, demo.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase,
+		Orders: *orders, Consumers: *consumers, Wait: *wait, Analytics: *analytics, StopOneAfter: *stopOneAfter,
+		Log: env.Log, ClientLog: env.clientLog(tty), Observe: w.observe})
+	w.progress()
 	if err != nil {
 		return err
 	}
-	defer pl.Close()
-	cfg, db, st := pl.Config, pl.DB, pl.Store
-	if !userDB() {
-		// The demo's own database starts empty, as the lab's does, so that
-		// the summary and the analytics check are this run's alone; a
-		// database the user named is only added to.
-		if err := st.Bench().Reset(ctx); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(out, "broker    %s (embedded, topic %s with %s)\n", pl.BrokerAddr(), cfg.Topic, count(cfg.Partitions, "partition"))
-	fmt.Fprintf(out, "database  %s (%s)\n", secret.RedactURL(db.URL), db.Source)
-
-	// Consumers first, so the group has settled before orders flow and the
-	// partitions are visibly shared. Each has its own context, so that one
-	// can leave the group while the others go on.
-	cctx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopConsumers()
-	m := telemetry.NewMetrics()
-	// The live view watches the members' events from the start, so that
-	// the members joining the group, and the rebalances they cause, are
-	// shown as they happen.
-	var mu sync.Mutex
-	ids := make([]string, 0, *orders)
-	parts := map[int32]int64{}
-	names := make([]string, *consumers)
-	for i := range names {
-		names[i] = fmt.Sprintf("consumer-%d", i+1)
-	}
-	view := newLiveView(out, tty, *orders, cfg.Partitions, func() map[int32]int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return maps.Clone(parts)
-	}, names)
-	var members []*consumer.Consumer
-	var stops []context.CancelFunc
-	var wg sync.WaitGroup
-	errs := make(chan error, *consumers+1)
-	for _, name := range names {
-		c, err := pl.Consumer(ctx, name, m, view.observe)
-		if err != nil {
-			return err
-		}
-		mctx, stop := context.WithCancel(cctx)
-		members = append(members, c)
-		stops = append(stops, stop)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.Run(mctx); err != nil {
-				errs <- fmt.Errorf("%s: %w", c.ID(), err)
-			}
-		}()
-	}
-	var an *consumer.Consumer
-	if *analytics {
-		// Its rebalances are its group's own: the view tells them apart
-		// from the orders group's, whose owners and counts it draws.
-		own := func(e consumer.Event) {
-			if a, ok := e.(consumer.Assigned); ok {
-				view.event(a.At, fmt.Sprintf("group %s: %s now owns %v (the orders group is not affected)", cfg.AnalyticsGroup, a.Member, orNone(a.Owned)))
-			}
-		}
-		if an, err = pl.AnalyticsConsumer(ctx, "analytics-1", m, own); err != nil {
-			return err
-		}
-		wg.Go(func() {
-			if err := an.Run(cctx); err != nil {
-				errs <- fmt.Errorf("%s: %w", an.ID(), err)
-			}
-		})
-	}
-	every := time.Second
-	if view.tty {
-		every = 250 * time.Millisecond
-	}
-	progress := view.run(every)
-	defer progress()
-	waitForAssignments(ctx, members, int(cfg.Partitions), 15*time.Second)
-
-	pcl, err := pl.ProducerClient(ctx, cfg, m)
-	if err != nil {
-		return err
-	}
-	defer pcl.Close()
-	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{
-		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *orders, Metrics: m,
-	}, log)
-	p.OnAck = func(o order.Order, r *kgo.Record) {
-		mu.Lock()
-		ids = append(ids, o.OrderID)
-		parts[r.Partition]++
-		n := len(ids)
-		mu.Unlock()
-		if n == *stopOneAfter {
-			// The last member leaves the group; the coordinator hands its
-			// partitions to the others, which resume from its committed
-			// offsets. Nothing is lost or stored twice.
-			last := len(members) - 1
-			view.stop(members[last].ID(), fmt.Sprintf("--stop-one-after %d", *stopOneAfter))
-			go stops[last]()
-		}
-	}
-	perr := p.Run(ctx)
-	if perr != nil {
-		progress()
-		return fmt.Errorf("produce: %w", perr)
-	}
-
-	// Wait until every acknowledged order is in the table.
-	deadline := time.Now().Add(*wait)
-	var missing []string
-	for {
-		if missing, err = st.MissingOrders(ctx, ids); err != nil {
-			progress()
-			return err
-		}
-		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case err := <-errs:
-			progress()
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	var as *AnalyticsSummary
-	if an != nil && len(missing) == 0 {
-		// The analytics group reads at its own pace: wait until it has
-		// counted every order, then hold its sums against the table.
-		as = &AnalyticsSummary{Group: cfg.AnalyticsGroup}
-		for as.Counted < int64(len(ids)) && time.Now().Before(deadline) && ctx.Err() == nil {
-			left, err := st.Analytics().Uncounted(ctx, cfg.AnalyticsGroup, ids)
-			if err != nil {
-				progress()
-				return err
-			}
-			as.Counted = int64(len(ids)) - left
-			time.Sleep(100 * time.Millisecond)
-		}
-		c, err := st.Analytics().Check(ctx, cfg.AnalyticsGroup)
-		if err != nil {
-			progress()
-			return err
-		}
-		as.Checked, as.Differences = c.Checked, c.Differences
-	}
-	progress()
-	stopConsumers()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		return err
-	}
-
-	s := Summary{Produced: p.Stats().Acked, Stored: int64(len(ids) - len(missing)), Missing: int64(len(missing)),
-		Partitions: map[string]int64{}, Consumers: map[string]int64{},
-		Analytics: as, Database: string(db.Source), Broker: pl.BrokerAddr()}
-	for part, n := range parts {
-		s.Partitions[fmt.Sprint(part)] = n
-	}
-	for _, c := range members {
-		cs := c.Stats()
-		s.Consumers[c.ID()] = cs.Processed
-		s.Duplicates += cs.Duplicates
-		s.Invalid += cs.Invalid
-	}
-	lat, err := st.Latency(ctx, start)
-	if err != nil {
-		return err
-	}
-	s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max = ms(lat.P50), ms(lat.P99), ms(lat.Max)
-	s.Seconds = time.Since(start).Seconds()
 	if err := report(env, *asJSON, s, printSummary); err != nil {
 		return err
 	}
-	if s.Missing > 0 || s.Stored != s.Produced || int(s.Produced) != *orders {
-		return fmt.Errorf("%w: produced %d, stored %d, missing %d", ErrDemoIncomplete, s.Produced, s.Stored, s.Missing)
-	}
-	if as != nil && (as.Counted != s.Stored || len(as.Differences) > 0) {
-		return fmt.Errorf("%w: analytics counted %d of %d orders, %d aggregates differ", ErrAnalyticsDiffer, as.Counted, s.Stored, len(as.Differences))
-	}
-	return nil
+	return demo.Judge(s, *orders)
 }
 
-// waitForAssignments waits until every partition has an owner and, when there
-// are enough partitions, every member owns one.
-func waitForAssignments(ctx context.Context, members []*consumer.Consumer, partitions int, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		owned, busy := 0, 0
-		for _, c := range members {
-			n := len(c.Assigned())
-			owned += n
-			if n > 0 {
-				busy++
-			}
+// demoWatch draws the demo's events: the broker and the database once they
+// are up, then the live view, until the orders are counted.
+type demoWatch struct {
+	out    io.Writer
+	tty    bool
+	target int
+	// view and progress are set on demo.Started, before any member runs.
+	view     *liveView
+	progress func()
+	mu       sync.Mutex
+	produced map[int32]int64 // orders acknowledged, by partition
+}
+
+func (w *demoWatch) observe(e demo.Event) {
+	switch e := e.(type) {
+	case demo.Started:
+		fmt.Fprintf(w.out, "broker    %s (embedded, topic %s with %s)\n", e.Broker, e.Topic, count(e.Partitions, "partition"))
+		fmt.Fprintf(w.out, "database  %s (%s)\n", e.Database, e.Source)
+		w.view = newLiveView(w.out, w.tty, w.target, e.Partitions, func() map[int32]int64 {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return maps.Clone(w.produced)
+		}, e.Members)
+		every := time.Second
+		if w.tty {
+			every = 250 * time.Millisecond
 		}
-		if owned == partitions && busy == min(len(members), partitions) {
-			return
+		w.progress = w.view.run(every)
+	case demo.Member:
+		if !e.Analytics {
+			w.view.observe(e.Event)
+		} else if a, ok := e.Event.(consumer.Assigned); ok {
+			// Its rebalances are its group's own: the view tells them apart
+			// from the orders group's, whose owners and counts it draws.
+			w.view.event(a.At, fmt.Sprintf("group %s: %s now owns %v (the orders group is not affected)", e.Group, a.Member, orNone(a.Owned)))
 		}
-		time.Sleep(100 * time.Millisecond)
+	case demo.Acked:
+		w.mu.Lock()
+		w.produced[e.Partition]++
+		w.mu.Unlock()
+	case demo.Stopping:
+		w.view.stop(e.Member, fmt.Sprintf("--stop-one-after %d", e.After))
+	case demo.Counted:
+		w.progress()
 	}
 }
 
-func printSummary(w io.Writer, s Summary) {
+func printSummary(w io.Writer, s demo.Summary) {
 	fmt.Fprintf(w, "\nsummary after %.1fs\n", s.Seconds)
 	fmt.Fprintf(w, "  produced    %d\n  stored      %d\n  duplicates  %d\n  invalid     %d\n", s.Produced, s.Stored, s.Duplicates, s.Invalid)
 	fmt.Fprintf(w, "  per partition:")
@@ -340,5 +144,3 @@ func printSummary(w io.Writer, s Summary) {
 		}
 	}
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

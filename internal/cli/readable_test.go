@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/demo"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
@@ -142,7 +143,7 @@ func TestCountsOfOneReadInTheSingular(t *testing.T) {
 	var topic bytes.Buffer
 	printTopic(&Env{Stdout: &topic}, kafka.TopicInfo{Name: "food-orders.dlq", Partitions: []kafka.PartitionInfo{{}}, ReplicationFactor: 1})
 	var summary bytes.Buffer
-	printSummary(&summary, Summary{Produced: 1, Stored: 1, Analytics: &AnalyticsSummary{Group: "order-analytics", Counted: 1, Checked: 1}})
+	printSummary(&summary, demo.Summary{Produced: 1, Stored: 1, Analytics: &demo.AnalyticsSummary{Group: "order-analytics", Counted: 1, Checked: 1}})
 	for _, tt := range []struct{ what, out, want string }{
 		{"status", status.String(), "topic food-orders: 1 partition    group order-processors: Stable, 1 member    dead letters"},
 		{"status", status.String(), "offsets 3-3 (1 message) EXPIRED"},
