@@ -47,6 +47,9 @@ func withAnalytics(s Summary, a AnalyticsSummary) Summary {
 // members joined, each order was acknowledged, one member was stopped, the
 // orders were counted; and its summary agrees.
 func TestRunTellsWhatHappensAndSumsItUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	cfg, err := config.Load(func(k string) (string, bool) {
 		v, ok := map[string]string{"DATABASE_URL": dbtest.New(t), "KAFKA_PARTITIONS": "3", "PRODUCER_RATE": "100", "LOG_LEVEL": "warn"}[k]
 		return v, ok
