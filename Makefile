@@ -2,7 +2,7 @@
 GO        ?= go
 COVER_MIN ?= 80
 
-.PHONY: build test cover demo lint fmt docker-build compose-up compose-small-up compose-down
+.PHONY: build test test-short cover demo lint fmt docker-build compose-up compose-small-up compose-down
 
 build: ## build ./foodpipe
 	$(GO) build -o foodpipe ./cmd/foodpipe
@@ -19,6 +19,16 @@ test:
 	$(GO) vet ./...
 	$(GO) tool gotestsum --format testname -- -count=1 -timeout 30m -coverpkg=foodpipe/... -coverprofile=coverage.out ./...
 	@$(GO) tool cover -func=coverage.out | awk -v min=$(COVER_MIN) '/^total:/ { sub("%","",$$3); printf "total statement coverage: %s%% (minimum %s%%)\n", $$3, min; if ($$3+0 < min) { print "coverage below the minimum"; exit 1 } }'
+
+# The short tier, for every small change: unit tests and the integration tests
+# that take well under a few seconds each (the embedded broker in process, the
+# local PostgreSQL). Tests that start child processes, a browser or an image,
+# or that wait out timeouts skip themselves under -short (testing.Short); the
+# e2e package is left out whole. `make test` runs them all.
+test-short:
+	scripts/test-deps
+	$(GO) vet ./...
+	$(GO) tool gotestsum --format testname -- -short -count=1 ./...
 
 cover: test ## open the coverage report in a browser
 	$(GO) tool cover -html=coverage.out

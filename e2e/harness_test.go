@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -27,6 +28,13 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	// Every test here runs real processes for seconds to minutes: the
+	// short tier (make test-short) leaves the package to make test.
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: real processes; make test runs them")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "foodpipe-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

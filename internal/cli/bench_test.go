@@ -19,6 +19,9 @@ import (
 // runs its rounds, the re-delivery leaves the stored rows alone, and every
 // phase is judged.
 func TestBenchMeasuresTheFullTableRedeliveryProducerAndDialPhases(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Setenv(envRunAsCLI, "1")
 	chart := filepath.Join(t.TempDir(), "dial.svg")
 	r := newRun(t, "DATABASE_URL", dbtest.New(t))
@@ -87,6 +90,9 @@ func TestBenchMeasuresTheFullTableRedeliveryProducerAndDialPhases(t *testing.T) 
 // A tiny bench, for correctness only: every phase runs and reports
 // consistent numbers. The figures themselves mean nothing at this size.
 func TestBenchMeasuresEveryPhase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Setenv(envRunAsCLI, "1")
 	r := newRun(t, "DATABASE_URL", dbtest.New(t))
 	err := r.do(context.Background(), "bench", "--orders", "3000", "--rates", "20,300", "--rate-duration", "1s", "--rounds", "2", "--json")

@@ -157,6 +157,9 @@ func TestDemoPrintsAReadableSummary(t *testing.T) {
 // topic, waits for it to count this run's orders (not those of a run
 // before, in the same database), and checks its sums against the table.
 func TestDemoWithAnalyticsCountsEveryOrderOnceInTheSecondGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	url := dbtest.New(t)
 	for run := 1; run <= 2; run++ {
 		r := newRun(t, "DATABASE_URL", url)
@@ -221,6 +224,9 @@ func TestAnalyticsVerifyChecksTheOrdersTheGroupCounted(t *testing.T) {
 // server, and empties it first: each run's summary and analytics check are
 // that run's alone, however many ran before.
 func TestDemoStartsEachRunFromItsOwnDatabaseEmptied(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	url := dbtest.New(t) // the local server's; the demo finds it there by name
 	was := demoDatabase
 	demoDatabase = url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
@@ -251,6 +257,9 @@ func TestDemoStartsEachRunFromItsOwnDatabaseEmptied(t *testing.T) {
 // group members, a producer; the group shares the partitions and stores each
 // order once; a stop signal makes each consumer exit cleanly.
 func TestProduceAndTwoConsumersShareThePartitions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	addr := broker(t)
 	url := dbtest.New(t)
 	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}
@@ -337,6 +346,9 @@ func TestProduceAndTwoConsumersShareThePartitions(t *testing.T) {
 }
 
 func TestInvalidMessagesGoToTheDeadLetterTopicAndDoNotBlockTheirPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	addr := broker(t)
 	url := dbtest.New(t)
 	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url, "KAFKA_PARTITIONS", "1"}
@@ -454,6 +466,9 @@ func headers(r *kgo.Record) map[string]string {
 }
 
 func TestProduceHoldsItsRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	addr := broker(t)
 	r := newRun(t, "KAFKA_BROKERS", addr)
 	if err := r.do(context.Background(), "produce", "--rate", "20", "--duration", "5s"); err != nil {

@@ -142,6 +142,9 @@ func TestDlqListShowsEveryDeadLetterWithItsReasonAndSource(t *testing.T) {
 }
 
 func TestDlqReplayPublishesChosenDeadLettersOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	vars := deadLetterSetup(t)
 	ctx := context.Background()
 	run := func(args ...string) string {

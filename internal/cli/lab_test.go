@@ -51,6 +51,9 @@ func TestLabRefusesBadFlags(t *testing.T) {
 // from the page makes every Kafka client say it reconnects: that goes to
 // the log, and the terminal shows none of it.
 func TestLabServesItsPageUntilStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Setenv(envRunAsCLI, "1") // its consumers and broker are this test binary
 	r := newRun(t, "DATABASE_URL", dbtest.New(t), "CONSUMER_SESSION_TIMEOUT", "6s")
 	ctx, stop := context.WithCancel(context.Background())

@@ -257,6 +257,9 @@ func TestStatusWithoutTheDatabaseStillShowsKafka(t *testing.T) {
 }
 
 func TestStatusWatchPrintsPlainSnapshotsWhenNotATerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	addr := broker(t)
 	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", dbtest.New(t)}
 	if err := newRun(t, vars...).do(context.Background(), "topic", "create"); err != nil {
@@ -281,6 +284,9 @@ func TestStatusWatchPrintsPlainSnapshotsWhenNotATerminal(t *testing.T) {
 // own words and keeps trying. The Kafka client's own log lines stay off the
 // terminal when the log goes there too; a log sent elsewhere has them.
 func TestStatusWatchSaysTheBrokerIsUnreachableWithoutTheClientsLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	for _, tt := range []struct {
 		name       string
 		logOnTTY   bool // stderr, where the log goes, is the same terminal
@@ -333,6 +339,9 @@ func TestStatusWatchSaysTheBrokerIsUnreachableWithoutTheClientsLog(t *testing.T)
 }
 
 func TestDemoShowsTheRebalanceWhenAConsumerLeaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	url := dbtest.New(t)
 	r := newRun(t, "DATABASE_URL", url)
 	err := r.do(context.Background(), "demo", "--orders", "60", "--rate", "40", "--consumers", "3", "--stop-one-after", "20")
@@ -370,6 +379,9 @@ func TestDemoShowsTheRebalanceWhenAConsumerLeaves(t *testing.T) {
 // not count as lag; offsets the database holds of an earlier incarnation of
 // the topic are named.
 func TestStatusShowsOpenTransactionsExpiredOffsetsAndAnEarlierTopic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	addr := broker(t)
 	url := dbtest.New(t)
 	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", url}

@@ -11,6 +11,9 @@ import (
 )
 
 func TestASoakReportsTheConsumerFlatAndEveryOrderStored(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Setenv(envRunAsCLI, "1")
 	r := newRun(t, "DATABASE_URL", dbtest.New(t))
 	if err := r.do(context.Background(), "soak", "--duration", "5s", "--sample", "1s", "--rate", "100", "--json"); err != nil {

@@ -501,6 +501,9 @@ func largestAccepted(t *testing.T, c *cluster) int {
 // topic gets a cut-down copy that says so and where the whole one is, and
 // the partition moves on: the valid orders around them are stored.
 func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	limit := largestAccepted(t, c)
@@ -603,6 +606,9 @@ func (f *flakyStore) WriteBatch(ctx context.Context, b store.Batch) (store.Resul
 // batches each fail as often as allowed, side by side, do not add up to an
 // open circuit breaker.
 func TestDBRetriesCountPerBatchWhateverTheWriters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	c.produceRoundRobin(t, 12, 60)
@@ -756,6 +762,9 @@ func (s *stopWhilePublishing) PublishDeadLetters(ctx context.Context, group stri
 // A consumer stopped in the middle of publishing dead letters finishes that
 // publish: each letter reaches the dead-letter topic once.
 func TestAStopDuringAPublishSendsEachDeadLetterOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	c.produce(t, &kgo.Record{Value: []byte("not an order")})

@@ -16,6 +16,9 @@ import (
 // it owns is one line naming the partitions that moved, and the rounds of
 // the cooperative protocol that change nothing for it are not logged.
 func TestARebalanceIsLoggedOncePerChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	var first, second logs

@@ -18,6 +18,9 @@ import (
 // foodpipe_orders_invalid_total, which means "set aside for the dead-letter
 // topic".
 func TestBothGroupsCountTheInvalidMessagesTheySetAside(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	_, valid := orders(7, 3)

@@ -94,6 +94,9 @@ func memberLogged(t *testing.T, c *cluster, st Store, id, grp string, log *slog.
 // nor counted, and an open transaction holds its partitions, without an
 // error, until it ends.
 func TestOnlyCommittedTransactionsAreStoredAndCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	txn, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.DefaultProduceTopic(topic),
@@ -191,6 +194,9 @@ func TestOnlyCommittedTransactionsAreStoredAndCounted(t *testing.T) {
 // members wait without a busy loop or a flood of lines, say what happened,
 // and read the new topic from its start.
 func TestARecreatedTopicIsReadFromItsStartByBothGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	adm := c.admin(t)
@@ -250,6 +256,9 @@ func TestARecreatedTopicIsReadFromItsStartByBothGroups(t *testing.T) {
 // Kafka deleted unread, counts them, and records them; the status reads
 // them back. Nothing is skipped silently.
 func TestMessagesThatExpireBeforeTheGroupReadsThemAreReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	adm := c.admin(t)
@@ -393,6 +402,9 @@ func TestAFetchPastTheLogStartIsAnExpiredStretchAndATransactionsHoleIsNot(t *tes
 // The dead-letter topic is deleted and created again under a running
 // member: the letters recorded since are published to the new topic.
 func TestARecreatedDeadLetterTopicGetsTheNextLetters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	adm := c.admin(t)

@@ -91,6 +91,9 @@ func TestTheCutProxyCutsAndMends(t *testing.T) {
 // its own; a child started without one says so instead of hanging. A
 // consumer sets its soft memory limit unless GOMEMLIMIT does.
 func TestConsumerChildrenServeMetricsApart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	pl := start(t, harness.EmbeddedBroker, &events{})
 	a, err := pl.SpawnConsumer("consumer-a", "GOMEMLIMIT=")
 	if err != nil {

@@ -104,6 +104,9 @@ func waitStored(t *testing.T, pl *harness.Pipeline, want int64, within time.Dura
 // A child broker restarts with its messages and committed offsets kept: a
 // consumer child resumes where it was, and nothing is stored twice.
 func TestChildBrokerRestartsWithItsData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	ev := &events{}
 	pl := start(t, harness.ChildBroker, ev)
 	c, err := pl.SpawnConsumer("consumer-1")
@@ -128,6 +131,9 @@ func TestChildBrokerRestartsWithItsData(t *testing.T) {
 
 // A killed child is told as ProcessExited, with the signal as its end.
 func TestKilledChildIsToldAsAnEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	ev := &events{}
 	pl := start(t, harness.EmbeddedBroker, ev)
 	g, err := pl.SpawnGroup(pl.Config.Topic, "harness-test", 2)
@@ -202,6 +208,9 @@ func TestProcessCPUSoFar(t *testing.T) {
 // live view drawn on the terminal the log goes to keeps franz-go's lines off
 // it that way. The broker's restart makes the member's clients warn.
 func TestTheKafkaClientsLogToClientLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Setenv(envRunAsCLI, "1")
 	cfg, err := config.Load(func(k string) (string, bool) {
 		v, ok := map[string]string{"DATABASE_URL": dbtest.New(t), "LOG_LEVEL": "warn"}[k]

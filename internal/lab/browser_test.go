@@ -41,6 +41,9 @@ type browser struct {
 // chromium finds the browser, or fails saying how to install it.
 func chromium(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser: make test runs it")
+	}
 	if p := os.Getenv("FOODPIPE_CHROMIUM"); p != "" {
 		return p
 	}

@@ -53,6 +53,9 @@ func startLab(t *testing.T, consumers int, rate float64) *testLab {
 // user's cluster for harness.ExternalBroker.
 func startLabOn(t *testing.T, mode harness.BrokerMode, brokers string, consumers int, rate float64) *testLab {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a lab runs a broker and consumers as child processes: make test runs it")
+	}
 	t.Setenv(envRunAsCLI, "1")
 	vars := map[string]string{"DATABASE_URL": dbtest.New(t), "KAFKA_PARTITIONS": "3", "LOG_LEVEL": "warn",
 		"CONSUMER_SESSION_TIMEOUT": sessionTimeout.String()}

@@ -18,6 +18,9 @@ import (
 
 // The event stream sends a whole snapshot on every tick, the latest first.
 func TestTheEventStreamSendsASnapshotEveryTick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	tl := startLab(t, 1, 20)
 	resp, err := http.Get(tl.URL + "/events")
 	if err != nil {
@@ -61,6 +64,9 @@ func TestTheEventStreamSendsASnapshotEveryTick(t *testing.T) {
 // Each action does what it says, as seen in the snapshots; a bad request
 // is refused with a status that says why.
 func TestEachActionIsSeenInTheSnapshots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	tl := startLab(t, 2, 20)
 	tl.eventually(t, 30*time.Second, "orders stored on every partition", func(s lab.Snapshot) bool {
 		return len(s.Lanes) == 3 && !slices.ContainsFunc(s.Lanes, func(l lab.Lane) bool { return l.Rows == 0 })
@@ -217,6 +223,9 @@ func TestEachActionIsSeenInTheSnapshots(t *testing.T) {
 // at 200 orders a second: the rows are read before the high watermark,
 // which only grows.
 func TestALaneNeverShowsMoreRowsThanItsPartitionHolds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	tl := startLab(t, 2, 200)
 	var snaps, withRows int
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {

@@ -207,6 +207,9 @@ func TestResolveWithTheLocalServer(t *testing.T) {
 }
 
 func TestResolveStartsATemporaryCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	tests := []struct {
 		name  string
 		local func(*testing.T) string

@@ -811,6 +811,9 @@ func TestOpen(t *testing.T) {
 // writer of that partition once it has waited fenceWait; the next writer
 // then stores its batch.
 func TestAWriterFrozenMidStatementIsEndedByTheNextWriter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Parallel()
 	ctx := ctxFor(t)
 	st := dbtest.NewStore(t)

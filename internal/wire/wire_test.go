@@ -60,6 +60,9 @@ func throughProxy(t *testing.T, password string) (config.Config, *harness.CutPro
 // begins to wait, none per attempt, one when the database answers; waiting
 // is told why after every attempt; the migrations run once it answers.
 func TestAwaitStoreWaitsForTheDatabaseAndSaysSoOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	t.Parallel()
 	cfg, proxy := throughProxy(t, "")
 	var logs syncBuffer
