@@ -175,6 +175,9 @@ func TestKilledChildIsToldAsAnEvent(t *testing.T) {
 
 // Restarting the broker needs a broker the harness runs as a child.
 func TestRestartNeedsAChildBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	pl := start(t, harness.EmbeddedBroker, &events{})
 	if err := pl.RestartBroker(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "not a child") {
 		t.Fatalf("RestartBroker on an embedded broker = %v", err)
