@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/dlq"
-	"foodpipe/internal/producer"
+	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 )
 
@@ -38,7 +38,7 @@ func (c *Consumer) deadRecorded(b *store.Batch, res store.Result) {
 			slog.Int("partition", int(d.Partition)), slog.Int64("offset", d.Offset))
 	}
 	for _, d := range b.Dead {
-		note(d, headerOf(d.Headers, producer.HeaderOrderID))
+		note(d, headerOf(d.Headers, order.HeaderOrderID))
 	}
 	for _, r := range res.Conflicts {
 		note(store.DeadLetter{Reason: dlq.ReasonConflict, Error: store.ErrConflict.Error(), Partition: r.Partition, Offset: r.Offset}, r.Order.OrderID)

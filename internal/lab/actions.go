@@ -187,7 +187,7 @@ func (l *Lab) SendInvalid(ctx context.Context, reason order.Reason) error {
 		return err
 	}
 	rec := &kgo.Record{Topic: l.cfg.Topic, Key: []byte(o.CustomerID), Value: b,
-		Headers: []kgo.RecordHeader{{Key: producer.HeaderOrderID, Value: []byte(o.OrderID)}}}
+		Headers: []kgo.RecordHeader{{Key: order.HeaderOrderID, Value: []byte(o.OrderID)}}}
 	if err := l.send(ctx, rec, "invalid"); err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (l *Lab) SendDuplicate(ctx context.Context, conflicting bool) error {
 		o, kind = Conflicting(o), "conflict"
 	}
 	rec := &kgo.Record{Topic: l.cfg.Topic, Key: []byte(o.CustomerID), Value: o.AppendJSON(nil),
-		Headers: []kgo.RecordHeader{{Key: producer.HeaderOrderID, Value: []byte(o.OrderID)}}}
+		Headers: []kgo.RecordHeader{{Key: order.HeaderOrderID, Value: []byte(o.OrderID)}}}
 	if err := l.send(ctx, rec, kind); err != nil {
 		return err
 	}

@@ -254,7 +254,7 @@ func (b *bench) clientLimit(ctx context.Context, topic string, seed uint64, n in
 	for i := range recs {
 		o := gen.Next()
 		recs[i] = &kgo.Record{Topic: topic, Key: []byte(o.CustomerID), Value: o.AppendJSON(nil),
-			Headers: []kgo.RecordHeader{{Key: producer.HeaderOrderID, Value: []byte(o.OrderID)}}}
+			Headers: []kgo.RecordHeader{{Key: order.HeaderOrderID, Value: []byte(o.OrderID)}}}
 	}
 	// One promise for all, and Flush to wait: the least a caller of the
 	// client can do per record.

@@ -6,6 +6,12 @@ import (
 	"unicode/utf8"
 )
 
+// HeaderOrderID is the Kafka record header that carries the order id beside
+// the payload, so that logs and tools can correlate a record (or the dead
+// letter it became) without decoding its value. The producer sets it; the
+// consumer and the tools read it.
+const HeaderOrderID = "order_id"
+
 // AppendJSON appends the wire form of o to dst and returns the extended
 // slice. The producer calls it for every order, reusing one buffer, so it
 // writes the bytes directly instead of going through reflection.

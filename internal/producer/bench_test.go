@@ -57,7 +57,7 @@ func BenchmarkClientPreEncoded(b *testing.B) {
 	for i := range recs {
 		o := gen.Next()
 		recs[i] = &kgo.Record{Topic: "orders", Key: []byte(o.CustomerID), Value: o.AppendJSON(nil),
-			Headers: []kgo.RecordHeader{{Key: HeaderOrderID, Value: []byte(o.OrderID)}}}
+			Headers: []kgo.RecordHeader{{Key: order.HeaderOrderID, Value: []byte(o.OrderID)}}}
 	}
 	var wg sync.WaitGroup
 	b.ReportAllocs()

@@ -22,10 +22,6 @@ import (
 	"foodpipe/internal/telemetry"
 )
 
-// HeaderOrderID carries the order id beside the payload, so that logs and
-// tools can correlate a record without decoding its value.
-const HeaderOrderID = "order_id"
-
 // Config says what to produce.
 type Config struct {
 	Topic string
@@ -228,7 +224,7 @@ func (m *recordMaker) next(gen *order.Generator, o *order.Order) *kgo.Record {
 	}
 	h := &m.heads[0]
 	m.heads = m.heads[1:]
-	h.header[0] = kgo.RecordHeader{Key: HeaderOrderID, Value: b[k:len(b):len(b)]}
+	h.header[0] = kgo.RecordHeader{Key: order.HeaderOrderID, Value: b[k:len(b):len(b)]}
 	h.Topic, h.Key, h.Value, h.Headers = m.topic, b[v:k:k], b[:v:v], h.header[:]
 	return &h.Record
 }
@@ -236,7 +232,7 @@ func (m *recordMaker) next(gen *order.Generator, o *order.Order) *kgo.Record {
 // orderIDOf returns the order id in rec's header.
 func orderIDOf(rec *kgo.Record) string {
 	for _, h := range rec.Headers {
-		if h.Key == HeaderOrderID {
+		if h.Key == order.HeaderOrderID {
 			return string(h.Value)
 		}
 	}

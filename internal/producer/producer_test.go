@@ -119,8 +119,8 @@ func TestRunWritesEachOrderAsItsJSONKeyedByCustomerWithItsIDInAHeader(t *testing
 				}
 				fs.EachRecord(func(r *kgo.Record) {
 					seen++
-					if len(r.Headers) != 1 || r.Headers[0].Key != HeaderOrderID {
-						t.Fatalf("headers %v, want one %s", r.Headers, HeaderOrderID)
+					if len(r.Headers) != 1 || r.Headers[0].Key != order.HeaderOrderID {
+						t.Fatalf("headers %v, want one %s", r.Headers, order.HeaderOrderID)
 					}
 					o, ok := want[string(r.Headers[0].Value)]
 					if !ok {
