@@ -12,7 +12,6 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/store"
-	"foodpipe/internal/telemetry"
 	"foodpipe/internal/wire"
 )
 
@@ -54,7 +53,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	}
 	// The health server is up from the start, so that an orchestrator sees
 	// a member that waits for its database alive, and not ready, with why.
-	m := telemetry.NewMetrics()
+	m := wire.NewMetrics()
 	var ready readiness
 	ready.notYet(errors.New("starting: connecting to PostgreSQL"))
 	stop, err := serveMetrics(cfg, m, ready.check, env.Log)

@@ -8,7 +8,6 @@ import (
 
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
-	"foodpipe/internal/telemetry"
 	"foodpipe/internal/wire"
 )
 
@@ -30,7 +29,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	if *count < 0 || *duration < 0 {
 		return fmt.Errorf("%w: --count and --duration must not be negative", ErrUsage)
 	}
-	m := telemetry.NewMetrics()
+	m := wire.NewMetrics()
 	cl, err := wire.ProducerClient(ctx, cfg, env.Log, env.Log, m)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
 )
@@ -180,7 +181,7 @@ func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, err
 		cfg.ShutdownTimeout = 8 * time.Second
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = telemetry.NewMetrics()
+		cfg.Metrics = telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons()})
 	}
 	if cfg.Writers <= 0 {
 		cfg.Writers = 3

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/store/dbtest"
 	"foodpipe/internal/telemetry"
 )
@@ -26,7 +27,7 @@ func TestBothGroupsCountTheInvalidMessagesTheySetAside(t *testing.T) {
 	_, valid := orders(7, 3)
 	c.produce(t, append([]*kgo.Record{{Value: []byte("not json 1")}, {Value: []byte("not json 2")}, {Value: []byte("not json 3")}}, valid...)...)
 
-	om, am := telemetry.NewMetrics(), telemetry.NewMetrics()
+	om, am := telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons()}), telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons()})
 	var ol, al logs
 	ords, _ := memberWith(t, c, st, "c1", &ol, func(cfg *Config) { cfg.Metrics = om })
 	an, _ := memberWith(t, c, st.Analytics(), "a1", &al, func(cfg *Config) { cfg.Group, cfg.Metrics = analyticsGroup, am })

@@ -23,7 +23,7 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/secret"
-	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 var (
@@ -210,7 +210,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	// can leave the group while the others go on.
 	cctx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumers()
-	m := telemetry.NewMetrics()
+	m := wire.NewMetrics()
 	var members []*consumer.Consumer
 	var stops []context.CancelFunc
 	var wg sync.WaitGroup

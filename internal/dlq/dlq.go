@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 )
 
@@ -47,6 +48,18 @@ const (
 	// ReasonRejected: PostgreSQL refused the row although it passed validation.
 	ReasonRejected = "db_rejected"
 )
+
+// Reasons returns every reason a dead letter may carry: the validation
+// reasons of package order, in their order, then the two the consumer gives
+// itself. They are the values of foodpipe_orders_invalid_total's reason
+// label, each exported at 0 from the start (wire.NewMetrics).
+func Reasons() []string {
+	rs := make([]string, 0, len(order.Reasons)+2)
+	for _, r := range order.Reasons {
+		rs = append(rs, string(r))
+	}
+	return append(rs, ReasonConflict, ReasonRejected)
+}
 
 // Cut-down copies: when the dead-letter topic cannot take a letter whole
 // (the headers a dead letter adds can push a message just under the

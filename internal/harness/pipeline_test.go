@@ -16,7 +16,7 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store/dbtest"
-	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 // envRunAsCLI makes the test binary act as the foodpipe binary, which the
@@ -230,7 +230,7 @@ func TestTheKafkaClientsLogToClientLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pl.Close)
-	c, err := pl.Consumer(ctx, "consumer-1", telemetry.NewMetrics(), nil)
+	c, err := pl.Consumer(ctx, "consumer-1", wire.NewMetrics(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 // SoakSample is one look at the consumer during a soak run.
@@ -57,7 +57,7 @@ type SoakOptions struct {
 // this process, is the consumer alone.
 func Soak(ctx context.Context, pl *harness.Pipeline, o SoakOptions) (SoakReport, error) {
 	cfg, out := pl.Config, o.Out
-	c, err := pl.Consumer(ctx, "soak", telemetry.NewMetrics(), nil)
+	c, err := pl.Consumer(ctx, "soak", wire.NewMetrics(), nil)
 	if err != nil {
 		return SoakReport{}, err
 	}

@@ -80,7 +80,7 @@ type Producer struct {
 // New returns a producer that publishes through cl.
 func New(cl *kgo.Client, gen *order.Generator, cfg Config, log *slog.Logger) *Producer {
 	if cfg.Metrics == nil {
-		cfg.Metrics = telemetry.NewMetrics()
+		cfg.Metrics = telemetry.NewMetrics(telemetry.Options{})
 	}
 	return &Producer{cl: cl, gen: gen, cfg: cfg, log: log}
 }

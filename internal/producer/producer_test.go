@@ -30,7 +30,7 @@ func TestRunPublishesCountOrdersKeyedByCustomerAndCountsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	m := telemetry.NewMetrics()
+	m := telemetry.NewMetrics(telemetry.Options{})
 	p := New(cl, order.NewGenerator(1, nil), Config{Topic: "orders", Count: 25, Metrics: m}, slog.New(slog.DiscardHandler))
 	partitionOf := map[string]int32{}
 	p.OnAck = func(o order.Order, r *kgo.Record) {

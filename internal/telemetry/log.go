@@ -1,6 +1,9 @@
 // Package telemetry sets up what operators see of foodpipe: JSON logs through
 // log/slog, and the conventions log lines follow (every line about an order
 // carries order_id, so one order can be traced from producer to database).
+//
+// It is a leaf: it imports no other foodpipe package. What it must know of
+// the domain, the reasons an order is refused, it is handed (Options).
 package telemetry
 
 import (

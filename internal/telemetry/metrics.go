@@ -5,9 +5,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"foodpipe/internal/dlq"
-	"foodpipe/internal/order"
 )
 
 // Metrics are foodpipe's own Prometheus metrics, on a registry of their own
@@ -35,8 +32,19 @@ type Metrics struct {
 	MessagesExpired prometheus.Counter
 }
 
+// Options are what the metrics are told by whoever makes them. Telemetry
+// knows no reason an order is refused: the caller, who knows the packages that
+// give them, hands them over.
+type Options struct {
+	// InvalidReasons are the values of foodpipe_orders_invalid_total's
+	// reason label, each exported at 0 from the start (wire.NewMetrics
+	// hands every reason a dead letter may carry, dlq.Reasons). A reason
+	// not listed still counts; its series appears with its first message.
+	InvalidReasons []string
+}
+
 // NewMetrics creates the metrics on a new registry.
-func NewMetrics() *Metrics {
+func NewMetrics(o Options) *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Latency buckets from 1 ms to about 33 s, doubling.
@@ -88,21 +96,10 @@ func NewMetrics() *Metrics {
 	// second, the sums of the alerts and the dashboard have no series at all
 	// until some order is invalid, and the jump from nothing to 1 is never
 	// counted.
-	for _, r := range InvalidReasons() {
+	for _, r := range o.InvalidReasons {
 		m.OrdersInvalid.WithLabelValues(r)
 	}
 	return m
-}
-
-// InvalidReasons returns every value of foodpipe_orders_invalid_total's
-// reason label: the validation reasons of package order and the two the
-// consumer gives itself (package dlq).
-func InvalidReasons() []string {
-	rs := make([]string, 0, len(order.Reasons)+2)
-	for _, r := range order.Reasons {
-		rs = append(rs, string(r))
-	}
-	return append(rs, dlq.ReasonConflict, dlq.ReasonRejected)
 }
 
 // Partition is the label value of a partition.

@@ -1,18 +1,12 @@
 package telemetry
 
 import (
-	"slices"
 	"testing"
-
-	"foodpipe/internal/dlq"
-	"foodpipe/internal/order"
 )
 
-// A new process already exports foodpipe_orders_invalid_total at 0 for every
-// reason, so that rate(), increase() and the sums of the alerts and the
-// dashboard have series before the first invalid order.
-func TestEveryInvalidReasonStartsAtZero(t *testing.T) {
-	m := NewMetrics()
+// invalidSeries returns foodpipe_orders_invalid_total's series, by reason.
+func invalidSeries(t *testing.T, m *Metrics) map[string]float64 {
+	t.Helper()
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -30,30 +24,38 @@ func TestEveryInvalidReasonStartsAtZero(t *testing.T) {
 			}
 		}
 	}
-	want := []string{dlq.ReasonConflict, dlq.ReasonRejected}
-	for _, r := range order.Reasons {
-		want = append(want, string(r))
+	return got
+}
+
+// A new process already exports foodpipe_orders_invalid_total at 0 for every
+// reason it is handed, so that rate(), increase() and the sums of the alerts
+// and the dashboard have series before the first invalid order. Which
+// reasons there are is the caller's to say (wire.NewMetrics hands them all,
+// and its test checks they are every reason a dead letter may carry).
+func TestEveryInvalidReasonHandedStartsAtZero(t *testing.T) {
+	reasons := []string{"not_json", "missing_field", "conflicting_duplicate"}
+	m := NewMetrics(Options{InvalidReasons: reasons})
+	got := invalidSeries(t, m)
+	if len(got) != len(reasons) {
+		t.Errorf("%d reasons exported, want %d: %v", len(got), len(reasons), got)
 	}
-	if len(got) != len(want) {
-		t.Errorf("%d reasons exported, want %d: %v", len(got), len(want), got)
-	}
-	for _, r := range want {
+	for _, r := range reasons {
 		v, ok := got[r]
 		if !ok || v != 0 {
 			t.Errorf("reason %s: exported %v, value %v; want a 0", r, ok, v)
 		}
 	}
-	if !slices.Contains(InvalidReasons(), string(order.ReasonNotJSON)) {
-		t.Errorf("InvalidReasons() = %v", InvalidReasons())
+	// Counting still works from there, for a reason handed and one not.
+	m.OrdersInvalid.WithLabelValues("not_json").Inc()
+	m.OrdersInvalid.WithLabelValues("too_deep").Inc()
+	got = invalidSeries(t, m)
+	if got["not_json"] != 1 || got["too_deep"] != 1 || got["missing_field"] != 0 {
+		t.Errorf("after one not_json and one too_deep: %v", got)
 	}
-	// Counting still works from there.
-	m.OrdersInvalid.WithLabelValues(string(order.ReasonNotJSON)).Inc()
-	families, _ = m.Registry.Gather()
-	for _, f := range families {
-		for _, s := range f.GetMetric() {
-			if f.GetName() == "foodpipe_orders_invalid_total" && s.GetLabel()[0].GetValue() == "not_json" && s.GetCounter().GetValue() != 1 {
-				t.Errorf("not_json counts %v after one", s.GetCounter().GetValue())
-			}
-		}
+}
+
+func TestMetricsHandedNoReasonsExportNoInvalidSeries(t *testing.T) {
+	if got := invalidSeries(t, NewMetrics(Options{})); len(got) != 0 {
+		t.Errorf("exported %v, want no series", got)
 	}
 }

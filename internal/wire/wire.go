@@ -17,11 +17,18 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
+	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
 )
+
+// NewMetrics creates a process's metrics, with every reason a dead letter may
+// carry (dlq.Reasons) exported at 0 from the start.
+func NewMetrics() *telemetry.Metrics {
+	return telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons()})
+}
 
 // KafkaOptions is the one place a Config becomes client options, security included.
 func KafkaOptions(cfg config.Config, log *slog.Logger) kafka.Options {
