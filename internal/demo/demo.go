@@ -181,20 +181,15 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		tell = func(Event) {}
 	}
 	start := time.Now()
-	pl, err := harness.Start(ctx, harness.Options{Config: o.Config, UserDatabase: o.UserDatabase, DBName: o.DBName, Log: o.Log, ClientLog: o.ClientLog})
+	// The demo's own database starts empty (Fresh), as the lab's does, so
+	// that the summary and the analytics check are this run's alone; a
+	// database the user named is only added to.
+	pl, err := harness.Start(ctx, harness.Options{Config: o.Config, UserDatabase: o.UserDatabase, DBName: o.DBName, Fresh: true, Log: o.Log, ClientLog: o.ClientLog})
 	if err != nil {
 		return Summary{}, err
 	}
 	defer pl.Close()
 	cfg, db, st := pl.Config, pl.DB, pl.Store
-	if !o.UserDatabase {
-		// The demo's own database starts empty, as the lab's does, so that
-		// the summary and the analytics check are this run's alone; a
-		// database the user named is only added to.
-		if err := st.Bench().Reset(ctx); err != nil {
-			return Summary{}, err
-		}
-	}
 	names := make([]string, o.Consumers)
 	for i := range names {
 		names[i] = fmt.Sprintf("consumer-%d", i+1)

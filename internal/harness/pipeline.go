@@ -63,7 +63,11 @@ type Options struct {
 	// server or on a temporary one (localpg).
 	UserDatabase bool
 	DBName       string
-	Log          *slog.Logger
+	// Fresh empties the harness's own database at start (store.Empty), so
+	// that what a run shows is its own; a database the user named
+	// (UserDatabase) is never emptied, only read and added to.
+	Fresh bool
+	Log   *slog.Logger
 	// ClientLog takes the log lines of the Kafka clients the pipeline
 	// builds in this process (franz-go's own); nil sends them to Log. A
 	// view drawn on the terminal the log goes to gives them another.
@@ -171,6 +175,11 @@ func Start(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	p.Config.DatabaseURL = p.DB.URL
 	if p.Store, err = wire.OpenStore(ctx, p.Config, true); err != nil {
 		return nil, err
+	}
+	if o.Fresh && !o.UserDatabase {
+		if err := p.Store.Empty(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -102,18 +102,13 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 			l.Close()
 		}
 	}()
+	// The lab's own database starts empty (Fresh), so that what the page
+	// shows is this run's; a user's database is only read and added to.
 	if l.pl, err = harness.Start(ctx, harness.Options{Config: o.Config, Broker: o.Broker, UserDatabase: o.UserDatabase,
-		DBName: "foodpipe_lab", Log: o.Log, ChildLog: o.ChildLog, Observe: l.observe}); err != nil {
+		DBName: "foodpipe_lab", Fresh: true, Log: o.Log, ChildLog: o.ChildLog, Observe: l.observe}); err != nil {
 		return nil, err
 	}
 	l.cfg = l.pl.Config
-	if !o.UserDatabase {
-		// The lab's own database starts empty, so that what the page shows
-		// is this run's; a user's database is only read and added to.
-		if err := l.pl.Store.Bench().Reset(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if err := l.startProxy(); err != nil {
 		return nil, err
 	}

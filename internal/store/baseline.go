@@ -46,14 +46,13 @@ func (b Bench) CopyBaseline(ctx context.Context, rows []Row) (time.Duration, err
 	return took, nil
 }
 
-// Reset empties the orders, the stored offsets with the stretches recorded
-// expired, the dead letters and the aggregates, for a measurement (or a demo)
-// that must start from empty tables, and asks for a checkpoint so that the
-// writes of the measurement before do not slow down the next one. (Only a
-// superuser or a member of pg_checkpoint may; for others it is skipped.)
+// Reset empties the tables (Store.Empty) for a measurement that must start
+// from empty tables, and asks for a checkpoint so that the writes of the
+// measurement before do not slow down the next one. (Only a superuser or a
+// member of pg_checkpoint may; for others it is skipped.)
 func (b Bench) Reset(ctx context.Context) error {
-	if _, err := b.s.pool.Exec(ctx, "TRUNCATE orders, consumer_offsets, expired_offsets, dead_letters, analytics_orders_seen, analytics_minute, analytics_item_minute, analytics_customer"); err != nil {
-		return fmt.Errorf("empty the tables: %w", err)
+	if err := b.s.Empty(ctx); err != nil {
+		return err
 	}
 	return b.checkpoint(ctx)
 }
