@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -43,27 +41,37 @@ func (s *Store) MigrateDown(ctx context.Context) error {
 	})
 }
 
-// MigrateStatus writes one line per known migration to w: its version, file
-// name, and when it was applied or "pending".
-func (s *Store) MigrateStatus(ctx context.Context, w io.Writer) error {
-	return s.withProvider(func(p *goose.Provider) error {
+// Migration is one migration the binary knows, and whether the database has
+// it.
+type Migration struct {
+	Version int64
+	File    string // the file's name in migrations/, such as 00001_create_orders.sql
+	// Applied says whether the database has it, and AppliedAt since when;
+	// a pending migration has neither.
+	Applied   bool
+	AppliedAt time.Time
+}
+
+// MigrateStatus returns every migration the binary knows, by version, with
+// when each was applied. It prints nothing: `foodpipe migrate` does.
+func (s *Store) MigrateStatus(ctx context.Context) ([]Migration, error) {
+	var out []Migration
+	err := s.withProvider(func(p *goose.Provider) error {
 		statuses, err := p.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("migrate status: %w", err)
 		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		out = make([]Migration, 0, len(statuses))
 		for _, st := range statuses {
-			state := "pending"
+			m := Migration{Version: st.Source.Version, File: path.Base(st.Source.Path)}
 			if st.State == goose.StateApplied {
-				state = "applied at " + st.AppliedAt.UTC().Format(time.RFC3339)
+				m.Applied, m.AppliedAt = true, st.AppliedAt
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", st.Source.Version, path.Base(st.Source.Path), state)
-		}
-		if err := tw.Flush(); err != nil {
-			return fmt.Errorf("migrate status: %w", err)
+			out = append(out, m)
 		}
 		return nil
 	})
+	return out, err
 }
 
 // withProvider runs fn with a goose provider over the embedded migrations,

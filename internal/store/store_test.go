@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -683,13 +682,13 @@ func TestMigrations(t *testing.T) {
 	}
 	t.Cleanup(st.Close)
 
-	status := func(t *testing.T) string {
+	status := func(t *testing.T) []store.Migration {
 		t.Helper()
-		var buf bytes.Buffer
-		if err := st.MigrateStatus(ctx, &buf); err != nil {
+		ms, err := st.MigrateStatus(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return buf.String()
+		return ms
 	}
 	tableExists := func(t *testing.T, name string) bool {
 		t.Helper()
@@ -734,17 +733,17 @@ func TestMigrations(t *testing.T) {
 			if err := step.do(); !errors.Is(err, step.wantErr) {
 				t.Fatalf("err = %v, want %v", err, step.wantErr)
 			}
-			lines := strings.Split(strings.TrimSpace(status(t)), "\n")
-			if len(lines) != len(files) {
-				t.Fatalf("status has %d lines, want %d:\n%s", len(lines), len(files), strings.Join(lines, "\n"))
+			ms := status(t)
+			if len(ms) != len(files) {
+				t.Fatalf("status has %d migrations, want %d: %+v", len(ms), len(files), ms)
 			}
 			for i, applied := range step.applied {
-				f := strings.Fields(lines[i])
-				if f[0] != fmt.Sprint(i+1) || f[1] != files[i] {
-					t.Errorf("status line %q, want version %d and %s", lines[i], i+1, files[i])
+				m := ms[i]
+				if m.Version != int64(i+1) || m.File != files[i] {
+					t.Errorf("status %+v, want version %d and %s", m, i+1, files[i])
 				}
-				if got := strings.Contains(lines[i], "applied at "); got != applied || strings.Contains(lines[i], "pending") == applied {
-					t.Errorf("status line %q, want applied = %v", lines[i], applied)
+				if m.Applied != applied || m.AppliedAt.IsZero() == applied {
+					t.Errorf("status %+v, want applied = %v, with its time", m, applied)
 				}
 				if got := tableExists(t, tables[i]); got != applied {
 					t.Errorf("table %s exists = %v, want %v", tables[i], got, applied)
