@@ -29,7 +29,7 @@ func runAnalytics(ctx context.Context, env *Env, args []string) error {
 	}
 	switch sub {
 	case "run":
-		return runMember(ctx, env, "analytics", args, member{groupVar: "KAFKA_ANALYTICS_GROUP",
+		return runMember(ctx, env, "analytics", args, member{groupVar: config.KafkaAnalyticsGroup,
 			group: func(c config.Config) string { return c.AnalyticsGroup },
 			sink:  func(st *store.Store) consumer.Store { return st.Analytics() }})
 	case "report", "verify":
@@ -41,7 +41,7 @@ func runAnalytics(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	f.dbFlags()
-	f.bind("group", "KAFKA_ANALYTICS_GROUP")
+	f.bind("group", config.KafkaAnalyticsGroup)
 	minutes := f.Int("minutes", 60, "report: the revenue of this many minutes, up to now")
 	top := f.Int("top", 5, "report: how many items and customers to list")
 	asJSON := f.Bool("json", false, "report: print it as one JSON object")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/measure"
 	"foodpipe/internal/secret"
@@ -37,8 +38,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	dialRates := f.String("dial-rates", "100,1000,10000", "the rates --latency-dial sweeps at")
 	chart := f.String("chart", "bench-latency.svg", "with --latency-dial, the chart of p99 against linger, an SVG file")
 	rounds := f.Int("rounds", 3, "rounds of the prefill, re-delivery and producer phases, for min/median/max")
-	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
-	f.bind("writers", "CONSUMER_WRITERS")
+	f.bind("batch-size", config.ConsumerBatchSize)
+	f.bind("writers", config.ConsumerWriters)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err

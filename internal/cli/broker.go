@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/wire"
 )
@@ -19,7 +20,7 @@ func runBroker(ctx context.Context, env *Env, args []string) error {
 	listen := f.String("listen", "127.0.0.1:9092", "host:port to listen on; clients must reach this exact address")
 	dataDir := f.String("data-dir", "", "keep topics, messages, offsets and groups in this directory across restarts")
 	noTopics := f.Bool("no-topics", false, "do not create the orders and dead-letter topics at start")
-	f.bind("log-level", "LOG_LEVEL")
+	f.bind("log-level", config.LogLevel)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err

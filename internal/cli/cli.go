@@ -155,37 +155,31 @@ func newFlags(env *Env, name string) (*flags, error) {
 // varFlag binds a flag to a configuration variable, so the flag goes through
 // the variable's own parsing and checks.
 type varFlag struct {
-	cfg  *config.Config
-	name string
-	val  string
+	cfg *config.Config
+	v   *config.Var
+	val string
 }
 
 func (v *varFlag) String() string { return v.val }
 func (v *varFlag) Set(s string) error {
 	v.val = s
-	return v.cfg.Set(v.name, s)
+	return v.v.Set(v.cfg, s)
 }
 
-// bind adds --flag for the variable name (KAFKA_BROKERS and so on).
-func (f *flags) bind(flagName, varName string) {
-	var def, help string
-	for _, v := range config.Vars {
-		if v.Name == varName {
-			def, help = v.Default, v.Help
-		}
-	}
-	f.Var(&varFlag{cfg: f.cfg, name: varName, val: def}, flagName, help+" ("+varName+")")
+// bind adds --flag for the variable v (config.KafkaBrokers and so on).
+func (f *flags) bind(flagName string, v *config.Var) {
+	f.Var(&varFlag{cfg: f.cfg, v: v, val: v.Default}, flagName, v.Help+" ("+v.Name+")")
 }
 
 // kafkaFlags binds the connection flags every Kafka command has.
 func (f *flags) kafkaFlags() {
-	f.bind("brokers", "KAFKA_BROKERS")
-	f.bind("topic", "KAFKA_TOPIC")
-	f.bind("log-level", "LOG_LEVEL")
+	f.bind("brokers", config.KafkaBrokers)
+	f.bind("topic", config.KafkaTopic)
+	f.bind("log-level", config.LogLevel)
 }
 
 func (f *flags) dbFlags() {
-	f.bind("database-url", "DATABASE_URL")
+	f.bind("database-url", config.DatabaseURL)
 }
 
 // subcommand picks the subcommand of a command that needs one (topic,
@@ -248,7 +242,7 @@ func runConfig(_ context.Context, env *Env, args []string) error {
 		return err
 	}
 	// The configuration in effect, flags and all, secrets masked.
-	for _, v := range slices.SortedFunc(slices.Values(config.Vars), func(a, b config.Var) int { return cmp.Compare(a.Name, b.Name) }) {
+	for _, v := range slices.SortedFunc(slices.Values(config.Vars), func(a, b *config.Var) int { return cmp.Compare(a.Name, b.Name) }) {
 		fmt.Fprintf(env.Stdout, "%s=%s\n", v.Name, v.Masked(v.Value(cfg)))
 	}
 	return nil

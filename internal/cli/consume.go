@@ -16,14 +16,14 @@ import (
 )
 
 func runConsume(ctx context.Context, env *Env, args []string) error {
-	return runMember(ctx, env, "consume", args, member{groupVar: "KAFKA_GROUP",
+	return runMember(ctx, env, "consume", args, member{groupVar: config.KafkaGroup,
 		group: func(c config.Config) string { return c.Group },
 		sink:  func(st *store.Store) consumer.Store { return st }})
 }
 
 // member is what a kind of group member reads and writes.
 type member struct {
-	groupVar string                            // the variable naming its group
+	groupVar *config.Var                       // the variable naming its group
 	group    func(config.Config) string        // its group
 	sink     func(*store.Store) consumer.Store // what it writes: the orders, or the aggregates
 }
@@ -37,9 +37,9 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	f.kafkaFlags()
 	f.dbFlags()
 	f.bind("group", kind.groupVar)
-	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
-	f.bind("batch-size", "CONSUMER_BATCH_SIZE")
-	f.bind("migrate", "DB_MIGRATE")
+	f.bind("dlq-topic", config.KafkaDLQTopic)
+	f.bind("batch-size", config.ConsumerBatchSize)
+	f.bind("migrate", config.DBMigrate)
 	host, _ := os.Hostname()
 	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()),
 		"this consumer's name in the group and in logs; a consumer restarted with the same id takes its place back at once (static membership), so ids must be unique")

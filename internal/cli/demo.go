@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/demo"
 )
@@ -25,13 +26,13 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	orders := f.Int("orders", 100, "how many orders to produce")
-	f.bind("rate", "PRODUCER_RATE")
+	f.bind("rate", config.ProducerRate)
 	consumers := f.Int("consumers", 2, "consumers in the group (more than the partitions leaves some idle)")
 	asJSON := f.Bool("json", false, "print the summary as one JSON object on stdout")
 	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
 	analytics := f.Bool("analytics", false, "also run an analytics member, a second group reading the same topic, and check its aggregates")
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
-	f.bind("partitions", "KAFKA_PARTITIONS")
+	f.bind("partitions", config.KafkaPartitions)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err

@@ -68,7 +68,7 @@ func newDLQFlags(env *Env, sub string) (*dlqFlags, error) {
 		return nil, err
 	}
 	f.kafkaFlags()
-	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
+	f.bind("dlq-topic", config.KafkaDLQTopic)
 	d := &dlqFlags{flags: f, reason: f.String("reason", "", "only dead letters with this reason, e.g. not_json")}
 	if sub == "list" {
 		d.limit = f.Int("limit", 0, "show at most this many (0: all)")

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"foodpipe/internal/config"
 )
 
 // runHealth asks a running produce or consume for its health, over the
@@ -19,7 +21,7 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	}
 	path := f.String("path", "/healthz", "the endpoint to ask: /healthz (alive) or /readyz (ready for work)")
 	timeout := f.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	f.bind("metrics-addr", "METRICS_ADDR")
+	f.bind("metrics-addr", config.MetricsAddr)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
@@ -32,7 +34,7 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	}
 	host, port, err := net.SplitHostPort(cfg.MetricsAddr)
 	if err != nil {
-		return fmt.Errorf("METRICS_ADDR: %w", err)
+		return fmt.Errorf("%s: %w", config.MetricsAddr.Name, err)
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1" // the server listens on every interface; ask it locally

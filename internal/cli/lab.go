@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/lab"
 	"foodpipe/internal/secret"
@@ -28,8 +29,8 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	consumers := f.Int("consumers", 2, fmt.Sprintf("consumer processes to start with (1 to %d)", lab.MaxConsumers))
 	rate := f.Float64("rate", 10, fmt.Sprintf("orders per second to start with (0 starts paused; at most %d; the page changes it)", lab.MaxRate))
 	logPath := f.String("log", "", "file for the lab's log and its children's (the Kafka clients' reconnections, the consumers' warnings); default a new file in the temporary directory, named at start")
-	f.bind("brokers", "KAFKA_BROKERS")
-	f.bind("partitions", "KAFKA_PARTITIONS")
+	f.bind("brokers", config.KafkaBrokers)
+	f.bind("partitions", config.KafkaPartitions)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err
@@ -38,7 +39,7 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, brokersFromEnv := lookup("KAFKA_BROKERS")
+	_, brokersFromEnv := lookup(config.KafkaBrokers.Name)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err

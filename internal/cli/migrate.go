@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/store"
 	"foodpipe/internal/wire"
 )
@@ -18,7 +19,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 			return nil, err
 		}
 		f.dbFlags()
-		f.bind("log-level", "LOG_LEVEL")
+		f.bind("log-level", config.LogLevel)
 		return f, nil
 	}
 	sub, err := subcommand(env, args, "foodpipe migrate up|down|status [--database-url URL]", []string{"up", "down", "status"}, build)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/wire"
@@ -17,8 +18,8 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	f.kafkaFlags()
-	f.bind("rate", "PRODUCER_RATE")
-	f.bind("retries", "PRODUCER_RETRIES")
+	f.bind("rate", config.ProducerRate)
+	f.bind("retries", config.ProducerRetries)
 	count := f.Int("count", 0, "stop after this many orders (0: no limit)")
 	duration := f.Duration("duration", 0, "stop after this long, e.g. 30s (0: no limit)")
 	seed := f.Uint64("seed", 0, "seed of the order generator (0: random); the same seed gives the same orders")

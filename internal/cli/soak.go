@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/measure"
 )
@@ -22,7 +24,7 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	duration := f.Duration("duration", time.Hour, "how long to run")
-	f.bind("rate", "PRODUCER_RATE")
+	f.bind("rate", config.ProducerRate)
 	every := f.Duration("sample", 10*time.Second, "how often to sample the consumer")
 	asJSON := f.Bool("json", false, "print the report as one JSON object")
 	userDB, err := f.ownPipelineFlags()
@@ -31,8 +33,8 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	}
 	if lookup, err := env.lookup(); err != nil {
 		return err
-	} else if _, ok := lookup("PRODUCER_RATE"); !ok {
-		_ = f.cfg.Set("PRODUCER_RATE", "100")
+	} else if _, ok := lookup(config.ProducerRate.Name); !ok {
+		f.cfg.ProducerRate = 100
 	}
 	cfg, err := f.parse(args)
 	if err != nil {
@@ -87,15 +89,15 @@ func printSoak(w io.Writer, r measure.SoakReport) {
 // the user's only when DATABASE_URL or --database-url names it; else they
 // use one of their own. userDB tells which, once the flags are parsed.
 func (f *flags) ownPipelineFlags() (userDB func() bool, err error) {
-	f.bind("database-url", "DATABASE_URL")
-	f.bind("log-level", "LOG_LEVEL")
+	f.bind("database-url", config.DatabaseURL)
+	f.bind("log-level", config.LogLevel)
 	lookup, err := f.env.lookup()
 	if err != nil {
 		return nil, err
 	}
-	_, fromEnv := lookup("DATABASE_URL")
-	if _, ok := lookup("LOG_LEVEL"); !ok {
-		_ = f.cfg.Set("LOG_LEVEL", "warn")
+	_, fromEnv := lookup(config.DatabaseURL.Name)
+	if _, ok := lookup(config.LogLevel.Name); !ok {
+		f.cfg.LogLevel = slog.LevelWarn
 	}
 	return func() bool {
 		set := fromEnv

@@ -109,8 +109,8 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	f.kafkaFlags()
 	f.dbFlags()
-	f.bind("group", "KAFKA_GROUP")
-	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
+	f.bind("group", config.KafkaGroup)
+	f.bind("dlq-topic", config.KafkaDLQTopic)
 	watch := f.Bool("watch", false, "redraw every --interval until interrupted")
 	every := f.Duration("interval", 2*time.Second, "how often --watch redraws")
 	asJSON := f.Bool("json", false, "print the status as one JSON object")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/wire"
 )
@@ -65,11 +66,11 @@ func topicFlags(env *Env, sub string) (*flags, error) {
 		return nil, err
 	}
 	f.kafkaFlags()
-	f.bind("dlq-topic", "KAFKA_DLQ_TOPIC")
+	f.bind("dlq-topic", config.KafkaDLQTopic)
 	if sub == "create" {
-		f.bind("partitions", "KAFKA_PARTITIONS")
-		f.bind("replication-factor", "KAFKA_REPLICATION_FACTOR")
-		f.bind("retention", "KAFKA_RETENTION")
+		f.bind("partitions", config.KafkaPartitions)
+		f.bind("replication-factor", config.KafkaReplicationFactor)
+		f.bind("retention", config.KafkaRetention)
 	}
 	return f, nil
 }

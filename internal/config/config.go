@@ -6,6 +6,14 @@
 // .env.example file and the README table cannot drift apart (a test checks the
 // first two agree). A bad value stops the program with an error naming the
 // variable and saying why.
+//
+// This package is the one place for a setting's default (Var.Default) and
+// for every check across settings (Config.Validate), as franz-go keeps them
+// in defaultCfg and validate. The packages a Config is handed to (consumer,
+// producer, ...) take its values as given and refuse a value left out rather
+// than invent a default of their own. Code names a variable by its handle
+// (ConsumerBatchSize, not "CONSUMER_BATCH_SIZE"), so that a misspelt name does
+// not compile, and a child process is given its configuration by Environ.
 package config
 
 import (
@@ -172,27 +180,41 @@ func WithDotEnv(path string, lookup func(string) (string, bool)) (func(string) (
 	}, nil
 }
 
-func emptyError(v Var) error {
+func emptyError(v *Var) error {
 	return fmt.Errorf("%s is set but empty: give it a value, or unset it to use the default %q", v.Name, v.Masked(v.Default))
 }
 
-// Set applies one variable by name, for flags that override a variable.
-func (c *Config) Set(name, value string) error {
-	for _, v := range Vars {
-		if v.Name == name {
-			if strings.TrimSpace(value) == "" && v.Default != "" {
-				return emptyError(v)
-			}
-			if err := v.set(c, strings.TrimSpace(value)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		}
+// Set applies value to c as the variable would (flags that override a
+// variable go through it): the same parsing and checks, an error naming it.
+func (v *Var) Set(c *Config, value string) error {
+	if strings.TrimSpace(value) == "" && v.Default != "" {
+		return emptyError(v)
 	}
-	return fmt.Errorf("unknown variable %s", name)
+	if err := v.set(c, strings.TrimSpace(value)); err != nil {
+		return fmt.Errorf("%s: %w", v.Name, err)
+	}
+	return nil
 }
 
-// Validate checks what single variables cannot: how they fit together.
+// Environ is c as the environment of a foodpipe child process: NAME=value
+// for every variable, in the order of Vars, each value as it reads back, so
+// that a child loads the same Config (secrets included: it needs them; never
+// log the result). Change what a child gets by changing c's fields first.
+func Environ(c Config) []string {
+	env := make([]string, len(Vars))
+	for i, v := range Vars {
+		env[i] = v.Env(v.get(c))
+	}
+	return env
+}
+
+// Env is NAME=value for v: an environment entry with the name spelt as
+// declared. Prefer Environ with a Config whose field is set; Env is for an
+// entry on its own (a test's, a command line's).
+func (v *Var) Env(value string) string { return v.Name + "=" + value }
+
+// Validate checks what single variables cannot: how they fit together. Every
+// such check is here, none in the packages the Config is handed to.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Topic == c.DLQTopic {

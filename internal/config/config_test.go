@@ -203,10 +203,10 @@ func TestTheSASLPasswordNeverAppearsInLogsOrPrintouts(t *testing.T) {
 	if s := c.LogValue().String(); strings.Contains(s, "hunter2") || !strings.Contains(s, "orders") {
 		t.Errorf("log value %q must show the user and mask the password", s)
 	}
-	if got := varNamed(t, "KAFKA_SASL_PASSWORD").Masked("hunter2"); got != "xxxxx" {
+	if got := KafkaSASLPassword.Masked("hunter2"); got != "xxxxx" {
 		t.Errorf("Mask = %q", got)
 	}
-	if got := varNamed(t, "KAFKA_SASL_PASSWORD").Masked(""); got != "" {
+	if got := KafkaSASLPassword.Masked(""); got != "" {
 		t.Errorf("an unset password must print empty, not %q", got)
 	}
 }
@@ -237,14 +237,14 @@ func TestValidateRefusesTheDeadLetterTopicAsTheMainTopic(t *testing.T) {
 
 func TestSetAppliesOneVariableAndNamesItInErrors(t *testing.T) {
 	c := Default()
-	if err := c.Set("PRODUCER_RATE", "25"); err != nil || c.ProducerRate != 25 {
+	if err := ProducerRate.Set(&c, "25"); err != nil || c.ProducerRate != 25 {
 		t.Fatalf("rate %v err %v", c.ProducerRate, err)
 	}
-	if err := c.Set("PRODUCER_RATE", "x"); err == nil || !strings.Contains(err.Error(), "PRODUCER_RATE") {
+	if err := ProducerRate.Set(&c, "x"); err == nil || !strings.Contains(err.Error(), "PRODUCER_RATE") {
 		t.Fatalf("err = %v", err)
 	}
-	if err := c.Set("NOPE", "1"); err == nil {
-		t.Fatal("unknown variable accepted")
+	if err := KafkaTopic.Set(&c, " "); err == nil || !strings.Contains(err.Error(), "KAFKA_TOPIC is set but empty") {
+		t.Fatalf("an empty topic: err = %v", err)
 	}
 }
 
@@ -305,7 +305,7 @@ func TestEnvExampleListsEveryVariableWithItsDefault(t *testing.T) {
 }
 
 func TestTheDatabaseURLIsMaskedInEveryForm(t *testing.T) {
-	db := varNamed(t, "DATABASE_URL")
+	db := DatabaseURL
 	for _, s := range []string{
 		"postgres://u:hunter2@h/db",
 		"postgres://u@h/db?password=hunter2&sslmode=disable",
@@ -388,13 +388,63 @@ func TestTheREADMEListsEveryVariable(t *testing.T) {
 	}
 }
 
-func varNamed(t *testing.T, name string) Var {
-	t.Helper()
+// A child given Environ(c) loads c again, every variable, secrets too. The
+// test's configuration sets each variable away from its default, so that one
+// Environ left out or wrote back wrong shows.
+func TestEnvironIsTheConfigAChildLoadsAgain(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte(testCAPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set := map[*Var]string{
+		KafkaBrokers: "a:9092,b:9093", KafkaTopic: "t", KafkaDLQTopic: "t.dlq", KafkaGroup: "g", KafkaAnalyticsGroup: "ag",
+		KafkaPartitions: "7", KafkaReplicationFactor: "3", KafkaRetention: "90m", KafkaClientID: "cid",
+		KafkaTLS: "true", KafkaTLSCAFile: ca, KafkaSASLMechanism: "SCRAM-SHA-256", KafkaSASLUsername: "u", KafkaSASLPassword: "hunter2",
+		DatabaseURL: "postgres://u:hunter2@db:5433/x", DBMaxConns: "9", DBConnectTimeout: "2m", DBMigrate: "false",
+		ProducerRate: "12.5", ProducerRetries: "5", ProducerLinger: "5ms",
+		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerFetchMaxWait: "10ms",
+		StatsInterval: "1m", MetricsAddr: ":9100", LogLevel: "debug",
+	}
+	vals := map[string]string{}
 	for _, v := range Vars {
-		if v.Name == name {
-			return v
+		val, ok := set[v]
+		if !ok || val == v.Default {
+			t.Fatalf("the test sets %s to %q: give it a value other than its default", v.Name, val)
+		}
+		vals[v.Name] = val
+	}
+	c, err := Load(func(k string) (string, bool) { v, ok := vals[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ := Environ(c)
+	if len(environ) != len(Vars) {
+		t.Fatalf("Environ has %d entries for %d variables", len(environ), len(Vars))
+	}
+	child := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		child[k] = v
+	}
+	again, err := Load(func(k string) (string, bool) { v, ok := child[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("a child given %v: %v", environ, err)
+	}
+	if !reflect.DeepEqual(again, c) {
+		t.Errorf("a child loads\n%+v\nwant\n%+v", again, c)
+	}
+}
+
+// A handle is its variable in Vars, once.
+func TestEveryVariableIsDeclaredOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, v := range Vars {
+		if v == nil || seen[v.Name] {
+			t.Fatalf("Vars holds %v twice or nil", v)
+		}
+		seen[v.Name] = true
+		if got := v.Env("x"); got != v.Name+"=x" {
+			t.Errorf("Env = %q", got)
 		}
 	}
-	t.Fatalf("no variable %s", name)
-	return Var{}
 }

@@ -10,52 +10,53 @@ import (
 	"time"
 )
 
-// Vars lists every variable foodpipe reads, in the order .env.example shows them.
-var Vars = []Var{
-	{"KAFKA_BROKERS", "127.0.0.1:9092", "Comma-separated Kafka bootstrap brokers (host:port).", func(c *Config, v string) error {
+// The variables, one handle each: code that names a variable (a flag, a
+// child's setting) uses its handle, so that a misspelt name does not compile.
+var (
+	KafkaBrokers = &Var{"KAFKA_BROKERS", "127.0.0.1:9092", "Comma-separated Kafka bootstrap brokers (host:port).", func(c *Config, v string) error {
 		bs, err := parseBrokers(v)
 		c.Brokers = bs
 		return err
-	}, func(c Config) string { return strings.Join(c.Brokers, ",") }, Plain},
-	{"KAFKA_TOPIC", "food-orders", "Topic the orders are produced to and consumed from.", func(c *Config, v string) error {
+	}, func(c Config) string { return strings.Join(c.Brokers, ",") }, Plain}
+	KafkaTopic = &Var{"KAFKA_TOPIC", "food-orders", "Topic the orders are produced to and consumed from.", func(c *Config, v string) error {
 		return setTopic(&c.Topic, v)
-	}, func(c Config) string { return c.Topic }, Plain},
-	{"KAFKA_DLQ_TOPIC", "food-orders.dlq", "Dead-letter topic for messages that fail validation.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.Topic }, Plain}
+	KafkaDLQTopic = &Var{"KAFKA_DLQ_TOPIC", "food-orders.dlq", "Dead-letter topic for messages that fail validation.", func(c *Config, v string) error {
 		return setTopic(&c.DLQTopic, v)
-	}, func(c Config) string { return c.DLQTopic }, Plain},
-	{"KAFKA_GROUP", "order-processors", "Consumer group of the order consumers.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.DLQTopic }, Plain}
+	KafkaGroup = &Var{"KAFKA_GROUP", "order-processors", "Consumer group of the order consumers.", func(c *Config, v string) error {
 		return setNonEmpty(&c.Group, v)
-	}, func(c Config) string { return c.Group }, Plain},
-	{"KAFKA_ANALYTICS_GROUP", "order-analytics", "Consumer group of foodpipe analytics, which reads the same topic on its own.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.Group }, Plain}
+	KafkaAnalyticsGroup = &Var{"KAFKA_ANALYTICS_GROUP", "order-analytics", "Consumer group of foodpipe analytics, which reads the same topic on its own.", func(c *Config, v string) error {
 		return setNonEmpty(&c.AnalyticsGroup, v)
-	}, func(c Config) string { return c.AnalyticsGroup }, Plain},
-	{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.AnalyticsGroup }, Plain}
+	KafkaPartitions = &Var{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 10000)
 		c.Partitions = int32(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(int(c.Partitions)) }, Plain},
-	{"KAFKA_REPLICATION_FACTOR", "1", "Replication factor of the topics when foodpipe creates them (3 in production).", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(int(c.Partitions)) }, Plain}
+	KafkaReplicationFactor = &Var{"KAFKA_REPLICATION_FACTOR", "1", "Replication factor of the topics when foodpipe creates them (3 in production).", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 32)
 		c.ReplicationFactor = int16(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(int(c.ReplicationFactor)) }, Plain},
-	{"KAFKA_RETENTION", "7d", "How long the orders topic keeps messages (retention.ms); a Go duration or days, e.g. 168h or 7d.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(int(c.ReplicationFactor)) }, Plain}
+	KafkaRetention = &Var{"KAFKA_RETENTION", "7d", "How long the orders topic keeps messages (retention.ms); a Go duration or days, e.g. 168h or 7d.", func(c *Config, v string) error {
 		d, err := ParseRetention(v)
 		c.Retention = d
 		return err
-	}, func(c Config) string { return FormatRetention(c.Retention) }, Plain},
-	{"KAFKA_CLIENT_ID", "foodpipe", "Client id the Kafka brokers see in their logs and quotas.", func(c *Config, v string) error {
+	}, func(c Config) string { return FormatRetention(c.Retention) }, Plain}
+	KafkaClientID = &Var{"KAFKA_CLIENT_ID", "foodpipe", "Client id the Kafka brokers see in their logs and quotas.", func(c *Config, v string) error {
 		return setNonEmpty(&c.ClientID, v)
-	}, func(c Config) string { return c.ClientID }, Plain},
-	{"KAFKA_TLS", "false", "Connect to the brokers over TLS (Amazon MSK, Strimzi, Confluent Cloud).", func(c *Config, v string) error {
+	}, func(c Config) string { return c.ClientID }, Plain}
+	KafkaTLS = &Var{"KAFKA_TLS", "false", "Connect to the brokers over TLS (Amazon MSK, Strimzi, Confluent Cloud).", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return errors.New("must be true or false")
 		}
 		c.TLS = b
 		return nil
-	}, func(c Config) string { return strconv.FormatBool(c.TLS) }, Plain},
-	{"KAFKA_TLS_CA_FILE", "", "PEM file of the CA certificates the brokers' certificates must chain to; empty uses the system's (enough for MSK).", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.FormatBool(c.TLS) }, Plain}
+	KafkaTLSCAFile = &Var{"KAFKA_TLS_CA_FILE", "", "PEM file of the CA certificates the brokers' certificates must chain to; empty uses the system's (enough for MSK).", func(c *Config, v string) error {
 		c.TLSCAFile, c.TLSCA = v, nil
 		if v == "" {
 			return nil
@@ -69,8 +70,8 @@ var Vars = []Var{
 		}
 		c.TLSCA = pem
 		return nil
-	}, func(c Config) string { return c.TLSCAFile }, Plain},
-	{"KAFKA_SASL_MECHANISM", "none", "SASL authentication: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS credentials from the SDK's default chain).", func(c *Config, v string) error {
+	}, func(c Config) string { return c.TLSCAFile }, Plain}
+	KafkaSASLMechanism = &Var{"KAFKA_SASL_MECHANISM", "none", "SASL authentication: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS credentials from the SDK's default chain).", func(c *Config, v string) error {
 		for _, m := range SASLMechanisms {
 			if strings.EqualFold(v, m) {
 				c.SASLMechanism = m
@@ -78,89 +79,89 @@ var Vars = []Var{
 			}
 		}
 		return fmt.Errorf("must be one of %s", strings.Join(SASLMechanisms, ", "))
-	}, func(c Config) string { return c.SASLMechanism }, Plain},
-	{"KAFKA_SASL_USERNAME", "", "SASL user for PLAIN and SCRAM.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.SASLMechanism }, Plain}
+	KafkaSASLUsername = &Var{"KAFKA_SASL_USERNAME", "", "SASL user for PLAIN and SCRAM.", func(c *Config, v string) error {
 		c.SASLUsername = v
 		return nil
-	}, func(c Config) string { return c.SASLUsername }, Plain},
-	{"KAFKA_SASL_PASSWORD", "", "SASL password for PLAIN and SCRAM (a secret: never logged).", func(c *Config, v string) error {
+	}, func(c Config) string { return c.SASLUsername }, Plain}
+	KafkaSASLPassword = &Var{"KAFKA_SASL_PASSWORD", "", "SASL password for PLAIN and SCRAM (a secret: never logged).", func(c *Config, v string) error {
 		c.SASLPassword = v
 		return nil
-	}, func(c Config) string { return c.SASLPassword }, Secret},
-	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foodpipe?sslmode=disable", "PostgreSQL connection URL (a secret: never logged with its password).", func(c *Config, v string) error {
+	}, func(c Config) string { return c.SASLPassword }, Secret}
+	DatabaseURL = &Var{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foodpipe?sslmode=disable", "PostgreSQL connection URL (a secret: never logged with its password).", func(c *Config, v string) error {
 		if err := checkDatabaseURL(v); err != nil {
 			return err
 		}
 		c.DatabaseURL = v
 		return nil
-	}, func(c Config) string { return c.DatabaseURL }, SecretInURL},
-	{"DB_MAX_CONNS", "4", "Most PostgreSQL connections one process opens.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.DatabaseURL }, SecretInURL}
+	DBMaxConns = &Var{"DB_MAX_CONNS", "4", "Most PostgreSQL connections one process opens.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 1000)
 		c.DBMaxConns = int32(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(int(c.DBMaxConns)) }, Plain},
-	{"DB_CONNECT_TIMEOUT", "0s", "How long consume and analytics wait at start for PostgreSQL to answer, trying again with backoff, before they stop with an error; 0 waits for ever, as Kafka clients wait for their brokers: a stopped container is restarted anyway, and /readyz tells an orchestrator why the consumer is not ready yet.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(int(c.DBMaxConns)) }, Plain}
+	DBConnectTimeout = &Var{"DB_CONNECT_TIMEOUT", "0s", "How long consume and analytics wait at start for PostgreSQL to answer, trying again with backoff, before they stop with an error; 0 waits for ever, as Kafka clients wait for their brokers: a stopped container is restarted anyway, and /readyz tells an orchestrator why the consumer is not ready yet.", func(c *Config, v string) error {
 		return setDuration(&c.DBConnectTimeout, v, 0, 24*time.Hour, "0 (for ever) to 24h such as 2m")
-	}, func(c Config) string { return c.DBConnectTimeout.String() }, Plain},
-	{"DB_MIGRATE", "true", "Whether the consumer applies schema migrations at start.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.DBConnectTimeout.String() }, Plain}
+	DBMigrate = &Var{"DB_MIGRATE", "true", "Whether the consumer applies schema migrations at start.", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return errors.New("must be true or false")
 		}
 		c.Migrate = b
 		return nil
-	}, func(c Config) string { return strconv.FormatBool(c.Migrate) }, Plain},
-	{"PRODUCER_RATE", "10", "Orders per second the producer generates; 0 means as fast as possible.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.FormatBool(c.Migrate) }, Plain}
+	ProducerRate = &Var{"PRODUCER_RATE", "10", "Orders per second the producer generates; 0 means as fast as possible.", func(c *Config, v string) error {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r < 0 || r > 10_000_000 || r != r {
 			return errors.New("must be a number from 0 to 10000000")
 		}
 		c.ProducerRate = r
 		return nil
-	}, func(c Config) string { return strconv.FormatFloat(c.ProducerRate, 'g', -1, 64) }, Plain},
-	{"PRODUCER_RETRIES", "3", "Retries of a failed publish, with exponential backoff, before the producer gives up.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.FormatFloat(c.ProducerRate, 'g', -1, 64) }, Plain}
+	ProducerRetries = &Var{"PRODUCER_RETRIES", "3", "Retries of a failed publish, with exponential backoff, before the producer gives up.", func(c *Config, v string) error {
 		n, err := parseInt(v, 0, 100)
 		c.ProducerRetries = int(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(c.ProducerRetries) }, Plain},
-	{"PRODUCER_LINGER", "0s", "How long the producer waits to fill a batch before sending it: latency against requests per order. Batches still form while a request is in flight.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(c.ProducerRetries) }, Plain}
+	ProducerLinger = &Var{"PRODUCER_LINGER", "0s", "How long the producer waits to fill a batch before sending it: latency against requests per order. Batches still form while a request is in flight.", func(c *Config, v string) error {
 		return setDuration(&c.ProducerLinger, v, 0, time.Second, "0 to 1s such as 5ms")
-	}, func(c Config) string { return c.ProducerLinger.String() }, Plain},
-	{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.ProducerLinger.String() }, Plain}
+	ConsumerBatchSize = &Var{"CONSUMER_BATCH_SIZE", "5000", "Most records the consumer writes to PostgreSQL in one transaction.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 100000)
 		c.BatchSize = int(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(c.BatchSize) }, Plain},
-	{"CONSUMER_WRITERS", "3", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(c.BatchSize) }, Plain}
+	ConsumerWriters = &Var{"CONSUMER_WRITERS", "3", "Partitions one consumer writes to PostgreSQL at once, each batch on its own connection (at most DB_MAX_CONNS).", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 64)
 		c.Writers = int(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(c.Writers) }, Plain},
-	{"CONSUMER_DB_RETRIES", "3", "Retries of a failed database write, with exponential backoff, before the circuit breaker opens.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(c.Writers) }, Plain}
+	ConsumerDBRetries = &Var{"CONSUMER_DB_RETRIES", "3", "Retries of a failed database write, with exponential backoff, before the circuit breaker opens.", func(c *Config, v string) error {
 		n, err := parseInt(v, 0, 100)
 		c.DBRetries = int(n)
 		return err
-	}, func(c Config) string { return strconv.Itoa(c.DBRetries) }, Plain},
-	{"CONSUMER_SESSION_TIMEOUT", "10s", "How long the group waits for a silent consumer before giving its partitions to the others.", func(c *Config, v string) error {
+	}, func(c Config) string { return strconv.Itoa(c.DBRetries) }, Plain}
+	ConsumerSessionTimeout = &Var{"CONSUMER_SESSION_TIMEOUT", "10s", "How long the group waits for a silent consumer before giving its partitions to the others.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second || d > 5*time.Minute {
 			return errors.New("must be a duration from 1s to 5m such as 10s")
 		}
 		c.SessionTimeout = d
 		return nil
-	}, func(c Config) string { return c.SessionTimeout.String() }, Plain},
-	{"CONSUMER_FETCH_MAX_WAIT", "250ms", "Longest a fetch waits at the broker for new messages when there are none.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.SessionTimeout.String() }, Plain}
+	ConsumerFetchMaxWait = &Var{"CONSUMER_FETCH_MAX_WAIT", "250ms", "Longest a fetch waits at the broker for new messages when there are none.", func(c *Config, v string) error {
 		return setDuration(&c.FetchMaxWait, v, time.Millisecond, 10*time.Second, "1ms to 10s such as 250ms")
-	}, func(c Config) string { return c.FetchMaxWait.String() }, Plain},
-	{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.FetchMaxWait.String() }, Plain}
+	StatsInterval = &Var{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return errors.New("must be a positive duration such as 5s")
 		}
 		c.StatsInterval = d
 		return nil
-	}, func(c Config) string { return c.StatsInterval.String() }, Plain},
-	{"METRICS_ADDR", "", "host:port where produce and consume serve /metrics, /healthz and /readyz; empty turns the server off.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.StatsInterval.String() }, Plain}
+	MetricsAddr = &Var{"METRICS_ADDR", "", "host:port where produce and consume serve /metrics, /healthz and /readyz; empty turns the server off.", func(c *Config, v string) error {
 		if v == "" {
 			c.MetricsAddr = ""
 			return nil
@@ -174,10 +175,43 @@ var Vars = []Var{
 		}
 		c.MetricsAddr = v
 		return nil
-	}, func(c Config) string { return c.MetricsAddr }, Plain},
-	{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {
+	}, func(c Config) string { return c.MetricsAddr }, Plain}
+	LogLevel = &Var{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
-	}, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }, Plain},
+	}, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }, Plain}
+)
+
+// Vars lists every variable foodpipe reads, in the order .env.example shows them.
+var Vars = []*Var{
+	KafkaBrokers,
+	KafkaTopic,
+	KafkaDLQTopic,
+	KafkaGroup,
+	KafkaAnalyticsGroup,
+	KafkaPartitions,
+	KafkaReplicationFactor,
+	KafkaRetention,
+	KafkaClientID,
+	KafkaTLS,
+	KafkaTLSCAFile,
+	KafkaSASLMechanism,
+	KafkaSASLUsername,
+	KafkaSASLPassword,
+	DatabaseURL,
+	DBMaxConns,
+	DBConnectTimeout,
+	DBMigrate,
+	ProducerRate,
+	ProducerRetries,
+	ProducerLinger,
+	ConsumerBatchSize,
+	ConsumerWriters,
+	ConsumerDBRetries,
+	ConsumerSessionTimeout,
+	ConsumerFetchMaxWait,
+	StatsInterval,
+	MetricsAddr,
+	LogLevel,
 }
 
 // SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.
