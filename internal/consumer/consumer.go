@@ -58,7 +58,9 @@ type Store interface {
 		publish func(context.Context, []store.DeadLetter) []error) (int, error)
 }
 
-// Config says how the consumer runs.
+// Config says how the consumer runs. Its settings have no defaults here:
+// they come from package config, which holds every default, and New refuses
+// one left out (see check) rather than run on a value of its own.
 type Config struct {
 	ID        string // this member's name in logs and stats
 	Group     string
@@ -66,20 +68,21 @@ type Config struct {
 	DLQTopic  string
 	BatchSize int
 	// SessionTimeout is how soon a crashed member's partitions move to the
-	// others; 0 keeps the client's default (45 s).
+	// others.
 	SessionTimeout time.Duration
 	// FetchMaxWait is how long a fetch waits at the broker when nothing
-	// is new; 0 means 250 ms.
+	// is new.
 	FetchMaxWait time.Duration
 	// DBRetries is how many times a failed write is retried, with
-	// exponential backoff, before the circuit breaker opens.
+	// exponential backoff, before the circuit breaker opens; 0 opens it at
+	// the first failure.
 	DBRetries int
 	// StatsInterval is how often counters are logged; 0 means never.
 	StatsInterval time.Duration
 	// ShutdownTimeout bounds finishing the batch in hand after a stop signal.
 	ShutdownTimeout time.Duration
 	// Writers is how many partitions' batches are written at once, each
-	// on its own database connection; 0 means 3.
+	// on its own database connection.
 	Writers int
 	// InstanceID, when set, makes this member static (Kafka's
 	// group.instance.id, KIP-345): a member that crashes and restarts with
@@ -102,6 +105,33 @@ type Config struct {
 	Hooks []kgo.Hook
 }
 
+// check refuses a Config with a setting left out or out of range, naming
+// each. A zero is a mistake in the wiring, not a wish for a default: a
+// default written here as well as in package config is how the two came to
+// differ (a batch of 1000 here against 5000 there, a session of 45 s
+// against 10 s).
+func (cfg Config) check() error {
+	var errs []error
+	need := func(ok bool, field, want string) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s must be %s", field, want))
+		}
+	}
+	need(cfg.Group != "", "Group", "set")
+	need(cfg.Topic != "", "Topic", "set")
+	need(cfg.DLQTopic != "", "DLQTopic", "set")
+	need(cfg.BatchSize > 0, "BatchSize", "at least 1")
+	need(cfg.Writers > 0, "Writers", "at least 1")
+	need(cfg.DBRetries >= 0, "DBRetries", "0 or more")
+	need(cfg.SessionTimeout > 0, "SessionTimeout", "positive")
+	need(cfg.FetchMaxWait > 0, "FetchMaxWait", "positive")
+	need(cfg.ShutdownTimeout > 0, "ShutdownTimeout", "positive")
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
 // writeTimeout bounds one attempt at writing a batch.
 const writeTimeout = 15 * time.Second
 
@@ -115,8 +145,12 @@ const RebalanceTimeout = writeTimeout + 5*time.Second
 // rebalance puts on a member stuck on its batch.
 const AwayAfter = writeTimeout
 
-// errDatabaseAway ends a session: the database has not taken a batch for AwayAfter.
-var errDatabaseAway = errors.New("database away")
+var (
+	// ErrConfig is returned by New for a Config it cannot run on.
+	ErrConfig = errors.New("consumer config")
+	// errDatabaseAway ends a session: the database has not taken a batch for AwayAfter.
+	errDatabaseAway = errors.New("database away")
+)
 
 // Stats are the consumer's counters.
 type Stats struct {
@@ -174,17 +208,11 @@ func (c *Consumer) ID() string { return c.cfg.ID }
 
 // New builds a consumer; base are the client options from kafka.ClientOpts.
 func New(base []kgo.Opt, st Store, cfg Config, log *slog.Logger) (*Consumer, error) {
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1000
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 8 * time.Second
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons()})
-	}
-	if cfg.Writers <= 0 {
-		cfg.Writers = 3
 	}
 	log = log.With(slog.String("consumer", cfg.ID))
 	c := &Consumer{base: base, store: st, cfg: cfg, log: log, owned: map[int32]bool{},

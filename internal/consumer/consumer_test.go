@@ -126,12 +126,19 @@ func member(t *testing.T, c *cluster, st Store, id string, w io.Writer) (*Consum
 // memberWith is member with the configuration changed by tweak.
 func memberWith(t *testing.T, c *cluster, st Store, id string, w io.Writer, tweak func(*Config)) (*Consumer, context.CancelFunc) {
 	t.Helper()
-	cfg := Config{
-		ID: id, Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: 1,
-		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}
+	cfg := testConfig(id, group)
 	tweak(&cfg)
 	return runMember(t, c, st, cfg, slog.New(slog.NewJSONHandler(w, nil)), nil)
+}
+
+// testConfig is a member's configuration in these tests: every setting
+// given, as New wants; small batches, one retry, and a short session, so that
+// a test's rebalances take seconds.
+func testConfig(id, grp string) Config {
+	return Config{
+		ID: id, Group: grp, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, Writers: 3, DBRetries: 1,
+		SessionTimeout: 2 * time.Second, FetchMaxWait: 250 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+	}
 }
 
 // runMember runs a consumer with cfg, logging to log, and its Kafka client
@@ -636,7 +643,7 @@ func TestPollTakesTheFollowingFetchAndNoTimeout(t *testing.T) {
 	_, recs := orders(7, 3)
 	c.produce(t, recs[0])
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}}), nil,
-		Config{ID: "p", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100}, slog.New(slog.DiscardHandler))
+		testConfig("p", group), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -772,7 +779,7 @@ func TestAStopDuringAPublishSendsEachDeadLetterOnce(t *testing.T) {
 	defer cancel()
 	wrapped := &stopWhilePublishing{Store: st, stop: cancel}
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}}), wrapped,
-		Config{ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, ShutdownTimeout: 5 * time.Second},
+		testConfig("c1", group),
 		slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -798,4 +805,46 @@ func TestAStopDuringAPublishSendsEachDeadLetterOnce(t *testing.T) {
 	if err := st.Pool().QueryRow(context.Background(), "SELECT count(*) FROM dead_letters WHERE published_at IS NULL").Scan(&unpublished); err != nil || unpublished != 0 {
 		t.Errorf("%d dead letters left unpublished (%v), want 0", unpublished, err)
 	}
+}
+
+// New refuses a Config with a setting left out, and names it: the defaults
+// are package config's, and a consumer that filled in a zero with one of its
+// own would run on a value nobody declared. A zero that means something
+// (no retries, no stats lines) is taken.
+func TestNewRefusesASettingLeftOutAndNamesIt(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tt := range []struct {
+		field string
+		leave func(*Config)
+	}{
+		{"Group", func(c *Config) { c.Group = "" }},
+		{"Topic", func(c *Config) { c.Topic = "" }},
+		{"DLQTopic", func(c *Config) { c.DLQTopic = "" }},
+		{"BatchSize", func(c *Config) { c.BatchSize = 0 }},
+		{"Writers", func(c *Config) { c.Writers = 0 }},
+		{"DBRetries", func(c *Config) { c.DBRetries = -1 }},
+		{"SessionTimeout", func(c *Config) { c.SessionTimeout = 0 }},
+		{"FetchMaxWait", func(c *Config) { c.FetchMaxWait = 0 }},
+		{"ShutdownTimeout", func(c *Config) { c.ShutdownTimeout = 0 }},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			cfg := testConfig("c1", group)
+			tt.leave(&cfg)
+			cons, err := New(nil, nil, cfg, log)
+			if err == nil {
+				cons.pub.Close()
+				t.Fatalf("New took a Config without %s, and runs on %+v", tt.field, cons.cfg)
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.field+" must be") {
+				t.Errorf("New = %v, want ErrConfig naming %s", err, tt.field)
+			}
+		})
+	}
+	cfg := testConfig("c1", group)
+	cfg.DBRetries, cfg.StatsInterval = 0, 0
+	cons, err := New(nil, nil, cfg, log)
+	if err != nil {
+		t.Fatalf("New of a whole Config: %v", err)
+	}
+	cons.pub.Close()
 }

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -72,7 +71,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// being written: the batch is finished and committed first, so two
 		// members never write the same partition at once.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(cmp.Or(cfg.FetchMaxWait, 250*time.Millisecond)),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
 		// Only committed transactions are read (Kafka's isolation.level
 		// read_committed): an order a transactional producer aborted never
 		// happened, and one in a transaction still open may yet be aborted,
@@ -83,8 +82,8 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// is gone only when its heartbeats stop for the session timeout, and
 		// its partitions wait that long. Heartbeats run on their own
 		// goroutine, so a short timeout does not misfire on slow batches.
-		kgo.SessionTimeout(cmp.Or(cfg.SessionTimeout, 45*time.Second)),
-		kgo.HeartbeatInterval(cmp.Or(cfg.SessionTimeout, 45*time.Second) / 3),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.SessionTimeout / 3),
 		// A rebalance waits this long for a live member to finish its
 		// batch and rejoin; then the coordinator drops it and hands its
 		// partitions to the others. A member stuck on its database (cut

@@ -83,10 +83,7 @@ func (l *quietLog) lines(msg string) int {
 
 func memberLogged(t *testing.T, c *cluster, st Store, id, grp string, log *slog.Logger) (*Consumer, context.CancelFunc) {
 	t.Helper()
-	return runMember(t, c, st, Config{
-		ID: id, Group: grp, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, DBRetries: 1,
-		SessionTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}, log, log)
+	return runMember(t, c, st, testConfig(id, grp), log, log)
 }
 
 // Another application writes orders in Kafka transactions and aborts some:
@@ -359,7 +356,7 @@ func TestAFetchPastTheLogStartIsAnExpiredStretchAndATransactionsHoleIsNot(t *tes
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}}), st,
-		Config{ID: "c1", Group: group, Topic: topic, DLQTopic: dlqTopic}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+		testConfig("c1", group), slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,18 +226,30 @@ func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id s
 	if err != nil {
 		return nil, err
 	}
-	return consumer.New(base, st, consumer.Config{
+	cc := ConsumerConfig(cfg, id)
+	cc.Hooks, cc.Observe, cc.Metrics = []kgo.Hook{KafkaHook(m)}, observe, m
+	return consumer.New(base, st, cc, log)
+}
+
+// shutdownTimeout is how long a member told to stop may take to finish the
+// batch in hand: within the 10 s docker stop waits before it kills (an
+// orchestrator's grace, 30 s in deploy/k8s, is longer).
+const shutdownTimeout = 8 * time.Second
+
+// ConsumerConfig is the group member named id as cfg configures it: every
+// setting of the member's comes from cfg, none from a default of the
+// consumer's (it has none), and the member is static (its id is Kafka's
+// group.instance.id).
+func ConsumerConfig(cfg config.Config, id string) consumer.Config {
+	return consumer.Config{
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
 		BatchSize: cfg.BatchSize, Writers: cfg.Writers, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
 		SessionTimeout:  cfg.SessionTimeout,
 		FetchMaxWait:    cfg.FetchMaxWait,
-		ShutdownTimeout: 8 * time.Second,
+		ShutdownTimeout: shutdownTimeout,
 		ClientID:        cfg.ClientID + "-" + id,
 		InstanceID:      id,
-		Hooks:           []kgo.Hook{KafkaHook(m)},
-		Observe:         observe,
-		Metrics:         m,
-	}, log)
+	}
 }
 
 // KafkaHook adds the Kafka client's own metrics (connections, bytes,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -145,4 +146,36 @@ func TestAwaitStoreGivesUp(t *testing.T) {
 			t.Errorf("AwaitStore of a missing database = %v after %v, want an error at once", err, time.Since(began))
 		}
 	})
+}
+
+// A member built from the defaults runs on the values the Vars table
+// declares, read from the table's own text: a default written again
+// anywhere between the table and the consumer shows here (and one the
+// consumer would fill in is refused by consumer.New).
+func TestAMemberOnTheDefaultsRunsOnTheDeclaredValues(t *testing.T) {
+	cc := wire.ConsumerConfig(config.Default(), "c1")
+	for _, tt := range []struct {
+		v   *config.Var
+		got string
+	}{
+		{config.KafkaGroup, cc.Group},
+		{config.KafkaTopic, cc.Topic},
+		{config.KafkaDLQTopic, cc.DLQTopic},
+		{config.ConsumerBatchSize, strconv.Itoa(cc.BatchSize)},
+		{config.ConsumerWriters, strconv.Itoa(cc.Writers)},
+		{config.ConsumerDBRetries, strconv.Itoa(cc.DBRetries)},
+		{config.ConsumerSessionTimeout, cc.SessionTimeout.String()},
+		{config.ConsumerFetchMaxWait, cc.FetchMaxWait.String()},
+		{config.StatsInterval, cc.StatsInterval.String()},
+	} {
+		if tt.got != tt.v.Default {
+			t.Errorf("the member runs on %s=%s, but the default declared is %s", tt.v.Name, tt.got, tt.v.Default)
+		}
+	}
+	if want := config.KafkaClientID.Default + "-c1"; cc.ClientID != want || cc.InstanceID != "c1" || cc.ID != "c1" {
+		t.Errorf("the member is %q with client id %q and instance id %q, want c1, %q, c1", cc.ID, cc.ClientID, cc.InstanceID, want)
+	}
+	if cc.ShutdownTimeout <= 0 {
+		t.Errorf("the member has no shutdown budget: %v", cc.ShutdownTimeout)
+	}
 }
