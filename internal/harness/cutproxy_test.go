@@ -95,11 +95,11 @@ func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 		t.Skip("slow (seconds of waiting or child processes): make test runs it")
 	}
 	pl := start(t, harness.EmbeddedBroker, &events{})
-	a, err := pl.SpawnConsumer("consumer-a", "GOMEMLIMIT=")
+	a, err := pl.SpawnConsumer("consumer-a", nil, "GOMEMLIMIT=")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := pl.SpawnConsumer("consumer-b", "GOMEMLIMIT=100MiB")
+	b, err := pl.SpawnConsumer("consumer-b", nil, "GOMEMLIMIT=100MiB")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestConsumerChildrenServeMetricsApart(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	quiet, err := pl.Spawn("quiet", pl.ChildEnv(), "config")
+	quiet, err := pl.Spawn("quiet", pl.ChildEnv(nil), "config")
 	if err != nil {
 		t.Fatal(err)
 	}

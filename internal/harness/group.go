@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
 )
 
@@ -26,10 +27,15 @@ type Group struct {
 }
 
 // SpawnGroup starts n consumers of group on topic, named group-1 ... group-n,
-// with extra added to their environment.
-func (p *Pipeline) SpawnGroup(topic, group string, n int, extra ...string) (*Group, error) {
+// configured as ChildEnv says with edit and extra.
+func (p *Pipeline) SpawnGroup(topic, group string, n int, edit func(*config.Config), extra ...string) (*Group, error) {
 	g := &Group{Name: group, Topic: topic, p: p}
-	env := p.ChildEnv(append([]string{"KAFKA_TOPIC=" + topic, "KAFKA_GROUP=" + group}, extra...)...)
+	env := p.ChildEnv(func(c *config.Config) {
+		c.Topic, c.Group = topic, group
+		if edit != nil {
+			edit(c)
+		}
+	}, extra...)
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("%s-%d", group, i)
 		kid, err := p.Spawn(id, env, "consume", "--id", id)

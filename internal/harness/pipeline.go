@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -241,15 +240,20 @@ func (p *Pipeline) Admin(ctx context.Context) (*kadm.Client, func(), error) {
 	return wire.Admin(ctx, p.Config, p.clientLog)
 }
 
-// ChildEnv is the environment of a foodpipe child: this process's, pointed
-// at the pipeline's broker, topics and database, with the migrations left
-// to the harness; extra (NAME=value) comes last and wins.
-func (p *Pipeline) ChildEnv(extra ...string) []string {
+// ChildEnv is the environment of a foodpipe child: this process's, then
+// every variable of the pipeline's configuration (its broker, topics and
+// database, with the migrations left to the harness, which applied them)
+// as edit, when not nil, changes it, so that a child runs on the
+// configuration it is given whatever the environment or a .env file says.
+// extra (NAME=value) comes last and wins: it is for what is not a setting
+// (GOMEMLIMIT, FOODPIPE_FAULT).
+func (p *Pipeline) ChildEnv(edit func(*config.Config), extra ...string) []string {
 	c := p.Config
-	env := append(os.Environ(),
-		"KAFKA_BROKERS="+strings.Join(c.Brokers, ","), "KAFKA_TOPIC="+c.Topic, "KAFKA_DLQ_TOPIC="+c.DLQTopic,
-		"KAFKA_GROUP="+c.Group, "DATABASE_URL="+c.DatabaseURL, "DB_MIGRATE=false")
-	return append(env, extra...)
+	c.Migrate = false
+	if edit != nil {
+		edit(&c)
+	}
+	return append(append(os.Environ(), config.Environ(c)...), extra...)
 }
 
 // Spawn starts `foodpipe args...` as a child named name, with env (see
@@ -272,23 +276,28 @@ func (p *Pipeline) Spawn(name string, env []string, args ...string) (*Process, e
 	return c, nil
 }
 
-// SpawnConsumer starts `foodpipe consume --id id` as a child, a member of
-// the pipeline's group unless extra names another. Each child serves its
-// metrics and readiness on a METRICS_ADDR of its own (Process.MetricsAddr),
-// so that several can run side by side and be read apart; extra may name
-// another.
-func (p *Pipeline) SpawnConsumer(id string, extra ...string) (*Process, error) {
+// SpawnConsumer starts `foodpipe consume --id id` as a child, configured as
+// ChildEnv says with edit and extra. Each child serves its metrics and
+// readiness on a METRICS_ADDR of its own (Process.MetricsAddr), so that
+// several can run side by side and be read apart; edit may set another.
+func (p *Pipeline) SpawnConsumer(id string, edit func(*config.Config), extra ...string) (*Process, error) {
 	addr, err := FreeLoopback()
 	if err != nil {
 		return nil, err
 	}
-	return p.Spawn(id, p.ChildEnv(append([]string{"METRICS_ADDR=" + addr}, extra...)...), "consume", "--id", id)
+	env := p.ChildEnv(func(c *config.Config) {
+		c.MetricsAddr = addr
+		if edit != nil {
+			edit(c)
+		}
+	}, extra...)
+	return p.Spawn(id, env, "consume", "--id", id)
 }
 
 // startBroker starts the child broker on the pipeline's address and data
 // directory, and waits until it serves.
 func (p *Pipeline) startBroker(ctx context.Context) error {
-	b, err := Spawn(Command{Name: "broker", Exe: p.Exe, Env: p.ChildEnv("LOG_LEVEL=warn"), Log: p.childLog,
+	b, err := Spawn(Command{Name: "broker", Exe: p.Exe, Env: p.ChildEnv(func(c *config.Config) { c.LogLevel = slog.LevelWarn }), Log: p.childLog,
 		Args: []string{"broker", "--listen", p.BrokerAddr(), "--data-dir", filepath.Join(p.brokerDir, "data")}})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,7 +110,7 @@ func TestChildBrokerRestartsWithItsData(t *testing.T) {
 	}
 	ev := &events{}
 	pl := start(t, harness.ChildBroker, ev)
-	c, err := pl.SpawnConsumer("consumer-1")
+	c, err := pl.SpawnConsumer("consumer-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestKilledChildIsToldAsAnEvent(t *testing.T) {
 	}
 	ev := &events{}
 	pl := start(t, harness.EmbeddedBroker, ev)
-	g, err := pl.SpawnGroup(pl.Config.Topic, "harness-test", 2)
+	g, err := pl.SpawnGroup(pl.Config.Topic, "harness-test", 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,5 +255,33 @@ func TestTheKafkaClientsLogToClientLog(t *testing.T) {
 	}
 	if strings.Contains(own.String(), `"component":"kgo"`) {
 		t.Errorf("the Kafka clients' lines are in Log:\n%s", own.String())
+	}
+}
+
+// A child is given the pipeline's configuration, whatever this process's
+// environment says, with the migrations left to the harness and the
+// caller's changes; what is not a setting comes last.
+func TestAChildIsGivenThePipelinesConfiguration(t *testing.T) {
+	t.Setenv("KAFKA_TOPIC", "from-the-environment")
+	cfg := config.Default()
+	cfg.Topic, cfg.BatchSize, cfg.DatabaseURL = "pipeline-topic", 123, "postgres://u:secret@db:5432/x"
+	pl := &harness.Pipeline{Config: cfg}
+	env := pl.ChildEnv(func(c *config.Config) { c.LogLevel = slog.LevelWarn }, "GOMEMLIMIT=1GiB")
+	if env[len(env)-1] != "GOMEMLIMIT=1GiB" {
+		t.Errorf("the environment ends with %q, want what was added", env[len(env)-1])
+	}
+	child := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		child[k] = v // the last one wins, as it does for the child
+	}
+	got, err := config.Load(func(k string) (string, bool) { v, ok := child[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cfg
+	want.Migrate, want.LogLevel = false, slog.LevelWarn
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the child loads\n%+v\nwant\n%+v", got, want)
 	}
 }

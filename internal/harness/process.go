@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"foodpipe/internal/config"
 )
 
 // Process is a running `foodpipe` subcommand.
@@ -58,7 +60,7 @@ func Spawn(c Command) (*Process, error) {
 	p := &Process{Name: c.Name, cmd: exec.Command(c.Exe, c.Args...), log: &LogBuffer{Limit: 1 << 20}, done: make(chan struct{}), onExit: c.onExit}
 	p.cmd.Env, p.cmd.Dir = c.Env, c.Dir
 	for _, kv := range c.Env {
-		if v, ok := strings.CutPrefix(kv, "METRICS_ADDR="); ok {
+		if v, ok := strings.CutPrefix(kv, config.MetricsAddr.Name+"="); ok {
 			p.MetricsAddr = v // the last one wins, as it does for the child
 		}
 	}

@@ -7,11 +7,13 @@ package lab
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 )
@@ -39,11 +41,11 @@ func (l *Lab) addConsumer(byUser bool) (string, error) {
 	}
 	l.st.nextID++
 	id := fmt.Sprintf("consumer-%d", l.st.nextID)
-	// The lab's session timeout, named: the page counts a dead member's
-	// down from it, and a child would otherwise read its own from the
-	// environment and .env.
-	p, err := l.pl.SpawnConsumer(id, "DATABASE_URL="+l.childDB, "LOG_LEVEL=warn",
-		"CONSUMER_SESSION_TIMEOUT="+l.st.session.String())
+	// The lab's session timeout, set here by name as well: the page counts
+	// a dead member's down from it.
+	p, err := l.pl.SpawnConsumer(id, func(c *config.Config) {
+		c.DatabaseURL, c.LogLevel, c.SessionTimeout = l.childDB, slog.LevelWarn, l.st.session
+	})
 	if err != nil {
 		return "", fmt.Errorf("add consumer: %w", err)
 	}

@@ -8,11 +8,13 @@ package lab
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
 )
@@ -78,8 +80,10 @@ func (l *Lab) StartAnalytics() error {
 	if err != nil {
 		return fmt.Errorf("start analytics: %w", err)
 	}
-	p, err := l.pl.Spawn(analyticsID, l.pl.ChildEnv("DATABASE_URL="+l.childDB, "LOG_LEVEL=warn", "METRICS_ADDR="+addr),
-		"analytics", "--id", analyticsID)
+	env := l.pl.ChildEnv(func(c *config.Config) {
+		c.DatabaseURL, c.LogLevel, c.MetricsAddr = l.childDB, slog.LevelWarn, addr
+	})
+	p, err := l.pl.Spawn(analyticsID, env, "analytics", "--id", analyticsID)
 	if err != nil {
 		return fmt.Errorf("start analytics: %w", err)
 	}

@@ -72,8 +72,7 @@ func Bench(ctx context.Context, pl *harness.Pipeline, o BenchOptions) (BenchRepo
 	rep := BenchReport{Orders: o.Orders, BatchSize: cfg.BatchSize, Writers: cfg.Writers, Autovacuum: o.Autovacuum}
 
 	b := &bench{cfg: cfg, log: o.Log, out: out, st: st, pl: pl,
-		childEnv: []string{"LOG_LEVEL=info", "STATS_INTERVAL=1h", "METRICS_ADDR=", "CONSUMER_BATCH_SIZE=" + strconv.Itoa(cfg.BatchSize),
-			"CONSUMER_WRITERS=" + strconv.Itoa(cfg.Writers), "DB_MAX_CONNS=" + strconv.Itoa(int(cfg.DBMaxConns))}}
+		child: func(c *config.Config) { c.LogLevel, c.StatsInterval, c.MetricsAddr = slog.LevelInfo, time.Hour, "" }}
 	rep.Machine = BenchMachine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Database: string(db.Source)}
 	var err error
 	if rep.Machine.PostgreSQL, err = st.ServerVersion(ctx); err != nil {
@@ -211,9 +210,10 @@ type bench struct {
 	out io.Writer
 	st  *store.Store
 	pl  *harness.Pipeline
-	// childEnv is added to each consumer child's environment.
-	childEnv []string
-	drains   int
+	// child changes each consumer child's configuration, the pipeline's
+	// (batch size, writers, connections and all) otherwise.
+	child  func(*config.Config)
+	drains int
 }
 
 // preload produces n orders to a new topic as fast as the producer goes and
@@ -269,7 +269,7 @@ func (b *bench) drainInto(ctx context.Context, topic string, partitions, consume
 	// Each drain is a new group, so it starts at the beginning of the topic.
 	b.drains++
 	group := fmt.Sprintf("bench-%s-%d-%d", topic, consumers, b.drains)
-	g, err := b.pl.SpawnGroup(topic, group, consumers, b.childEnv...)
+	g, err := b.pl.SpawnGroup(topic, group, consumers, b.child)
 	if err != nil {
 		return BenchDrain{}, err
 	}
@@ -322,7 +322,10 @@ func (b *bench) atRateWith(ctx context.Context, r float64, d, linger, fetchWait 
 	}
 	defer cl.Close()
 	group := "bench-" + topic
-	g, err := b.pl.SpawnGroup(topic, group, 1, append(b.childEnv, "CONSUMER_FETCH_MAX_WAIT="+fetchWait.String())...)
+	g, err := b.pl.SpawnGroup(topic, group, 1, func(c *config.Config) {
+		b.child(c)
+		c.FetchMaxWait = fetchWait
+	})
 	if err != nil {
 		return BenchLatency{}, BenchProducerRate{}, dp, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/wire"
@@ -71,7 +72,7 @@ func Soak(ctx context.Context, pl *harness.Pipeline, o SoakOptions) (SoakReport,
 		return SoakReport{}, err
 	}
 	defer closeAdm()
-	producer, err := pl.Spawn("producer", pl.ChildEnv("LOG_LEVEL=warn"), "produce",
+	producer, err := pl.Spawn("producer", pl.ChildEnv(func(c *config.Config) { c.LogLevel = slog.LevelWarn }), "produce",
 		"--rate", strconv.FormatFloat(cfg.ProducerRate, 'f', -1, 64), "--duration", o.Duration.String())
 	if err != nil {
 		return SoakReport{}, err
