@@ -6,11 +6,9 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/consumer"
 	"foodpipe/internal/demo"
 )
 
@@ -18,8 +16,8 @@ import (
 // PostgreSQL server (or a temporary one) when DATABASE_URL is not set.
 var demoDatabase = "foodpipe_demo"
 
-// runDemo runs the demo (see demo.Run), draws its events in the live view
-// and prints its summary.
+// runDemo runs the demo (see demo.Run), draws its events in its live view
+// (demo.View) and prints its summary.
 func runDemo(ctx context.Context, env *Env, args []string) error {
 	f, err := newFlags(env, "demo")
 	if err != nil {
@@ -52,13 +50,13 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		out = env.Stderr
 	}
 	tty := env.terminal(out)
-	w := &demoWatch{out: out, tty: tty, target: *orders, progress: func() {}, produced: map[int32]int64{}}
+	view := demo.NewView(out, tty, *orders)
 	// On a terminal the live view is redrawn in place: the Kafka clients'
 	// own lines stay off it (Env.clientLog).
 	s, err := demo.Run(ctx, demo.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase,
 		Orders: *orders, Consumers: *consumers, Wait: *wait, Analytics: *analytics, StopOneAfter: *stopOneAfter,
-		Log: env.Log, ClientLog: env.clientLog(tty), Observe: w.observe})
-	w.progress()
+		Log: env.Log, ClientLog: env.clientLog(tty), Observe: view.Observe})
+	view.Close()
 	if err != nil {
 		return err
 	}
@@ -66,53 +64,6 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return demo.Judge(s, *orders)
-}
-
-// demoWatch draws the demo's events: the broker and the database once they
-// are up, then the live view, until the orders are counted.
-type demoWatch struct {
-	out    io.Writer
-	tty    bool
-	target int
-	// view and progress are set on demo.Started, before any member runs.
-	view     *liveView
-	progress func()
-	mu       sync.Mutex
-	produced map[int32]int64 // orders acknowledged, by partition
-}
-
-func (w *demoWatch) observe(e demo.Event) {
-	switch e := e.(type) {
-	case demo.Started:
-		fmt.Fprintf(w.out, "broker    %s (embedded, topic %s with %s)\n", e.Broker, e.Topic, count(e.Partitions, "partition"))
-		fmt.Fprintf(w.out, "database  %s (%s)\n", e.Database, e.Source)
-		w.view = newLiveView(w.out, w.tty, w.target, e.Partitions, func() map[int32]int64 {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			return maps.Clone(w.produced)
-		}, e.Members)
-		every := time.Second
-		if w.tty {
-			every = 250 * time.Millisecond
-		}
-		w.progress = w.view.run(every)
-	case demo.Member:
-		if !e.Analytics {
-			w.view.observe(e.Event)
-		} else if a, ok := e.Event.(consumer.Assigned); ok {
-			// Its rebalances are its group's own: the view tells them apart
-			// from the orders group's, whose owners and counts it draws.
-			w.view.event(a.At, fmt.Sprintf("group %s: %s now owns %v (the orders group is not affected)", e.Group, a.Member, orNone(a.Owned)))
-		}
-	case demo.Acked:
-		w.mu.Lock()
-		w.produced[e.Partition]++
-		w.mu.Unlock()
-	case demo.Stopping:
-		w.view.stop(e.Member, fmt.Sprintf("--stop-one-after %d", e.After))
-	case demo.Counted:
-		w.progress()
-	}
 }
 
 func printSummary(w io.Writer, s demo.Summary) {

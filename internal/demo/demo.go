@@ -2,8 +2,9 @@
 // embedded broker, a producer, a group of consumers and, if asked, an
 // analytics member of a second group), one consumer stopped halfway if
 // asked, until every order produced is in PostgreSQL. It tells what happens
-// as typed events, gathers a Summary and judges it (Judge); the command line
-// draws the events and prints the summary, as it does measure's reports.
+// as typed events, gathers a Summary and judges it (Judge). View draws the
+// events on a terminal as the demo runs; the command line creates it and
+// prints the summary, as it does measure's reports.
 package demo
 
 import (

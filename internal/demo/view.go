@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"fmt"
@@ -13,24 +13,27 @@ import (
 	"foodpipe/internal/telemetry"
 )
 
-// liveView shows the demo while it runs: orders produced and stored per
-// partition, which member owns which partitions, and each rebalance as it
-// happens. It learns all of it from the members' events (observe); on a
-// terminal it redraws one block in place; otherwise (a pipe, a file, a test)
-// it prints one plain line per tick and one per event.
-type liveView struct {
+// View draws a demo while it runs, from its events alone (Observe): the
+// broker and the database once they are up, then the orders produced and
+// stored per partition, which member owns which partitions, and each
+// rebalance as it happens, until the orders are counted. On a terminal it
+// redraws one block in place; otherwise (a pipe, a file, a test) it prints
+// one plain line per tick and one per event.
+type View struct {
 	w      io.Writer
 	tty    bool
 	target int
+	every  time.Duration // how often it draws once the demo has started
+
 	// partitions is how many the topic has: each is shown from the start,
-	// owned or not, produced to or not.
+	// owned or not, produced to or not. They and the members are known on
+	// Started.
 	partitions int32
-	// produced returns the orders acknowledged so far, by partition.
-	produced func() map[int32]int64
-	ids      []string // the members, in the order shown
+	ids        []string // the members, in the order shown
 
 	ticking   sync.Mutex // one tick at a time
 	mu        sync.Mutex
+	produced  map[int32]int64 // orders acknowledged, by partition
 	stopped   map[string]bool
 	away      map[string]bool    // out of the group while its database is away
 	owners    map[string][]int32 // what each member owns now
@@ -38,17 +41,67 @@ type liveView struct {
 	processed map[string]int64   // orders newly stored, by member
 	events    []string
 	drawn     int // lines of the last block, to move back over them
+
+	stopMu sync.Mutex
+	stop   func() // stops the ticks and draws once more; set on Started
 }
 
-// newLiveView draws on w, in place when tty (w is a terminal).
-func newLiveView(w io.Writer, tty bool, target int, partitions int32, produced func() map[int32]int64, ids []string) *liveView {
-	return &liveView{w: w, tty: tty, target: target, partitions: partitions, produced: produced, ids: ids,
+// NewView draws a demo of orders orders on w, in place when tty (w is a
+// terminal: four times a second) and a plain line a second otherwise.
+func NewView(w io.Writer, tty bool, orders int) *View {
+	every := time.Second
+	if tty {
+		every = 250 * time.Millisecond
+	}
+	return &View{w: w, tty: tty, target: orders, every: every, produced: map[int32]int64{},
 		stopped: map[string]bool{}, away: map[string]bool{}, owners: map[string][]int32{}, stored: map[int32]int64{}, processed: map[string]int64{}}
+}
+
+// Observe takes the demo's events: it is Options.Observe. Drawing starts
+// on Started and ends, drawn one last time, on Counted or Close.
+func (v *View) Observe(e Event) {
+	switch e := e.(type) {
+	case Started:
+		fmt.Fprintf(v.w, "broker    %s (embedded, topic %s with %s)\n", e.Broker, e.Topic, count(e.Partitions, "partition"))
+		fmt.Fprintf(v.w, "database  %s (%s)\n", e.Database, e.Source)
+		v.mu.Lock()
+		v.partitions, v.ids = e.Partitions, e.Members
+		v.mu.Unlock()
+		v.stopMu.Lock()
+		v.stop = v.run(v.every)
+		v.stopMu.Unlock()
+	case Member:
+		if !e.Analytics {
+			v.observe(e.Event)
+		} else if a, ok := e.Event.(consumer.Assigned); ok {
+			// Its rebalances are its group's own: the view tells them apart
+			// from the orders group's, whose owners and counts it draws.
+			v.event(a.At, fmt.Sprintf("group %s: %s now owns %v (the orders group is not affected)", e.Group, a.Member, orNone(a.Owned)))
+		}
+	case Acked:
+		v.mu.Lock()
+		v.produced[e.Partition]++
+		v.mu.Unlock()
+	case Stopping:
+		v.stopMember(e.Member, fmt.Sprintf("--stop-one-after %d", e.After))
+	case Counted:
+		v.Close()
+	}
+}
+
+// Close stops drawing, after drawing one last time if the demo started.
+func (v *View) Close() {
+	v.stopMu.Lock()
+	stop := v.stop
+	v.stopMu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // observe takes a member's event. Every member starts with no partitions,
 // so its joining the group shows as its first rebalance.
-func (v *liveView) observe(e consumer.Event) {
+func (v *View) observe(e consumer.Event) {
 	switch e := e.(type) {
 	case consumer.Assigned:
 		v.mu.Lock()
@@ -73,8 +126,8 @@ func (v *liveView) observe(e consumer.Event) {
 	}
 }
 
-// stop marks a member as stopped, with the reason shown in the events.
-func (v *liveView) stop(id, why string) {
+// stopMember marks a member as stopped, with the reason shown in the events.
+func (v *View) stopMember(id, why string) {
 	v.mu.Lock()
 	v.stopped[id] = true
 	v.mu.Unlock()
@@ -82,7 +135,7 @@ func (v *liveView) stop(id, why string) {
 }
 
 // event records something that happened; in plain mode it is printed at once.
-func (v *liveView) event(at time.Time, e string) {
+func (v *View) event(at time.Time, e string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e = at.Format("15:04:05") + "  " + e
@@ -93,7 +146,7 @@ func (v *liveView) event(at time.Time, e string) {
 }
 
 // tick draws the current state.
-func (v *liveView) tick() {
+func (v *View) tick() {
 	v.ticking.Lock()
 	defer v.ticking.Unlock()
 	v.mu.Lock()
@@ -107,7 +160,7 @@ func (v *liveView) tick() {
 
 // run ticks every interval until the returned func is called, which draws
 // one last time.
-func (v *liveView) run(every time.Duration) func() {
+func (v *View) run(every time.Duration) func() {
 	stop := telemetry.Every(every, v.tick)
 	var once sync.Once
 	return func() { once.Do(func() { stop(); v.tick() }) }
@@ -121,8 +174,8 @@ type snapshot struct {
 	partitions             int32
 }
 
-func (v *liveView) snapshot() snapshot {
-	s := snapshot{produced: v.produced(), stored: maps.Clone(v.stored), owner: map[int32]string{}, partitions: v.partitions}
+func (v *View) snapshot() snapshot {
+	s := snapshot{produced: maps.Clone(v.produced), stored: maps.Clone(v.stored), owner: map[int32]string{}, partitions: v.partitions}
 	for _, id := range v.ids {
 		for _, p := range v.owners[id] {
 			s.owner[p] = id
@@ -172,7 +225,7 @@ func (s snapshot) unowned() []int32 {
 // noOwner says why a partition has no owner: while a member runs, the
 // group is between assignments (the first one, or a member left and its
 // partitions are on their way to the others); with none, nobody will take it.
-func (v *liveView) noOwner() string {
+func (v *View) noOwner() string {
 	for _, id := range v.ids {
 		if !v.stopped[id] && !v.away[id] {
 			return "rebalancing"
@@ -181,7 +234,7 @@ func (v *liveView) noOwner() string {
 	return "no member running"
 }
 
-func (v *liveView) plainLine() string {
+func (v *View) plainLine() string {
 	s := v.snapshot()
 	var b strings.Builder
 	fmt.Fprintf(&b, "progress produced %d/%d  stored %d  |", s.totalProd, v.target, s.totalStored)
@@ -198,7 +251,7 @@ func (v *liveView) plainLine() string {
 	return b.String()
 }
 
-func (v *liveView) ownsText(id string) string {
+func (v *View) ownsText(id string) string {
 	if v.stopped[id] {
 		return "stopped"
 	}
@@ -207,7 +260,7 @@ func (v *liveView) ownsText(id string) string {
 
 // drawBlock redraws the block in place: back up over the last one, clear to
 // the end of the screen, draw.
-func (v *liveView) drawBlock() {
+func (v *View) drawBlock() {
 	s := v.snapshot()
 	var b strings.Builder
 	if v.drawn > 0 {
@@ -250,4 +303,12 @@ func orNone(ps []int32) []int32 {
 		return []int32{}
 	}
 	return ps
+}
+
+// count is n with its noun, singular for one: "1 partition", "3 partitions".
+func count[N ~int | ~int32 | ~int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
