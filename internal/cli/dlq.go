@@ -3,12 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"foodpipe/internal/config"
@@ -58,7 +55,7 @@ type dlqFlags struct {
 	limit  *int
 	asJSON *bool
 	// replay
-	offsets  offsetList
+	offsets  dlq.Offsets
 	all, dry *bool
 }
 
@@ -81,42 +78,32 @@ func newDLQFlags(env *Env, sub string) (*dlqFlags, error) {
 	return d, nil
 }
 
-// chosenLetters reads the dead letters of cfg's dead-letter topic that have
-// reason (any when "") and stand at one of offsets (any when none). Call the
-// func to close the reader's client.
-func chosenLetters(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList) (dlq.Reader, []dlq.Letter, func(), error) {
+// dlqReader reads cfg's dead-letter topic. Call the func to close its client.
+func dlqReader(ctx context.Context, env *Env, cfg config.Config) (dlq.Reader, func(), error) {
 	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
 	if err != nil {
-		return dlq.Reader{}, nil, nil, err
+		return dlq.Reader{}, nil, err
 	}
-	r := dlq.Reader{Base: kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}
-	dead, err := r.Letters(ctx)
-	if err != nil {
-		closeAdm()
-		return r, nil, nil, err
-	}
-	var out []dlq.Letter
-	for _, d := range dead {
-		if (reason == "" || d.Reason == reason) && (len(offsets) == 0 || slices.Contains(offsets, d.Offset)) {
-			out = append(out, d)
-		}
-	}
-	return r, out, closeAdm, nil
+	return dlq.Reader{Base: kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), Admin: adm, Topic: cfg.DLQTopic}, closeAdm, nil
 }
 
 func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, limit int, asJSON bool) error {
-	_, dead, done, err := chosenLetters(ctx, env, cfg, reason, nil)
+	r, done, err := dlqReader(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
+	dead, err := r.Chosen(ctx, reason, nil)
+	if err != nil {
+		return err
+	}
 	if limit > 0 && len(dead) > limit {
 		dead = dead[:limit]
 	}
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		for _, d := range dead {
-			if err := enc.Encode(listed(d)); err != nil {
+			if err := enc.Encode(d.Listed()); err != nil {
 				return err
 			}
 		}
@@ -132,7 +119,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 			counts[d.Reason]++
 			fmt.Fprintf(tw, "%d\t%s\t%s/%s@%s\t%s\t%s\t%s%s\n", d.Offset, safe(d.Reason),
 				safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), dlq.Preview(d.Record.Value, 40),
-				safe(inWords(d)), safe(chain(d)))
+				safe(d.InWords()), safe(d.Chain()))
 		}
 		tw.Flush()
 	}
@@ -144,35 +131,18 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 	return nil
 }
 
-// listedLetter is a dead letter as `dlq list --json` prints it. The
-// position of the message it stands for comes in headers, as text; here it
-// is a number, as the letter's own position is, or null when the header is
-// missing or holds no number (a message some other program put there).
-type listedLetter struct {
-	dlq.Letter
-	SourcePartition *int32 `json:"source_partition"`
-	SourceOffset    *int64 `json:"source_offset"`
-}
-
-func listed(d dlq.Letter) listedLetter {
-	l := listedLetter{Letter: d}
-	if p, err := strconv.ParseInt(d.SourcePartition, 10, 32); err == nil {
-		l.SourcePartition = new(int32(p))
-	}
-	if o, err := strconv.ParseInt(d.SourceOffset, 10, 64); err == nil {
-		l.SourceOffset = &o
-	}
-	return l
-}
-
 // dlqReplay re-publishes chosen dead letters to the orders topic, each
 // original once (see package dlq).
-func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, offsets offsetList, dry bool) error {
-	r, dead, done, err := chosenLetters(ctx, env, cfg, reason, offsets)
+func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, offsets dlq.Offsets, dry bool) error {
+	r, done, err := dlqReader(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
+	dead, err := r.Chosen(ctx, reason, offsets)
+	if err != nil {
+		return err
+	}
 	if len(dead) == 0 {
 		fmt.Fprintln(env.Stdout, "no dead letters match")
 		return nil
@@ -204,45 +174,3 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", replayed, skipped)
 	return nil
 }
-
-// inWords is a dead letter's error without the "invalid order: reason: "
-// the decoder puts first, since the reason has a column of its own.
-func inWords(d dlq.Letter) string {
-	return strings.TrimPrefix(d.Error, "invalid order: "+d.Reason+": ")
-}
-
-// chain says where a dead letter stands in its replay chain.
-func chain(d dlq.Letter) string {
-	var notes []string
-	if d.ReplayedFrom != "" {
-		notes = append(notes, "failed again after the replay of "+d.ReplayedFrom)
-	}
-	if d.ReplayedAt != "" {
-		notes = append(notes, "replayed at "+d.ReplayedAt)
-	}
-	if d.Truncated {
-		notes = append(notes, "cut down; whole in "+d.StoredAs)
-	}
-	if len(notes) == 0 {
-		return ""
-	}
-	return "  [" + strings.Join(notes, "; ") + "]"
-}
-
-// offsetList is a repeatable, comma-separated --offset flag.
-type offsetList []int64
-
-func (o *offsetList) String() string { return fmt.Sprint(*o) }
-
-func (o *offsetList) Set(s string) error {
-	for _, part := range strings.Split(s, ",") {
-		n, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%q is not an offset", part)
-		}
-		*o = append(*o, n)
-	}
-	return nil
-}
-
-var _ flag.Value = (*offsetList)(nil)

@@ -120,7 +120,7 @@ func TestDlqListShowsEveryDeadLetterWithItsReasonAndSource(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("%d lines", len(lines))
 		}
-		var d listedLetter
+		var d dlq.Listed
 		if err := json.Unmarshal([]byte(lines[2]), &d); err != nil {
 			t.Fatalf("%v: %s", err, lines[2])
 		}

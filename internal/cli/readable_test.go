@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/demo"
-	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store/dbtest"
@@ -116,18 +115,6 @@ func TestTopicKeysAgreesWithTheCustomersOnOnePartition(t *testing.T) {
 	for _, l := range strings.Split(out, "\n") {
 		if len(l) > 160 && !strings.Contains(l, "kcat") {
 			t.Errorf("line of %d characters: %s", len(l), l)
-		}
-	}
-}
-
-func TestDlqListGivesTheErrorWithoutRepeatingTheReason(t *testing.T) {
-	tests := []struct{ reason, err, want string }{
-		{"not_json", `invalid order: not_json: "not" at byte 0 is not a JSON value`, `"not" at byte 0 is not a JSON value`},
-		{"conflicting_duplicate", "order ORD-1 stored with other content", "order ORD-1 stored with other content"},
-	}
-	for _, tt := range tests {
-		if got := inWords(dlq.Letter{Reason: tt.reason, Error: tt.err}); got != tt.want {
-			t.Errorf("inWords(%q, %q) = %q, want %q", tt.reason, tt.err, got, tt.want)
 		}
 	}
 }
