@@ -148,18 +148,3 @@ func restartBroker(t *testing.T, url string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-// Off loopback, the address printed carries the token.
-func TestLabURLCarriesTheTokenOffLoopback(t *testing.T) {
-	if u := labURL(labAccess("127.0.0.1:8080", "")); u != "http://127.0.0.1:8080/" {
-		t.Errorf("loopback URL %q", u)
-	}
-	if u := labURL(labAccess("192.0.2.7:8080", "abc")); u != "http://192.0.2.7:8080/?token=abc" {
-		t.Errorf("URL with a token %q", u)
-	}
-	if u := labURL(labAccess("0.0.0.0:8080", "abc")); strings.Contains(u, "0.0.0.0") || !strings.HasSuffix(u, ":8080/?token=abc") {
-		t.Errorf("an address on every interface is shown as %q, want this machine's name", u)
-	}
-}
-
-func labAccess(addr, token string) lab.Access { return lab.Access{Addr: addr, Token: token} }

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,22 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// URL is the address to open, with the token when one is needed. An
+// address on every interface is shown with this machine's name.
+func (a Access) URL() string {
+	host, port, _ := net.SplitHostPort(a.Addr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			host = name
+		}
+	}
+	u := "http://" + net.JoinHostPort(host, port) + "/"
+	if a.Token != "" {
+		u += "?token=" + a.Token
+	}
+	return u
 }
 
 // Handler serves the page, the stream and the actions.
