@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"sync"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/store"
+	"foodpipe/internal/telemetry"
 	"foodpipe/internal/wire"
 )
 
@@ -54,28 +54,28 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	// The health server is up from the start, so that an orchestrator sees
 	// a member that waits for its database alive, and not ready, with why.
 	m := wire.NewMetrics()
-	var ready readiness
-	ready.notYet(errors.New("starting: connecting to PostgreSQL"))
-	stop, err := serveMetrics(cfg, m, ready.check, env.Log)
+	var ready telemetry.Readiness
+	ready.NotYet(errors.New("starting: connecting to PostgreSQL"))
+	stop, err := serveMetrics(cfg, m, ready.Check, env.Log)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	st, err := wire.AwaitStore(ctx, cfg, cfg.Migrate, env.Log, func(why error) {
 		m.DatabaseAway.Set(1)
-		ready.notYet(why)
+		ready.NotYet(why)
 	})
 	m.DatabaseAway.Set(0)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
 	defer st.Close()
-	ready.notYet(errors.New("starting: connecting to Kafka"))
+	ready.NotYet(errors.New("starting: connecting to Kafka"))
 	c, err := wire.NewConsumer(ctx, cfg, kind.sink(st), *id, env.Log, env.Log, m, nil)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
-	ready.set(func(ctx context.Context) error {
+	ready.Set(func(ctx context.Context) error {
 		// Writable, not a ping: a read-only database (a standby, during a
 		// failover) answers, but the member can do none of its work.
 		if err := st.Writable(ctx); err != nil {
@@ -86,36 +86,6 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.String("group", cfg.Group),
 		slog.Int64("memory_limit_mib", debug.SetMemoryLimit(-1)>>20), slog.Any("config", cfg))
 	return c.Run(ctx)
-}
-
-// readiness is what /readyz asks: why the member is not ready yet while it
-// starts, then the running member's own check.
-type readiness struct {
-	mu    sync.Mutex
-	why   error
-	ready func(context.Context) error
-}
-
-func (r *readiness) notYet(why error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.why = why
-}
-
-func (r *readiness) set(ready func(context.Context) error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ready = ready
-}
-
-func (r *readiness) check(ctx context.Context) error {
-	r.mu.Lock()
-	why, ready := r.why, r.ready
-	r.mu.Unlock()
-	if ready == nil {
-		return why
-	}
-	return ready(ctx)
 }
 
 // stoppedOr is nil when the consumer was told to stop while it was starting
