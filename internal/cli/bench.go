@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"foodpipe/internal/config"
@@ -48,10 +46,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rates, err := parseRates(*ratesFlag)
+	rates, err := measure.ParseRates(*ratesFlag)
 	var dialAt []float64
 	if err == nil && *dial {
-		dialAt, err = parseRates(*dialRates)
+		dialAt, err = measure.ParseRates(*dialRates)
 	}
 	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *prefill < 0 || *rounds < 1 {
 		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates (and --dial-rates) as positive numbers separated by commas, --rate-duration of at least 100ms, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
@@ -90,16 +88,4 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return nil
-}
-
-func parseRates(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || r <= 0 || r > 1e6 {
-			return nil, fmt.Errorf("bad rate %q", f)
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }

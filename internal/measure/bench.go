@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,21 @@ type BenchOptions struct {
 	// Out is told each phase's figures as they come.
 	Out io.Writer
 	Log *slog.Logger
+}
+
+// ParseRates reads rates in orders per second, separated by commas
+// ("10,1000,10000"), as BenchOptions.Rates and DialRates take them: each
+// above 0 and at most a million.
+func ParseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 || r > 1e6 {
+			return nil, fmt.Errorf("bad rate %q", f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Bench measures the pipeline pl: a raw COPY baseline, a consumer draining
