@@ -3,12 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/telemetry"
 )
 
 // runHealth asks a running produce or consume for its health, over the
@@ -32,28 +31,16 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	if !strings.HasPrefix(*path, "/") {
 		return fmt.Errorf("%w: --path must start with /", ErrUsage)
 	}
-	host, port, err := net.SplitHostPort(cfg.MetricsAddr)
+	url, err := telemetry.HealthURL(cfg.MetricsAddr, *path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", config.MetricsAddr.Name, err)
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1" // the server listens on every interface; ask it locally
-	}
-	url := "http://" + net.JoinHostPort(host, port) + *path
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	status, err := telemetry.AskHealth(ctx, url)
 	if err != nil {
-		return fmt.Errorf("health request: %w", err)
+		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("health %s: %w", url, err)
-	}
-	_ = resp.Body.Close() // the body is read; closing it cannot fail in a way that matters here
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("health %s: %s", url, resp.Status)
-	}
-	fmt.Fprintf(env.Stdout, "%s %s\n", url, resp.Status)
+	fmt.Fprintf(env.Stdout, "%s %s\n", url, status)
 	return nil
 }
