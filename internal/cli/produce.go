@@ -36,7 +36,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	stop, err := serveMetrics(cfg, m, func(ctx context.Context) error { return cl.Ping(ctx) }, env.Log)
+	stop, err := wire.ServeMetrics(cfg, m, func(ctx context.Context) error { return cl.Ping(ctx) }, env.Log)
 	if err != nil {
 		return err
 	}
