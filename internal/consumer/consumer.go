@@ -45,7 +45,7 @@ type Store interface {
 	// Offsets returns the next offset to read per partition, as stored.
 	Offsets(ctx context.Context, group, topic string) (map[int32]int64, error)
 	// GroupOffsets returns every next offset stored for the group, of every
-	// incarnation of every topic (see offsetScope).
+	// incarnation of every topic (see store.Scope).
 	GroupOffsets(ctx context.Context, group string) ([]store.StoredOffset, error)
 	// Writable checks that the database answers and takes writes: a
 	// read-only server (a standby, during a failover) answers reads, and

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -31,11 +30,9 @@ type topicScope struct {
 	id   kadm.TopicID
 }
 
-// offsetScope names the topic in the offsets table as name@id (Kafka's
-// topic ids, KIP-516). Offsets belong to one incarnation of a topic: when a
-// topic is deleted and created again (or a new cluster is used, as every
-// demo run does), its offsets start at zero, and the old ones must not make
-// the consumer skip the new orders. It is looked up once per session.
+// offsetScope names the incarnation of the topic this session reads as the
+// tables name it (store.Scope: name@id, with Kafka's topic id). It is
+// looked up once per session.
 func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
 	if s := c.scope.Load(); s != nil {
 		return s.name, nil
@@ -49,7 +46,7 @@ func (c *Consumer) offsetScope(ctx context.Context) (string, error) {
 	}
 	s := &topicScope{name: c.cfg.Topic, id: id}
 	if id != (kadm.TopicID{}) {
-		s.name += "@" + id.String()
+		s.name = store.Scope(c.cfg.Topic, id.String())
 	}
 	c.scope.Store(s)
 	return s.name, nil
@@ -71,19 +68,14 @@ func (c *Consumer) topicID(ctx context.Context) (id kadm.TopicID, exists bool, e
 	return td.ID, true, nil
 }
 
-// isIncarnation reports whether scope names an incarnation of topic.
-func isIncarnation(scope, topic string) bool {
-	return scope == topic || strings.HasPrefix(scope, topic+"@")
-}
-
 // adjustOffsets decides where each assigned partition starts. The database
 // is the authority, as it stores the offsets with the orders:
 //   - its offset, when it is ahead of Kafka's committed one (a consumer
 //     crashed after its database commit but before its Kafka commit);
 //   - the start of the log, for a partition the group stored offsets of only
-//     in an earlier incarnation of the topic: the topic was deleted and
-//     created again, and an offset Kafka kept for the old topic means
-//     nothing in the new one (orders of the new topic that were stored
+//     in an earlier incarnation of the topic (store.OffsetsOf): the topic was
+//     deleted and created again, and an offset Kafka kept for the old topic
+//     means nothing in the new one (orders of the new topic that were stored
 //     already would be recognised by order_id);
 //   - otherwise Kafka's committed offset, or the log start for a new group.
 //
@@ -98,30 +90,21 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	if err != nil {
 		return nil, fmt.Errorf("read stored offsets: %w", err)
 	}
-	stored := map[int32]int64{}
-	earlier := map[int32]string{} // a partition's offsets of an earlier incarnation
-	for _, so := range all {
-		switch {
-		case so.Topic == scope:
-			stored[so.Partition] = so.Next
-		case isIncarnation(so.Topic, c.cfg.Topic):
-			earlier[so.Partition] = so.Topic
-		}
-	}
+	stored := store.OffsetsOf(all, c.cfg.Topic, scope)
 	from := map[int32]int64{} // where each partition starts, where known
 	var fresh []int32
 	var old string
 	for p, o := range offsets[c.cfg.Topic] {
 		committed := o.EpochOffset().Offset
-		next, ok := stored[p]
+		next, ok := stored.Next[p]
 		switch {
 		case ok && next > committed:
 			c.log.Info("resuming from the database's offset", slog.Int("partition", int(p)),
 				slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
 			offsets[c.cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
 			from[p] = next
-		case !ok && earlier[p] != "":
-			fresh, old = append(fresh, p), earlier[p]
+		case stored.Fresh[p] != "":
+			fresh, old = append(fresh, p), stored.Fresh[p]
 			offsets[c.cfg.Topic][p] = kgo.NewOffset().AtStart()
 		case committed >= 0:
 			from[p] = committed

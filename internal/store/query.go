@@ -26,7 +26,7 @@ func (s *Store) Offsets(ctx context.Context, group, topic string) (map[int32]int
 
 // StoredOffset is a group's next offset of one partition, as stored, with
 // the topic as the consumer names it: name@topic-id, one incarnation of the
-// topic (see consumer.offsetScope).
+// topic (see Scope).
 type StoredOffset struct {
 	Topic     string
 	Partition int32
