@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/inspect"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/store"
 	"foodpipe/internal/wire"
@@ -123,7 +123,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	// The status is worth showing without the database: its absence is
 	// reported in place of the row counts.
-	st, dbErr := store.Open(ctx, cfg.DatabaseURL, store.MaxConns(1))
+	st, dbErr := wire.OpenStore(ctx, cfg, false)
 	if dbErr == nil {
 		defer st.Close()
 	}
@@ -221,7 +221,7 @@ func watchStatus(ctx context.Context, env *Env, cfg config.Config, st *store.Sto
 // readStatus gathers the status from the brokers and, when st is open, the database.
 func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr error, cfg config.Config) (Status, error) {
 	s := Status{Topic: cfg.Topic, Group: cfg.Group, DLQTopic: cfg.DLQTopic}
-	view, err := kafka.InspectGroup(ctx, adm, cfg.Topic, cfg.Group)
+	g, err := inspect.Read(ctx, inspect.Source{Admin: adm, Store: st, Rows: true}, cfg.Topic, cfg.Group)
 	if errors.Is(err, kafka.ErrNoTopic) {
 		return s, fmt.Errorf("topic %s does not exist (foodpipe topic create makes it)", cfg.Topic)
 	}
@@ -231,17 +231,12 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	if s.DLQSize, err = kafka.Messages(ctx, adm, cfg.DLQTopic); err != nil {
 		return s, err
 	}
-	s.GroupState, s.TopicID = view.State, view.TopicID
-	for _, m := range view.Members {
+	s.GroupState, s.TopicID, s.EarlierTopics = g.State, g.TopicID, g.Earlier
+	for _, m := range g.Members {
 		s.Members = append(s.Members, MemberStatus{ClientID: m.ClientID, Host: m.Host, MemberID: m.MemberID, Partitions: m.Partitions})
 	}
-	var rows map[int32]int64
 	if dbErr == nil {
-		rows, dbErr = st.CountByPartition(ctx)
-	}
-	var mine groupRecord
-	if dbErr == nil {
-		mine, dbErr = readGroupRecord(ctx, st, cfg.Group, cfg.Topic, view.TopicID)
+		dbErr = g.DBErr
 	}
 	switch {
 	case store.IsNotMigrated(dbErr):
@@ -249,111 +244,32 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 	case dbErr != nil:
 		s.Database = dbErr.Error()
 	}
-	s.EarlierTopics = mine.earlier
 	s.OtherGroups = []GroupStatus{}
-	for _, g := range []string{cfg.Group, cfg.AnalyticsGroup} {
-		if g == s.Group {
+	for _, name := range []string{cfg.Group, cfg.AnalyticsGroup} {
+		if name == s.Group {
 			continue
 		}
-		other, err := kafka.InspectGroup(ctx, adm, cfg.Topic, g)
+		src := inspect.Source{Admin: adm}
+		if dbErr == nil {
+			src.Store = st // without it, Kafka's view alone
+		}
+		other, err := inspect.Read(ctx, src, cfg.Topic, name)
 		if err != nil {
 			return s, err
 		}
-		var rec groupRecord
-		if dbErr == nil {
-			rec, _ = readGroupRecord(ctx, st, g, cfg.Topic, other.TopicID) // without it, Kafka's view alone
-		}
-		gs := GroupStatus{Group: g, State: other.State, Members: len(other.Members)}
-		for _, p := range other.Partitions {
-			gs.TotalLag += rec.partition(p).Lag
-		}
-		s.OtherGroups = append(s.OtherGroups, gs)
+		s.OtherGroups = append(s.OtherGroups, GroupStatus{Group: name, State: other.State, Members: len(other.Members), TotalLag: other.Lag()})
 	}
-	for _, p := range view.Partitions {
-		ps := mine.partition(p)
-		ps.Rows, ps.Owner = -1, p.Owner
-		if rows != nil {
-			ps.Rows = rows[p.Partition]
+	for _, p := range g.Partitions {
+		ps := PartitionStatus{Partition: p.Partition, LogStart: p.LogStart, HighWatermark: p.HighWatermark, LastStable: p.LastStable,
+			Committed: p.Committed, Stored: p.Stored, Lag: p.Lag, Expired: []ExpiredStatus{}, Rows: p.Rows, Owner: p.Owner,
+			LastCommitter: p.CommittedBy}
+		for _, e := range p.Expired {
+			ps.Expired = append(ps.Expired, ExpiredStatus(e))
 		}
-		s.TotalLag += ps.Lag
 		s.Partitions = append(s.Partitions, ps)
 	}
+	s.TotalLag = g.Lag()
 	return s, nil
-}
-
-// groupRecord is what the database holds of a group on the topic's
-// incarnation: its stored offsets and the stretches it recorded expired.
-type groupRecord struct {
-	stored  map[int32]int64
-	expired map[int32][]store.ExpiredRange
-	// earlier are incarnations of the topic the group stored offsets of.
-	earlier []string
-	// fresh are partitions the group has offsets of only in an earlier
-	// incarnation: a member reads them from the log start.
-	fresh map[int32]bool
-}
-
-// readGroupRecord reads the group's offsets and expired stretches of the
-// topic with id (the consumer stores them under name@id).
-func readGroupRecord(ctx context.Context, st *store.Store, group, topic, id string) (groupRecord, error) {
-	r := groupRecord{stored: map[int32]int64{}, expired: map[int32][]store.ExpiredRange{}, fresh: map[int32]bool{}}
-	scope := topic
-	if id != "" {
-		scope += "@" + id
-	}
-	offs, err := st.GroupOffsets(ctx, group)
-	if err != nil {
-		return r, err
-	}
-	old := map[int32]bool{}
-	for _, o := range offs {
-		switch {
-		case o.Topic == scope:
-			r.stored[o.Partition] = o.Next
-		case o.Topic == topic || strings.HasPrefix(o.Topic, topic+"@"):
-			old[o.Partition] = true
-			if !slices.Contains(r.earlier, o.Topic) {
-				r.earlier = append(r.earlier, o.Topic)
-			}
-		}
-	}
-	for p := range old {
-		if _, ok := r.stored[p]; !ok {
-			r.fresh[p] = true
-		}
-	}
-	exp, err := st.Expired(ctx, group, scope)
-	if err != nil {
-		return r, err
-	}
-	for _, e := range exp {
-		r.expired[e.Partition] = append(r.expired[e.Partition], e)
-	}
-	return r, nil
-}
-
-// partition is the group's partition p as its members will take it up: from
-// the stored offset when it is ahead of the committed one, from the log
-// start when the committed offset belongs to an earlier incarnation of the
-// topic; offsets below the log start from there expired unread.
-func (r groupRecord) partition(p kafka.PartitionView) PartitionStatus {
-	ps := PartitionStatus{Partition: p.Partition, LogStart: p.Start, HighWatermark: p.HighWatermark, LastStable: p.Stable,
-		Committed: p.Committed, Stored: -1, LastCommitter: p.CommittedBy, Expired: []ExpiredStatus{}}
-	if n, ok := r.stored[p.Partition]; ok {
-		ps.Stored = n
-	}
-	pos := max(ps.Committed, ps.Stored)
-	if r.fresh[p.Partition] {
-		pos = -1
-	}
-	for _, e := range r.expired[p.Partition] {
-		ps.Expired = append(ps.Expired, ExpiredStatus{From: e.From, To: e.To, Recorded: true})
-	}
-	if pos >= 0 && pos < p.Start {
-		ps.Expired = append(ps.Expired, ExpiredStatus{From: pos, To: p.Start - 1})
-	}
-	ps.Lag = max(p.Stable-max(pos, p.Start, 0), 0)
-	return ps
 }
 
 // rebalancing reports whether the group is between assignments. The
