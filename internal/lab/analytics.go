@@ -16,7 +16,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
-	"foodpipe/internal/kafka"
+	"foodpipe/internal/inspect"
 )
 
 // analyticsID is the analytics member's name (and static member id).
@@ -58,7 +58,7 @@ type analyticsState struct {
 
 // analyticsSample is one reading of the second group.
 type analyticsSample struct {
-	view    kafka.GroupView
+	view    inspect.Group
 	viewErr error
 	counted int64
 	// owned is what the member says it owns on its /metrics, as the orders
@@ -126,7 +126,7 @@ func (l *Lab) sampleAnalytics(ctx context.Context, p *harness.Process) analytics
 			s.owned, s.answered = ownedOf(fams), true
 		}
 	}
-	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.AnalyticsGroup)
+	s.view, s.viewErr = inspect.Read(ctx, inspect.Source{Admin: l.adm}, l.cfg.Topic, l.cfg.AnalyticsGroup)
 	if n, err := l.pl.Store.Analytics().Counted(ctx, l.cfg.AnalyticsGroup); err == nil {
 		s.counted = n
 	}
@@ -149,9 +149,10 @@ func (l *Lab) foldAnalytics(at time.Time, s analyticsSample) {
 		a.view = v
 		return
 	}
-	v.State, v.Lag = s.view.State, s.view.Lag()
+	v.State = s.view.State
 	for _, p := range s.view.Partitions {
-		v.Partitions = append(v.Partitions, AnalyticsPartition{Partition: p.Partition, Committed: p.Committed, Lag: p.Lag})
+		v.Lag += p.CommittedLag
+		v.Partitions = append(v.Partitions, AnalyticsPartition{Partition: p.Partition, Committed: p.Committed, Lag: p.CommittedLag})
 	}
 	owned := map[string][]int32{}
 	switch {

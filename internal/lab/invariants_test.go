@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/kafka"
+	"foodpipe/internal/inspect"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 )
@@ -18,10 +18,10 @@ func newTestLab() *Lab {
 	return &Lab{st: newState(config.Config{Topic: "t", Group: "g"}, true)}
 }
 
-func topic(hwm ...int64) kafka.GroupView {
-	var v kafka.GroupView
+func topic(hwm ...int64) inspect.Group {
+	var v inspect.Group
 	for i, h := range hwm {
-		v.Partitions = append(v.Partitions, kafka.PartitionView{Partition: int32(i), HighWatermark: h})
+		v.Partitions = append(v.Partitions, inspect.Partition{Partition: int32(i), HighWatermark: h})
 	}
 	return v
 }
@@ -34,7 +34,7 @@ func TestTheBalanceTurnsRedWhenAMessageIsUnaccounted(t *testing.T) {
 		acked   int64
 		dups    int64
 		tally   store.Tally
-		view    kafka.GroupView
+		view    inspect.Group
 		ok      bool
 		problem string
 	}{

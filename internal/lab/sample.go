@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"foodpipe/internal/harness"
-	"foodpipe/internal/kafka"
+	"foodpipe/internal/inspect"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 )
@@ -25,9 +25,8 @@ import (
 type sample struct {
 	at                  time.Time
 	ackedBefore, acked  int64
-	view                kafka.GroupView
+	view                inspect.Group
 	viewErr, dbErr      error
-	rows                map[int32]int64
 	tally               store.Tally
 	lat                 store.Latency
 	repeats             []string
@@ -103,15 +102,20 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 			cmu.Unlock()
 		})
 	}
-	// The tables before the topic: a row read is of a message below the
-	// high watermark read after it, which only grows, so a lane never shows
-	// more rows than its partition holds (read the other way round, orders
-	// stored between the two reads did, at 200 a second).
+	// The tables before the topic, as inspect.Read counts the rows: a row
+	// read is of a message below the high watermark read after it, which
+	// only grows, so a lane never shows more rows than its partition holds
+	// (read the other way round, orders stored between the two reads did,
+	// at 200 a second).
 	st := l.pl.Store
+	src := inspect.Source{Admin: l.adm, Rows: true}
 	if s.tally, s.dbErr = st.Tally(ctx, l.cfg.Group); s.dbErr == nil {
-		s.rows, s.dbErr = st.CountByPartition(ctx)
+		src.Store = st
 	}
-	s.view, s.viewErr = kafka.InspectGroup(ctx, l.adm, l.cfg.Topic, l.cfg.Group)
+	s.view, s.viewErr = inspect.Read(ctx, src, l.cfg.Topic, l.cfg.Group)
+	if s.dbErr == nil {
+		s.dbErr = s.view.DBErr
+	}
 	s.analytics = l.sampleAnalytics(ctx, analyticsProc)
 	if s.dbErr == nil {
 		s.lat, s.dbErr = st.StoredLatency(ctx, s.at.Add(-s.latWindow))
@@ -167,7 +171,7 @@ func (l *Lab) fold(s *sample) {
 		snap.Lanes = snap.Lanes[:0]
 		for _, p := range s.view.Partitions {
 			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark,
-				Committed: p.Committed, Lag: p.Lag, Rows: s.rows[p.Partition],
+				Committed: p.Committed, Lag: p.CommittedLag, Rows: max(p.Rows, 0),
 				Recent: append([]Msg{}, st.recent[p.Partition]...)}) // [] not null for a lane with no message yet
 		}
 	}
@@ -301,7 +305,7 @@ func (l *Lab) foldHistory(s *sample) {
 			h.Lag = append(h.Lag, make([]int64, len(h.T)-1))
 		}
 		for i, p := range s.view.Partitions {
-			h.Lag[i] = appendCapped(h.Lag[i], p.Lag)
+			h.Lag[i] = appendCapped(h.Lag[i], p.CommittedLag)
 		}
 	} else {
 		for i := range h.Lag {

@@ -59,12 +59,15 @@ type ProducerView struct {
 	Acked  int64   `json:"acked"`
 }
 
-// Lane is one partition.
+// Lane is one partition: the read model's (inspect.Partition), with what
+// the lab knows of it besides.
 type Lane struct {
 	Partition     int32 `json:"partition"`
 	HighWatermark int64 `json:"high_watermark"`
 	Committed     int64 `json:"committed"`
-	Lag           int64 `json:"lag"`
+	// Lag is Kafka's, from the committed offset (inspect's CommittedLag), as
+	// the lessons teach it.
+	Lag int64 `json:"lag"`
 	// Rows is read before the high watermark, which only grows: it is never
 	// above it, unless the table holds orders of an earlier topic.
 	Rows int64 `json:"rows"`
