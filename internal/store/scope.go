@@ -22,8 +22,8 @@ func Scope(topic, id string) string {
 	return topic + "@" + id
 }
 
-// IsIncarnation reports whether scope names an incarnation of topic.
-func IsIncarnation(scope, topic string) bool {
+// isIncarnation reports whether scope names an incarnation of topic.
+func isIncarnation(scope, topic string) bool {
 	return scope == topic || strings.HasPrefix(scope, topic+"@")
 }
 
@@ -49,7 +49,7 @@ func OffsetsOf(all []StoredOffset, topic, scope string) TopicOffsets {
 		switch {
 		case so.Topic == scope:
 			o.Next[so.Partition] = so.Next
-		case IsIncarnation(so.Topic, topic):
+		case isIncarnation(so.Topic, topic):
 			other[so.Partition] = so.Topic
 			if !slices.Contains(o.Earlier, so.Topic) {
 				o.Earlier = append(o.Earlier, so.Topic)
