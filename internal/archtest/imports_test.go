@@ -98,7 +98,7 @@ var symbolRules = []symbolRule{
 
 // silent are packages that return data and never print (as goose's
 // Provider.Status returns rows): the command line prints.
-var silent = []string{"internal/store"}
+var silent = []string{"internal/store", "internal/inspect"}
 
 // printing is what a package that never prints may not use.
 var printing = []string{"fmt.Print", "fmt.Printf", "fmt.Println", "fmt.Fprint", "fmt.Fprintf", "fmt.Fprintln",
