@@ -256,6 +256,10 @@ func TestBrowserAddingAConsumerShowsTheRebalance(t *testing.T) {
 	tl := startLab(t, 2, 20)
 	b := openBrowser(t, tl.URL, 1280, 800)
 	b.until(30*time.Second, "three lanes filled", lanesFilled)
+	// The group settled first: a member that joined late would take a
+	// partition in the same rebalance as consumer-3, and more would move.
+	b.until(30*time.Second, "both consumers owning partitions", `["consumer-1", "consumer-2"].every(id =>
+		(document.querySelector('tr[data-member="' + id + '"]')?.dataset.owns ?? "") !== "")`)
 	before := len(b.rebalanceLines())
 	b.do(chromedp.Focus(chromedp.CSS("#add-consumer")), chromedp.KeyEvent(kb.Enter))
 	took := b.until(30*time.Second, "consumer-3 owning a partition, told as a rebalance",

@@ -113,7 +113,7 @@ func openLog(path string) (*os.File, error) {
 		}
 		return f, nil
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("the lab's log: %w", err)
 	}
