@@ -36,7 +36,9 @@ type rule struct {
 
 // The layers, bottom up. Each rule below lists what its package may import;
 // a package not listed may not be imported. Data flows one way: order ←
-// producer/consumer ← wire ← harness ← measure, demo, lab ← cli ← main.
+// producer/consumer ← wire ← harness ← measure, demo, lab ← cli ← main;
+// report, which cli prints with, renders what measure, demo, inspect and the
+// leaves return.
 var (
 	// foundation imports no foodpipe package.
 	foundation = []string{"internal/order", "internal/secret", "internal/fault", "migrations"}
@@ -74,7 +76,10 @@ var rules = []rule{
 	{"internal/demo", assembled, "demo runs the demo's scenario through the harness, as measure runs bench and soak; it knows no command, no lab", nil},
 	{"internal/lab", assembled, "the lab runs a pipeline through the harness; it knows no command, no measure, no demo", nil},
 
-	{"internal/cli", join(assembled, "internal/measure", "internal/demo", "internal/lab"), "cli is the top: only cmd/foodpipe imports it", nil},
+	{"internal/report", []string{"internal/kafka", "internal/store", "internal/dlq", "internal/inspect", "internal/measure", "internal/demo"},
+		"report turns what those packages return into text: it runs nothing, wires nothing (no wire, no harness) and knows no command, no lab", nil},
+
+	{"internal/cli", join(assembled, "internal/measure", "internal/demo", "internal/lab", "internal/report"), "cli is the top: only cmd/foodpipe imports it", nil},
 	{"cmd/foodpipe", []string{"internal/cli"}, "main calls cli.Main and nothing else", nil},
 
 	{"e2e", nil, "e2e is tests only", nil},
@@ -99,6 +104,11 @@ var symbolRules = []symbolRule{
 // silent are packages that return data and never print (as goose's
 // Provider.Status returns rows): the command line prints.
 var silent = []string{"internal/store", "internal/inspect"}
+
+// handed are packages that print only on the io.Writer they are handed
+// (report): never on the process's own streams, which the command line
+// chooses.
+var handed = []string{"internal/report"}
 
 // printing is what a package that never prints may not use.
 var printing = []string{"fmt.Print", "fmt.Printf", "fmt.Println", "fmt.Fprint", "fmt.Fprintf", "fmt.Fprintln",
@@ -304,6 +314,13 @@ func TestSymbolsAreUsedOnlyWhereTheyBelong(t *testing.T) {
 		for _, sym := range printing {
 			if pos, ok := used[pkg][sym]; ok {
 				t.Errorf("%s uses %s (%s): it returns data and never prints; the command line prints", pkg, sym, pos)
+			}
+		}
+	}
+	for _, pkg := range handed {
+		for _, sym := range []string{"fmt.Print", "fmt.Printf", "fmt.Println", "os.Stdout", "os.Stderr"} {
+			if pos, ok := used[pkg][sym]; ok {
+				t.Errorf("%s uses %s (%s): it writes only on the io.Writer it is handed", pkg, sym, pos)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/measure"
+	"foodpipe/internal/report"
 	"foodpipe/internal/secret"
 )
 
@@ -77,7 +78,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := report(env, *asJSON, rep, printBench); err != nil {
+	if err := show(env, *asJSON, rep, report.PrintBench); err != nil {
 		return err
 	}
 	if *check {

@@ -1,6 +1,7 @@
 // Package cli is foodpipe's command line: one file per subcommand. It turns
 // configuration into the pieces (Kafka clients, the store, the producer and
-// consumer) and hands them to each other; no business logic lives here.
+// consumer), hands them to each other, and prints what it gets back as JSON
+// or as package report's text; no business logic lives here.
 package cli
 
 import (
@@ -248,28 +249,12 @@ func runConfig(_ context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// report prints v on standard output: as one JSON object with asJSON, else
-// the way print draws it.
-func report[T any](env *Env, asJSON bool, v T, print func(io.Writer, T)) error {
+// show prints v on standard output: as one JSON object with asJSON, else
+// as text drawn by print (one of package report's).
+func show[T any](env *Env, asJSON bool, v T, print func(io.Writer, T)) error {
 	if asJSON {
 		return json.NewEncoder(env.Stdout).Encode(v)
 	}
 	print(env.Stdout, v)
 	return nil
-}
-
-// count is n with its noun, singular for one: "1 member", "3 members".
-func count[N ~int | ~int32 | ~int64](n N, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// isAre is n with its noun and verb: "1 key is", "2 keys are".
-func isAre(n int, noun string) string {
-	if n == 1 {
-		return count(n, noun) + " is"
-	}
-	return count(n, noun) + " are"
 }

@@ -23,6 +23,7 @@ import (
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/report"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -282,7 +283,7 @@ func TestProduceAndTwoConsumersShareThePartitions(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := newRun(t, vars...)
-		var s Status
+		var s report.Status
 		if r.do(ctx, "status", "--json") == nil && json.Unmarshal([]byte(r.stdout.String()), &s) == nil &&
 			len(s.Members) == 2 && len(s.Members[0].Partitions) > 0 && len(s.Members[1].Partitions) > 0 {
 			break

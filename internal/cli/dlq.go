@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
-	"text/tabwriter"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/report"
 	"foodpipe/internal/wire"
 )
 
@@ -109,25 +107,7 @@ func dlqList(ctx context.Context, env *Env, cfg config.Config, reason string, li
 		}
 		return nil
 	}
-	counts := map[string]int{}
-	if len(dead) > 0 {
-		// The error column is the reason in words (what the decoder or
-		// validator said); the value is the start of the message as it was.
-		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "DLQ OFFSET\tREASON\tFROM (topic/partition@offset)\tFAILED AT\tVALUE\tERROR")
-		for _, d := range dead {
-			counts[d.Reason]++
-			fmt.Fprintf(tw, "%d\t%s\t%s/%s@%s\t%s\t%s\t%s%s\n", d.Offset, safe(d.Reason),
-				safe(d.SourceTopic), safe(d.SourcePartition), safe(d.SourceOffset), safe(d.FailedAt), dlq.Preview(d.Record.Value, 40),
-				safe(d.InWords()), safe(d.Chain()))
-		}
-		tw.Flush()
-	}
-	fmt.Fprint(env.Stdout, count(len(dead), "dead letter"))
-	for _, r := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(env.Stdout, "  %s=%d", safe(r), counts[r])
-	}
-	fmt.Fprintln(env.Stdout)
+	report.PrintDeadLetters(env.Stdout, dead)
 	return nil
 }
 
@@ -157,20 +137,6 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 	if err != nil {
 		return err
 	}
-	replayed, skipped := 0, 0
-	for _, d := range plan {
-		pos := d.Letter.Position()
-		switch {
-		case !d.Replay:
-			skipped++
-			fmt.Fprintf(env.Stdout, "skip    %s (%s): %s\n", pos, safe(d.Letter.Reason), safe(d.Why))
-		case dry:
-			fmt.Fprintf(env.Stdout, "would replay %s (%s): %s\n", pos, safe(d.Letter.Reason), dlq.Preview(d.Letter.Record.Value, 60))
-		default:
-			replayed++
-			fmt.Fprintf(env.Stdout, "replay %s (%s): %s\n", pos, safe(d.Letter.Reason), dlq.Preview(d.Letter.Record.Value, 60))
-		}
-	}
-	fmt.Fprintf(env.Stdout, "replayed %d, skipped %d\n", replayed, skipped)
+	report.PrintReplay(env.Stdout, plan, dry)
 	return nil
 }

@@ -2,13 +2,9 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"text/tabwriter"
-	"time"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/store"
+	"foodpipe/internal/report"
 	"foodpipe/internal/wire"
 )
 
@@ -52,22 +48,5 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printMigrations(env.Stdout, ms)
-}
-
-// printMigrations writes one line per migration: its version, file name,
-// and when it was applied or "pending".
-func printMigrations(w io.Writer, ms []store.Migration) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, m := range ms {
-		state := "pending"
-		if m.Applied {
-			state = "applied at " + m.AppliedAt.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\n", m.Version, m.File, state)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("migrate status: %w", err)
-	}
-	return nil
+	return report.PrintMigrations(env.Stdout, ms)
 }

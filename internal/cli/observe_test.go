@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/report"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -151,14 +152,14 @@ func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
 	c := startConsume(t, vars, "--id", "watcher")
 
 	// Once everything is stored and committed, status must show it all.
-	var s Status
+	var s report.Status
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := newRun(t, vars...)
 		if err := r.do(ctx, "status", "--json"); err != nil {
 			t.Fatalf("status: %v\n%s", err, r.stderr)
 		}
-		s = Status{}
+		s = report.Status{}
 		if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, r.stdout)
 		}
@@ -447,12 +448,12 @@ func TestStatusShowsOpenTransactionsExpiredOffsetsAndAnEarlierTopic(t *testing.T
 	if err := r.do(ctx, "status", "--json"); err != nil {
 		t.Fatalf("status: %v\n%s", err, r.stderr)
 	}
-	var s Status
+	var s report.Status
 	if err := json.Unmarshal([]byte(r.stdout.String()), &s); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, r.stdout)
 	}
 	p0, p1, p2 := s.Partitions[0], s.Partitions[1], s.Partitions[2]
-	if want := []ExpiredStatus{{From: 0, To: 1, Recorded: true}, {From: 2, To: 5}}; !slices.Equal(p0.Expired, want) {
+	if want := []report.ExpiredStatus{{From: 0, To: 1, Recorded: true}, {From: 2, To: 5}}; !slices.Equal(p0.Expired, want) {
 		t.Errorf("partition 0 expired %+v, want %+v", p0.Expired, want)
 	}
 	if p0.Stored != 2 || p0.LogStart != 6 || p0.Lag != end0.Offset-6 {

@@ -4,15 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/measure"
+	"foodpipe/internal/report"
 )
 
 // runSoak runs the pipeline for a long time at a steady rate and watches the
@@ -57,30 +56,13 @@ func runSoak(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := report(env, *asJSON, rep, printSoak); err != nil {
+	if err := show(env, *asJSON, rep, report.PrintSoak); err != nil {
 		return err
 	}
 	if !rep.Flat {
 		return fmt.Errorf("%w: %s", measure.ErrSoakNotFlat, strings.Join(rep.Problems, "; "))
 	}
 	return nil
-}
-
-func printSoak(w io.Writer, r measure.SoakReport) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\n\tafter warm-up (%.0fs)\tat the end (%.0fs)\n", r.Start.At, r.End.At)
-	fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\n", r.Start.RSSMiB, r.End.RSSMiB)
-	fmt.Fprintf(tw, "heap MiB\t%.1f\t%.1f\n", r.Start.HeapMiB, r.End.HeapMiB)
-	fmt.Fprintf(tw, "goroutines\t%d\t%d\n", r.Start.Goroutines, r.End.Goroutines)
-	fmt.Fprintf(tw, "lag\t%d\t%d\n", r.Start.Lag, r.End.Lag)
-	fmt.Fprintf(tw, "errors\t%d\t%d\n", r.Start.Errors, r.End.Errors)
-	_ = tw.Flush() // a report that cannot be written has nowhere to say so
-	fmt.Fprintf(w, "produced %d, stored %d in %.0fs: ", r.Produced, r.Stored, r.Seconds)
-	if r.Flat {
-		fmt.Fprintln(w, "flat")
-	} else {
-		fmt.Fprintln(w, "NOT flat: "+strings.Join(r.Problems, "; "))
-	}
 }
 
 // ownPipelineFlags binds --database-url and --log-level for the commands

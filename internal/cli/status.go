@@ -1,14 +1,9 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,91 +11,10 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/inspect"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/report"
 	"foodpipe/internal/store"
 	"foodpipe/internal/wire"
 )
-
-// Status is one look at the pipeline: the topic, the group, the table.
-type Status struct {
-	Topic string `json:"topic"`
-	// TopicID is Kafka's id of the topic: a topic deleted and created again
-	// has a new one, and foodpipe stores offsets by name and id.
-	TopicID    string            `json:"topic_id,omitempty"`
-	Group      string            `json:"group"`
-	GroupState string            `json:"group_state"`
-	Partitions []PartitionStatus `json:"partitions"`
-	Members    []MemberStatus    `json:"members"`
-	// TotalLag is the partitions' lag summed: what the group has still to read.
-	TotalLag int64  `json:"total_lag"`
-	DLQTopic string `json:"dlq_topic"`
-	DLQSize  int64  `json:"dlq_size"`
-	// Database is "" when the rows could be counted, else why not.
-	Database string `json:"database_error,omitempty"`
-	// OtherGroups are the other foodpipe groups on the topic (the
-	// analytics group): each reads at its own pace, with its own offsets.
-	OtherGroups []GroupStatus `json:"other_groups"`
-	// EarlierTopics are earlier incarnations of the topic (name@id) that the
-	// database holds the group's offsets of: the topic was deleted and
-	// created again. A member reads a partition the group has no offset of
-	// in this incarnation from its log start.
-	EarlierTopics []string `json:"earlier_topics,omitempty"`
-}
-
-// GroupStatus is a group in brief.
-type GroupStatus struct {
-	Group    string `json:"group"`
-	State    string `json:"state"`
-	Members  int    `json:"members"`
-	TotalLag int64  `json:"total_lag"`
-}
-
-// PartitionStatus is one partition of the orders topic.
-type PartitionStatus struct {
-	Partition int32 `json:"partition"`
-	// LogStart is the oldest offset Kafka keeps.
-	LogStart      int64 `json:"log_start"`
-	HighWatermark int64 `json:"high_watermark"`
-	// LastStable is the last stable offset: where a transaction still open
-	// begins, else the high watermark. The group reads up to it.
-	LastStable int64 `json:"last_stable_offset"`
-	// Committed is the group's committed offset, -1 when it has none.
-	Committed int64 `json:"committed"`
-	// Stored is the next offset stored in PostgreSQL with the group's
-	// orders, -1 when none (or the database could not be read). A member
-	// resumes from it when it is ahead of Committed.
-	Stored int64 `json:"stored"`
-	// Lag is what the group has still to read: from its position (the
-	// greater of Stored and Committed, or the log start) to the last
-	// stable offset.
-	Lag int64 `json:"lag"`
-	// Expired are the offsets Kafka deleted before the group read them:
-	// recorded by a member, or (Recorded false) lying between the group's
-	// position and the log start now, to be met by the next member.
-	Expired []ExpiredStatus `json:"expired"`
-	// Rows is the orders stored from this partition, -1 when unknown.
-	Rows  int64  `json:"rows"`
-	Owner string `json:"owner"`
-	// LastCommitter is the member that committed the partition's offset
-	// last, from the commit's metadata; during a rebalance, when the
-	// coordinator reports no owners, it is the last known owner.
-	LastCommitter string `json:"last_committer,omitempty"`
-}
-
-// ExpiredStatus is a stretch of a partition, From to To inclusive, that
-// Kafka deleted before the group read it.
-type ExpiredStatus struct {
-	From     int64 `json:"from"`
-	To       int64 `json:"to"`
-	Recorded bool  `json:"recorded"`
-}
-
-// MemberStatus is one member of the consumer group.
-type MemberStatus struct {
-	ClientID   string  `json:"client_id"`
-	Host       string  `json:"host"`
-	MemberID   string  `json:"member_id"`
-	Partitions []int32 `json:"partitions"`
-}
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
 	f, err := newFlags(env, "status")
@@ -139,7 +53,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return report(env, *asJSON, s, printStatus)
+	return show(env, *asJSON, s, report.PrintStatus)
 }
 
 // watchRound bounds one look of status --watch: a broker that takes no
@@ -147,18 +61,17 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 // are spent.
 const watchRound = 5 * time.Second
 
-// watchStatus shows the status every interval until ctx ends: on a terminal
-// in place, else one snapshot after another. A broker it cannot reach, at
-// the start or later, is said as such and tried again at the next look;
-// the Kafka client's own lines about it are kept off a terminal the view is
-// drawn on (Env.clientLog).
+// watchStatus shows the status every interval until ctx ends, in
+// report.StatusWatch: on a terminal in place, else one snapshot after
+// another. A broker it cannot reach, at the start or later, is said as such
+// and tried again at the next look; the Kafka client's own lines about it are
+// kept off a terminal the view is drawn on (Env.clientLog).
 func watchStatus(ctx context.Context, env *Env, cfg config.Config, st *store.Store, dbErr error, every time.Duration, asJSON bool) error {
 	tty := env.terminal(env.Stdout)
 	clientLog := env.clientLog(tty)
 	var (
 		adm      *kadm.Client
 		closeAdm = func() {}
-		down     time.Time // since when no broker answers; zero while one does
 	)
 	defer func() { closeAdm() }()
 	look := func() error {
@@ -175,41 +88,16 @@ func watchStatus(ctx context.Context, env *Env, cfg config.Config, st *store.Sto
 		if err != nil {
 			return err
 		}
-		return report(env, asJSON, s, printStatus)
+		return show(env, asJSON, s, report.PrintStatus)
 	}
+	view := report.StatusWatch{W: env.Stdout, Terminal: tty, Every: every, Within: max(every, watchRound), Brokers: cfg.Brokers}
 	for {
-		if tty {
-			// Home the cursor and clear the screen: the view is redrawn in place.
-			fmt.Fprint(env.Stdout, "\033[H\033[2J")
-		}
-		fmt.Fprintf(env.Stdout, "%s  (every %s; Ctrl-C to stop)\n", time.Now().Format("15:04:05"), every)
+		view.Begin(time.Now())
 		err := look()
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err == nil:
-			down = time.Time{}
-		case kafka.Unreachable(err):
-			if down.IsZero() {
-				down = time.Now()
-			}
-			// The connection's own error says why ("connection refused");
-			// the wrapping around it repeats what this line says.
-			why := err.Error()
-			if op, ok := errors.AsType[*net.OpError](err); ok {
-				why = op.Error()
-			}
-			fmt.Fprintf(env.Stdout, "Kafka broker unreachable at %s since %s, retrying every %s: %s\n",
-				safe(strings.Join(cfg.Brokers, ",")), down.Format("15:04:05"), every, safe(why))
-		case errors.Is(err, context.DeadlineExceeded):
-			fmt.Fprintf(env.Stdout, "no status within %s (a Kafka broker or PostgreSQL does not answer), retrying every %s\n",
-				max(every, watchRound), every)
-		default:
-			fmt.Fprintf(env.Stdout, "status unavailable: %s\n", safe(err.Error()))
 		}
-		if !tty {
-			fmt.Fprintln(env.Stdout)
-		}
+		view.End(err, time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -219,34 +107,24 @@ func watchStatus(ctx context.Context, env *Env, cfg config.Config, st *store.Sto
 }
 
 // readStatus gathers the status from the brokers and, when st is open, the database.
-func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr error, cfg config.Config) (Status, error) {
-	s := Status{Topic: cfg.Topic, Group: cfg.Group, DLQTopic: cfg.DLQTopic}
+func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr error, cfg config.Config) (report.Status, error) {
 	g, err := inspect.Read(ctx, inspect.Source{Admin: adm, Store: st, Rows: true}, cfg.Topic, cfg.Group)
 	if errors.Is(err, kafka.ErrNoTopic) {
-		return s, fmt.Errorf("topic %s does not exist (foodpipe topic create makes it)", cfg.Topic)
+		return report.Status{}, fmt.Errorf("topic %s does not exist (foodpipe topic create makes it)", cfg.Topic)
 	}
 	if err != nil {
-		return s, err
+		return report.Status{}, err
 	}
-	if s.DLQSize, err = kafka.Messages(ctx, adm, cfg.DLQTopic); err != nil {
-		return s, err
-	}
-	s.GroupState, s.TopicID, s.EarlierTopics = g.State, g.TopicID, g.Earlier
-	for _, m := range g.Members {
-		s.Members = append(s.Members, MemberStatus{ClientID: m.ClientID, Host: m.Host, MemberID: m.MemberID, Partitions: m.Partitions})
+	dlqSize, err := kafka.Messages(ctx, adm, cfg.DLQTopic)
+	if err != nil {
+		return report.Status{}, err
 	}
 	if dbErr == nil {
 		dbErr = g.DBErr
 	}
-	switch {
-	case store.IsNotMigrated(dbErr):
-		s.Database = "the database has no orders table yet: run `foodpipe migrate up` (a consumer does it when it starts)"
-	case dbErr != nil:
-		s.Database = dbErr.Error()
-	}
-	s.OtherGroups = []GroupStatus{}
+	var others []inspect.Group
 	for _, name := range []string{cfg.Group, cfg.AnalyticsGroup} {
-		if name == s.Group {
+		if name == cfg.Group {
 			continue
 		}
 		src := inspect.Source{Admin: adm}
@@ -255,115 +133,9 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 		}
 		other, err := inspect.Read(ctx, src, cfg.Topic, name)
 		if err != nil {
-			return s, err
+			return report.Status{}, err
 		}
-		s.OtherGroups = append(s.OtherGroups, GroupStatus{Group: name, State: other.State, Members: len(other.Members), TotalLag: other.Lag()})
+		others = append(others, other)
 	}
-	for _, p := range g.Partitions {
-		ps := PartitionStatus{Partition: p.Partition, LogStart: p.LogStart, HighWatermark: p.HighWatermark, LastStable: p.LastStable,
-			Committed: p.Committed, Stored: p.Stored, Lag: p.Lag, Expired: []ExpiredStatus{}, Rows: p.Rows, Owner: p.Owner,
-			LastCommitter: p.CommittedBy}
-		for _, e := range p.Expired {
-			ps.Expired = append(ps.Expired, ExpiredStatus(e))
-		}
-		s.Partitions = append(s.Partitions, ps)
-	}
-	s.TotalLag = g.Lag()
-	return s, nil
-}
-
-// rebalancing reports whether the group is between assignments. The
-// coordinator then describes every member with no partitions, although with
-// the cooperative protocol they go on reading those they keep.
-func (s Status) rebalancing() bool {
-	return s.GroupState == "PreparingRebalance" || s.GroupState == "CompletingRebalance"
-}
-
-// stateNote explains a group state a newcomer would misread, "" for Stable.
-func (s Status) stateNote() string {
-	switch {
-	case s.rebalancing():
-		return "the group is rebalancing: the coordinator reports no owners until the members have rejoined, so OWNER shows\n" +
-			"the member that committed each partition last, marked (rebalancing). With the cooperative protocol a member\n" +
-			"keeps reading the partitions it keeps; only those that move pause."
-	case s.GroupState == "Dead":
-		return "Dead is Kafka's name for a group it has no record of: no member has joined and no offset is committed yet."
-	case s.GroupState == "Empty":
-		return "Empty: no member is running; the committed offsets are kept, and the next member starts from them."
-	}
-	return ""
-}
-
-func printStatus(w io.Writer, s Status) {
-	state := s.GroupState
-	if state == "" {
-		state = "unknown"
-	}
-	if len(s.Members) == 0 {
-		// Kafka calls a group nobody has joined "Dead", one whose members
-		// all left "Empty"; either way its offsets wait for the next member.
-		state += " (no consumer running)"
-	}
-	fmt.Fprintf(w, "topic %s: %s    group %s: %s, %s    dead letters in %s: %d\n",
-		safe(s.Topic), count(len(s.Partitions), "partition"), safe(s.Group), safe(state), count(len(s.Members), "member"), safe(s.DLQTopic), s.DLQSize)
-	if note := s.stateNote(); note != "" {
-		fmt.Fprintln(w, note)
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tHIGH WATERMARK\tCOMMITTED\tLAG\tROWS IN DB\tOWNER")
-	for _, p := range s.Partitions {
-		owner := safe(cmp.Or(p.Owner, "-"))
-		if p.Owner == "" && s.rebalancing() && p.LastCommitter != "" {
-			owner = safe(p.LastCommitter) + " (rebalancing)"
-		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\n", p.Partition, p.HighWatermark, orDash(p.Committed), p.Lag, orDash(p.Rows), owner)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "total lag %d (messages the group has still to read, up to the last stable offset)\n", s.TotalLag)
-	for _, p := range s.Partitions {
-		if p.LastStable < p.HighWatermark {
-			fmt.Fprintf(w, "partition %d: a transaction is open from offset %d (high watermark %d): the group reads past it once the transaction ends\n",
-				p.Partition, p.LastStable, p.HighWatermark)
-		}
-		for _, e := range p.Expired {
-			when := "the next member meets them"
-			if e.Recorded {
-				when = "recorded by a member"
-			}
-			fmt.Fprintf(w, "partition %d: offsets %d-%d (%s) EXPIRED before group %s read them: Kafka deleted them (the retention passed, or records were deleted) and they are neither stored nor dead-lettered (%s)\n",
-				p.Partition, e.From, e.To, count(e.To-e.From+1, "message"), safe(s.Group), when)
-		}
-	}
-	if len(s.EarlierTopics) > 0 {
-		fmt.Fprintf(w, "the database also holds group %s's offsets of %s, another topic of this name (deleted and created again, or on another cluster; this one's id is %s): members read a partition this topic has no stored offset of from its log start, and ROWS IN DB counts the orders of both\n",
-			safe(s.Group), safe(strings.Join(s.EarlierTopics, ", ")), safe(cmp.Or(s.TopicID, "unknown")))
-	}
-	if len(s.Members) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
-		for _, m := range s.Members {
-			parts := fmt.Sprint(m.Partitions)
-			if len(m.Partitions) == 0 && s.rebalancing() {
-				parts = "(rebalancing: not reported until it completes)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(m.ClientID), safe(m.Host), parts)
-		}
-		tw.Flush()
-	}
-	for _, g := range s.OtherGroups {
-		fmt.Fprintf(w, "\nalso reading %s: group %s, %s, %s, total lag %d (foodpipe status --group %s shows it)\n",
-			safe(s.Topic), safe(g.Group), safe(cmp.Or(g.State, "unknown")), count(g.Members, "member"), g.TotalLag, safe(g.Group))
-	}
-	if s.Database != "" {
-		fmt.Fprintf(w, "\nrows in PostgreSQL unknown: %s\n", safe(s.Database))
-	}
-}
-
-func orDash(n int64) string {
-	if n < 0 {
-		return "-"
-	}
-	return fmt.Sprint(n)
+	return report.StatusOf(g, cfg.DLQTopic, dlqSize, others, dbErr), nil
 }

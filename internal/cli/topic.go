@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/report"
 	"foodpipe/internal/wire"
 )
 
@@ -37,13 +36,7 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 
 	if sub == "create" {
 		results, err := kafka.EnsureTopics(ctx, adm, wire.TopicSpecs(cfg)...)
-		for _, r := range results {
-			fmt.Fprintf(env.Stdout, "%-24s %s", safe(r.Spec.Name), r.State)
-			if len(r.Differences) > 0 {
-				fmt.Fprintf(env.Stdout, ": %s", safe(strings.Join(r.Differences, "; ")))
-			}
-			fmt.Fprintln(env.Stdout)
-		}
+		report.PrintCreated(env.Stdout, results)
 		if errors.Is(err, kafka.ErrTopicDiffers) {
 			return fmt.Errorf("%w: foodpipe does not alter existing topics; delete and recreate it, or change the configuration to match", err)
 		}
@@ -54,7 +47,7 @@ func runTopic(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		printTopic(env, t)
+		report.PrintTopic(env.Stdout, t)
 	}
 	return nil
 }
@@ -75,15 +68,19 @@ func topicFlags(env *Env, sub string) (*flags, error) {
 	return f, nil
 }
 
-func printTopic(env *Env, t kafka.TopicInfo) {
-	fmt.Fprintf(env.Stdout, "topic %s: %s, replication factor %d\n", safe(t.Name), count(len(t.Partitions), "partition"), t.ReplicationFactor)
-	for _, k := range t.ConfigKeys() {
-		fmt.Fprintf(env.Stdout, "  %s=%s\n", safe(k), safe(t.Configs[k]))
+// topicKeys prints the keys of the orders topic grouped by partition, the
+// keys found on more than one partition, and the keys kcat's default
+// partitioner would send elsewhere (kafka.InspectKeys).
+func topicKeys(ctx context.Context, env *Env, cfg config.Config) error {
+	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
+	if err != nil {
+		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PARTITION\tLEADER\tREPLICAS\tSTART\tHIGH WATERMARK\tMESSAGES")
-	for _, p := range t.Partitions {
-		fmt.Fprintf(tw, "  %d\t%d\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.StartOffset, p.HighWatermark, p.HighWatermark-p.StartOffset)
+	defer closeAdm()
+	ks, err := kafka.InspectKeys(ctx, kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), adm, cfg.Topic)
+	if err != nil {
+		return err
 	}
-	tw.Flush()
+	report.PrintKeys(env.Stdout, cfg.Topic, ks)
+	return nil
 }

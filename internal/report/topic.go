@@ -1,35 +1,46 @@
-package cli
+package report
 
 import (
-	"context"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
-	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/wire"
 )
 
-// topicKeys prints the keys of the orders topic grouped by partition, the
-// keys found on more than one partition, and the keys kcat's default
-// partitioner would send elsewhere (kafka.InspectKeys).
-func topicKeys(ctx context.Context, env *Env, cfg config.Config) error {
-	adm, closeAdm, err := wire.Admin(ctx, cfg, env.Log)
-	if err != nil {
-		return err
+// PrintCreated writes what `foodpipe topic create` did of each topic: made
+// it, found it as asked, or found it with other settings, and which.
+func PrintCreated(w io.Writer, results []kafka.TopicResult) {
+	for _, r := range results {
+		fmt.Fprintf(w, "%-24s %s", safe(r.Spec.Name), r.State)
+		if len(r.Differences) > 0 {
+			fmt.Fprintf(w, ": %s", safe(strings.Join(r.Differences, "; ")))
+		}
+		fmt.Fprintln(w)
 	}
-	defer closeAdm()
-	ks, err := kafka.InspectKeys(ctx, kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), adm, cfg.Topic)
-	if err != nil {
-		return err
-	}
-	printKeys(env, cfg.Topic, ks)
-	return nil
 }
 
-func printKeys(env *Env, topic string, ks kafka.Keys) {
-	w := env.Stdout
+// PrintTopic writes `foodpipe topic describe` of one topic: its partitions,
+// replication factor and configs, and each partition's leader, replicas and
+// offsets.
+func PrintTopic(w io.Writer, t kafka.TopicInfo) {
+	fmt.Fprintf(w, "topic %s: %s, replication factor %d\n", safe(t.Name), count(len(t.Partitions), "partition"), t.ReplicationFactor)
+	for _, k := range t.ConfigKeys() {
+		fmt.Fprintf(w, "  %s=%s\n", safe(k), safe(t.Configs[k]))
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PARTITION\tLEADER\tREPLICAS\tSTART\tHIGH WATERMARK\tMESSAGES")
+	for _, p := range t.Partitions {
+		fmt.Fprintf(tw, "  %d\t%d\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.StartOffset, p.HighWatermark, p.HighWatermark-p.StartOffset)
+	}
+	tw.Flush()
+}
+
+// PrintKeys writes `foodpipe topic keys`: the keys on each partition of
+// topic with their messages, the keys found on more than one partition, and
+// how many keys kcat's partitioner would send elsewhere than foodpipe's.
+func PrintKeys(w io.Writer, topic string, ks kafka.Keys) {
 	fmt.Fprintf(w, "topic %s: the keys (customer ids) on each partition, with their messages in brackets\n\n", safe(topic))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tMESSAGES\tKEYS")

@@ -1,4 +1,4 @@
-package cli
+package report
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ import (
 func TestMigrationsArePrintedOneLineEach(t *testing.T) {
 	at := time.Date(2025, 1, 10, 15, 30, 0, 123, time.FixedZone("CET", 3600))
 	var b strings.Builder
-	err := printMigrations(&b, []store.Migration{
+	err := PrintMigrations(&b, []store.Migration{
 		{Version: 1, File: "00001_create_orders.sql", Applied: true, AppliedAt: at},
 		{Version: 2, File: "00002_create_consumer_offsets.sql", Applied: true, AppliedAt: at},
 		{Version: 10, File: "00010_x.sql"},

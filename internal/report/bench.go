@@ -1,6 +1,4 @@
-package cli
-
-// How `foodpipe bench` prints its report.
+package report
 
 import (
 	"fmt"
@@ -10,7 +8,10 @@ import (
 	"foodpipe/internal/measure"
 )
 
-func printBench(w io.Writer, r measure.BenchReport) {
+// PrintBench writes `foodpipe bench`'s report: the drains against raw COPY,
+// the latency at each fixed rate, the phases asked for, and each target met
+// or missed.
+func PrintBench(w io.Writer, r measure.BenchReport) {
 	av := "off"
 	if r.Autovacuum {
 		av = "on"
