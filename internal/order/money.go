@@ -77,6 +77,20 @@ const (
 	moneyRange
 )
 
+// why says what is wrong, after the amount: "8.999 has more than two
+// decimals".
+func (st moneyStatus) why() string {
+	switch st {
+	case moneyDecimals:
+		return "has more than two decimals"
+	case moneyExponent:
+		return "has an exponent"
+	case moneyRange:
+		return "is out of range"
+	}
+	return "is not a decimal amount"
+}
+
 // parseMoney is generic over string and []byte so that the hot decode path
 // parses the message bytes in place without converting them to a string.
 func parseMoney[T string | []byte](s T) (Money, moneyStatus) {
