@@ -36,6 +36,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	dial := f.Bool("latency-dial", false, "also sweep PRODUCER_LINGER (0, 1, 5, 20 ms) and CONSUMER_FETCH_MAX_WAIT (10, 250 ms) at 100, 1,000 and 10,000 orders/s, --rate-duration each")
 	dialRates := f.String("dial-rates", "100,1000,10000", "the rates --latency-dial sweeps at")
 	chart := f.String("chart", "bench-latency.svg", "with --latency-dial, the chart of p99 against linger, an SVG file")
+	lowRate := f.Bool("low-rate", false, "also measure what each process (broker, producer, consumer, analytics) costs at 10, 100 and 1,000 orders/s, --low-rate-duration each, and idle")
+	lowRateFor := f.Duration("low-rate-duration", 30*time.Second, "with --low-rate, how long each rate is measured (after a 5s warm-up)")
+	idleFor := f.Duration("idle-duration", 60*time.Second, "with --low-rate, how long the idle pipeline is measured")
 	rounds := f.Int("rounds", 3, "rounds of the prefill, re-delivery and producer phases, for min/median/max")
 	f.bind("batch-size", config.ConsumerBatchSize)
 	f.bind("writers", config.ConsumerWriters)
@@ -52,8 +55,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err == nil && *dial {
 		dialAt, err = measure.ParseRates(*dialRates)
 	}
-	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *prefill < 0 || *rounds < 1 {
-		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates (and --dial-rates) as positive numbers separated by commas, --rate-duration of at least 100ms, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
+	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *lowRateFor < time.Second || *idleFor < time.Second || *prefill < 0 || *rounds < 1 {
+		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates (and --dial-rates) as positive numbers separated by commas, --rate-duration of at least 100ms, --low-rate-duration and --idle-duration of at least 1s, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
 	}
 	out := env.Stdout
 	if *asJSON {
@@ -73,7 +76,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 
 	rep, err := measure.Bench(ctx, pl, measure.BenchOptions{Orders: *orders, Rates: rates, RateFor: *rateFor,
 		Scaling: *scaling, Autovacuum: *autovacuum, Prefill: *prefill, Redelivery: *redelivery, ProducerLimit: *producerLimit,
-		LatencyDial: *dial, DialRates: dialAt, Chart: *chart,
+		LatencyDial: *dial, DialRates: dialAt, Chart: *chart, LowRate: *lowRate, LowRateFor: *lowRateFor, IdleFor: *idleFor,
 		Rounds: *rounds, Out: out, Log: env.Log})
 	if err != nil {
 		return err

@@ -165,3 +165,71 @@ func TestBenchRefusesADatabaseWithOrders(t *testing.T) {
 		t.Fatalf("bench on a database with orders: %v", err)
 	}
 }
+
+// The low-rate phase measures each process of the pipeline apart, at every
+// low rate and idle: real processes use CPU, wake up and hold memory; an
+// idle one costs less than one at 1,000 orders/s; the orders' latency is
+// read for every rate but idle; and the phase is held against its targets.
+func TestBenchLowRateMeasuresEachProcessAtEachRateAndIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
+	t.Setenv(envRunAsCLI, "1")
+	r := newRun(t, "DATABASE_URL", dbtest.New(t))
+	err := r.do(context.Background(), "bench", "--orders", "1000", "--rates", "20", "--rate-duration", "1s", "--scaling=false",
+		"--low-rate", "--low-rate-duration", "2s", "--idle-duration", "2s", "--rounds", "1", "--json")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, tail(r.stderr.String(), 3000))
+	}
+	var rep measure.BenchReport
+	if err := json.Unmarshal([]byte(r.stdout.String()), &rep); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
+	}
+	l := rep.LowRate
+	if l == nil || l.Window != 2 || l.Idle != 2 || len(l.Points) != len(measure.LowRates)+1 {
+		t.Fatalf("low rate: %+v", l)
+	}
+	cpuOf := map[float64]map[string]float64{}
+	for i, p := range l.Points {
+		want := []string{"broker", "consumer", "analytics", "producer"}
+		if i == len(l.Points)-1 {
+			if p.Rate != 0 {
+				t.Errorf("the last point is at %v/s, want idle", p.Rate)
+			}
+			want = want[:3]
+		} else if p.Rate != measure.LowRates[i] {
+			t.Errorf("point %d at %v/s, want %v/s", i, p.Rate, measure.LowRates[i])
+		}
+		var got []string
+		cpuOf[p.Rate] = map[string]float64{}
+		for _, c := range p.Processes {
+			got = append(got, c.Name)
+			cpuOf[p.Rate][c.Name] = c.CPUPct.Median
+			if c.CPUPct.Median < 0 || c.WakeupsPerSec.Median <= 0 || c.RSSMiB.Median < 5 || c.RSSMiB.Median > 1024 {
+				t.Errorf("%v/s, %s: %+v", p.Rate, c.Name, c)
+			}
+			if (p.Rate > 0) != (c.CPUMicrosPerOrder.Median > 0) && c.CPUPct.Median > 0 {
+				t.Errorf("%v/s, %s: %.1f CPU µs per order", p.Rate, c.Name, c.CPUMicrosPerOrder.Median)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%v/s: processes %v, want %v", p.Rate, got, want)
+		}
+		if p.Rate > 0 && !(0 < p.P50ms.Median && p.P50ms.Median <= p.P99ms.Median) {
+			t.Errorf("%v/s: latency p50 %+v p99 %+v", p.Rate, p.P50ms, p.P99ms)
+		}
+	}
+	if cpuOf[1000]["consumer"] <= cpuOf[0]["consumer"] || cpuOf[1000]["producer"] <= 0 {
+		t.Errorf("the consumer took %.2f %% of a core at 1,000/s and %.2f %% idle; the producer %.2f %% at 1,000/s",
+			cpuOf[1000]["consumer"], cpuOf[0]["consumer"], cpuOf[1000]["producer"])
+	}
+	var targets []string
+	for _, tg := range rep.Targets {
+		if strings.Contains(tg.Name, "CPU") || strings.Contains(tg.Name, "low rates") {
+			targets = append(targets, tg.Name)
+		}
+	}
+	if len(targets) != 8 {
+		t.Errorf("low-rate targets %q, want 8", targets)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/wire"
 )
 
 // Group is `foodpipe consume` children of one group, reading one topic.
@@ -20,6 +21,9 @@ type Group struct {
 	Topic string
 	Kids  []*Process
 	p     *Pipeline
+	// brokers are the ones the members were given (edit may name others
+	// than the pipeline's).
+	brokers []string
 
 	once    sync.Once
 	cpu     time.Duration
@@ -35,6 +39,7 @@ func (p *Pipeline) SpawnGroup(topic, group string, n int, edit func(*config.Conf
 		if edit != nil {
 			edit(c)
 		}
+		g.brokers = c.Brokers
 	}, extra...)
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("%s-%d", group, i)
@@ -48,10 +53,13 @@ func (p *Pipeline) SpawnGroup(topic, group string, n int, edit func(*config.Conf
 	return g, nil
 }
 
-// FirstAssigned waits until the group's coordinator has given a member
-// partitions, and returns when it saw that (to within 10 ms).
+// FirstAssigned waits until the group's coordinator (on the brokers the
+// members were given) has given a member partitions, and returns when it saw
+// that (to within 10 ms).
 func (g *Group) FirstAssigned(ctx context.Context, limit time.Duration) (time.Time, error) {
-	adm, closeAdm, err := g.p.Admin(ctx)
+	cfg := g.p.Config
+	cfg.Brokers = g.brokers
+	adm, closeAdm, err := wire.Admin(ctx, cfg, g.p.clientLog)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -171,6 +171,37 @@ func (p *Process) CPUSoFar() time.Duration {
 	return time.Duration(utime+stime) * tick
 }
 
+// ContextSwitches is how many times the process's threads have been switched
+// off a CPU so far, voluntarily (they slept: a timer, a futex, a socket) or
+// not: its wake-ups, the cost an idle process pays for every timer it keeps.
+// The kernel counts them per thread, so every thread's are summed; 0 once it
+// has ended.
+func (p *Process) ContextSwitches() int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.Pid()))
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", p.Pid(), t.Name()))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, field := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if rest, ok := strings.CutPrefix(line, field); ok {
+					v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+					n += v
+				}
+			}
+		}
+	}
+	return n
+}
+
+// RSSMiB is the process's resident set now.
+func (p *Process) RSSMiB() float64 { return ProcStatusMiB(p.Pid(), "VmRSS") }
+
 // PeakRSSMiB is the process's peak resident set so far, read while it runs:
 // the kernel's maxrss of a child started by fork and exec also counts the
 // parent's pages from before the exec.

@@ -49,6 +49,11 @@ type BenchOptions struct {
 	LatencyDial bool
 	DialRates   []float64
 	Chart       string
+	// LowRate also measures each process's cost (CPU, wake-ups, memory) at
+	// LowRates for LowRateFor each, and idle for IdleFor.
+	LowRate    bool
+	LowRateFor time.Duration
+	IdleFor    time.Duration
 	// Rounds is how many times the prefill, re-delivery and producer
 	// phases run, for their spread.
 	Rounds int
@@ -195,6 +200,13 @@ func Bench(ctx context.Context, pl *harness.Pipeline, o BenchOptions) (BenchRepo
 			return BenchReport{}, err
 		}
 		rep.ProducerLimit = &p
+	}
+	if o.LowRate {
+		l, err := b.lowRate(ctx, o)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.LowRate = &l
 	}
 	for _, r := range o.Rates {
 		type run struct {

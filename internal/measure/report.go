@@ -32,6 +32,7 @@ type BenchReport struct {
 	Redelivery    *BenchRedelivery    `json:"redelivery,omitempty"`
 	ProducerLimit *BenchProducerLimit `json:"producer_limit,omitempty"`
 	Dial          *BenchDial          `json:"latency_dial,omitempty"`
+	LowRate       *BenchLowRate       `json:"low_rate,omitempty"`
 	Targets       []BenchTarget       `json:"targets"`
 }
 
@@ -132,6 +133,9 @@ func JudgeBench(r BenchReport) []BenchTarget {
 	if p := r.ProducerLimit; p != nil {
 		ts = append(ts, BenchTarget{Name: "producer vs the client's limit (median)", Want: "≥ 0.80",
 			Got: fmt.Sprintf("%.2f", p.Ratio.Median), Met: p.Ratio.Median >= 0.8})
+	}
+	if r.LowRate != nil {
+		ts = append(ts, lowRateTargets(r.LowRate)...)
 	}
 	for _, l := range r.Latency {
 		switch l.Rate {
