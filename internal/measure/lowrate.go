@@ -175,7 +175,7 @@ func (b *bench) lowRateRound(ctx context.Context, brokerAddr string, broker *har
 	orders := r * took.Seconds()
 	for i, p := range procs {
 		if p.Ended() {
-			return rr, fmt.Errorf("low rate %v/s: the %s ended during the window: %v\n%s", r, names[i], p.Err(), p.LogTail(20))
+			return rr, fmt.Errorf("low rate %v/s: the %s ended during the window: %w\n%s", r, names[i], p.Err(), p.LogTail(20))
 		}
 		cpu := (p.CPUSoFar() - cpu0[i]).Seconds()
 		c := processCost{name: names[i], cpuPct: cpu / took.Seconds() * 100,
