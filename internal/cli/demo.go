@@ -45,6 +45,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: --stop-one-after needs at least 2 consumers and must not be negative", ErrUsage)
 	}
 	if *sem {
+		if *analytics || *stopOneAfter > 0 {
+			return fmt.Errorf("%w: --semantics runs a member of each group on its own: not with --analytics or --stop-one-after", ErrUsage)
+		}
 		return runDemoSemantics(ctx, env, cfg, userDB(), *orders, *wait, *asJSON)
 	}
 	out := env.Stdout
