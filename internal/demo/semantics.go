@@ -187,10 +187,14 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 				continue
 			}
 			m := members[i]
-			if x.Err == nil || x.Err.Error() != "signal: killed" {
-				return s, fmt.Errorf("%s ended (%v) but was not killed at %s:\n%s", m.id, x.Err, semantics.CrashPoint(m.sem), m.proc.LogTail(2000))
+			how := "exit 0"
+			if x.Err != nil {
+				how = x.Err.Error()
 			}
-			s.Kills = append(s.Kills, Kill{Semantics: m.sem, Member: m.id, CrashPoint: semantics.CrashPoint(m.sem), At: x.At, How: x.Err.Error()})
+			if how != "signal: killed" {
+				return s, fmt.Errorf("%s ended (%s) but was not killed at %s:\n%s", m.id, how, semantics.CrashPoint(m.sem), m.proc.LogTail(2000))
+			}
+			s.Kills = append(s.Kills, Kill{Semantics: m.sem, Member: m.id, CrashPoint: semantics.CrashPoint(m.sem), At: x.At, How: how})
 			log.Info("member killed at its crash point", slog.String("member", m.id), slog.String("crash_point", semantics.CrashPoint(m.sem)))
 		case <-deadline:
 			return s, fmt.Errorf("%d of %d members killed within %v: orders must flow for a member to reach its crash point", len(s.Kills), len(members), o.Wait)
@@ -298,7 +302,10 @@ func awaitEnd(ctx context.Context, adm *kadm.Client, topic string, groups []stri
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the groups did not reach the end of %s within %v: behind %v (%v)", topic, limit, behind, err)
+			if err != nil {
+				return fmt.Errorf("the groups' offsets on %s, after %v: %w", topic, limit, err)
+			}
+			return fmt.Errorf("the groups did not reach the end of %s within %v: behind %v", topic, limit, behind)
 		}
 		select {
 		case <-ctx.Done():
