@@ -244,9 +244,10 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 // spawnMember starts m's process: `foodpipe consume` for the pipeline's own
 // group, `foodpipe teach` for a teaching one; armed, with its crash point.
 func spawnMember(pl *harness.Pipeline, m *member, armed bool) (*harness.Process, error) {
-	var extra []string
+	// Unarmed says so, whatever this process's environment arms.
+	extra := []string{fault.Env + "="}
 	if armed {
-		extra = append(extra, fault.Env+"="+semantics.CrashPoint(m.sem))
+		extra = []string{fault.Env + "=" + semantics.CrashPoint(m.sem)}
 	}
 	quiet := func(c *config.Config) { c.LogLevel = slog.LevelWarn }
 	if m.sem == semantics.ExactlyOnce {
