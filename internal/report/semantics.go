@@ -23,7 +23,7 @@ func PrintSemantics(w io.Writer, s demo.SemanticsSummary) {
 	fmt.Fprintf(w, "\nthree groups on one topic, %s produced, one member each killed (SIGKILL) within %.0f ms, then restarted:\n",
 		count(s.Produced, "order"), s.SpreadMS)
 	for _, k := range s.Kills {
-		fmt.Fprintf(w, "  %-14s killed at %s\n", safe(k.Member), safe(k.CrashPoint))
+		fmt.Fprintf(w, "  %-16s killed at %s\n", safe(k.Member), safe(k.CrashPoint))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
