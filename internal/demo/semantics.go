@@ -108,9 +108,10 @@ type member struct {
 
 // Semantics runs the three groups side by side on one topic, one member
 // each: the pipeline's own (`foodpipe consume`) and the two teaching ones
-// (`foodpipe teach`), each started with its crash point armed, so that each
-// is killed (SIGKILL) at its first batch, between the two steps its
-// semantics orders. Orders flow; once the three are dead they are started
+// (`foodpipe teach`), each started with its crash point armed once a tenth
+// of the orders are on the topic, so that each is killed (SIGKILL) at its
+// first batch, that backlog, between the two steps its semantics orders.
+// Orders go on flowing; once the three are dead they are started
 // again under the same ids, unarmed, and run until their groups reach the
 // end of the topic; then each group's table is counted. An error means the
 // run could not end; whether it showed the semantics is JudgeSemantics'.
@@ -148,33 +149,46 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 	defer pcl.Close()
 	adm := kadm.NewClient(pcl)
 
+	// Orders flow first, and the members join once a tenth of them are on
+	// the topic: each one's first batch is that backlog, read by the three
+	// at once, so that what a kill loses or doubles is more than one order.
+	var mu sync.Mutex
+	ids := make([]string, 0, o.Orders)
+	backlog := make(chan struct{})
+	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: o.Orders}, log)
+	p.OnAck = func(ord order.Order, _ *kgo.Record) {
+		mu.Lock()
+		ids = append(ids, ord.OrderID)
+		if len(ids) == max(1, o.Orders/10) {
+			close(backlog)
+		}
+		mu.Unlock()
+	}
+	produced := make(chan error, 1)
+	go func() { produced <- p.Run(ctx) }()
+	select {
+	case <-backlog:
+	case err := <-produced:
+		if err != nil {
+			return SemanticsSummary{}, fmt.Errorf("produce: %w", err)
+		}
+		produced <- nil // every order is on the topic: the members meet them all at once
+	case <-ctx.Done():
+		return SemanticsSummary{}, ctx.Err()
+	}
+
 	members := make([]*member, len(semantics.All))
+	groups := make([]string, len(semantics.All))
 	for i, s := range semantics.All {
-		members[i] = &member{sem: s, id: string(s) + "-1"}
+		members[i], groups[i] = &member{sem: s, id: string(s) + "-1"}, semantics.Group(s)
+		if s == semantics.ExactlyOnce {
+			groups[i] = cfg.Group
+		}
 		if members[i].proc, err = spawnMember(pl, members[i], true); err != nil {
 			return SemanticsSummary{}, err
 		}
 	}
 	log.Info("three groups on one topic, each member armed to be killed at its crash point", slog.String("topic", cfg.Topic))
-	groups := make([]string, len(semantics.All))
-	for i, s := range semantics.All {
-		groups[i] = semantics.Group(s)
-		if s == semantics.ExactlyOnce {
-			groups[i] = cfg.Group
-		}
-	}
-	awaitStable(ctx, adm, groups, o.Wait)
-
-	var mu sync.Mutex
-	ids := make([]string, 0, o.Orders)
-	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: o.Orders}, log)
-	p.OnAck = func(ord order.Order, _ *kgo.Record) {
-		mu.Lock()
-		ids = append(ids, ord.OrderID)
-		mu.Unlock()
-	}
-	produced := make(chan error, 1)
-	go func() { produced <- p.Run(ctx) }()
 
 	// Each member dies at its first batch: wait for the three.
 	s := SemanticsSummary{Database: string(pl.DB.Source)}
@@ -254,27 +268,6 @@ func spawnMember(pl *harness.Pipeline, m *member, armed bool) (*harness.Process,
 		return pl.SpawnConsumer(m.id, quiet, extra...)
 	}
 	return pl.Spawn(m.id, pl.ChildEnv(quiet, extra...), "teach", "--semantics", string(m.sem), "--id", m.id)
-}
-
-// awaitStable waits, up to limit, until every group is Stable with a
-// member, so that orders meet three members ready for them.
-func awaitStable(ctx context.Context, adm *kadm.Client, groups []string, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		described, err := adm.DescribeGroups(ctx, groups...)
-		if err == nil && len(described) == len(groups) {
-			stable := 0
-			for _, g := range described {
-				if g.State == "Stable" && len(g.Members) > 0 {
-					stable++
-				}
-			}
-			if stable == len(groups) {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // awaitEnd waits until every group has committed the end of every
