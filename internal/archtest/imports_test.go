@@ -71,15 +71,16 @@ var rules = []rule{
 	{"internal/wire", ends, "wire is the production wiring: it knows no harness and no test", nil},
 	{"internal/harness", join(ends, "internal/wire", "internal/localpg"), "the harness assembles a pipeline from wire and below; it knows no command", nil},
 	{"internal/inspect", leaves, "inspect is a read model of Kafka and the database, below the commands and the lab", nil},
+	{"internal/semantics", leaves, "semantics' teaching members are built on kgo beside the pipeline: it imports no consumer, so that a reader of internal/consumer never meets them, and nothing that assembles it", nil},
 
 	{"internal/measure", assembled, "measure runs pipelines through the harness; it knows no command, no lab, no demo", nil},
-	{"internal/demo", assembled, "demo runs the demo's scenario through the harness, as measure runs bench and soak; it knows no command, no lab", nil},
-	{"internal/lab", assembled, "the lab runs a pipeline through the harness; it knows no command, no measure, no demo", nil},
+	{"internal/demo", join(assembled, "internal/semantics"), "demo runs the demo's scenario through the harness, as measure runs bench and soak; it knows no command, no lab", nil},
+	{"internal/lab", join(assembled, "internal/semantics"), "the lab runs a pipeline through the harness; it knows no command, no measure, no demo", nil},
 
-	{"internal/report", []string{"internal/kafka", "internal/store", "internal/dlq", "internal/inspect", "internal/measure", "internal/demo"},
+	{"internal/report", []string{"internal/kafka", "internal/store", "internal/dlq", "internal/inspect", "internal/measure", "internal/demo", "internal/semantics"},
 		"report turns what those packages return into text: it runs nothing, wires nothing (no wire, no harness) and knows no command, no lab", nil},
 
-	{"internal/cli", join(assembled, "internal/measure", "internal/demo", "internal/lab", "internal/report"), "cli is the top: only cmd/foodpipe imports it", nil},
+	{"internal/cli", join(assembled, "internal/semantics", "internal/measure", "internal/demo", "internal/lab", "internal/report"), "cli is the top: only cmd/foodpipe imports it", nil},
 	{"cmd/foodpipe", []string{"internal/cli"}, "main calls cli.Main and nothing else", nil},
 
 	{"e2e", nil, "e2e is tests only", nil},

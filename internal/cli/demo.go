@@ -28,6 +28,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
 	analytics := f.Bool("analytics", false, "also run an analytics member, a second group reading the same topic, and check its aggregates")
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
+	sem := f.Bool("semantics", false, "run the three delivery semantics side by side instead (at most once, at least once, the pipeline's exactly-once effect), a member of each killed at its crash point, and count what each group lost and doubled")
 	f.bind("partitions", config.KafkaPartitions)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
@@ -42,6 +43,12 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	if *stopOneAfter < 0 || *stopOneAfter > 0 && *consumers < 2 {
 		return fmt.Errorf("%w: --stop-one-after needs at least 2 consumers and must not be negative", ErrUsage)
+	}
+	if *sem {
+		if *analytics || *stopOneAfter > 0 {
+			return fmt.Errorf("%w: --semantics runs a member of each group on its own: not with --analytics or --stop-one-after", ErrUsage)
+		}
+		return runDemoSemantics(ctx, env, cfg, userDB(), *orders, *wait, *asJSON)
 	}
 	out := env.Stdout
 	if *asJSON {
@@ -62,4 +69,18 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return demo.Judge(s, *orders)
+}
+
+// runDemoSemantics runs `demo --semantics` (demo.Semantics) and prints what
+// each group lost and doubled.
+func runDemoSemantics(ctx context.Context, env *Env, cfg config.Config, userDB bool, orders int, wait time.Duration, asJSON bool) error {
+	s, err := demo.Semantics(ctx, demo.SemanticsOptions{Config: cfg, UserDatabase: userDB, DBName: demoDatabase,
+		Orders: orders, Wait: wait, Log: env.Log, ClientLog: env.clientLog(false)})
+	if err != nil {
+		return err
+	}
+	if err := show(env, asJSON, s, report.PrintSemantics); err != nil {
+		return err
+	}
+	return demo.JudgeSemantics(s)
 }
