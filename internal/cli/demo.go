@@ -29,6 +29,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	analytics := f.Bool("analytics", false, "also run an analytics member, a second group reading the same topic, and check its aggregates")
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
 	f.bind("partitions", config.KafkaPartitions)
+	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err
