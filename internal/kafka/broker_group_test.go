@@ -13,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// These tests pin the two changes carried in third_party/kfake/groups.go.
-// They speak the classic group protocol by hand, so that each step of a
-// rebalance happens exactly when the test says, as it does for crashed
+// These tests pin the changes carried in third_party/kfake/groups.go
+// (PATCHES.md). They speak the group protocols by hand, so that each step of
+// a rebalance happens exactly when the test says, as it does for crashed
 // consumers in a kill storm.
 
 // groupBroker is an embedded broker that accepts short session timeouts.
@@ -246,5 +246,58 @@ func TestAMemberThatCrashedWaitingInJoinLeavesAfterItsSessionTimeout(t *testing.
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); !errors.Is(err, kerr.RebalanceInProgress) {
 		t.Errorf("heartbeat: %v, want REBALANCE_IN_PROGRESS", err)
+	}
+}
+
+// ConsumerGroupDescribe (KIP-848) names each topic of a member's current
+// and target assignment, as Kafka does (ConsumerGroupMember's
+// topicPartitionsFromMap sets TopicId and TopicName): clients such as kadm
+// and kafka-consumer-groups.sh read the name. Unpatched, the embedded
+// broker gave the topic id alone, and kadm showed every member of a KIP-848
+// group owning nothing.
+func TestConsumerGroupDescribeNamesTheTopicsOfAnAssignment(t *testing.T) {
+	ctx := context.Background()
+	addr := groupBroker(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "t", 2, 1
+	create.Topics = append(create.Topics, ct)
+	if _, err := create.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch = testGroup, "member-one-0000000000", 0
+	hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames, hb.Topics = 10000, []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hb.ServerAssignor = kmsg.StringPtr("uniform")
+	resp, err := hb.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 || resp.Assignment == nil {
+		t.Fatalf("joining: %+v, %v", resp, err)
+	}
+
+	desc := kmsg.NewPtrConsumerGroupDescribeRequest()
+	desc.Groups = []string{testGroup}
+	dresp, err := desc.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dresp.Groups[0]
+	if g.ErrorCode != 0 || len(g.Members) != 1 {
+		t.Fatalf("describe: error %d, %d members", g.ErrorCode, len(g.Members))
+	}
+	m := g.Members[0]
+	for what, a := range map[string]kmsg.Assignment{"assignment": m.Assignment, "target assignment": m.TargetAssignment} {
+		if len(a.TopicPartitions) != 1 {
+			t.Errorf("the %s has %d topics, want 1", what, len(a.TopicPartitions))
+			continue
+		}
+		if tp := a.TopicPartitions[0]; tp.Topic != "t" || len(tp.Partitions) != 2 {
+			t.Errorf("the %s names topic %q (id %x) with partitions %v, want t with both", what, tp.Topic, tp.TopicID, tp.Partitions)
+		}
 	}
 }
