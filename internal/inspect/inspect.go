@@ -34,9 +34,9 @@ type Group struct {
 	// TopicID is Kafka's id of the topic (KIP-516), "" when the broker gives
 	// none: a topic deleted and created again has a new one, and offsets are
 	// stored by name and id (store.Scope).
-	TopicID    string
-	Group      string
-	State      string // Stable, PreparingRebalance, Empty, Dead; under KIP-848 also Assigning, Reconciling
+	TopicID string
+	Group   string
+	State   string // Stable, PreparingRebalance, Empty, Dead; under KIP-848 also Assigning, Reconciling
 	// Protocol is the group protocol the group runs: kafka.ProtocolClassic
 	// or kafka.ProtocolConsumer (KIP-848), "" when Kafka knows no such
 	// group. Under KIP-848 each member has an epoch and a target
@@ -45,7 +45,7 @@ type Group struct {
 	Protocol               string
 	Epoch, AssignmentEpoch int32
 	Members                []kafka.MemberView
-	Partitions []Partition
+	Partitions             []Partition
 	// Earlier are other incarnations of the topic (name@id) the database
 	// holds the group's offsets of: the topic was deleted and created again,
 	// or another cluster was used.

@@ -21,7 +21,7 @@ type Status struct {
 	Topic string `json:"topic"`
 	// TopicID is Kafka's id of the topic: a topic deleted and created again
 	// has a new one, and foodpipe stores offsets by name and id.
-	TopicID    string            `json:"topic_id,omitempty"`
+	TopicID    string `json:"topic_id,omitempty"`
 	Group      string `json:"group"`
 	GroupState string `json:"group_state"`
 	// GroupProtocol is "classic" or "consumer" (KIP-848), absent when Kafka
@@ -31,7 +31,7 @@ type Status struct {
 	GroupEpoch      int32             `json:"group_epoch,omitempty"`
 	AssignmentEpoch int32             `json:"assignment_epoch,omitempty"`
 	Partitions      []PartitionStatus `json:"partitions"`
-	Members    []MemberStatus    `json:"members"`
+	Members         []MemberStatus    `json:"members"`
 	// TotalLag is the partitions' lag summed: what the group has still to read.
 	TotalLag int64  `json:"total_lag"`
 	DLQTopic string `json:"dlq_topic"`
