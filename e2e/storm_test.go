@@ -174,20 +174,43 @@ func maxDur(a, b time.Duration) time.Duration {
 }
 
 // A kill storm: three consumer processes, 50 SIGKILLs 0.3–2 s apart at
-// random (each victim replaced at once), while 20,000 orders flow at 1,000/s.
-// Every order is stored exactly once, none reaches the dead-letter topic, and
-// the pipeline never stalls (lag > 0 and no new row) for longer than the
-// session timeout plus 5 s: a crashed member holds its partitions for one
-// session timeout at most, and never the group.
+// random (each victim replaced at once under its id), while 20,000 orders
+// flow at 1,000/s, under each group protocol (CONSUMER_GROUP_PROTOCOL).
+// Every order is stored exactly once, none reaches the dead-letter topic,
+// and the pipeline never stalls (lag > 0 and no new row) for longer than the
+// protocol's bound: a crashed member holds its partitions for one session
+// timeout at most, and never the group.
+//
+//   - classic: the restarted member takes its place back at once (static
+//     membership), so a stall is shorter than the session timeout; the bound
+//     is the session timeout plus 5 s.
+//   - consumer (KIP-848): the broker refuses the restarted member
+//     (UNRELEASED_INSTANCE_ID) until the killed one's session has ended, and
+//     then tells the others their new partitions at their next heartbeat, a
+//     third of the session timeout later: the bound is the session timeout,
+//     a heartbeat interval and 5 s.
 func TestAKillStormNeverStallsTheGroup(t *testing.T) {
+	const sessionTimeout = 10 * time.Second
+	for _, tt := range []struct {
+		protocol string
+		bound    time.Duration
+	}{
+		{"classic", sessionTimeout + 5*time.Second},
+		{"consumer", sessionTimeout + sessionTimeout/3 + 5*time.Second},
+	} {
+		t.Run(tt.protocol, func(t *testing.T) { killStorm(t, tt.protocol, sessionTimeout, tt.bound) })
+	}
+}
+
+// killStorm runs the kill storm with the group protocol protocol and fails
+// on a stall longer than bound.
+func killStorm(t *testing.T, protocol string, sessionTimeout, bound time.Duration) {
 	const (
-		orders         = 20000
-		kills          = 50
-		sessionTimeout = 10 * time.Second
-		bound          = sessionTimeout + 5*time.Second
+		orders = 20000
+		kills  = 50
 	)
 	p := newPipeline(t)
-	env := append(append([]string{}, p.env...), "CONSUMER_SESSION_TIMEOUT="+sessionTimeout.String())
+	env := append(append([]string{}, p.env...), "CONSUMER_SESSION_TIMEOUT="+sessionTimeout.String(), "CONSUMER_GROUP_PROTOCOL="+protocol)
 	consumer := func(id string) *proc { return start(t, id, env, "consume", "--id", id) }
 	consumers := []*proc{consumer("c1"), consumer("c2"), consumer("c3")}
 	watch := watchStalls(t, p)
@@ -206,11 +229,12 @@ func TestAKillStormNeverStallsTheGroup(t *testing.T) {
 		consumers[i] = consumer(fmt.Sprintf("c%d", i+1))
 	}
 	lastKill := time.Since(began)
-	t.Logf("%d kills, the last at %.1fs:%s", kills, lastKill.Seconds(), log.String())
+	t.Logf("%s protocol: %d kills, the last at %.1fs:%s", protocol, kills, lastKill.Seconds(), log.String())
 	if code := producer.wait(time.Minute); code != 0 {
 		t.Fatalf("producer exited %d", code)
 	}
 	p.checkEveryOrderOnce(t, orders)
+	done := time.Since(began)
 	watch.close()
 
 	long, longest := watch.report(time.Second)
@@ -218,10 +242,10 @@ func TestAKillStormNeverStallsTheGroup(t *testing.T) {
 		t.Logf("stall of %.1fs from %.1fs", s.took.Seconds(), s.from.Sub(began).Seconds())
 	}
 	part, partLongest := watch.longestPartitionStall()
-	t.Logf("longest stall %.1fs (bound %v), longest of one partition %.1fs (partition %d); every order stored once after %.1fs",
-		longest.Seconds(), bound, partLongest.Seconds(), part, time.Since(began).Seconds())
+	t.Logf("%s protocol: longest stall %.1fs (bound %v), longest of one partition %.1fs (partition %d); every order stored once after %.1fs (%.1fs after the last kill)",
+		protocol, longest.Seconds(), bound, partLongest.Seconds(), part, done.Seconds(), (done - lastKill).Seconds())
 	if longest > bound {
-		t.Errorf("the pipeline stalled for %.1fs, more than the session timeout plus 5 s (%v)", longest.Seconds(), bound)
+		t.Errorf("the pipeline stalled for %.1fs, more than the %s protocol's bound (%v)", longest.Seconds(), protocol, bound)
 	}
 	for _, c := range consumers {
 		if code, took := c.stop(syscall.SIGTERM, 15*time.Second); code != 0 {
