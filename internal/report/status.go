@@ -157,11 +157,11 @@ func (s Status) kip848() bool { return s.GroupProtocol == kafka.ProtocolConsumer
 func (s Status) protocol() string {
 	switch s.GroupProtocol {
 	case kafka.ProtocolConsumer:
-		return fmt.Sprintf(", protocol consumer (KIP-848), epoch %d", s.GroupEpoch)
+		return fmt.Sprintf("    protocol consumer (KIP-848), epoch %d", s.GroupEpoch)
 	case "":
 		return ""
 	}
-	return ", protocol " + safe(s.GroupProtocol)
+	return "    protocol " + safe(s.GroupProtocol)
 }
 
 // stateNote explains a group state a newcomer would misread, "" for Stable.
