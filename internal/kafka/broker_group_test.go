@@ -301,3 +301,51 @@ func TestConsumerGroupDescribeNamesTheTopicsOfAnAssignment(t *testing.T) {
 		}
 	}
 }
+
+// A static member of a KIP-848 group that leaves for a while (member epoch
+// -2, what a static client sends when it closes) keeps its partitions
+// reserved until its session timeout, and no longer: Kafka leaves the
+// session timer of a member that left so running
+// (consumerGroupStaticMemberGroupLeave cancels none) and fences it when it
+// fires. Unpatched, the embedded broker stopped the timer, and a static
+// member that never came back held its partitions for ever.
+func TestAStaticMemberThatLeftForAWhileIsFencedAfterItsSessionTimeout(t *testing.T) {
+	ctx := context.Background()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"), kfake.BrokerConfigs(map[string]string{
+		"group.consumer.session.timeout.ms": "500", "group.consumer.heartbeat.interval.ms": "100"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()[0]), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.InstanceID = testGroup, "static-member-000000000", 0, kmsg.StringPtr("alice")
+	hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames, hb.Topics = 10000, []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("joining: %+v, %v", resp, err)
+	}
+	leave := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	leave.Group, leave.MemberID, leave.MemberEpoch, leave.InstanceID = testGroup, hb.MemberID, -2, hb.InstanceID
+	if resp, err := leave.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 || resp.MemberEpoch != -2 {
+		t.Fatalf("leaving for a while: %+v, %v", resp, err)
+	}
+
+	members := func() (bool, error) {
+		desc := kmsg.NewPtrConsumerGroupDescribeRequest()
+		desc.Groups = []string{testGroup}
+		resp, err := desc.RequestWith(ctx, cl)
+		if err != nil {
+			return false, err
+		}
+		return len(resp.Groups[0].Members) == 0, kerr.ErrorForCode(resp.Groups[0].ErrorCode)
+	}
+	if gone, err := members(); err != nil || gone {
+		t.Fatalf("right after leaving for a while the member is gone (%v, %v): its partitions are no longer kept for it", gone, err)
+	}
+	waitFor(t, 3*time.Second, "the member that left for a while to be fenced after its 500 ms session", members)
+}

@@ -2184,10 +2184,11 @@ func (g *group) consumerStaticLeave(req *kmsg.ConsumerGroupHeartbeatRequest, res
 	m.partitionsPendingRevocation = make(map[uuid][]int32)
 	m.memberEpoch = -2
 	g.addPartitionEpochs(m.lastReconciledSent, m.memberID, -2)
-	if m.t != nil {
-		m.t.Stop()
-		m.t = nil
-	}
+	// foodpipe patch: the session timer is left running, as Kafka leaves
+	// it (consumerGroupStaticMemberGroupLeave writes the epoch -2 and
+	// cancels no timer): a static member that does not come back within
+	// its session timeout is fenced and its partitions assigned to the
+	// others, rather than kept for it for ever.
 	g.cancelConsumerRebalanceTimeout(m)
 	// Keep g.staticMembers[*m.instanceID] intact.
 
