@@ -150,7 +150,7 @@ var (
 		c.SessionTimeout = d
 		return nil
 	}, func(c Config) string { return c.SessionTimeout.String() }, Plain}
-	ConsumerGroupProtocol = &Var{"CONSUMER_GROUP_PROTOCOL", GroupProtocolClassic, "The consumer group protocol: classic (members join and a leader assigns, every member stopping for each rebalance) or consumer (KIP-848, Kafka 4: the broker assigns, and only the partitions that move stop). With consumer the group's session timeout is the broker's; the members ask for CONSUMER_SESSION_TIMEOUT.", func(c *Config, v string) error {
+	ConsumerGroupProtocol = &Var{"CONSUMER_GROUP_PROTOCOL", GroupProtocolClassic, "The consumer group protocol: classic (every member rejoins in rounds for a rebalance, and one of them assigns) or consumer (KIP-848, Kafka 4.0 and later: the broker assigns, member by member, at their heartbeats). With consumer the broker keeps the session timeout: members ask it for CONSUMER_SESSION_TIMEOUT.", func(c *Config, v string) error {
 		for _, p := range GroupProtocols {
 			if strings.EqualFold(v, p) {
 				c.GroupProtocol = p
