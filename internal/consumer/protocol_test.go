@@ -40,12 +40,19 @@ func embeddedCluster(t *testing.T, session time.Duration) *cluster {
 	return &cluster{addr: b.Addr()}
 }
 
-// Under KIP-848's protocol two static members share the partitions the
-// broker assigns them and store every order once; one stopped on purpose
-// leaves for good (epoch -1), so the other takes its partitions at once
-// rather than after the session timeout that holds them for a static
-// member gone for a while (epoch -2).
-func TestTwoMembersOfTheConsumerProtocolShareThePartitionsAndStoreEachOrderOnce(t *testing.T) {
+// Under either group protocol two static members share the partitions and
+// store every order once; one stopped on purpose leaves for good, so the
+// other takes its partitions at once rather than after the session timeout.
+// Under KIP-848 the broker assigns, and the leave for good is a heartbeat
+// with epoch -1: a static member's client closes with epoch -2, which keeps
+// its partitions for it until its session times out.
+func TestTwoStaticMembersShareThePartitionsAndHandThemOverWhenOneStops(t *testing.T) {
+	for _, protocol := range config.GroupProtocols {
+		t.Run(protocol, func(t *testing.T) { shareAndHandOver(t, protocol) })
+	}
+}
+
+func shareAndHandOver(t *testing.T, protocol string) {
 	const session = 10 * time.Second
 	c := embeddedCluster(t, session)
 	st := dbtest.NewStore(t)
@@ -55,7 +62,7 @@ func TestTwoMembersOfTheConsumerProtocolShareThePartitionsAndStoreEachOrderOnce(
 	owned := map[string][]int32{}
 	start := func(id string) (*Consumer, context.CancelFunc) {
 		return memberWith(t, c, st, id, io.Discard, func(cfg *Config) {
-			cfg.GroupProtocol, cfg.InstanceID, cfg.SessionTimeout = config.GroupProtocolConsumer, id, session
+			cfg.GroupProtocol, cfg.InstanceID, cfg.SessionTimeout = protocol, id, session
 			cfg.Observe = func(e Event) {
 				if a, ok := e.(Assigned); ok {
 					mu.Lock()
@@ -89,7 +96,7 @@ func TestTwoMembersOfTheConsumerProtocolShareThePartitionsAndStoreEachOrderOnce(
 	if took := time.Since(stopped); took >= session/2 {
 		t.Errorf("c1 took the partitions %v after c2 stopped: c2 did not leave for good, its session of %v ran out", took, session)
 	}
-	t.Logf("c1 owns every partition %v after c2 stopped", time.Since(stopped).Round(time.Millisecond))
+	t.Logf("%s protocol: c1 owns every partition %v after c2 was told to stop", protocol, time.Since(stopped).Round(time.Millisecond))
 	c.produceRoundRobin(t, 23, 300)
 	eventually(t, "every order stored", func() bool { return count(t, st) == 900 })
 	s1, s2 := c1.Stats(), c2.Stats()
