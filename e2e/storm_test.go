@@ -262,8 +262,12 @@ func killStorm(t *testing.T, protocol string, sessionTimeout, storm, after time.
 	}
 	part, partLongest := watch.longestPartitionStall()
 	stalledAfter := watch.stalledAfter(lastKillAt)
-	t.Logf("%s protocol: longest stall %.1fs (bound %v), still stalled %.1fs after the last kill (bound %v), longest of one partition %.1fs (partition %d); every order stored once after %.1fs",
-		protocol, longest.Seconds(), storm, stalledAfter.Seconds(), after, partLongest.Seconds(), part, done.Seconds())
+	stormBound := "none"
+	if storm > 0 {
+		stormBound = storm.String()
+	}
+	t.Logf("%s protocol: longest stall %.1fs (bound %s), still stalled %.1fs after the last kill (bound %v), longest of one partition %.1fs (partition %d); every order stored once after %.1fs",
+		protocol, longest.Seconds(), stormBound, stalledAfter.Seconds(), after.Round(100*time.Millisecond), partLongest.Seconds(), part, done.Seconds())
 	if storm > 0 && longest > storm {
 		t.Errorf("the pipeline stalled for %.1fs, more than the %s protocol's bound (%v)", longest.Seconds(), protocol, storm)
 	}
