@@ -21,11 +21,15 @@ func runBroker(ctx context.Context, env *Env, args []string) error {
 	dataDir := f.String("data-dir", "", "keep topics, messages, offsets and groups in this directory across restarts")
 	noTopics := f.Bool("no-topics", false, "do not create the orders and dead-letter topics at start")
 	f.bind("log-level", config.LogLevel)
+	f.bind("session-timeout", config.ConsumerSessionTimeout)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	b, err := kafka.StartBroker(kafka.BrokerOptions{Listen: *listen, DataDir: *dataDir})
+	// Under KIP-848 the broker sets a group's session timeout: the
+	// embedded one takes CONSUMER_SESSION_TIMEOUT, so that the setting
+	// means the same under both group protocols.
+	b, err := kafka.StartBroker(kafka.BrokerOptions{Listen: *listen, DataDir: *dataDir, GroupSessionTimeout: cfg.SessionTimeout})
 	if err != nil {
 		return err
 	}

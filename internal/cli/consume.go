@@ -39,6 +39,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	f.bind("group", kind.groupVar)
 	f.bind("dlq-topic", config.KafkaDLQTopic)
 	f.bind("batch-size", config.ConsumerBatchSize)
+	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	f.bind("migrate", config.DBMigrate)
 	host, _ := os.Hostname()
 	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()),

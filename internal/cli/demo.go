@@ -30,6 +30,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
 	sem := f.Bool("semantics", false, "run the three delivery semantics side by side instead (at most once, at least once, the pipeline's exactly-once effect), a member of each killed at its crash point, and count what each group lost and doubled")
 	f.bind("partitions", config.KafkaPartitions)
+	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err

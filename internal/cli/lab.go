@@ -25,6 +25,7 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 	logPath := f.String("log", "", "file for the lab's log and its children's (the Kafka clients' reconnections, the consumers' warnings); default a new file in the temporary directory, named at start")
 	f.bind("brokers", config.KafkaBrokers)
 	f.bind("partitions", config.KafkaPartitions)
+	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err

@@ -77,7 +77,10 @@ type Config struct {
 	// SessionTimeout is how long the group coordinator waits for a
 	// heartbeat before it declares a consumer dead and rebalances.
 	SessionTimeout time.Duration
-	StatsInterval  time.Duration
+	// GroupProtocol is the consumer group protocol the members speak:
+	// GroupProtocolClassic or GroupProtocolConsumer (KIP-848).
+	GroupProtocol string
+	StatsInterval time.Duration
 
 	// Observability.
 	MetricsAddr string

@@ -91,6 +91,12 @@ func TestLoad(t *testing.T) {
 				t.Errorf("metrics addr = %q", c.MetricsAddr)
 			}
 		}},
+		{"the consumer group protocol of KIP-848 is accepted in any case", env("CONSUMER_GROUP_PROTOCOL", "Consumer"), "", func(t *testing.T, c Config) {
+			if c.GroupProtocol != GroupProtocolConsumer {
+				t.Errorf("group protocol = %q", c.GroupProtocol)
+			}
+		}},
+		{"an unknown group protocol is refused, saying which are known", env("CONSUMER_GROUP_PROTOCOL", "eager"), `CONSUMER_GROUP_PROTOCOL="eager": must be classic or consumer`, nil},
 		{"a metrics address without a port is refused", env("METRICS_ADDR", "localhost"), "METRICS_ADDR", nil},
 		{"every bad variable is named at once", env("KAFKA_PARTITIONS", "x", "LOG_LEVEL", "y"), "LOG_LEVEL", func(t *testing.T, c Config) {}},
 	}
@@ -402,7 +408,7 @@ func TestEnvironIsTheConfigAChildLoadsAgain(t *testing.T) {
 		KafkaTLS: "true", KafkaTLSCAFile: ca, KafkaSASLMechanism: "SCRAM-SHA-256", KafkaSASLUsername: "u", KafkaSASLPassword: "hunter2",
 		DatabaseURL: "postgres://u:hunter2@db:5433/x", DBMaxConns: "9", DBConnectTimeout: "2m", DBMigrate: "false",
 		ProducerRate: "12.5", ProducerRetries: "5", ProducerLinger: "5ms",
-		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerFetchMaxWait: "10ms",
+		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerGroupProtocol: "consumer", ConsumerFetchMaxWait: "10ms",
 		StatsInterval: "1m", MetricsAddr: ":9100", LogLevel: "debug",
 	}
 	vals := map[string]string{}

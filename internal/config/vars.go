@@ -150,6 +150,15 @@ var (
 		c.SessionTimeout = d
 		return nil
 	}, func(c Config) string { return c.SessionTimeout.String() }, Plain}
+	ConsumerGroupProtocol = &Var{"CONSUMER_GROUP_PROTOCOL", GroupProtocolClassic, "The consumer group protocol: classic (every member rejoins in rounds for a rebalance, and one of them assigns) or consumer (KIP-848, Kafka 4.0 and later: the broker assigns, member by member, at their heartbeats). With consumer the broker keeps the session timeout: members ask it for CONSUMER_SESSION_TIMEOUT.", func(c *Config, v string) error {
+		for _, p := range GroupProtocols {
+			if strings.EqualFold(v, p) {
+				c.GroupProtocol = p
+				return nil
+			}
+		}
+		return fmt.Errorf("must be %s", strings.Join(GroupProtocols, " or "))
+	}, func(c Config) string { return c.GroupProtocol }, Plain}
 	ConsumerFetchMaxWait = &Var{"CONSUMER_FETCH_MAX_WAIT", "250ms", "Longest a fetch waits at the broker for new messages when there are none.", func(c *Config, v string) error {
 		return setDuration(&c.FetchMaxWait, v, time.Millisecond, 10*time.Second, "1ms to 10s such as 250ms")
 	}, func(c Config) string { return c.FetchMaxWait.String() }, Plain}
@@ -208,6 +217,7 @@ var Vars = []*Var{
 	ConsumerWriters,
 	ConsumerDBRetries,
 	ConsumerSessionTimeout,
+	ConsumerGroupProtocol,
 	ConsumerFetchMaxWait,
 	StatsInterval,
 	MetricsAddr,
@@ -216,6 +226,22 @@ var Vars = []*Var{
 
 // SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.
 var SASLMechanisms = []string{"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"}
+
+// The accepted values of CONSUMER_GROUP_PROTOCOL, as Kafka's Java consumer
+// spells its group.protocol.
+const (
+	// GroupProtocolClassic is the protocol of JoinGroup and SyncGroup: a
+	// member the coordinator picks as leader assigns the partitions, and
+	// every rebalance is a round all members take part in.
+	GroupProtocolClassic = "classic"
+	// GroupProtocolConsumer is KIP-848's (Kafka 4.0 and later): members
+	// heartbeat their subscription, the broker computes the assignment and
+	// hands each member its part, epoch by epoch.
+	GroupProtocolConsumer = "consumer"
+)
+
+// GroupProtocols are the accepted values of CONSUMER_GROUP_PROTOCOL.
+var GroupProtocols = []string{GroupProtocolClassic, GroupProtocolConsumer}
 
 // setDuration parses a duration from lo to hi into d.
 func setDuration(d *time.Duration, v string, lo, hi time.Duration, want string) error {

@@ -247,10 +247,11 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 		// Leaving the group hands the partitions to the others at once
 		// instead of after the session timeout.
 		cl.AllowRebalance()
+		memberID, _ := cl.GroupMetadata() // KIP-848's leave names the member
 		c.closeWithin(cl, closeWait)
 		c.group.Store(nil)
 		if err == nil || errors.Is(err, errDatabaseAway) {
-			c.leaveStatic()
+			c.leaveStatic(memberID)
 		}
 	}()
 	errWait := newBackoff()

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
@@ -137,7 +138,7 @@ func memberWith(t *testing.T, c *cluster, st Store, id string, w io.Writer, twea
 func testConfig(id, grp string) Config {
 	return Config{
 		ID: id, Group: grp, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, Writers: 3, DBRetries: 1,
-		SessionTimeout: 2 * time.Second, FetchMaxWait: 250 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		SessionTimeout: 2 * time.Second, GroupProtocol: config.GroupProtocolClassic, FetchMaxWait: 250 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 	}
 }
 
@@ -824,6 +825,8 @@ func TestNewRefusesASettingLeftOutAndNamesIt(t *testing.T) {
 		{"Writers", func(c *Config) { c.Writers = 0 }},
 		{"DBRetries", func(c *Config) { c.DBRetries = -1 }},
 		{"SessionTimeout", func(c *Config) { c.SessionTimeout = 0 }},
+		{"GroupProtocol", func(c *Config) { c.GroupProtocol = "" }},
+		{"GroupProtocol", func(c *Config) { c.GroupProtocol = "eager" }},
 		{"FetchMaxWait", func(c *Config) { c.FetchMaxWait = 0 }},
 		{"ShutdownTimeout", func(c *Config) { c.ShutdownTimeout = 0 }},
 	} {

@@ -2,13 +2,18 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/telemetry"
 )
 
@@ -123,6 +128,16 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 			}
 		}),
 	}
+	if cfg.GroupProtocol == config.GroupProtocolConsumer {
+		// KIP-848: the broker computes the assignment with its "uniform"
+		// assignor, which the client's default cooperative-sticky
+		// balancer names, and tells each member its part in the answer to
+		// a heartbeat. A member that comes or goes stops only the
+		// partitions that move. The broker's group config sets the
+		// session timeout and heartbeat interval: the two options above
+		// are the classic protocol's and go unused.
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))
 	}
@@ -136,7 +151,14 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 // purpose. A static member's client does not leave on close, so that a
 // restart slips back in without a rebalance; a consumer that is stopped
 // should hand its partitions over at once instead, as a dynamic one does.
-func (c *Consumer) leaveStatic() {
+//
+// Under the classic protocol that is a LeaveGroup naming the instance id.
+// Under KIP-848 the client's close was a heartbeat with epoch -2, a static
+// member's "back soon": the broker keeps its partitions for it until its
+// session times out. A heartbeat with epoch -1 from the same member id is
+// KIP-848's leave for good, and the broker assigns the partitions at once.
+// memberID is the id the client had in the group ("" when it never joined).
+func (c *Consumer) leaveStatic(memberID string) {
 	if c.cfg.InstanceID == "" {
 		return
 	}
@@ -145,11 +167,41 @@ func (c *Consumer) leaveStatic() {
 	// on a busy machine can take most of an orchestrator's stop grace.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := kadm.NewClient(c.pub).LeaveGroup(ctx, kadm.LeaveGroup(c.cfg.Group).InstanceIDs(c.cfg.InstanceID).Reason("consumer stopped"))
-	if err == nil {
-		err = res.Error()
+	var err error
+	if c.cfg.GroupProtocol == config.GroupProtocolConsumer {
+		err = leave848(ctx, c.pub, c.cfg.Group, memberID, c.cfg.InstanceID)
+	} else {
+		var res kadm.LeaveGroupResponses
+		res, err = kadm.NewClient(c.pub).LeaveGroup(ctx, kadm.LeaveGroup(c.cfg.Group).InstanceIDs(c.cfg.InstanceID).Reason("consumer stopped"))
+		if err == nil {
+			err = res.Error()
+		}
 	}
 	if err != nil {
 		c.log.Warn("leaving the group failed; the partitions move after the session timeout", slog.Any("err", err))
 	}
+}
+
+// leave848 sends KIP-848's leave for good (member epoch -1) for the static
+// member memberID of group. A member the group no longer has (its session
+// ended first, or it never joined) has nothing left to leave.
+func leave848(ctx context.Context, cl *kgo.Client, group, memberID, instanceID string) error {
+	if memberID == "" {
+		return nil
+	}
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.MemberEpoch = group, memberID, -1
+	req.InstanceID = kmsg.StringPtr(instanceID)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	err = kerr.ErrorForCode(resp.ErrorCode)
+	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.GroupIDNotFound) {
+		return nil
+	}
+	if err != nil && resp.ErrorMessage != nil {
+		return fmt.Errorf("%w: %s", err, *resp.ErrorMessage)
+	}
+	return err
 }

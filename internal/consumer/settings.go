@@ -3,10 +3,13 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/telemetry"
 )
 
@@ -22,6 +25,11 @@ type Config struct {
 	// SessionTimeout is how soon a crashed member's partitions move to the
 	// others.
 	SessionTimeout time.Duration
+	// GroupProtocol is the group protocol the member speaks:
+	// config.GroupProtocolClassic, or config.GroupProtocolConsumer for
+	// KIP-848, where the broker assigns the partitions and the session
+	// timeout is the group's on the broker, not SessionTimeout.
+	GroupProtocol string
 	// FetchMaxWait is how long a fetch waits at the broker when nothing
 	// is new.
 	FetchMaxWait time.Duration
@@ -76,6 +84,7 @@ func (cfg Config) check() error {
 	need(cfg.Writers > 0, "Writers", "at least 1")
 	need(cfg.DBRetries >= 0, "DBRetries", "0 or more")
 	need(cfg.SessionTimeout > 0, "SessionTimeout", "positive")
+	need(slices.Contains(config.GroupProtocols, cfg.GroupProtocol), "GroupProtocol", strings.Join(config.GroupProtocols, " or "))
 	need(cfg.FetchMaxWait > 0, "FetchMaxWait", "positive")
 	need(cfg.ShutdownTimeout > 0, "ShutdownTimeout", "positive")
 	if err := errors.Join(errs...); err != nil {

@@ -145,7 +145,7 @@ func Start(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	}
 	switch o.Broker {
 	case EmbeddedBroker:
-		if p.broker, err = kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0"}); err != nil {
+		if p.broker, err = kafka.StartBroker(kafka.BrokerOptions{Listen: "127.0.0.1:0", GroupSessionTimeout: p.Config.SessionTimeout}); err != nil {
 			return nil, err
 		}
 		p.Config.Brokers = []string{p.broker.Addr()}

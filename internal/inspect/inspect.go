@@ -34,11 +34,18 @@ type Group struct {
 	// TopicID is Kafka's id of the topic (KIP-516), "" when the broker gives
 	// none: a topic deleted and created again has a new one, and offsets are
 	// stored by name and id (store.Scope).
-	TopicID    string
-	Group      string
-	State      string // Stable, PreparingRebalance, Empty, Dead ...
-	Members    []kafka.MemberView
-	Partitions []Partition
+	TopicID string
+	Group   string
+	State   string // Stable, PreparingRebalance, Empty, Dead; under KIP-848 also Assigning, Reconciling
+	// Protocol is the group protocol the group runs: kafka.ProtocolClassic
+	// or kafka.ProtocolConsumer (KIP-848), "" when Kafka knows no such
+	// group. Under KIP-848 each member has an epoch and a target
+	// assignment (kafka.MemberView), and the group an epoch: Epoch, and
+	// AssignmentEpoch, the epoch the broker's target assignment is of.
+	Protocol               string
+	Epoch, AssignmentEpoch int32
+	Members                []kafka.MemberView
+	Partitions             []Partition
 	// Earlier are other incarnations of the topic (name@id) the database
 	// holds the group's offsets of: the topic was deleted and created again,
 	// or another cluster was used.
@@ -124,6 +131,7 @@ func Read(ctx context.Context, src Source, topic, group string) (Group, error) {
 		return g, err
 	}
 	g.TopicID, g.State, g.Members = view.TopicID, view.State, view.Members
+	g.Protocol, g.Epoch, g.AssignmentEpoch = view.Protocol, view.Epoch, view.AssignmentEpoch
 	var rec record
 	if src.Store != nil && g.DBErr == nil {
 		rec, g.DBErr = readRecord(ctx, src.Store, group, topic, view.TopicID)

@@ -3,6 +3,8 @@ package kafka
 import (
 	"fmt"
 	"net"
+	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -21,6 +23,13 @@ type BrokerOptions struct {
 	// DataDir keeps topics, offsets and groups across restarts when set;
 	// without it everything lives in memory and is gone at exit.
 	DataDir string
+	// GroupSessionTimeout is the session timeout of the groups that speak
+	// KIP-848's protocol (the broker's group.consumer.session.timeout.ms),
+	// their heartbeat interval a third of it, at most Kafka's 5 s
+	// (group.consumer.heartbeat.interval.ms): under KIP-848 the broker, not
+	// the member, sets both. 0 keeps Kafka's defaults, 45 s and 5 s. A group
+	// may still have its own (SetGroupSessionTimeout).
+	GroupSessionTimeout time.Duration
 }
 
 // StartBroker starts a broker and returns once it accepts connections.
@@ -39,7 +48,7 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, o.Listen)
 		}),
-		kfake.BrokerConfigs(map[string]string{"default.replication.factor": "1"}),
+		kfake.BrokerConfigs(brokerConfigs(o)),
 	}
 	if o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(o.DataDir))
@@ -49,6 +58,16 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("start broker on %s: %w", o.Listen, err)
 	}
 	return &Broker{cluster: c}, nil
+}
+
+// brokerConfigs are the broker's settings that o asks for.
+func brokerConfigs(o BrokerOptions) map[string]string {
+	cfgs := map[string]string{"default.replication.factor": "1"}
+	if d := o.GroupSessionTimeout; d > 0 {
+		cfgs["group.consumer.session.timeout.ms"] = strconv.FormatInt(d.Milliseconds(), 10)
+		cfgs["group.consumer.heartbeat.interval.ms"] = strconv.FormatInt(min(d/3, 5*time.Second).Milliseconds(), 10)
+	}
+	return cfgs
 }
 
 // Addr is the host:port clients connect to.

@@ -13,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// These tests pin the two changes carried in third_party/kfake/groups.go.
-// They speak the classic group protocol by hand, so that each step of a
-// rebalance happens exactly when the test says, as it does for crashed
+// These tests pin the changes carried in third_party/kfake/groups.go
+// (PATCHES.md). They speak the group protocols by hand, so that each step of
+// a rebalance happens exactly when the test says, as it does for crashed
 // consumers in a kill storm.
 
 // groupBroker is an embedded broker that accepts short session timeouts.
@@ -247,4 +247,105 @@ func TestAMemberThatCrashedWaitingInJoinLeavesAfterItsSessionTimeout(t *testing.
 	if err := kerr.ErrorForCode(resp.ErrorCode); !errors.Is(err, kerr.RebalanceInProgress) {
 		t.Errorf("heartbeat: %v, want REBALANCE_IN_PROGRESS", err)
 	}
+}
+
+// ConsumerGroupDescribe (KIP-848) names each topic of a member's current
+// and target assignment, as Kafka does (ConsumerGroupMember's
+// topicPartitionsFromMap sets TopicId and TopicName): clients such as kadm
+// and kafka-consumer-groups.sh read the name. Unpatched, the embedded
+// broker gave the topic id alone, and kadm showed every member of a KIP-848
+// group owning nothing.
+func TestConsumerGroupDescribeNamesTheTopicsOfAnAssignment(t *testing.T) {
+	ctx := context.Background()
+	addr := groupBroker(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "t", 2, 1
+	create.Topics = append(create.Topics, ct)
+	if _, err := create.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch = testGroup, "member-one-0000000000", 0
+	hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames, hb.Topics = 10000, []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hb.ServerAssignor = kmsg.StringPtr("uniform")
+	resp, err := hb.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 || resp.Assignment == nil {
+		t.Fatalf("joining: %+v, %v", resp, err)
+	}
+
+	desc := kmsg.NewPtrConsumerGroupDescribeRequest()
+	desc.Groups = []string{testGroup}
+	dresp, err := desc.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dresp.Groups[0]
+	if g.ErrorCode != 0 || len(g.Members) != 1 {
+		t.Fatalf("describe: error %d, %d members", g.ErrorCode, len(g.Members))
+	}
+	m := g.Members[0]
+	for what, a := range map[string]kmsg.Assignment{"assignment": m.Assignment, "target assignment": m.TargetAssignment} {
+		if len(a.TopicPartitions) != 1 {
+			t.Errorf("the %s has %d topics, want 1", what, len(a.TopicPartitions))
+			continue
+		}
+		if tp := a.TopicPartitions[0]; tp.Topic != "t" || len(tp.Partitions) != 2 {
+			t.Errorf("the %s names topic %q (id %x) with partitions %v, want t with both", what, tp.Topic, tp.TopicID, tp.Partitions)
+		}
+	}
+}
+
+// A static member of a KIP-848 group that leaves for a while (member epoch
+// -2, what a static client sends when it closes) keeps its partitions
+// reserved until its session timeout, and no longer: Kafka leaves the
+// session timer of a member that left so running
+// (consumerGroupStaticMemberGroupLeave cancels none) and fences it when it
+// fires. Unpatched, the embedded broker stopped the timer, and a static
+// member that never came back held its partitions for ever.
+func TestAStaticMemberThatLeftForAWhileIsFencedAfterItsSessionTimeout(t *testing.T) {
+	ctx := context.Background()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"), kfake.BrokerConfigs(map[string]string{
+		"group.consumer.session.timeout.ms": "500", "group.consumer.heartbeat.interval.ms": "100"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()[0]), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.InstanceID = testGroup, "static-member-000000000", 0, kmsg.StringPtr("alice")
+	hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames, hb.Topics = 10000, []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("joining: %+v, %v", resp, err)
+	}
+	leave := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	leave.Group, leave.MemberID, leave.MemberEpoch, leave.InstanceID = testGroup, hb.MemberID, -2, hb.InstanceID
+	if resp, err := leave.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 || resp.MemberEpoch != -2 {
+		t.Fatalf("leaving for a while: %+v, %v", resp, err)
+	}
+
+	members := func() (bool, error) {
+		desc := kmsg.NewPtrConsumerGroupDescribeRequest()
+		desc.Groups = []string{testGroup}
+		resp, err := desc.RequestWith(ctx, cl)
+		if err != nil {
+			return false, err
+		}
+		return len(resp.Groups[0].Members) == 0, kerr.ErrorForCode(resp.Groups[0].ErrorCode)
+	}
+	if gone, err := members(); err != nil || gone {
+		t.Fatalf("right after leaving for a while the member is gone (%v, %v): its partitions are no longer kept for it", gone, err)
+	}
+	waitFor(t, 3*time.Second, "the member that left for a while to be fenced after its 500 ms session", members)
 }

@@ -95,11 +95,27 @@ func ReadTopic(ctx context.Context, base []kgo.Opt, adm *kadm.Client, topic stri
 type GroupView struct {
 	// TopicID is Kafka's id of the topic (KIP-516): a topic deleted and
 	// created again under the same name has a new one.
-	TopicID    string
-	State      string // Stable, PreparingRebalance, Empty, Dead ...
-	Partitions []PartitionView
-	Members    []MemberView
+	TopicID string
+	State   string // Stable, PreparingRebalance, Empty, Dead; under KIP-848 also Assigning, Reconciling
+	// Protocol is the group protocol the group runs: ProtocolClassic, or
+	// ProtocolConsumer for KIP-848's, "" when the broker knows no such
+	// group.
+	Protocol string
+	// Epoch is a KIP-848 group's epoch: it goes up with every change of its
+	// members or their subscriptions. AssignmentEpoch is the group epoch
+	// the broker's target assignment was computed for; while it lags Epoch
+	// a new one is being computed. Both 0 under the classic protocol.
+	Epoch, AssignmentEpoch int32
+	Partitions             []PartitionView
+	Members                []MemberView
 }
+
+// The group protocols InspectGroup tells apart (GroupView.Protocol), named
+// as Kafka's group.protocol names them.
+const (
+	ProtocolClassic  = "classic"
+	ProtocolConsumer = "consumer"
+)
 
 // PartitionView is one partition of the topic, as the group sees it.
 type PartitionView struct {
@@ -125,7 +141,17 @@ type PartitionView struct {
 // MemberView is one member of the group.
 type MemberView struct {
 	ClientID, Host, MemberID string
-	Partitions               []int32 // of the topic, in order
+	// InstanceID is a static member's group.instance.id, "" for a dynamic one.
+	InstanceID string
+	Partitions []int32 // of the topic, in order: what it owns now
+	// Epoch is a KIP-848 member's epoch: the group epoch whose assignment
+	// it has caught up with (-2: a static member gone for a while, its
+	// partitions kept for it); 0 under the classic protocol.
+	Epoch int32
+	// Target is a KIP-848 member's target assignment, of the topic, in
+	// order: the partitions the broker means it to own. It owns each once
+	// the member before has released it; nil under the classic protocol.
+	Target []int32
 }
 
 // InspectGroup looks at group reading topic.
@@ -151,27 +177,13 @@ func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (G
 			v.TopicID = td.ID.String()
 		}
 	}
-	groups, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return v, fmt.Errorf("describe group %s: %w", group, err)
+	if err := describeGroup(ctx, adm, topic, group, &v); err != nil {
+		return v, err
 	}
 	owner := map[int32]string{}
-	if g, ok := groups[group]; ok {
-		v.State = g.State
-		for _, m := range g.Members {
-			mv := MemberView{ClientID: m.ClientID, Host: strings.TrimPrefix(m.ClientHost, "/"), MemberID: m.MemberID, Partitions: []int32{}}
-			if a, ok := m.Assigned.AsConsumer(); ok {
-				for _, t := range a.Topics {
-					if t.Topic == topic {
-						mv.Partitions = append(mv.Partitions, t.Partitions...)
-					}
-				}
-			}
-			slices.Sort(mv.Partitions)
-			for _, p := range mv.Partitions {
-				owner[p] = mv.ClientID
-			}
-			v.Members = append(v.Members, mv)
+	for _, m := range v.Members {
+		for _, p := range m.Partitions {
+			owner[p] = m.ClientID
 		}
 	}
 	committed, err := adm.FetchOffsets(ctx, group)
@@ -199,6 +211,69 @@ func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (G
 	})
 	slices.SortFunc(v.Partitions, func(a, b PartitionView) int { return int(a.Partition - b.Partition) })
 	return v, nil
+}
+
+// describeGroup fills v's state, protocol and members from the group's
+// coordinator. A KIP-848 group is described by ConsumerGroupDescribe, a
+// classic one by DescribeGroups: Kafka 4 answers each only for a group of
+// its protocol, and a broker before 4.0 knows only the second.
+func describeGroup(ctx context.Context, adm *kadm.Client, topic, group string, v *GroupView) error {
+	if cgs, err := adm.DescribeConsumerGroups(ctx, group); err == nil {
+		if g, ok := cgs[group]; ok && g.Err == nil {
+			v.State, v.Protocol, v.Epoch, v.AssignmentEpoch = g.State, ProtocolConsumer, g.Epoch, g.AssignmentEpoch
+			for _, m := range g.Members {
+				v.Members = append(v.Members, MemberView{
+					ClientID: m.ClientID, Host: strings.TrimPrefix(m.ClientHost, "/"), MemberID: m.MemberID,
+					InstanceID: deref(m.InstanceID), Epoch: m.MemberEpoch,
+					Partitions: sortedOf(m.Assignment, topic), Target: sortedOf(m.TargetAssignment, topic),
+				})
+			}
+			return nil
+		}
+	}
+	groups, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", group, err)
+	}
+	g, ok := groups[group]
+	if !ok {
+		return nil
+	}
+	v.State = g.State
+	if g.Err == nil && g.State != "Dead" {
+		v.Protocol = ProtocolClassic
+	}
+	for _, m := range g.Members {
+		mv := MemberView{ClientID: m.ClientID, Host: strings.TrimPrefix(m.ClientHost, "/"), MemberID: m.MemberID,
+			InstanceID: deref(m.InstanceID), Partitions: []int32{}}
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range a.Topics {
+				if t.Topic == topic {
+					mv.Partitions = append(mv.Partitions, t.Partitions...)
+				}
+			}
+		}
+		slices.Sort(mv.Partitions)
+		v.Members = append(v.Members, mv)
+	}
+	return nil
+}
+
+// sortedOf is the partitions of topic in s, in order, never nil.
+func sortedOf(s kadm.TopicsSet, topic string) []int32 {
+	ps := []int32{}
+	for p := range s[topic] {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Lag is the group's lag summed over the partitions.

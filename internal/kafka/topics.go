@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TopicSpec is how foodpipe wants a topic to look.
@@ -190,4 +192,39 @@ func (t TopicInfo) ConfigKeys() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// ErrGroupConfig wraps a broker's refusal of a group's config.
+var ErrGroupConfig = errors.New("the broker refused the group's config")
+
+// SetGroupSessionTimeout sets group's own session timeout under KIP-848's
+// protocol (the group config consumer.session.timeout.ms, Kafka 4.0 and
+// later), where the broker, not the member, decides it. Kafka refuses a
+// value outside the brokers' group.consumer.min.session.timeout.ms and
+// group.consumer.max.session.timeout.ms (45 s and 60 s unless set), and a
+// client without ALTER_CONFIGS on the group: the error wraps ErrGroupConfig
+// with Kafka's, and the group keeps the brokers'
+// group.consumer.session.timeout.ms.
+func SetGroupSessionTimeout(ctx context.Context, cl *kgo.Client, group string, d time.Duration) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Op, c.Value = "consumer.session.timeout.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(strconv.FormatInt(d.Milliseconds(), 10))
+	res.Configs = append(res.Configs, c)
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("set the session timeout of group %s: %w", group, err)
+	}
+	for _, r := range resp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			msg := ""
+			if r.ErrorMessage != nil {
+				msg = ": " + *r.ErrorMessage
+			}
+			return fmt.Errorf("%w: consumer.session.timeout.ms=%d of group %s: %w%s", ErrGroupConfig, d.Milliseconds(), group, err, msg)
+		}
+	}
+	return nil
 }

@@ -168,6 +168,7 @@ func (l *Lab) fold(s *sample) {
 	snap.Producer = ProducerView{Rate: st.rate, Paused: st.paused, Acked: st.acked}
 	if s.viewErr == nil {
 		snap.GroupState = s.view.State
+		snap.GroupProtocol, snap.GroupEpoch = s.view.Protocol, s.view.Epoch
 		snap.Lanes = snap.Lanes[:0]
 		for _, p := range s.view.Partitions {
 			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark,

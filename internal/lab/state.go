@@ -27,6 +27,11 @@ type Snapshot struct {
 	Producer   ProducerView `json:"producer"`
 	Lanes      []Lane       `json:"lanes"`
 	GroupState string       `json:"group_state"`
+	// GroupProtocol is the protocol the group runs, "classic" or
+	// "consumer" (KIP-848), "" before anyone joined; GroupEpoch is a
+	// KIP-848 group's epoch.
+	GroupProtocol string `json:"group_protocol"`
+	GroupEpoch    int32  `json:"group_epoch"`
 	// Generation of the group is not in DescribeGroups' answer (nor in
 	// kadm's); the page counts the rebalances the lab saw instead.
 	Rebalances int         `json:"rebalances"`

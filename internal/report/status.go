@@ -21,11 +21,17 @@ type Status struct {
 	Topic string `json:"topic"`
 	// TopicID is Kafka's id of the topic: a topic deleted and created again
 	// has a new one, and foodpipe stores offsets by name and id.
-	TopicID    string            `json:"topic_id,omitempty"`
-	Group      string            `json:"group"`
-	GroupState string            `json:"group_state"`
-	Partitions []PartitionStatus `json:"partitions"`
-	Members    []MemberStatus    `json:"members"`
+	TopicID    string `json:"topic_id,omitempty"`
+	Group      string `json:"group"`
+	GroupState string `json:"group_state"`
+	// GroupProtocol is "classic" or "consumer" (KIP-848), absent when Kafka
+	// knows no such group. GroupEpoch and AssignmentEpoch are a KIP-848
+	// group's epoch and the epoch of the broker's target assignment.
+	GroupProtocol   string            `json:"group_protocol,omitempty"`
+	GroupEpoch      int32             `json:"group_epoch,omitempty"`
+	AssignmentEpoch int32             `json:"assignment_epoch,omitempty"`
+	Partitions      []PartitionStatus `json:"partitions"`
+	Members         []MemberStatus    `json:"members"`
 	// TotalLag is the partitions' lag summed: what the group has still to read.
 	TotalLag int64  `json:"total_lag"`
 	DLQTopic string `json:"dlq_topic"`
@@ -95,7 +101,13 @@ type MemberStatus struct {
 	ClientID   string  `json:"client_id"`
 	Host       string  `json:"host"`
 	MemberID   string  `json:"member_id"`
+	InstanceID string  `json:"instance_id,omitempty"`
 	Partitions []int32 `json:"partitions"`
+	// Epoch and Target are a KIP-848 member's: the group epoch it has
+	// caught up with (-2: a static member away, its partitions kept), and
+	// the partitions the broker means it to own.
+	Epoch  int32   `json:"epoch,omitempty"`
+	Target []int32 `json:"target,omitempty"`
 }
 
 // StatusOf is the status of g, with the size of its dead-letter topic
@@ -103,9 +115,10 @@ type MemberStatus struct {
 // could not be read, nil when it was: said in place of the rows.
 func StatusOf(g inspect.Group, dlqTopic string, dlqSize int64, others []inspect.Group, dbErr error) Status {
 	s := Status{Topic: g.Topic, TopicID: g.TopicID, Group: g.Group, GroupState: g.State, DLQTopic: dlqTopic, DLQSize: dlqSize,
-		EarlierTopics: g.Earlier}
+		EarlierTopics: g.Earlier, GroupProtocol: g.Protocol, GroupEpoch: g.Epoch, AssignmentEpoch: g.AssignmentEpoch}
 	for _, m := range g.Members {
-		s.Members = append(s.Members, MemberStatus{ClientID: m.ClientID, Host: m.Host, MemberID: m.MemberID, Partitions: m.Partitions})
+		s.Members = append(s.Members, MemberStatus{ClientID: m.ClientID, Host: m.Host, MemberID: m.MemberID, InstanceID: m.InstanceID,
+			Partitions: m.Partitions, Epoch: m.Epoch, Target: m.Target})
 	}
 	switch {
 	case store.IsNotMigrated(dbErr):
@@ -137,6 +150,20 @@ func (s Status) rebalancing() bool {
 	return s.GroupState == "PreparingRebalance" || s.GroupState == "CompletingRebalance"
 }
 
+// kip848 reports whether the group runs KIP-848's protocol.
+func (s Status) kip848() bool { return s.GroupProtocol == kafka.ProtocolConsumer }
+
+// protocol names the group's protocol for the status line, "" when unknown.
+func (s Status) protocol() string {
+	switch s.GroupProtocol {
+	case kafka.ProtocolConsumer:
+		return fmt.Sprintf("    protocol consumer (KIP-848), epoch %d", s.GroupEpoch)
+	case "":
+		return ""
+	}
+	return "    protocol " + safe(s.GroupProtocol)
+}
+
 // stateNote explains a group state a newcomer would misread, "" for Stable.
 func (s Status) stateNote() string {
 	switch {
@@ -144,6 +171,10 @@ func (s Status) stateNote() string {
 		return "the group is rebalancing: the coordinator reports no owners until the members have rejoined, so OWNER shows\n" +
 			"the member that committed each partition last, marked (rebalancing). With the cooperative protocol a member\n" +
 			"keeps reading the partitions it keeps; only those that move pause."
+	case s.kip848() && (s.GroupState == "Assigning" || s.GroupState == "Reconciling"):
+		return s.GroupState + ": the broker has a new target assignment (epoch " + fmt.Sprint(s.AssignmentEpoch) + ") and the members are taking it up, one\n" +
+			"heartbeat at a time: a partition moves once its member has released it (PARTITIONS against TARGET below).\n" +
+			"Under KIP-848 nothing else stops: the partitions that do not move are read on."
 	case s.GroupState == "Dead":
 		return "Dead is Kafka's name for a group it has no record of: no member has joined and no offset is committed yet."
 	case s.GroupState == "Empty":
@@ -166,8 +197,9 @@ func PrintStatus(w io.Writer, s Status) {
 		// all left "Empty"; either way its offsets wait for the next member.
 		state += " (no consumer running)"
 	}
-	fmt.Fprintf(w, "topic %s: %s    group %s: %s, %s    dead letters in %s: %d\n",
-		safe(s.Topic), count(len(s.Partitions), "partition"), safe(s.Group), safe(state), count(len(s.Members), "member"), safe(s.DLQTopic), s.DLQSize)
+	fmt.Fprintf(w, "topic %s: %s    group %s: %s, %s%s    dead letters in %s: %d\n",
+		safe(s.Topic), count(len(s.Partitions), "partition"), safe(s.Group), safe(state), count(len(s.Members), "member"), s.protocol(),
+		safe(s.DLQTopic), s.DLQSize)
 	if note := s.stateNote(); note != "" {
 		fmt.Fprintln(w, note)
 	}
@@ -204,13 +236,31 @@ func PrintStatus(w io.Writer, s Status) {
 	if len(s.Members) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
-		for _, m := range s.Members {
-			parts := fmt.Sprint(m.Partitions)
-			if len(m.Partitions) == 0 && s.rebalancing() {
-				parts = "(rebalancing: not reported until it completes)"
+		if s.kip848() {
+			// KIP-848: what each member owns now against what the broker
+			// means it to own; its epoch says how far it has caught up.
+			fmt.Fprintln(tw, "MEMBER\tHOST\tEPOCH\tPARTITIONS\tTARGET")
+			away := false
+			for _, m := range s.Members {
+				epoch := fmt.Sprint(m.Epoch)
+				if m.Epoch == -2 {
+					epoch, away = "-2 (away)", true
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\n", safe(m.ClientID), safe(m.Host), epoch, m.Partitions, m.Target)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(m.ClientID), safe(m.Host), parts)
+			tw.Flush()
+			if away {
+				fmt.Fprintln(w, "epoch -2: a static member that left for a while; the broker keeps its partitions for it until its session ends")
+			}
+		} else {
+			fmt.Fprintln(tw, "MEMBER\tHOST\tPARTITIONS")
+			for _, m := range s.Members {
+				parts := fmt.Sprint(m.Partitions)
+				if len(m.Partitions) == 0 && s.rebalancing() {
+					parts = "(rebalancing: not reported until it completes)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(m.ClientID), safe(m.Host), parts)
+			}
 		}
 		tw.Flush()
 	}

@@ -140,3 +140,55 @@ func TestStatusWatchSaysWhyALookFailedAndSinceWhen(t *testing.T) {
 		t.Errorf("the view:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// A KIP-848 group's status says so, with the group's epoch, and each
+// member's epoch, what it owns and what the broker means it to own; its
+// JSON carries them, a classic group's not.
+func TestStatusShowsAKIP848GroupsEpochsAndTargets(t *testing.T) {
+	g := inspect.Group{Topic: "food-orders", Group: "order-processors", State: "Reconciling", Protocol: kafka.ProtocolConsumer,
+		Epoch: 9, AssignmentEpoch: 9,
+		Members: []kafka.MemberView{
+			{ClientID: "foodpipe-alice", InstanceID: "alice", Epoch: 9, Partitions: []int32{0, 1}, Target: []int32{0}},
+			{ClientID: "foodpipe-bob", InstanceID: "bob", Epoch: 8, Partitions: []int32{2}, Target: []int32{1, 2}},
+			{ClientID: "foodpipe-carol", InstanceID: "carol", Epoch: -2, Partitions: []int32{}, Target: []int32{}},
+		},
+		Partitions: []inspect.Partition{{Partition: 0, Owner: "foodpipe-alice"}, {Partition: 1, Owner: "foodpipe-alice"}, {Partition: 2, Owner: "foodpipe-bob"}}}
+	s := StatusOf(g, "food-orders.dlq", 0, nil, nil)
+	var buf bytes.Buffer
+	PrintStatus(&buf, s)
+	out := strings.Join(strings.Fields(buf.String()), " ") // the columns' widths aside
+	for _, w := range []string{
+		"group order-processors: Reconciling, 3 members protocol consumer (KIP-848), epoch 9",
+		"Reconciling: the broker has a new target assignment (epoch 9)",
+		"MEMBER HOST EPOCH PARTITIONS TARGET",
+		"foodpipe-alice 9 [0 1] [0]",
+		"foodpipe-bob 8 [2] [1 2]",
+		"foodpipe-carol -2 (away) [] []",
+		"epoch -2: a static member that left for a while",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("status lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "(rebalancing)") {
+		t.Errorf("a KIP-848 group's owners are marked rebalancing:\n%s", out)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`"group_protocol":"consumer","group_epoch":9,"assignment_epoch":9`,
+		`{"client_id":"foodpipe-bob","host":"","member_id":"","instance_id":"bob","partitions":[2],"epoch":8,"target":[1,2]}`} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("status as JSON lacks %s:\n%s", w, b)
+		}
+	}
+
+	g.Protocol, g.Epoch, g.AssignmentEpoch, g.State = kafka.ProtocolClassic, 0, 0, "Stable"
+	g.Members = []kafka.MemberView{{ClientID: "foodpipe-alice", Partitions: []int32{0, 1, 2}}}
+	buf.Reset()
+	PrintStatus(&buf, StatusOf(g, "food-orders.dlq", 0, nil, nil))
+	if out := buf.String(); !strings.Contains(out, "1 member    protocol classic    dead letters") || strings.Contains(out, "EPOCH") {
+		t.Errorf("a classic group's status:\n%s", out)
+	}
+}

@@ -190,6 +190,25 @@ func PrepareTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, log *
 	return nil
 }
 
+// PrepareGroup gives the group, under KIP-848's protocol, the session
+// timeout its members are configured with (CONSUMER_SESSION_TIMEOUT): there
+// the broker decides it, and a member's own is not asked. A broker that
+// refuses (Kafka keeps a group's between group.consumer.min.session.timeout.ms
+// and group.consumer.max.session.timeout.ms, 45 s and 60 s unless set) is
+// told in a warning, and the group keeps the broker's
+// group.consumer.session.timeout.ms. The classic protocol needs nothing:
+// each member sends its own.
+func PrepareGroup(ctx context.Context, cl *kgo.Client, cfg config.Config, log *slog.Logger) {
+	if cfg.GroupProtocol != config.GroupProtocolConsumer {
+		return
+	}
+	if err := kafka.SetGroupSessionTimeout(ctx, cl, cfg.Group, cfg.SessionTimeout); err != nil {
+		log.Warn("the group's session timeout is the broker's, not CONSUMER_SESSION_TIMEOUT: a crashed member's partitions wait that long "+
+			"(on Kafka, lower group.consumer.min.session.timeout.ms on the brokers to allow it, or set group.consumer.session.timeout.ms)",
+			slog.String("group", cfg.Group), slog.Duration("wanted", cfg.SessionTimeout), slog.Any("err", err))
+	}
+}
+
 // ProducerClient connects a producer client and makes sure the topics
 // exist, so that a fresh broker needs no set-up step. The client's own lines
 // go to clientLog (a terminal view keeps them apart), its metrics to m unless
@@ -222,6 +241,9 @@ func NewConsumer(ctx context.Context, cfg config.Config, st consumer.Store, id s
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	err = PrepareTopics(ctx, probe, cfg, log)
+	if err == nil {
+		PrepareGroup(ctx, probe, cfg, log)
+	}
 	probe.Close()
 	if err != nil {
 		return nil, err
@@ -245,6 +267,7 @@ func ConsumerConfig(cfg config.Config, id string) consumer.Config {
 		ID: id, Group: cfg.Group, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
 		BatchSize: cfg.BatchSize, Writers: cfg.Writers, DBRetries: cfg.DBRetries, StatsInterval: cfg.StatsInterval,
 		SessionTimeout:  cfg.SessionTimeout,
+		GroupProtocol:   cfg.GroupProtocol,
 		FetchMaxWait:    cfg.FetchMaxWait,
 		ShutdownTimeout: shutdownTimeout,
 		ClientID:        cfg.ClientID + "-" + id,

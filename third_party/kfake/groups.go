@@ -1799,8 +1799,8 @@ func (gs *groups) handleConsumerGroupDescribe(creq *clientReq) *kmsg.ConsumerGro
 			sm.ClientHost = m.clientHost
 			sm.SubscribedTopics = m.subscribedTopics
 			sm.MemberType = 1 // consumer
-			sm.Assignment = uuidAssignmentToKmsg(m.lastReconciledSent)
-			sm.TargetAssignment = uuidAssignmentToKmsg(m.targetAssignment)
+			sm.Assignment = uuidAssignmentToKmsg(m.lastReconciledSent, gs.c.data.id2t)
+			sm.TargetAssignment = uuidAssignmentToKmsg(m.targetAssignment, gs.c.data.id2t)
 			sg.Members = append(sg.Members, sm)
 		}
 		if req.IncludeAuthorizedOperations {
@@ -1810,11 +1810,21 @@ func (gs *groups) handleConsumerGroupDescribe(creq *clientReq) *kmsg.ConsumerGro
 	return resp
 }
 
-func uuidAssignmentToKmsg(a map[uuid][]int32) kmsg.Assignment {
+// foodpipe patch: each topic is named as well as identified, as Kafka's
+// ConsumerGroupMember.topicPartitionsFromMap does (TopicId and TopicName
+// from the metadata image), and a topic the cluster no longer has is left
+// out, as Kafka leaves out an id the image does not know. Clients such as
+// kadm and kafka-consumer-groups.sh read the name.
+func uuidAssignmentToKmsg(a map[uuid][]int32, id2t map[uuid]string) kmsg.Assignment {
 	var ka kmsg.Assignment
 	for id, parts := range a {
+		name, ok := id2t[id]
+		if !ok {
+			continue
+		}
 		tp := kmsg.NewAssignmentTopicPartition()
 		tp.TopicID = id
+		tp.Topic = name
 		tp.Partitions = parts
 		ka.TopicPartitions = append(ka.TopicPartitions, tp)
 	}
@@ -2174,10 +2184,11 @@ func (g *group) consumerStaticLeave(req *kmsg.ConsumerGroupHeartbeatRequest, res
 	m.partitionsPendingRevocation = make(map[uuid][]int32)
 	m.memberEpoch = -2
 	g.addPartitionEpochs(m.lastReconciledSent, m.memberID, -2)
-	if m.t != nil {
-		m.t.Stop()
-		m.t = nil
-	}
+	// foodpipe patch: the session timer is left running, as Kafka leaves
+	// it (consumerGroupStaticMemberGroupLeave writes the epoch -2 and
+	// cancels no timer): a static member that does not come back within
+	// its session timeout is fenced and its partitions assigned to the
+	// others, rather than kept for it for ever.
 	g.cancelConsumerRebalanceTimeout(m)
 	// Keep g.staticMembers[*m.instanceID] intact.
 

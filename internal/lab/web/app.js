@@ -70,7 +70,7 @@ function draw(s) {
   $("notice").textContent = s.notice || "";
   $("where").textContent = `topic ${s.topic} · group ${s.group}`;
   $("topic").textContent = s.topic;
-  $("group").textContent = `${s.group} · ${s.group_state || "?"}`;
+  $("group").textContent = `${s.group} · ${s.group_state || "?"}${protocolText(s)}`;
   $("generation").textContent = `${s.rebalances} rebalance(s) seen. The group's generation is not in the DescribeGroups answer, so the lab counts the rebalances it sees.`;
   const p = s.producer;
   $("producer-state").textContent = p.paused || p.rate === 0 ? `paused · ${p.acked} sent` : `${p.rate} orders/s · ${p.acked} sent`;
@@ -101,6 +101,14 @@ function draw(s) {
 // ownerText says who owns a lane and what it is doing: the last member that
 // said it owns it is kept through a rebalance, and a dead or paused one
 // counts its session down, so that the learner sees why the lane waits.
+// protocolText names the group's protocol for its header: under KIP-848
+// the broker assigns, and the group's epoch counts its changes.
+function protocolText(s) {
+  if (s.group_protocol === "consumer") return ` · KIP-848 protocol, epoch ${s.group_epoch}`;
+  if (s.group_protocol === "classic") return " · classic protocol";
+  return "";
+}
+
 function ownerText(l, groupState) {
   const who = l.owner;
   const left = Math.ceil(l.session_left || 0);
