@@ -180,6 +180,13 @@ func (f *flags) kafkaFlags() {
 	f.bind("log-level", config.LogLevel)
 }
 
+// memberID adds --id, a group member's name, by default unique to this
+// process on this host (host-pid).
+func (f *flags) memberID(help string) *string {
+	host, _ := os.Hostname()
+	return f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), help)
+}
+
 func (f *flags) dbFlags() {
 	f.bind("database-url", config.DatabaseURL)
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -41,8 +40,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	f.bind("batch-size", config.ConsumerBatchSize)
 	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	f.bind("migrate", config.DBMigrate)
-	host, _ := os.Hostname()
-	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()),
+	id := f.memberID(
 		"this consumer's name in the group and in logs; a consumer restarted with the same id takes its place back at once (static membership), so ids must be unique")
 	cfg, err := f.parse(args)
 	if err != nil {

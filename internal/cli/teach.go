@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -27,8 +26,7 @@ func runTeach(ctx context.Context, env *Env, args []string) error {
 	f.bind("batch-size", config.ConsumerBatchSize)
 	f.bind("migrate", config.DBMigrate)
 	name := f.String("semantics", "", fmt.Sprintf("the group to join: %s (commit, then write) or %s (write, then commit)", semantics.AtMostOnce, semantics.AtLeastOnce))
-	host, _ := os.Hostname()
-	id := f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this member's name in its group and in logs; restarted with the same id, it takes its place back at once")
+	id := f.memberID("this member's name in its group and in logs; restarted with the same id, it takes its place back at once")
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err

@@ -131,7 +131,7 @@ func (b *bench) lowRateRound(ctx context.Context, brokerAddr string, broker *har
 		c.Group, c.AnalyticsGroup = "bench-"+topic, "bench-analytics-"+topic
 		c.ProducerRate = r
 	}
-	g, err := b.pl.SpawnGroup(topic, "bench-"+topic, 1, func(c *config.Config) { edit(c) })
+	g, err := b.pl.SpawnGroup(topic, "bench-"+topic, 1, edit)
 	if err != nil {
 		return rr, err
 	}
