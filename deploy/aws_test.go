@@ -16,7 +16,32 @@ import (
 	"github.com/joho/godotenv"
 
 	"foodpipe/internal/config"
+	"foodpipe/internal/dlq"
 )
+
+// Containers on Docker's bridge are one network hop further from the
+// instance metadata service than the host: IMDSv2 answers them only with a
+// PUT response hop limit of 2, so MSK IAM from a container needs it set, and
+// the guide must say how rather than "nothing to configure".
+func TestAWSGuideSetsTheIMDSHopLimitForContainers(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("aws", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guide := string(b)
+	if strings.Contains(guide, "nothing to configure") {
+		t.Error("the AWS guide says the instance role needs nothing to configure; containers on the bridge need IMDSv2's hop limit of 2")
+	}
+	for _, want := range []string{
+		"HttpPutResponseHopLimit=2",        // at launch: aws ec2 run-instances --metadata-options
+		"modify-instance-metadata-options", // on a running instance
+		"--http-put-response-hop-limit 2",
+	} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("the AWS guide lacks %q", want)
+		}
+	}
+}
 
 func TestComposeAWSOverrideLogsEveryServiceToCloudWatch(t *testing.T) {
 	p := loadCompose(t, "docker-compose.yml", "docker-compose.small.yml", "docker-compose.aws.yml")
@@ -248,9 +273,11 @@ func TestMSKIAMPolicy(t *testing.T) {
 		var names []string
 		switch kind {
 		case "topic":
-			names = []string{c.Topic, c.DLQTopic}
+			// dlq list and dlq replay read and write the replay markers' topic.
+			names = []string{c.Topic, c.DLQTopic, dlq.MarkerTopic(c.DLQTopic)}
 		case "group":
-			names = []string{c.Group}
+			// foodpipe analytics is a group of its own on the same topic.
+			names = []string{c.Group, c.AnalyticsGroup}
 		}
 		for _, n := range names {
 			if !slices.ContainsFunc(res, func(r string) bool { return strings.HasSuffix(r, "/"+n) }) {
