@@ -39,9 +39,14 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	lowRate := f.Bool("low-rate", false, "also measure what each process (broker, producer, consumer, analytics) costs at 10, 100 and 1,000 orders/s, --low-rate-duration each, and idle")
 	lowRateFor := f.Duration("low-rate-duration", 30*time.Second, "with --low-rate, how long each rate is measured (after a 5s warm-up)")
 	idleFor := f.Duration("idle-duration", 60*time.Second, "with --low-rate, how long the idle pipeline is measured")
+	protocols := f.Bool("protocols", false, "also run a kill storm, a hand-over (one of 3 members stopped) and a member joining (2 to 3) under each group protocol, classic then consumer, and measure the stalls")
+	protocolOrders := f.Int("protocol-orders", 20_000, "with --protocols, orders produced in each scenario")
+	protocolRate := f.Float64("protocol-rate", 1000, "with --protocols, orders/s produced in each scenario")
+	kills := f.Int("kills", 50, "with --protocols, SIGKILLs of the kill storm, 0.3–2s apart")
 	rounds := f.Int("rounds", 3, "rounds of the prefill, re-delivery and producer phases, for min/median/max")
 	f.bind("batch-size", config.ConsumerBatchSize)
 	f.bind("writers", config.ConsumerWriters)
+	f.bind("session-timeout", config.ConsumerSessionTimeout)
 	userDB, err := f.ownPipelineFlags()
 	if err != nil {
 		return err
@@ -55,8 +60,13 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err == nil && *dial {
 		dialAt, err = measure.ParseRates(*dialRates)
 	}
-	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *lowRateFor < time.Second || *idleFor < time.Second || *prefill < 0 || *rounds < 1 {
-		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates (and --dial-rates) as positive numbers separated by commas, --rate-duration of at least 100ms, --low-rate-duration and --idle-duration of at least 1s, --prefill of 0 or more, --rounds of at least 1", ErrUsage)
+	if err != nil || *orders < 1 || *rateFor < 100*time.Millisecond || *lowRateFor < time.Second || *idleFor < time.Second || *prefill < 0 || *rounds < 1 ||
+		*protocolOrders < 1 || !(*protocolRate > 0 && *protocolRate <= 1e6) || *kills < 1 {
+		return fmt.Errorf("%w: bench needs --orders of at least 1, --rates (and --dial-rates) as positive numbers separated by commas, --rate-duration of at least 100ms, --low-rate-duration and --idle-duration of at least 1s, --prefill of 0 or more, --rounds of at least 1, --protocol-orders and --kills of at least 1, --protocol-rate above 0 and at most a million", ErrUsage)
+	}
+	var protocolsOf *measure.ProtocolOptions
+	if *protocols {
+		protocolsOf = &measure.ProtocolOptions{Orders: *protocolOrders, Rate: *protocolRate, Kills: *kills}
 	}
 	out := env.Stdout
 	if *asJSON {
@@ -77,7 +87,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	rep, err := measure.Bench(ctx, pl, measure.BenchOptions{Orders: *orders, Rates: rates, RateFor: *rateFor,
 		Scaling: *scaling, Autovacuum: *autovacuum, Prefill: *prefill, Redelivery: *redelivery, ProducerLimit: *producerLimit,
 		LatencyDial: *dial, DialRates: dialAt, Chart: *chart, LowRate: *lowRate, LowRateFor: *lowRateFor, IdleFor: *idleFor,
-		Rounds: *rounds, Out: out, Log: env.Log})
+		Protocols: protocolsOf, Rounds: *rounds, Out: out, Log: env.Log})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ type Group struct {
 	// brokers are the ones the members were given (edit may name others
 	// than the pipeline's).
 	brokers []string
+	// env is the members' environment, for those started later.
+	env []string
 
 	once    sync.Once
 	cpu     time.Duration
@@ -34,29 +36,66 @@ type Group struct {
 // configured as ChildEnv says with edit and extra.
 func (p *Pipeline) SpawnGroup(topic, group string, n int, edit func(*config.Config), extra ...string) (*Group, error) {
 	g := &Group{Name: group, Topic: topic, p: p}
-	env := p.ChildEnv(func(c *config.Config) {
+	g.env = p.ChildEnv(func(c *config.Config) {
 		c.Topic, c.Group = topic, group
 		if edit != nil {
 			edit(c)
 		}
 		g.brokers = c.Brokers
 	}, extra...)
-	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("%s-%d", group, i)
-		kid, err := p.Spawn(id, env, "consume", "--id", id)
-		if err != nil {
+	for range n {
+		if _, err := g.Add(); err != nil {
 			g.Stop()
 			return nil, err
 		}
-		g.Kids = append(g.Kids, kid)
 	}
 	return g, nil
+}
+
+// Add starts one member more, the next of group-1 ... group-n.
+func (g *Group) Add() (*Process, error) {
+	kid, err := g.spawn(len(g.Kids))
+	if err != nil {
+		return nil, err
+	}
+	g.Kids = append(g.Kids, kid)
+	return kid, nil
+}
+
+// Restart starts member i (from 0) again under its id, once it has ended,
+// as a supervisor restarts a crashed container: a static member coming
+// back.
+func (g *Group) Restart(i int) (*Process, error) {
+	if !g.Kids[i].Ended() {
+		return nil, fmt.Errorf("restart %s: %w", g.Kids[i].Name, ErrStillRunning)
+	}
+	kid, err := g.spawn(i)
+	if err != nil {
+		return nil, err
+	}
+	g.Kids[i] = kid
+	return kid, nil
+}
+
+func (g *Group) spawn(i int) (*Process, error) {
+	id := fmt.Sprintf("%s-%d", g.Name, i+1)
+	return g.p.Spawn(id, g.env, "consume", "--id", id)
 }
 
 // FirstAssigned waits until the group's coordinator (on the brokers the
 // members were given) has given a member partitions, and returns when it saw
 // that (to within 10 ms).
 func (g *Group) FirstAssigned(ctx context.Context, limit time.Duration) (time.Time, error) {
+	return g.assigned(ctx, limit, 1)
+}
+
+// AllAssigned is FirstAssigned for n members: it waits until n members own
+// partitions at once.
+func (g *Group) AllAssigned(ctx context.Context, limit time.Duration, n int) (time.Time, error) {
+	return g.assigned(ctx, limit, n)
+}
+
+func (g *Group) assigned(ctx context.Context, limit time.Duration, n int) (time.Time, error) {
 	cfg := g.p.Config
 	cfg.Brokers = g.brokers
 	adm, closeAdm, err := wire.Admin(ctx, cfg, g.p.clientLog)
@@ -67,17 +106,21 @@ func (g *Group) FirstAssigned(ctx context.Context, limit time.Duration) (time.Ti
 	deadline := time.Now().Add(limit)
 	for {
 		if v, err := kafka.InspectGroup(ctx, adm, g.Topic, g.Name); err == nil {
+			owners := 0
 			for _, m := range v.Members {
 				if len(m.Partitions) > 0 {
-					return time.Now(), nil
+					owners++
 				}
+			}
+			if owners >= n {
+				return time.Now(), nil
 			}
 		}
 		if err := g.Exited(); err != nil {
 			return time.Time{}, err
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("no consumer of %s was assigned partitions within %v:\n%s", g.Name, limit, g.LogTail())
+			return time.Time{}, fmt.Errorf("fewer than %d consumers of %s were assigned partitions within %v:\n%s", n, g.Name, limit, g.LogTail())
 		}
 		select {
 		case <-ctx.Done():

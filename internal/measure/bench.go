@@ -54,6 +54,9 @@ type BenchOptions struct {
 	LowRate    bool
 	LowRateFor time.Duration
 	IdleFor    time.Duration
+	// Protocols, when not nil, also runs a kill storm, a hand-over and a
+	// member joining under each consumer group protocol, this big.
+	Protocols *ProtocolOptions
 	// Rounds is how many times the prefill, re-delivery and producer
 	// phases run, for their spread.
 	Rounds int
@@ -207,6 +210,13 @@ func Bench(ctx context.Context, pl *harness.Pipeline, o BenchOptions) (BenchRepo
 			return BenchReport{}, err
 		}
 		rep.LowRate = &l
+	}
+	if o.Protocols != nil {
+		p, err := b.protocols(ctx, *o.Protocols)
+		if err != nil {
+			return BenchReport{}, err
+		}
+		rep.Protocols = &p
 	}
 	for _, r := range o.Rates {
 		type run struct {

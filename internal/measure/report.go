@@ -33,6 +33,7 @@ type BenchReport struct {
 	ProducerLimit *BenchProducerLimit `json:"producer_limit,omitempty"`
 	Dial          *BenchDial          `json:"latency_dial,omitempty"`
 	LowRate       *BenchLowRate       `json:"low_rate,omitempty"`
+	Protocols     *BenchProtocols     `json:"protocols,omitempty"`
 	Targets       []BenchTarget       `json:"targets"`
 }
 
@@ -136,6 +137,9 @@ func JudgeBench(r BenchReport) []BenchTarget {
 	}
 	if r.LowRate != nil {
 		ts = append(ts, lowRateTargets(r.LowRate)...)
+	}
+	if r.Protocols != nil {
+		ts = append(ts, protocolTargets(r.Protocols)...)
 	}
 	for _, l := range r.Latency {
 		switch l.Rate {

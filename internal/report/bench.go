@@ -95,11 +95,35 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 		}
 		_ = tw.Flush()
 	}
+	if p := r.Protocols; p != nil {
+		printProtocols(w, p)
+	}
 	if p := r.ProducerLimit; p != nil {
 		fmt.Fprintf(w, "\nproducer against the client's limit, %s (min / median / max of %s):\n", count(p.Orders, "order"), count(len(p.Ratio.Rounds), "round"))
 		fmt.Fprintf(w, "  foodpipe produce %s/s, franz-go with pre-encoded records %s/s, ratio %s\n",
 			spread(p.Producer, "%.0f"), spread(p.Client, "%.0f"), spread(p.Ratio, "%.2f"))
 	}
+}
+
+// printProtocols prints the protocols phase: each scenario under classic
+// and under KIP-848, one beside the other.
+func printProtocols(w io.Writer, p *measure.BenchProtocols) {
+	fmt.Fprintf(w, "\ngroup protocols, %d partitions, session timeout %gs, each scenario %s at %g/s, the storm %s\n",
+		p.Partitions, p.SessionTimeout, count(p.Orders, "order"), p.Rate, count(p.Kills, "kill"))
+	fmt.Fprintf(w, "(a stall: lag > 0 and no new row; a partition stopped by a change: its stall of ≥ %gs begun within %gs of it):\n",
+		p.StopAtLeast, p.ChangeWindow)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tprotocol\tmembers\tchanges\tlongest stall s\tof a partition s\tstopped per change (mean / most)\tflowing again s\tstored / produced\tdoubles\t")
+	for _, s := range measure.ProtocolScenarios {
+		for _, r := range p.Runs {
+			if r.Scenario != s {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f / %d\t%.1f\t%d / %d\t%d\t\n", r.Scenario, r.Protocol, r.Members, r.Changes,
+				r.LongestStall, r.LongestPartitionStall, r.StoppedMean(), r.StoppedMax(), r.FlowingAgain, r.Stored, r.Produced, r.Doubles)
+		}
+	}
+	_ = tw.Flush()
 }
 
 // spread prints min / median / max in format f.
