@@ -111,9 +111,10 @@ func TestAFrozenMemberHoldsNoOneUpAndItsLateWriteIsRefused(t *testing.T) {
 				t.Fatalf("producer exited %d", code)
 			}
 			p.checkEveryOrderOnce(t, orders)
-			watch.close()
-			_, longest := watch.report(time.Second)
-			part, partLongest := watch.longestPartitionStall()
+			watch.Close()
+			longest := watch.Longest().Took
+			lp := watch.LongestPartition()
+			part, partLongest := lp.Partition, lp.Took
 			t.Logf("frozen at %s: the other member owned every partition after %.1fs; resumed after %.1fs; "+
 				"longest stall of the pipeline %.1fs, of one partition %.1fs (partition %d)",
 				stage, took.Seconds(), resumedAt.Seconds(), longest.Seconds(), partLongest.Seconds(), part)

@@ -5,186 +5,38 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/measure"
+	"foodpipe/internal/store"
 )
 
-// stallWatch samples the pipeline every 100 ms and measures its stalls: the
-// stretches of time with orders on the topic not yet in the table (lag > 0)
-// and no new row stored.
-type stallWatch struct {
-	mu     sync.Mutex
-	stalls []stall
-	since  time.Time // start of the current stall; zero when flowing
-	stop   chan struct{}
-	done   chan struct{}
-
-	// The same, partition by partition: a partition stalls while it has
-	// orders not in the table and gets no new row, whatever the others do.
-	partSince   map[int32]time.Time
-	partLongest map[int32]time.Duration
-}
-
-type stall struct {
-	from time.Time
-	took time.Duration
-}
-
-func watchStalls(t *testing.T, p *pipeline) *stallWatch {
+// watchStalls measures the pipeline's stalls as `foodpipe bench
+// --protocols` does (measure.StallWatch), until the test ends.
+func watchStalls(t *testing.T, p *pipeline) *measure.StallWatch {
 	t.Helper()
 	cl, err := kgo.NewClient(kafka.ClientOpts(kafka.Options{Brokers: []string{p.addr}})...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm := kadm.NewClient(cl)
-	conn, err := pgx.Connect(context.Background(), p.db)
+	st, err := store.Open(context.Background(), p.db, store.MaxConns(2))
 	if err != nil {
+		cl.Close()
 		t.Fatal(err)
 	}
-	w := &stallWatch{stop: make(chan struct{}), done: make(chan struct{}),
-		partSince: map[int32]time.Time{}, partLongest: map[int32]time.Duration{}}
-	go func() {
-		defer close(w.done)
-		defer cl.Close()
-		defer conn.Close(context.Background())
-		var last int64 = -1
-		lastPart := map[int32]int64{}
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.stop:
-				w.sample(time.Now(), true, nil) // close open stalls
-				return
-			case <-tick.C:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			ends, err := adm.ListEndOffsets(ctx, "food-orders")
-			var produced int64
-			ends.Each(func(o kadm.ListedOffset) { produced += o.Offset })
-			storedPart := map[int32]int64{}
-			if err == nil {
-				var rows pgx.Rows
-				rows, err = conn.Query(ctx, "SELECT kafka_partition, count(*) FROM orders GROUP BY 1")
-				if err == nil {
-					var part int32
-					var n int64
-					_, err = pgx.ForEachRow(rows, []any{&part, &n}, func() error { storedPart[part] = n; return nil })
-				}
-			}
-			cancel()
-			if err != nil {
-				continue // a sample lost to load; the next one decides
-			}
-			var stored int64
-			flowing := map[int32]bool{}
-			ends.Each(func(o kadm.ListedOffset) {
-				n := storedPart[o.Partition]
-				stored += n
-				flowing[o.Partition] = n > lastPart[o.Partition] || n >= o.Offset
-				lastPart[o.Partition] = n
-			})
-			w.sample(time.Now(), stored > last || stored >= produced, flowing)
-			last = stored
-		}
-	}()
-	t.Cleanup(w.close)
+	w := measure.WatchStalls(kadm.NewClient(cl), st, "food-orders")
+	t.Cleanup(func() {
+		w.Close()
+		st.Close()
+		cl.Close()
+	})
 	return w
-}
-
-// sample ends the current stall when the pipeline is flowing (a new row,
-// or no lag), and starts one otherwise.
-func (w *stallWatch) sample(now time.Time, flowing bool, parts map[int32]bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for p, since := range w.partSince {
-		if parts == nil || parts[p] {
-			w.partLongest[p] = maxDur(w.partLongest[p], now.Sub(since))
-			delete(w.partSince, p)
-		}
-	}
-	for p, ok := range parts {
-		if _, stalled := w.partSince[p]; !ok && !stalled {
-			w.partSince[p] = now
-		}
-	}
-	if flowing {
-		if !w.since.IsZero() {
-			w.stalls = append(w.stalls, stall{from: w.since, took: now.Sub(w.since)})
-			w.since = time.Time{}
-		}
-		return
-	}
-	if w.since.IsZero() {
-		w.since = now
-	}
-}
-
-// longestPartitionStall is the longest stall of any one partition.
-func (w *stallWatch) longestPartitionStall() (int32, time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var part int32
-	var longest time.Duration
-	for p, d := range w.partLongest {
-		if d > longest {
-			part, longest = p, d
-		}
-	}
-	return part, longest
-}
-
-func (w *stallWatch) close() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-}
-
-// stalledAfter is how long after at the pipeline was still stalled: the end
-// of the stall open at at, 0 when it was flowing then.
-func (w *stallWatch) stalledAfter(at time.Time) time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var d time.Duration
-	for _, s := range w.stalls {
-		if end := s.from.Add(s.took); !s.from.After(at) && end.After(at) {
-			d = maxDur(d, end.Sub(at))
-		}
-	}
-	return d
-}
-
-// report returns the stalls of at least min, and the longest of all.
-func (w *stallWatch) report(min time.Duration) ([]stall, time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var long []stall
-	var max time.Duration
-	for _, s := range w.stalls {
-		if s.took >= min {
-			long = append(long, s)
-		}
-		max = maxDur(max, s.took)
-	}
-	return long, max
-}
-
-func maxDur(a, b time.Duration) time.Duration {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // A kill storm: three consumer processes, 50 SIGKILLs 0.3–2 s apart at
@@ -254,14 +106,15 @@ func killStorm(t *testing.T, protocol string, sessionTimeout, storm, after time.
 	}
 	p.checkEveryOrderOnce(t, orders)
 	done := time.Since(began)
-	watch.close()
+	watch.Close()
 
-	long, longest := watch.report(time.Second)
-	for _, s := range long {
-		t.Logf("stall of %.1fs from %.1fs", s.took.Seconds(), s.from.Sub(began).Seconds())
+	for _, s := range watch.Stalls(time.Second) {
+		t.Logf("stall of %.1fs from %.1fs", s.Took.Seconds(), s.From.Sub(began).Seconds())
 	}
-	part, partLongest := watch.longestPartitionStall()
-	stalledAfter := watch.stalledAfter(lastKillAt)
+	longest := watch.Longest().Took
+	lp := watch.LongestPartition()
+	part, partLongest := lp.Partition, lp.Took
+	stalledAfter := watch.StalledAfter(lastKillAt)
 	stormBound := "none"
 	if storm > 0 {
 		stormBound = storm.String()

@@ -233,3 +233,74 @@ func TestBenchLowRateMeasuresEachProcessAtEachRateAndIdle(t *testing.T) {
 		t.Errorf("low-rate targets %q, want 8", targets)
 	}
 }
+
+// The protocols phase, small: each scenario runs under classic and then
+// under KIP-848, its changes are counted and its stalls measured, and every
+// order is stored once whatever the group went through.
+func TestBenchProtocolsRunsEachScenarioUnderBothProtocols(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
+	t.Setenv(envRunAsCLI, "1")
+	r := newRun(t, "DATABASE_URL", dbtest.New(t))
+	const orders, kills = 3000, 4
+	err := r.do(context.Background(), "bench", "--orders", "1000", "--rates", "20", "--rate-duration", "1s", "--scaling=false", "--rounds", "1",
+		"--protocols", "--protocol-orders", "3000", "--protocol-rate", "500", "--kills", "4", "--session-timeout", "6s", "--json")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, tail(r.stderr.String(), 3000))
+	}
+	var rep measure.BenchReport
+	if err := json.Unmarshal([]byte(r.stdout.String()), &rep); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
+	}
+	p := rep.Protocols
+	if p == nil || p.Orders != orders || p.Rate != 500 || p.Kills != kills || p.SessionTimeout != 6 || p.Partitions != 3 {
+		t.Fatalf("protocols: %+v", p)
+	}
+	if len(p.Runs) != 6 {
+		t.Fatalf("%d runs, want 3 scenarios under 2 protocols: %+v", len(p.Runs), p.Runs)
+	}
+	targets := map[string]bool{}
+	for _, tg := range rep.Targets {
+		targets[tg.Name] = true
+	}
+	for i, run := range p.Runs {
+		protocol, scenario := []string{"classic", "consumer"}[i/3], measure.ProtocolScenarios[i%3]
+		if run.Protocol != protocol || run.Scenario != scenario {
+			t.Errorf("run %d is %s under %s, want %s under %s", i, run.Scenario, run.Protocol, scenario, protocol)
+		}
+		members, changes := 3, 1
+		switch scenario {
+		case measure.ScenarioStorm:
+			changes = kills
+		case measure.ScenarioJoin:
+			members = 2
+		}
+		if run.Members != members || run.Changes != changes || len(run.Stopped) != changes {
+			t.Errorf("%s, %s: %d members, %d changes, stopped per change %v; want %d members, %d changes", protocol, scenario,
+				run.Members, run.Changes, run.Stopped, members, changes)
+		}
+		for _, n := range run.Stopped {
+			if n < 0 || n > 3 {
+				t.Errorf("%s, %s: %d partitions of 3 stopped by a change", protocol, scenario, n)
+			}
+		}
+		if !run.EveryOrderOnce(orders) || run.Stored != orders {
+			t.Errorf("%s, %s: %d of %d produced orders stored, %d doubles, %d dead letters", protocol, scenario, run.Stored, run.Produced, run.Doubles, run.DeadLetters)
+		}
+		// A member that leaves hands its partitions over: the one it owned
+		// waits for a moment at least, and the watch sees it.
+		if scenario == measure.ScenarioHandOver && run.LongestPartitionStall <= 0 {
+			t.Errorf("%s, %s: no partition stalled", protocol, scenario)
+		}
+		if run.LongestStall < 0 || run.LongestPartitionStall < 0 || run.FlowingAgain < 0 || run.Took <= float64(orders)/500 {
+			t.Errorf("%s, %s: %+v", protocol, scenario, run)
+		}
+		if !targets["every order stored once, "+protocol+", "+scenario] {
+			t.Errorf("no target for every order once, %s, %s: %+v", protocol, scenario, rep.Targets)
+		}
+	}
+	if !strings.Contains(r.stderr.String(), "protocol  consumer, member joins: longest stall") {
+		t.Errorf("the phase's progress lines are not on stderr:\n%s", tail(r.stderr.String(), 3000))
+	}
+}

@@ -38,8 +38,10 @@ const (
 	// protocolPartitions are the partitions of each scenario's topic.
 	protocolPartitions = 3
 	// StopAtLeast is the shortest stall of a partition that counts as the
-	// partition stopped: shorter gaps between rows happen while flowing.
-	StopAtLeast = time.Second
+	// partition stopped, three samples: a partition flowing at a few
+	// hundred orders a second gets rows more often, and a partition handed
+	// from one member to another waits longer.
+	StopAtLeast = 300 * time.Millisecond
 	// ChangeWindow is how long after a change of the group a partition
 	// that begins to stall counts as stopped by it: a member learns of a
 	// change at its next heartbeat, at most 5 s later under either
