@@ -50,8 +50,9 @@ func startLab(t *testing.T, consumers int, rate float64) *testLab {
 }
 
 // startLabOn starts a lab with the broker mode given; brokers names the
-// user's cluster for harness.ExternalBroker.
-func startLabOn(t *testing.T, mode harness.BrokerMode, brokers string, consumers int, rate float64) *testLab {
+// user's cluster for harness.ExternalBroker. settings are more variables,
+// name then value ("CONSUMER_GROUP_PROTOCOL", "consumer").
+func startLabOn(t *testing.T, mode harness.BrokerMode, brokers string, consumers int, rate float64, settings ...string) *testLab {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("a lab runs a broker and consumers as child processes: make test runs it")
@@ -61,6 +62,9 @@ func startLabOn(t *testing.T, mode harness.BrokerMode, brokers string, consumers
 		"CONSUMER_SESSION_TIMEOUT": sessionTimeout.String()}
 	if brokers != "" {
 		vars["KAFKA_BROKERS"] = brokers
+	}
+	for i := 0; i+1 < len(settings); i += 2 {
+		vars[settings[i]] = settings[i+1]
 	}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"foodpipe/internal/harness"
 	"foodpipe/internal/inspect"
+	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 )
@@ -191,6 +192,7 @@ func (l *Lab) fold(s *sample) {
 		if m.Status != "exited" {
 			m.Owns = st.owned(id)
 		}
+		m.KIP848 = epochOf(s, id)
 		snap.Members = append(snap.Members, m)
 	}
 	snap.Timeline = append([]Event{}, st.timeline...)
@@ -205,6 +207,20 @@ func (l *Lab) fold(s *sample) {
 		snap.Reasons = append(snap.Reasons, string(r))
 	}
 	snap.Notice, snap.Error = l.banner(s)
+}
+
+// epochOf is member id as a KIP-848 group's broker describes it, nil when
+// the group is classic, unread, or lists no such member.
+func epochOf(s *sample, id string) *MemberEpoch {
+	if s.viewErr != nil || s.view.Protocol != kafka.ProtocolConsumer {
+		return nil
+	}
+	for _, m := range s.view.Members {
+		if m.InstanceID == id {
+			return &MemberEpoch{Epoch: m.Epoch, Target: append([]int32{}, m.Target...)} // [] not null: the page joins it
+		}
+	}
+	return nil
 }
 
 // banner says what the page's banner shows: a plain notice while a fault

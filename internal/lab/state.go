@@ -109,10 +109,22 @@ type Member struct {
 	// Fenced counts the batches the offset fence refused this member: its
 	// late writes after it lost its partitions (foodpipe_fenced_batches_total).
 	Fenced int64 `json:"fenced"`
+	// KIP848 is the member as a KIP-848 group's broker describes it (its
+	// static id is the member's id); nil under the classic protocol, or
+	// when the broker lists no such member.
+	KIP848 *MemberEpoch `json:"kip848,omitempty"`
 
 	killed, stopped, wasPaused bool
 	killedAt, pausedAt         time.Time
 	proc                       *harness.Process
+}
+
+// MemberEpoch is a KIP-848 member's standing in its group: the group epoch
+// it has caught up with (-2: a static member away, its partitions kept for
+// it) and its target assignment, the partitions the broker means it to own.
+type MemberEpoch struct {
+	Epoch  int32   `json:"epoch"`
+	Target []int32 `json:"target"`
 }
 
 // Event is one line of the timeline.

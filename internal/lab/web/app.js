@@ -209,12 +209,14 @@ function drawMembers(s) {
     c[1].textContent = m.pid;
     c[2].textContent = m.status + (m.exit ? ` (${m.exit})` : "");
     c[2].className = "st-" + m.status;
-    c[3].textContent = m.status === "exited" ? "–" : m.status === "paused" ? `thinks it owns ${m.owns.join(", ") || "nothing"} (paused)` :
-      (m.owns.length ? m.owns.join(", ") : "nothing");
+    const e = m.kip848; // under KIP-848, the broker's word: the member's epoch and target assignment
+    c[3].textContent = (m.status === "exited" ? "–" : m.status === "paused" ? `thinks it owns ${m.owns.join(", ") || "nothing"} (paused)` :
+      (m.owns.length ? m.owns.join(", ") : "nothing")) +
+      (e ? ` · epoch ${e.epoch}${e.epoch === -2 ? " (away)" : ""}, target ${e.target.join(", ") || "nothing"}` : "");
     c[4].textContent = (m.status === "exited" ? "–" : m.breaker_open ? "breaker OPEN · not ready" : m.answering ? (m.ready ? "ready" : "not ready") : "not answering") +
       (m.fenced ? ` · ${m.fenced} late batch(es) fenced` : "");
     c[4].className = m.breaker_open ? "bad-text" : "";
-    Object.assign(tr.dataset, { status: m.status, owns: m.owns.join(","), breaker: m.breaker_open ? "open" : "closed" });
+    Object.assign(tr.dataset, { status: m.status, owns: m.owns.join(","), breaker: m.breaker_open ? "open" : "closed", epoch: e ? e.epoch : "" });
     const gone = m.status === "exited";
     const [stop, kill, pause] = c[5].children;
     stop.disabled = kill.disabled = pause.disabled = gone;
