@@ -41,12 +41,32 @@ func runTeach(ctx context.Context, env *Env, args []string) error {
 	}
 	defer st.Close()
 	base := append(kafka.ClientOpts(wire.KafkaOptions(cfg, env.Log)), kgo.ClientID(cfg.ClientID+"-"+*id))
-	m, err := semantics.New(base, st.Pool(), semantics.Config{Semantics: s, ID: *id, Topic: cfg.Topic,
-		BatchSize: cfg.BatchSize, SessionTimeout: cfg.SessionTimeout, FetchMaxWait: cfg.FetchMaxWait}, env.Log)
+	if err := prepareTeachingGroup(ctx, base, cfg, semantics.Group(s), env); err != nil {
+		return stoppedOr(ctx, err)
+	}
+	m, err := semantics.New(base, st.Pool(), semantics.Config{Semantics: s, ID: *id, Topic: cfg.Topic, BatchSize: cfg.BatchSize,
+		SessionTimeout: cfg.SessionTimeout, FetchMaxWait: cfg.FetchMaxWait, GroupProtocol: cfg.GroupProtocol}, env.Log)
 	if err != nil {
 		return err
 	}
 	env.Log.Info("teaching member starting", slog.String("member", *id), slog.String("semantics", string(s)),
 		slog.String("group", semantics.Group(s)), slog.String("table", semantics.Table(s)))
 	return m.Run(ctx)
+}
+
+// prepareTeachingGroup gives a teaching group, under KIP-848, the session
+// timeout its members are configured with, as the pipeline's group is
+// given its own (wire.PrepareGroup).
+func prepareTeachingGroup(ctx context.Context, base []kgo.Opt, cfg config.Config, group string, env *Env) error {
+	if cfg.GroupProtocol != config.GroupProtocolConsumer {
+		return nil
+	}
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	cfg.Group = group
+	wire.PrepareGroup(ctx, cl, cfg, env.Log)
+	return nil
 }

@@ -24,14 +24,29 @@ var (
 
 // Crash kills the process with SIGKILL if name is armed, as a power cut or
 // the OOM killer would: no deferred function, flush or goodbye to the broker.
+//
+// Armed as Hold(name) instead, the process stops itself there (SIGSTOP, as
+// Freeze does) and waits for whoever started it to kill it: several
+// processes held at their crash points are then killed at one instant,
+// each between the same two steps it would have crashed between.
 func Crash(name string) {
-	if !enabled || !slices.Contains(armed, name) {
+	if !enabled {
+		return
+	}
+	if slices.Contains(armed, Hold(name)) {
+		stop(Hold(name), "holding the process for its kill")
+	}
+	if !slices.Contains(armed, name) {
 		return
 	}
 	_, _ = os.Stderr.WriteString("fault point " + name + ": killing the process\n")
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL) // the process is gone either way
 	select {}
 }
+
+// Hold is how FOODPIPE_FAULT arms the crash point name to stop the process
+// there, for its starter to kill, instead of killing it.
+func Hold(name string) string { return "hold:" + name }
 
 // Freeze stops the whole process with SIGSTOP the first time an armed name
 // is reached, as a paused VM, a swap storm or a debugger would: every
@@ -41,6 +56,11 @@ func Freeze(name string) {
 	if !enabled || !slices.Contains(armed, name) {
 		return
 	}
+	stop(name, "freezing the process")
+}
+
+// stop stops the whole process (SIGSTOP) the first time name is reached.
+func stop(name, what string) {
 	once, _ := frozen.LoadOrStore(name, new(sync.Once))
 	once.(*sync.Once).Do(func() {
 		// A stop signal takes effect a moment after kill returns, and
@@ -49,7 +69,7 @@ func Freeze(name string) {
 		cont := make(chan os.Signal, 1)
 		signal.Notify(cont, syscall.SIGCONT)
 		defer signal.Stop(cont)
-		_, _ = os.Stderr.WriteString("fault point " + name + ": freezing the process\n")
+		_, _ = os.Stderr.WriteString("fault point " + name + ": " + what + "\n")
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // a test resumes it
 		<-cont
 	})

@@ -38,11 +38,9 @@ type Querier interface {
 // before.
 func Count(ctx context.Context, db Querier, group string, ids []string) ([]Counts, error) {
 	out := make([]Counts, 0, len(All))
-	for _, s := range All {
-		c := Counts{Semantics: s, Group: group, Table: Table(s)}
-		if s != ExactlyOnce {
-			c.Group = Group(s)
-		}
+	groups := Groups(group)
+	for i, s := range All {
+		c := Counts{Semantics: s, Group: groups[i], Table: Table(s)}
 		sql := `SELECT count(*), count(*) FILTER (WHERE n = 0), count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1), coalesce(sum(n), 0)::bigint
 			FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS id) AS produced,
 			LATERAL (SELECT count(*) AS n FROM ` + pgx.Identifier{c.Table}.Sanitize() + ` t WHERE t.order_id = produced.id) AS stored`

@@ -31,12 +31,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/fault"
 	"foodpipe/internal/order"
 )
@@ -82,6 +84,20 @@ func Parse(s string) (Semantics, error) {
 // that its committed offsets are apart from every other group's.
 func Group(s Semantics) string { return "teach-" + string(s) }
 
+// Groups are the three semantics' groups, in All's order: the two teaching
+// groups and orders, the pipeline's own (CONSUMER_GROUP).
+func Groups(orders string) []string {
+	out := make([]string, 0, len(All))
+	for _, s := range All {
+		g := orders
+		if s != ExactlyOnce {
+			g = Group(s)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
 // Table is the table a semantics' group stores its orders in.
 func Table(s Semantics) string {
 	switch s {
@@ -120,6 +136,10 @@ type Config struct {
 	// BatchSize is the most records one poll returns.
 	BatchSize                    int
 	SessionTimeout, FetchMaxWait time.Duration
+	// GroupProtocol is the protocol the member speaks, as the pipeline's
+	// members do (CONSUMER_GROUP_PROTOCOL): config.GroupProtocolClassic,
+	// or config.GroupProtocolConsumer for KIP-848's.
+	GroupProtocol string
 }
 
 // Execer writes a batch; a *pgxpool.Pool is one.
@@ -141,10 +161,22 @@ func New(base []kgo.Opt, db Execer, cfg Config, log *slog.Logger) (*Member, erro
 	if _, err := Parse(string(cfg.Semantics)); err != nil {
 		return nil, err
 	}
-	if cfg.ID == "" || cfg.Topic == "" || cfg.BatchSize < 1 || cfg.SessionTimeout <= 0 || cfg.FetchMaxWait <= 0 {
-		return nil, fmt.Errorf("%w: ID, Topic, BatchSize, SessionTimeout and FetchMaxWait are required: %+v", ErrConfig, cfg)
+	if cfg.ID == "" || cfg.Topic == "" || cfg.BatchSize < 1 || cfg.SessionTimeout <= 0 || cfg.FetchMaxWait <= 0 ||
+		!slices.Contains(config.GroupProtocols, cfg.GroupProtocol) {
+		return nil, fmt.Errorf("%w: ID, Topic, BatchSize, SessionTimeout, FetchMaxWait and GroupProtocol (%s) are required: %+v",
+			ErrConfig, strings.Join(config.GroupProtocols, " or "), cfg)
 	}
-	opts := append(slices.Clip(base),
+	cl, err := kgo.NewClient(append(slices.Clip(base), groupOpts(cfg)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &Member{cfg: cfg, cl: cl, db: db, log: log.With(slog.String("semantics", string(cfg.Semantics)), slog.String("member", cfg.ID))}, nil
+}
+
+// groupOpts are the member's options in its group: the one place they are
+// built.
+func groupOpts(cfg Config) []kgo.Opt {
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(Group(cfg.Semantics)),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.InstanceID(cfg.ID),
@@ -157,14 +189,17 @@ func New(base []kgo.Opt, db Execer, cfg Config, log *slog.Logger) (*Member, erro
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.SessionTimeout(cfg.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.SessionTimeout/3),
+		kgo.HeartbeatInterval(cfg.SessionTimeout / 3),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &Member{cfg: cfg, cl: cl, db: db, log: log.With(slog.String("semantics", string(cfg.Semantics)), slog.String("member", cfg.ID))}, nil
+	if cfg.GroupProtocol == config.GroupProtocolConsumer {
+		// KIP-848, as the pipeline's members speak it: the broker assigns
+		// (its "uniform" assignor, which the client's default balancer
+		// names) and decides the session timeout; the two classic options
+		// above go unused.
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	return opts
 }
 
 // Run polls and handles batches until ctx ends; a batch begun is finished

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/kafka"
 	"foodpipe/internal/order"
 	"foodpipe/internal/semantics"
@@ -45,10 +46,19 @@ func TestEachSemanticsHasItsOwnGroupTableAndCrashPoint(t *testing.T) {
 }
 
 func TestANewMemberRefusesAMissingSetting(t *testing.T) {
-	_, err := semantics.New(nil, nil, semantics.Config{Semantics: semantics.AtMostOnce, Topic: "t", BatchSize: 1,
-		SessionTimeout: time.Second, FetchMaxWait: time.Second}, slog.New(slog.DiscardHandler))
-	if !errors.Is(err, semantics.ErrConfig) {
-		t.Errorf("New without an ID: %v, want ErrConfig", err)
+	whole := semantics.Config{Semantics: semantics.AtMostOnce, ID: "m", Topic: "t", BatchSize: 1,
+		SessionTimeout: time.Second, FetchMaxWait: time.Second, GroupProtocol: config.GroupProtocolClassic}
+	for name, edit := range map[string]func(*semantics.Config){
+		"without an ID":            func(c *semantics.Config) { c.ID = "" },
+		"without a group protocol": func(c *semantics.Config) { c.GroupProtocol = "" },
+		"with an unknown protocol": func(c *semantics.Config) { c.GroupProtocol = "eager" },
+		"without a batch size":     func(c *semantics.Config) { c.BatchSize = 0 },
+	} {
+		c := whole
+		edit(&c)
+		if _, err := semantics.New(nil, nil, c, slog.New(slog.DiscardHandler)); !errors.Is(err, semantics.ErrConfig) {
+			t.Errorf("New %s: %v, want ErrConfig", name, err)
+		}
 	}
 }
 
@@ -83,11 +93,18 @@ func TestCountTellsEachTablesLostOnceAndTwice(t *testing.T) {
 
 // With nothing killed, each semantics stores every order once: the
 // difference between them is only what a crash between the steps does.
+// The members speak either group protocol, as the pipeline's do.
 func TestATeachingMemberLeftAloneStoresEveryOrderOnce(t *testing.T) {
+	for _, protocol := range config.GroupProtocols {
+		t.Run("under the "+protocol+" protocol", func(t *testing.T) { leftAlone(t, protocol) })
+	}
+}
+
+func leftAlone(t *testing.T, protocol string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st := dbtest.NewStore(t)
-	b, err := kafka.StartBroker(kafka.BrokerOptions{})
+	b, err := kafka.StartBroker(kafka.BrokerOptions{GroupSessionTimeout: 6 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +137,7 @@ func TestATeachingMemberLeftAloneStoresEveryOrderOnce(t *testing.T) {
 	done := make(chan error, len(semantics.Teaching))
 	for _, s := range semantics.Teaching {
 		m, err := semantics.New([]kgo.Opt{kgo.SeedBrokers(b.Addr())}, st.Pool(), semantics.Config{Semantics: s, ID: string(s) + "-1", Topic: topic,
-			BatchSize: 7, SessionTimeout: 6 * time.Second, FetchMaxWait: 100 * time.Millisecond}, log)
+			BatchSize: 7, SessionTimeout: 6 * time.Second, FetchMaxWait: 100 * time.Millisecond, GroupProtocol: protocol}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,6 +155,13 @@ func TestATeachingMemberLeftAloneStoresEveryOrderOnce(t *testing.T) {
 			t.Fatalf("the teaching groups did not store every order once: %+v", c)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// Each group runs the protocol its members were given.
+	for _, s := range semantics.Teaching {
+		v, err := kafka.InspectGroup(ctx, kadm.NewClient(pcl), topic, semantics.Group(s))
+		if err != nil || v.Protocol != protocol {
+			t.Errorf("group %s runs %q (%v), want %q", semantics.Group(s), v.Protocol, err, protocol)
+		}
 	}
 	stop()
 	for range semantics.Teaching {
