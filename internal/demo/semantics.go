@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"foodpipe/internal/config"
-	"foodpipe/internal/fault"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
@@ -61,8 +59,8 @@ type Kill struct {
 type SemanticsSummary struct {
 	// Produced are the orders the broker acknowledged.
 	Produced int64 `json:"produced"`
-	// Kills are the three members killed, in the order they died, and
-	// Spread the time between the first and the last kill.
+	// Kills are the three members killed, in All's order, and
+	// Spread the time between the first SIGKILL sent and the last.
 	Kills    []Kill  `json:"kills"`
 	SpreadMS float64 `json:"spread_ms"`
 	// Groups are each group's counts, from the weakest semantics.
@@ -99,22 +97,17 @@ func JudgeSemantics(s SemanticsSummary) error {
 	return nil
 }
 
-// member is one group's member as a child process.
-type member struct {
-	sem  semantics.Semantics
-	id   string
-	proc *harness.Process
-}
-
 // Semantics runs the three groups side by side on one topic, one member
 // each: the pipeline's own (`foodpipe consume`) and the two teaching ones
-// (`foodpipe teach`), each started with its crash point armed once a tenth
-// of the orders are on the topic, so that each is killed (SIGKILL) at its
-// first batch, that backlog, between the two steps its semantics orders.
-// Orders go on flowing; once the three are dead they are started
-// again under the same ids, unarmed, and run until their groups reach the
-// end of the topic; then each group's table is counted. An error means the
-// run could not end; whether it showed the semantics is JudgeSemantics'.
+// (`foodpipe teach`), each started once a tenth of the orders are on the
+// topic and held at its crash point (harness.SpawnSemantics), so that each
+// stops at its first batch, that backlog, between the two steps its
+// semantics orders. Once the three are held they are killed (SIGKILL) at
+// one instant (harness.KillAtOnce). Orders go on flowing; the members are
+// started again under the same ids, unarmed, and run until their groups
+// reach the end of the topic; then each group's table is counted. An error
+// means the run could not end; whether it showed the semantics is
+// JudgeSemantics'.
 func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error) {
 	if o.Orders < 1 || o.Wait <= 0 {
 		return SemanticsSummary{}, fmt.Errorf("semantics demo of %d orders, waiting %v: out of range", o.Orders, o.Wait)
@@ -124,16 +117,8 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
-	exited := make(chan harness.ProcessExited, 16)
 	pl, err := harness.Start(ctx, harness.Options{Config: o.Config, UserDatabase: o.UserDatabase, DBName: o.DBName, Fresh: true,
-		Log: log, ClientLog: o.ClientLog, Observe: func(e harness.Event) {
-			if x, ok := e.(harness.ProcessExited); ok {
-				select {
-				case exited <- x:
-				default: // more than the members' exits: none is waited for
-				}
-			}
-		}})
+		Log: log, ClientLog: o.ClientLog})
 	if err != nil {
 		return SemanticsSummary{}, err
 	}
@@ -177,51 +162,39 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 		return SemanticsSummary{}, ctx.Err()
 	}
 
-	members := make([]*member, len(semantics.All))
-	groups := make([]string, len(semantics.All))
-	for i, s := range semantics.All {
-		members[i], groups[i] = &member{sem: s, id: string(s) + "-1"}, semantics.Group(s)
-		if s == semantics.ExactlyOnce {
-			groups[i] = cfg.Group
-		}
-		if members[i].proc, err = spawnMember(pl, members[i], true); err != nil {
+	members := make([]string, len(semantics.All))
+	procs := make([]*harness.Process, len(semantics.All))
+	for i, sem := range semantics.All {
+		members[i] = string(sem) + "-1"
+		if procs[i], err = pl.SpawnSemantics(sem, members[i], true, nil); err != nil {
 			return SemanticsSummary{}, err
 		}
 	}
-	log.Info("three groups on one topic, each member armed to be killed at its crash point", slog.String("topic", cfg.Topic))
+	log.Info("three groups on one topic, each member armed to be held at its crash point", slog.String("topic", cfg.Topic))
 
-	// Each member dies at its first batch: wait for the three.
+	// Each member stops at its first batch; the three are killed together.
 	s := SemanticsSummary{Database: string(pl.DB.Source)}
-	deadline := time.After(o.Wait)
-	for len(s.Kills) < len(members) {
-		select {
-		case x := <-exited:
-			i := slices.IndexFunc(members, func(m *member) bool { return m.id == x.Name })
-			if i < 0 {
-				continue
-			}
-			m := members[i]
-			how := "exit 0"
-			if x.Err != nil {
-				how = x.Err.Error()
-			}
-			if how != "signal: killed" {
-				return s, fmt.Errorf("%s ended (%s) but was not killed at %s:\n%s", m.id, how, semantics.CrashPoint(m.sem), m.proc.LogTail(2000))
-			}
-			s.Kills = append(s.Kills, Kill{Semantics: m.sem, Member: m.id, CrashPoint: semantics.CrashPoint(m.sem), At: x.At, How: how})
-			log.Info("member killed at its crash point", slog.String("member", m.id), slog.String("crash_point", semantics.CrashPoint(m.sem)))
-		case <-deadline:
-			return s, fmt.Errorf("%d of %d members killed within %v: orders must flow for a member to reach its crash point", len(s.Kills), len(members), o.Wait)
-		case <-ctx.Done():
-			return s, ctx.Err()
-		}
+	if err := harness.AwaitHeld(ctx, procs, o.Wait); err != nil {
+		return s, err
 	}
-	s.SpreadMS = ms(s.Kills[len(s.Kills)-1].At.Sub(s.Kills[0].At))
+	at, err := harness.KillAtOnce(procs)
+	if err != nil {
+		return s, err
+	}
+	for i, sem := range semantics.All {
+		how := "exit 0"
+		if err := procs[i].Err(); err != nil {
+			how = err.Error()
+		}
+		s.Kills = append(s.Kills, Kill{Semantics: sem, Member: members[i], CrashPoint: semantics.CrashPoint(sem), At: at[i], How: how})
+		log.Info("member killed at its crash point", slog.String("member", members[i]), slog.String("crash_point", semantics.CrashPoint(sem)))
+	}
+	s.SpreadMS = ms(at[len(at)-1].Sub(at[0]))
 
 	// Started again under the same ids, they take their places back at
 	// once (static membership), unarmed.
-	for _, m := range members {
-		if m.proc, err = spawnMember(pl, m, false); err != nil {
+	for i, sem := range semantics.All {
+		if procs[i], err = pl.SpawnSemantics(sem, members[i], false, nil); err != nil {
 			return s, err
 		}
 	}
@@ -230,20 +203,20 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 		return s, fmt.Errorf("produce: %w", err)
 	}
 	s.Produced = p.Stats().Acked
-	if err := awaitEnd(ctx, adm, cfg.Topic, groups, o.Wait); err != nil {
+	if err := harness.AwaitCommitted(ctx, adm, cfg.Topic, semantics.Groups(cfg.Group), nil, o.Wait); err != nil {
 		return s, err
 	}
 	// Stopped, a member finishes the batch in hand: the at-most-once one
 	// has committed its last batch but may not have written it yet.
 	var wg sync.WaitGroup
-	stopped := make([]error, len(members))
-	for i, m := range members {
-		wg.Go(func() { stopped[i] = m.proc.Stop(10 * time.Second) })
+	stopped := make([]error, len(procs))
+	for i, proc := range procs {
+		wg.Go(func() { stopped[i] = proc.Stop(10 * time.Second) })
 	}
 	wg.Wait()
 	for i, err := range stopped {
 		if err != nil {
-			return s, fmt.Errorf("stop %s: %w", members[i].id, err)
+			return s, fmt.Errorf("stop %s: %w", members[i], err)
 		}
 	}
 	mu.Lock()
@@ -253,58 +226,4 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 	}
 	s.Seconds = time.Since(start).Seconds()
 	return s, nil
-}
-
-// spawnMember starts m's process: `foodpipe consume` for the pipeline's own
-// group, `foodpipe teach` for a teaching one; armed, with its crash point.
-func spawnMember(pl *harness.Pipeline, m *member, armed bool) (*harness.Process, error) {
-	// Unarmed says so, whatever this process's environment arms.
-	extra := []string{fault.Env + "="}
-	if armed {
-		extra = []string{fault.Env + "=" + semantics.CrashPoint(m.sem)}
-	}
-	quiet := func(c *config.Config) { c.LogLevel = slog.LevelWarn }
-	if m.sem == semantics.ExactlyOnce {
-		return pl.SpawnConsumer(m.id, quiet, extra...)
-	}
-	return pl.Spawn(m.id, pl.ChildEnv(quiet, extra...), "teach", "--semantics", string(m.sem), "--id", m.id)
-}
-
-// awaitEnd waits until every group has committed the end of every
-// partition of topic.
-func awaitEnd(ctx context.Context, adm *kadm.Client, topic string, groups []string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		behind := []string{}
-		for _, g := range groups {
-			if err != nil {
-				break
-			}
-			var committed kadm.OffsetResponses
-			if committed, err = adm.FetchOffsets(ctx, g); err != nil {
-				break
-			}
-			ends.Each(func(e kadm.ListedOffset) {
-				c, ok := committed.Lookup(e.Topic, e.Partition)
-				if !ok || c.At < e.Offset {
-					behind = append(behind, fmt.Sprintf("%s[%d]", g, e.Partition))
-				}
-			})
-		}
-		if err == nil && len(behind) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				return fmt.Errorf("the groups' offsets on %s, after %v: %w", topic, limit, err)
-			}
-			return fmt.Errorf("the groups did not reach the end of %s within %v: behind %v", topic, limit, behind)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

@@ -20,7 +20,7 @@ var promise = map[semantics.Semantics]string{
 // was killed, then, per group, the orders produced that its table holds
 // not at all, once, and twice or more.
 func PrintSemantics(w io.Writer, s demo.SemanticsSummary) {
-	fmt.Fprintf(w, "\nthree groups on one topic, %s produced, one member each killed (SIGKILL) within %.0f ms, then restarted:\n",
+	fmt.Fprintf(w, "\nthree groups on one topic, %s produced, one member each held at its crash point, the three killed (SIGKILL) within %.3g ms, then restarted:\n",
 		count(s.Produced, "order"), s.SpreadMS)
 	for _, k := range s.Kills {
 		fmt.Fprintf(w, "  %-16s killed at %s\n", safe(k.Member), safe(k.CrashPoint))
