@@ -69,7 +69,7 @@ var rules = []rule{
 	{"internal/consumer", leaves, "the consumer is handed what it needs: it imports no producer, and nothing that assembles it (wire, harness, cli, lab, measure)", nil},
 
 	{"internal/wire", ends, "wire is the production wiring: it knows no harness and no test", nil},
-	{"internal/harness", join(ends, "internal/wire", "internal/localpg", "internal/semantics"), "the harness assembles a pipeline from wire and below, and the teaching groups beside it; it knows no command", nil},
+	{"internal/harness", join(ends, "internal/wire", "internal/localpg", "internal/semantics", "internal/inspect"), "the harness assembles a pipeline from wire and below, and the teaching groups beside it (read through inspect); it knows no command", nil},
 	{"internal/inspect", leaves, "inspect is a read model of Kafka and the database, below the commands and the lab", nil},
 	{"internal/semantics", leaves, "semantics' teaching members are built on kgo beside the pipeline: it imports no consumer, so that a reader of internal/consumer never meets them, and nothing that assembles it", nil},
 

@@ -203,7 +203,7 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 		return s, fmt.Errorf("produce: %w", err)
 	}
 	s.Produced = p.Stats().Acked
-	if err := harness.AwaitCommitted(ctx, adm, cfg.Topic, semantics.Groups(cfg.Group), nil, o.Wait); err != nil {
+	if err := pl.AwaitRead(ctx, adm, cfg.Topic, semantics.Groups(cfg.Group), nil, o.Wait); err != nil {
 		return s, err
 	}
 	// Stopped, a member finishes the batch in hand: the at-most-once one

@@ -18,6 +18,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/fault"
+	"foodpipe/internal/inspect"
 	"foodpipe/internal/semantics"
 )
 
@@ -117,13 +118,17 @@ func EndOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 	return out, nil
 }
 
-// AwaitCommitted waits until every one of groups has committed, on each
-// partition of topic, at least the offset to names (with to nil, the end
-// offset at each look: the end of the topic).
-func AwaitCommitted(ctx context.Context, adm *kadm.Client, topic string, groups []string, to map[int32]int64, limit time.Duration) error {
+// AwaitRead waits until every one of groups has read, on each partition
+// of topic, at least to the offset to names (with to nil, the end offset at
+// each look: the end of the topic). A group has read what its next member
+// starts after (inspect.Partition.Position): Kafka's committed offset, or
+// the offset PostgreSQL stores with the pipeline's group's orders when it
+// is ahead (a member killed before its Kafka commit leaves Kafka's behind
+// until its next batch).
+func (p *Pipeline) AwaitRead(ctx context.Context, adm *kadm.Client, topic string, groups []string, to map[int32]int64, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		behind, err := behindOf(ctx, adm, topic, groups, to)
+		behind, err := p.behind(ctx, adm, topic, groups, to)
 		if err == nil && len(behind) == 0 {
 			return nil
 		}
@@ -131,7 +136,7 @@ func AwaitCommitted(ctx context.Context, adm *kadm.Client, topic string, groups 
 			if err != nil {
 				return fmt.Errorf("the groups' offsets on %s, after %v: %w", topic, limit, err)
 			}
-			return fmt.Errorf("the groups did not commit as far on %s within %v: behind %v", topic, limit, behind)
+			return fmt.Errorf("the groups did not read as far on %s within %v: behind %v", topic, limit, behind)
 		}
 		select {
 		case <-ctx.Done():
@@ -141,27 +146,24 @@ func AwaitCommitted(ctx context.Context, adm *kadm.Client, topic string, groups 
 	}
 }
 
-// behindOf names each group's partitions committed below to (or the end).
-func behindOf(ctx context.Context, adm *kadm.Client, topic string, groups []string, to map[int32]int64) ([]string, error) {
-	if to == nil {
-		var err error
-		if to, err = EndOffsets(ctx, adm, topic); err != nil {
-			return nil, err
-		}
-	}
+// behind names each group's partitions read short of to (or of the end).
+func (p *Pipeline) behind(ctx context.Context, adm *kadm.Client, topic string, groups []string, to map[int32]int64) ([]string, error) {
 	var behind []string
 	for _, g := range groups {
-		committed, err := adm.FetchOffsets(ctx, g)
-		if err == nil {
-			err = committed.Error()
-		}
+		v, err := inspect.Read(ctx, inspect.Source{Admin: adm, Store: p.Store}, topic, g)
 		if err != nil {
-			return nil, fmt.Errorf("offsets of %s: %w", g, err)
+			return nil, err
 		}
-		for p, want := range to {
-			c, ok := committed.Lookup(topic, p)
-			if want > 0 && (!ok || c.At < want) {
-				behind = append(behind, fmt.Sprintf("%s[%d]", g, p))
+		if v.DBErr != nil {
+			return nil, v.DBErr
+		}
+		for _, ps := range v.Partitions {
+			want, ok := to[ps.Partition]
+			if to == nil {
+				want, ok = ps.HighWatermark, true
+			}
+			if ok && want > 0 && ps.Position() < want {
+				behind = append(behind, fmt.Sprintf("%s[%d]", g, ps.Partition))
 			}
 		}
 	}

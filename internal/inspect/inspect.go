@@ -173,6 +173,16 @@ func readRecord(ctx context.Context, st *store.Store, group, topic, id string) (
 	return r, nil
 }
 
+// Position is where the group's next member takes the partition up: the
+// greater of the committed offset and the stored one, -1 for none (or for
+// offsets of an earlier incarnation only).
+func (p Partition) Position() int64 {
+	if p.Fresh {
+		return -1
+	}
+	return max(p.Committed, p.Stored)
+}
+
 // partition is partition p as the group's members will take it up: from the
 // stored offset when it is ahead of the committed one, from the log start
 // when the group's offsets of it belong to an earlier incarnation of the
@@ -185,10 +195,7 @@ func (r record) partition(p kafka.PartitionView) Partition {
 		ps.Stored = n
 	}
 	_, ps.Fresh = r.offsets.Fresh[p.Partition]
-	pos := max(ps.Committed, ps.Stored)
-	if ps.Fresh {
-		pos = -1
-	}
+	pos := ps.Position()
 	for _, e := range r.expired[p.Partition] {
 		ps.Expired = append(ps.Expired, Expired{From: e.From, To: e.To, Recorded: true})
 	}

@@ -41,10 +41,9 @@ func (l *Lab) addConsumer(byUser bool) (string, error) {
 	}
 	l.st.nextID++
 	id := fmt.Sprintf("consumer-%d", l.st.nextID)
-	// The lab's session timeout, set here by name as well: the page counts
-	// a dead member's down from it.
 	p, err := l.pl.SpawnConsumer(id, func(c *config.Config) {
-		c.DatabaseURL, c.LogLevel, c.SessionTimeout = l.childDB, slog.LevelWarn, l.st.session
+		c.LogLevel = slog.LevelWarn
+		l.consumerEdit(c)
 	})
 	if err != nil {
 		return "", fmt.Errorf("add consumer: %w", err)
@@ -56,6 +55,13 @@ func (l *Lab) addConsumer(byUser bool) (string, error) {
 	}
 	l.st.event(time.Now(), "process", fmt.Sprintf("%s started (pid %d)", id, p.Pid()))
 	return id, nil
+}
+
+// consumerEdit is a consumer's configuration in the lab: the database
+// through the cut proxy, and the lab's session timeout, set here by name as
+// well: the page counts a dead member's down from it. Call with l.mu held.
+func (l *Lab) consumerEdit(c *config.Config) {
+	c.DatabaseURL, c.SessionTimeout = l.childDB, l.st.session
 }
 
 // Signal acts on a consumer: "stop" (SIGTERM: it leaves the group
@@ -153,6 +159,7 @@ func (l *Lab) setRate(rate float64, paused, byUser bool) error {
 		l.mu.Lock()
 		l.st.sentMsg(r.Partition, Msg{Offset: r.Offset, Key: o.CustomerID, Kind: "order"})
 		l.st.sentOrder(o)
+		l.st.sem.ackedOrder(r.Partition, r.Offset, o.OrderID)
 		l.mu.Unlock()
 	}
 	go func() {
@@ -222,6 +229,7 @@ func (l *Lab) SendDuplicate(ctx context.Context, conflicting bool) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.st.sem.resend(o.OrderID)
 	if conflicting {
 		l.st.facts.conflicts++
 		l.st.event(time.Now(), "producer", "sent order "+o.OrderID+" again with other content (a conflicting duplicate)")

@@ -231,8 +231,11 @@ func (l *Lab) observe(e harness.Event) {
 			return
 		}
 		m := l.st.members[e.Name]
-		if m == nil {
-			return // the broker, replaced on a restart: told as BrokerRestarted
+		if m == nil || m.Pid != e.Pid {
+			// The broker, replaced on a restart (told as BrokerRestarted), a
+			// teaching member, or a consumer's earlier process, which a
+			// delivery-semantics round replaced under the same id.
+			return
 		}
 		m.Status, m.Exit = "exited", "exit 0"
 		if e.Err != nil {

@@ -49,5 +49,11 @@ func lessons(f *facts) []Lesson {
 		{"Brokers", "docs/KAFKA-CONCEPTS.md#5-scaling-out", []Step{
 			step("Restart the broker: producer and consumers reconnect by themselves, nothing is lost.", f.brokerRestarts > 0),
 		}},
+		// Ticked by the delivery-semantics panel (semantics.go).
+		{"Delivery semantics", "docs/KAFKA-CONCEPTS.md#8-three-delivery-semantics-side-by-side", []Step{
+			step("Start the two teaching groups beside the orders group: at most once (commit, then write) and at least once (write, then commit).", f.teachingStarted > 0),
+			step("Kill one member of each of the three groups at once, mid-batch, each at its crash point.", f.semanticsRounds > 0),
+			step("See at most once lose orders, at least once store some twice, and the orders group neither.", f.semanticsShown > 0),
+		}},
 	}
 }

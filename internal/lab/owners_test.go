@@ -20,8 +20,8 @@ type ownersLab struct {
 
 func newOwnersLab(t *testing.T, ids ...string) *ownersLab {
 	l := &Lab{st: newState(config.Config{Topic: "t", Group: "g", SessionTimeout: 6 * time.Second}, true)}
-	for _, id := range ids {
-		l.st.members[id] = &Member{ID: id, Status: "running"}
+	for i, id := range ids {
+		l.st.members[id] = &Member{ID: id, Pid: i + 1, Status: "running"}
 		l.st.order = append(l.st.order, id)
 	}
 	return &ownersLab{Lab: l, t: t, now: time.Unix(1_700_000_000, 0)}
@@ -222,5 +222,19 @@ func TestTheAnalyticsGroupsOwnerIsItsMembersWord(t *testing.T) {
 	}
 	if m := o.st.analytics.view.Members; len(m) != 1 || !slices.Equal(m[0].Owns, []int32{0, 1, 2}) {
 		t.Errorf("the analytics members %+v, want analytics-1 owning [0 1 2]", m)
+	}
+}
+
+// A member replaced under its id (a delivery-semantics round stops it and
+// starts it again) is not taken for ended when its earlier process ends.
+func TestTheEndOfAMembersEarlierProcessLeavesItRunning(t *testing.T) {
+	o := newOwnersLab(t, "consumer-1")
+	o.observe(harness.ProcessExited{At: o.now, Name: "consumer-1", Pid: 99})
+	if m := o.st.members["consumer-1"]; m.Status != "running" {
+		t.Errorf("consumer-1 is %s after another process of its name ended, want running", m.Status)
+	}
+	o.observe(harness.ProcessExited{At: o.now, Name: "consumer-1", Pid: 1})
+	if m := o.st.members["consumer-1"]; m.Status != "exited" {
+		t.Errorf("consumer-1 is %s after its own process ended, want exited", m.Status)
 	}
 }

@@ -161,6 +161,7 @@ func (l *Lab) fold(s *sample) {
 	l.foldDead(s)
 	l.foldAnalytics(s.at, s.analytics)
 	st.snap.Analytics = st.analytics.view
+	st.snap.Semantics = l.semanticsView()
 	st.snap.Invariants = l.checkInvariants(s)
 	st.snap.Lessons = lessons(&st.facts)
 

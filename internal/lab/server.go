@@ -233,6 +233,8 @@ func (l *Lab) actions(mux *http.ServeMux) {
 	act("/api/consumers", func(*http.Request) error { _, err := l.AddConsumer(); return err })
 	act("/api/analytics/start", func(*http.Request) error { return l.StartAnalytics() })
 	act("/api/analytics/stop", func(*http.Request) error { return l.StopAnalytics() })
+	act("/api/semantics/start", func(*http.Request) error { return l.StartTeaching() })
+	act("/api/semantics/kill", func(*http.Request) error { return l.KillSemantics() })
 	act("/api/consumers/{id}/{action}", func(r *http.Request) error {
 		return l.Signal(r.PathValue("id"), r.PathValue("action"))
 	})
@@ -329,7 +331,8 @@ func reply(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrNoSuchConsumer), errors.Is(err, ErrNoLetter):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrTooMany), errors.Is(err, ErrNotReplayable), errors.Is(err, ErrAlreadyRunning),
-		errors.Is(err, ErrCannotCut), errors.Is(err, ErrExternalBroker), errors.Is(err, ErrNothingSent):
+		errors.Is(err, ErrCannotCut), errors.Is(err, ErrExternalBroker), errors.Is(err, ErrNothingSent),
+		errors.Is(err, ErrNoTeaching), errors.Is(err, ErrNoOrders):
 		code = http.StatusConflict
 	}
 	w.WriteHeader(code)

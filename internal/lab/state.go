@@ -46,6 +46,8 @@ type Snapshot struct {
 	Reasons    []string    `json:"reasons"`
 	// Analytics is the second group reading the same topic.
 	Analytics AnalyticsView `json:"analytics"`
+	// Semantics is the delivery-semantics panel (semantics.go).
+	Semantics SemanticsView `json:"semantics"`
 	// SessionTimeout is the consumers' session timeout, in seconds: how long
 	// the group waits for a member that sends no heartbeat.
 	SessionTimeout float64 `json:"session_timeout"`
@@ -169,6 +171,7 @@ type facts struct {
 	invalid, duplicates, conflicts, deadSeen, replays    int
 	dbCuts, breakerOpened, breakerClosed, brokerRestarts int
 	rateChanged, producerPaused, idleMember, fenced      int
+	teachingStarted, semanticsRounds, semanticsShown     int
 	lastStored                                           int64
 }
 
@@ -202,6 +205,7 @@ type state struct {
 	prev             sample
 	snap             Snapshot
 	analytics        analyticsState
+	sem              semanticsState
 }
 
 func newState(cfg config.Config, childBroker bool) state {
