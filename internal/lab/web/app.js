@@ -91,6 +91,7 @@ function draw(s) {
   drawLanes(s);
   drawMembers(s);
   drawAnalytics(s);
+  drawSemantics(s);
   drawTimeline(s);
   drawInvariants(s);
   drawDead(s);
