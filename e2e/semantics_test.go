@@ -11,9 +11,10 @@ import (
 	"foodpipe/internal/store/dbtest"
 )
 
-// `foodpipe demo --semantics` kills a member of each of the three groups
-// (SIGKILL, by its fault point) at its first batch, between the two steps
-// its semantics orders, restarts them and counts each group's table: at
+// `foodpipe demo --semantics` holds a member of each of the three groups
+// at its fault point at its first batch, between the two steps its
+// semantics orders, kills the three (SIGKILL) at one instant, restarts
+// them and counts each group's table: at
 // most once has lost orders, at least once has stored some twice, and the
 // pipeline's own group has every order once.
 func TestTheThreeSemanticsKilledAtOnceLoseDoubleAndHold(t *testing.T) {
@@ -40,7 +41,7 @@ func TestTheThreeSemanticsKilledAtOnceLoseDoubleAndHold(t *testing.T) {
 			t.Errorf("kill %+v, want a SIGKILL at %s", k, semantics.CrashPoint(k.Semantics))
 		}
 	}
-	t.Logf("killed within %.0f ms", s.SpreadMS)
+	t.Logf("killed within %.3f ms", s.SpreadMS)
 	for _, c := range s.Groups {
 		t.Logf("%-13s lost %3d  once %3d  twice+ %3d  rows %3d", c.Semantics, c.Lost, c.Once, c.Twice, c.Rows)
 		if c.Produced != orders || c.Lost+c.Once+c.Twice != orders {
