@@ -226,6 +226,9 @@ func (l *Lab) observe(e harness.Event) {
 	defer l.mu.Unlock()
 	switch e := e.(type) {
 	case harness.ProcessExited:
+		if l.teachingExited(e) {
+			return
+		}
 		if l.analyticsExited(e.Name) {
 			l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended; group %s falls behind while the orders group goes on", e.Name, e.Pid, l.cfg.AnalyticsGroup))
 			return

@@ -59,6 +59,10 @@ type SemanticsMember struct {
 	ID         string              `json:"id"`
 	Pid        int                 `json:"pid"`
 	CrashPoint string              `json:"crash_point"`
+	// Ended: the member's process ended outside a round (at least once
+	// stops when it cannot write, say); Start the teaching groups starts
+	// it again.
+	Ended bool `json:"ended"`
 }
 
 // SemanticsRound is one press of the kill button and what came of it.
@@ -109,8 +113,8 @@ type semanticsState struct {
 // teachingID names the teaching member of s, as the demo does.
 func teachingID(s semantics.Semantics) string { return string(s) + "-1" }
 
-// acked records an order the producer sent, for the next round's count.
-// Call with l.mu held.
+// ackedOrder records an order the producer sent, for the next round's
+// count. Call with l.mu held.
 func (s *semanticsState) ackedOrder(partition int32, offset int64, id string) {
 	if s.status == "" || s.status == "off" {
 		return
@@ -137,29 +141,60 @@ func (l *Lab) teachingEdit(c *config.Config) {
 }
 
 // StartTeaching starts a member of each teaching group, beside the orders
-// group, reading the orders topic from its start.
+// group, reading the orders topic from its start; with the groups running,
+// it starts again a member whose process ended.
 func (l *Lab) StartTeaching() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	sem := &l.st.sem
-	if sem.status != "" && sem.status != "off" {
-		return fmt.Errorf("start the teaching groups: %w", ErrAlreadyRunning)
+	fresh := sem.status == "" || sem.status == "off"
+	if sem.status == "holding" || sem.status == "settling" {
+		return fmt.Errorf("start the teaching groups: a round is %s: %w", sem.status, ErrBusy)
 	}
-	sem.procs = map[semantics.Semantics]*harness.Process{}
+	if fresh {
+		sem.procs = map[semantics.Semantics]*harness.Process{}
+	}
+	started := 0
 	for _, s := range semantics.Teaching {
+		if p := sem.procs[s]; p != nil && !p.Ended() {
+			continue
+		}
 		p, err := l.pl.SpawnSemantics(s, teachingID(s), false, l.teachingEdit)
 		if err != nil {
-			for _, p := range sem.procs {
-				go func() { _ = p.Stop(10 * time.Second) }()
-			}
 			return fmt.Errorf("start the teaching groups: %w", err)
 		}
 		sem.procs[s] = p
+		started++
 		l.st.event(time.Now(), "process", fmt.Sprintf("%s started (pid %d), group %s: %s", teachingID(s), p.Pid(), semantics.Group(s), cycle[s]))
 	}
-	sem.status, sem.since, sem.acked, sem.resent = "running", time.Now(), nil, nil
-	l.st.facts.teachingStarted++
+	if started == 0 {
+		return fmt.Errorf("start the teaching groups: %w", ErrAlreadyRunning)
+	}
+	if fresh {
+		sem.status, sem.since, sem.acked, sem.resent = "running", time.Now(), nil, nil
+		l.st.facts.teachingStarted++
+	}
 	return nil
+}
+
+// teachingExited tells in the timeline the end of a teaching member's
+// process outside a round (a round's kills are its own to tell). Call with
+// l.mu held.
+func (l *Lab) teachingExited(e harness.ProcessExited) bool {
+	sem := &l.st.sem
+	for _, s := range semantics.Teaching {
+		if p := sem.procs[s]; p != nil && p.Pid() == e.Pid {
+			if sem.status != "holding" && sem.status != "settling" {
+				how := "exit 0"
+				if e.Err != nil {
+					how = e.Err.Error()
+				}
+				l.st.event(e.At, "process", fmt.Sprintf("%s (pid %d) ended: %s; group %s falls behind until it is started again", e.Name, e.Pid, how, semantics.Group(s)))
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // cycle is each semantics' order of steps, as the timeline tells it.
@@ -415,7 +450,7 @@ func (l *Lab) semanticsView() SemanticsView {
 				m.Pid = p.Pid()
 			}
 		} else if p := sem.procs[s]; p != nil {
-			m.ID, m.Pid = teachingID(s), p.Pid()
+			m.ID, m.Pid, m.Ended = teachingID(s), p.Pid(), p.Ended() && sem.status != "holding" && sem.status != "settling"
 		}
 		v.Members = append(v.Members, m)
 	}

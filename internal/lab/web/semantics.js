@@ -50,7 +50,9 @@ function drawSemantics(s) {
   const box = $("semantics");
   box.dataset.status = v.status;
   const busy = v.status === "holding" || v.status === "settling";
-  $("sem-start").disabled = v.status !== "off";
+  const ended = v.members.some((m) => m.ended);
+  $("sem-start").disabled = !(v.status === "off" || (ended && !busy));
+  $("sem-start").textContent = v.status === "off" || !ended ? "Start the teaching groups" : "Start again the member that ended";
   $("sem-kill").disabled = v.status === "off" || busy;
   $("sem-state").textContent = semStatus(v);
   $("sem-state").className = v.status === "failed" ? "bad-text" : "";
@@ -68,7 +70,7 @@ function drawSemantics(s) {
         el("strong", { textContent: semNames[m.semantics] || m.semantics }),
         el("span", { className: "muted sem-sub", textContent: `${m.group} · ${semCycles[m.semantics] || ""}` })),
       el("td", {},
-        el("span", { textContent: m.id ? `${m.id}${m.pid ? " (pid " + m.pid + ")" : ""}` : "a consumer that owns partitions, chosen at the kill" }),
+        el("span", { textContent: m.id ? `${m.id}${m.pid ? " (pid " + m.pid + ")" : ""}${m.ended ? ", ended" : ""}` : "a consumer that owns partitions, chosen at the kill" }),
         el("code", { className: "sem-sub", textContent: m.crash_point })),
       num(c ? c.lost : 0, true),
       num(c ? c.twice : 0, true),
