@@ -235,6 +235,13 @@ func (p *Pipeline) ProducerClient(ctx context.Context, cfg config.Config, m *tel
 	return wire.ProducerClient(ctx, cfg, p.log, p.clientLog, m)
 }
 
+// TransactionalClient is a transactional producer client for cfg, with the
+// transactional id and the transaction timeout given
+// (wire.TransactionalProducerClient).
+func (p *Pipeline) TransactionalClient(ctx context.Context, cfg config.Config, id string, timeout time.Duration) (*kgo.Client, error) {
+	return wire.TransactionalProducerClient(ctx, cfg, id, timeout, p.log, p.clientLog, nil)
+}
+
 // Admin is an admin client on the pipeline's brokers; call the func to close it.
 func (p *Pipeline) Admin(ctx context.Context) (*kadm.Client, func(), error) {
 	return wire.Admin(ctx, p.Config, p.clientLog)

@@ -25,6 +25,10 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrExternalBroker: the lab runs on the user's cluster, which it does not restart.
 	ErrExternalBroker = errors.New("the broker is the user's cluster, not the lab's")
+	// ErrTxnOpen: a transaction is open already; the lab holds one at a time.
+	ErrTxnOpen = errors.New("a transaction is open already")
+	// ErrNoTxn: no transaction is open to commit or abort.
+	ErrNoTxn = errors.New("no transaction is open: begin one first")
 	// ErrNoLetter: no dead letter is at that offset.
 	ErrNoLetter = errors.New("no dead letter at that offset")
 )

@@ -60,6 +60,7 @@ type Lab struct {
 	adm       *kadm.Client
 	closeAdm  func()
 	dlq       *dlqTail
+	txn       *txnLab // the transactional producer and its readers (txn.go)
 	log       *slog.Logger
 	tick      time.Duration
 	started   time.Time
@@ -122,6 +123,9 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	if l.dlq, err = startDLQTail(l.ctx, l.cfg, l.log); err != nil {
+		return nil, err
+	}
+	if l.txn, err = startTxn(l.ctx, l.cfg, l.log); err != nil {
 		return nil, err
 	}
 	for range max(o.Consumers, 1) {
@@ -197,6 +201,7 @@ func (l *Lab) close() {
 	l.cancel()
 	l.stopProducer()
 	l.wg.Wait()
+	l.closeTxn()
 	if l.dlq != nil {
 		l.dlq.close()
 	}

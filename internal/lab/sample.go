@@ -40,6 +40,7 @@ type sample struct {
 	checkedIDs          []string
 	repeatErr, storeErr error
 	analytics           analyticsSample
+	txn                 txnSample
 }
 
 type childSample struct {
@@ -118,6 +119,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 		s.dbErr = s.view.DBErr
 	}
 	s.analytics = l.sampleAnalytics(ctx, analyticsProc)
+	s.txn = l.sampleTxn(ctx)
 	if s.dbErr == nil {
 		s.lat, s.dbErr = st.StoredLatency(ctx, s.at.Add(-s.latWindow))
 	}
@@ -173,7 +175,7 @@ func (l *Lab) fold(s *sample) {
 		snap.GroupProtocol, snap.GroupEpoch = s.view.Protocol, s.view.Epoch
 		snap.Lanes = snap.Lanes[:0]
 		for _, p := range s.view.Partitions {
-			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark,
+			snap.Lanes = append(snap.Lanes, Lane{Partition: p.Partition, HighWatermark: p.HighWatermark, LastStable: p.LastStable,
 				Committed: p.Committed, Lag: p.CommittedLag, Rows: max(p.Rows, 0),
 				Recent: append([]Msg{}, st.recent[p.Partition]...)}) // [] not null for a lane with no message yet
 		}
@@ -184,6 +186,8 @@ func (l *Lab) fold(s *sample) {
 		ln := &snap.Lanes[i]
 		ln.Owner, ln.OwnerState, ln.SessionLeft = l.laneOwner(ln.Partition, s.at)
 	}
+	l.foldTxn(s.at, s.txn, snap.Lanes)
+	snap.Txn = st.txn.view
 	snap.Rebalances = st.facts.rebalances
 	snap.SessionTimeout = st.session.Seconds()
 	snap.Members = snap.Members[:0]

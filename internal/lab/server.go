@@ -282,6 +282,7 @@ func (l *Lab) actions(mux *http.ServeMux) {
 			reply(w, l.Replay(r.Context(), b.Offset))
 		}
 	})
+	l.txnActions(mux)
 }
 
 // decode reads an action's body into v: one JSON object of v's fields and
@@ -332,7 +333,8 @@ func reply(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrTooMany), errors.Is(err, ErrNotReplayable), errors.Is(err, ErrAlreadyRunning),
 		errors.Is(err, ErrCannotCut), errors.Is(err, ErrExternalBroker), errors.Is(err, ErrNothingSent),
-		errors.Is(err, ErrNoTeaching), errors.Is(err, ErrNoOrders):
+		errors.Is(err, ErrNoTeaching), errors.Is(err, ErrNoOrders),
+		errors.Is(err, ErrTxnOpen), errors.Is(err, ErrNoTxn):
 		code = http.StatusConflict
 	}
 	w.WriteHeader(code)

@@ -48,6 +48,8 @@ type Snapshot struct {
 	Analytics AnalyticsView `json:"analytics"`
 	// Semantics is the delivery-semantics panel (semantics.go).
 	Semantics SemanticsView `json:"semantics"`
+	// Txn is the transactions the user began, and what Kafka says of them (txn.go).
+	Txn TxnView `json:"txn"`
 	// SessionTimeout is the consumers' session timeout, in seconds: how long
 	// the group waits for a member that sends no heartbeat.
 	SessionTimeout float64 `json:"session_timeout"`
@@ -71,7 +73,10 @@ type ProducerView struct {
 type Lane struct {
 	Partition     int32 `json:"partition"`
 	HighWatermark int64 `json:"high_watermark"`
-	Committed     int64 `json:"committed"`
+	// LastStable is the last stable offset: below the high watermark while
+	// a transaction is open, where read_committed readers wait.
+	LastStable int64 `json:"last_stable"`
+	Committed  int64 `json:"committed"`
 	// Lag is Kafka's, from the committed offset (inspect's CommittedLag), as
 	// the lessons teach it.
 	Lag int64 `json:"lag"`
@@ -173,6 +178,7 @@ type facts struct {
 	rateChanged, producerPaused, idleMember, fenced      int
 	teachingStarted, semanticsRounds, semanticsShown     int
 	lastStored                                           int64
+	txn                                                  txnFacts
 }
 
 // state is what the lab keeps between samples; Lab.mu guards it.
@@ -206,6 +212,7 @@ type state struct {
 	snap             Snapshot
 	analytics        analyticsState
 	sem              semanticsState
+	txn              txnState
 }
 
 func newState(cfg config.Config, childBroker bool) state {

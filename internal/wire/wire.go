@@ -214,7 +214,20 @@ func PrepareGroup(ctx context.Context, cl *kgo.Client, cfg config.Config, log *s
 // go to clientLog (a terminal view keeps them apart), its metrics to m unless
 // it is nil.
 func ProducerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
+	return producerClient(ctx, cfg, log, clientLog, m)
+}
+
+// TransactionalProducerClient is ProducerClient with a transactional id
+// (producer.TransactionalOptions): its orders go into transactions that
+// producer.Begin begins and Transaction.End ends.
+func TransactionalProducerClient(ctx context.Context, cfg config.Config, id string, timeout time.Duration, log, clientLog *slog.Logger,
+	m *telemetry.Metrics) (*kgo.Client, error) {
+	return producerClient(ctx, cfg, log, clientLog, m, producer.TransactionalOptions(id, timeout)...)
+}
+
+func producerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics, extra ...kgo.Opt) (*kgo.Client, error) {
 	opts := append(kafka.ClientOpts(KafkaOptions(cfg, clientLog)), producer.Options(cfg.ProducerRetries, 30*time.Second, cfg.ProducerLinger)...)
+	opts = append(opts, extra...)
 	if m != nil {
 		opts = append(opts, kgo.WithHooks(KafkaHook(m)))
 	}
