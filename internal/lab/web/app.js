@@ -89,6 +89,7 @@ function draw(s) {
     f.can_restart_broker ? "" : "the broker is yours: the lab does not restart it",
   ].filter(Boolean).join(" · ");
   drawLanes(s);
+  if (typeof drawTxn === "function") drawTxn(s); // txn.js
   drawMembers(s);
   drawAnalytics(s);
   drawSemantics(s);
@@ -162,6 +163,7 @@ function drawLanes(s) {
       if (m.kind !== "invalid" && m.kind !== "conflict") c.style.background = hue(m.key);
       return c;
     }));
+    if (typeof drawTxnLane === "function") drawTxnLane(lane, l, s); // txn.js
   }
 }
 
