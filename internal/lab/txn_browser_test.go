@@ -31,6 +31,11 @@ func TestBrowserATransactionHoldsTheGroupUntilItEnds(t *testing.T) {
 	if n := evaluate[int](b, `document.querySelectorAll("#lanes .txn-row:nth-child(2) .chip:not(.txn-hole)").length`); n != 0 {
 		t.Errorf("read_committed is shown given %d records of an open transaction", n)
 	}
+	// The lane's plain orders written after the transaction's first record
+	// are held back with it.
+	b.until(10*time.Second, "the lanes' own chips past the LSO faded as held", `[...document.querySelectorAll("#lanes .lane")].every(l =>
+		[...l.querySelectorAll(":scope > .chips > .chip")].every(c => c.classList.contains("held") === (Number(l.dataset.lso) < Number(l.dataset.hwm) &&
+			Number(c.dataset.offset) >= Number(l.dataset.lso)))) && document.querySelectorAll("#lanes .chip.held").length > 0`)
 	b.ticked(10*time.Second, "Begin a transaction")
 	b.until(5*time.Second, "the timeline told of it", `[...document.querySelectorAll('#timeline li[data-kind="txn"]')].some(li =>
 		/transaction 1 of 12 orders opened .*offsets p[0-9]/.test(li.textContent))`)

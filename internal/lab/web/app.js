@@ -152,7 +152,7 @@ function drawLanes(s) {
       el("span", { textContent: `rows in PostgreSQL ${l.rows}` }),
       el("span", { className: "muted offsets", textContent: first === null ? "no message yet" : `chips: offsets ${first}–${lastOff}` }),
     );
-    const chips = lane.lastChild;
+    const chips = lane.querySelector(":scope > .chips");
     chips.setAttribute("aria-label", first === null ? `no message yet on partition ${l.partition}` :
       `the last ${l.recent.length} messages of partition ${l.partition}, offsets ${first} to ${lastOff}, coloured by customer`);
     // No text on a chip: a number there reads as an offset. The offset and
