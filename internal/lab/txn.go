@@ -19,7 +19,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -287,7 +286,7 @@ func (l *Lab) BeginTxn(n int) error {
 	s := &l.st.txn
 	s.seq++
 	lt := &labTxn{seq: s.seq, tx: tx, opened: time.Now()}
-	lt.info = TxnInfo{Seq: lt.seq, Orders: n, ProducerID: tx.ProducerID, Opened: lt.opened, Outcome: "open", Offsets: offsetsText(tx.Sent)}
+	lt.info = TxnInfo{Seq: lt.seq, Orders: n, ProducerID: tx.ProducerID, Opened: lt.opened, Outcome: "open", Offsets: producer.OffsetsText(tx.Sent)}
 	s.open = lt
 	l.st.facts.txn.begun++
 	l.st.event(lt.opened, "txn", fmt.Sprintf("transaction %d of %d orders opened (producer id %d), offsets %s: read_committed groups stop at its first offset in each partition until it ends",
@@ -339,25 +338,6 @@ func (l *Lab) EndTxn(commit bool) error {
 		l.st.event(time.Now(), "txn", fmt.Sprintf("transaction %d aborted: its %d records stay in the log and will never be read by read_committed groups", lt.seq, len(lt.tx.Sent)))
 	}
 	return nil
-}
-
-// offsetsText says where a transaction's records are, by partition.
-func offsetsText(sent []producer.Sent) string {
-	by := map[int32][]int64{}
-	for _, s := range sent {
-		by[s.Partition] = append(by[s.Partition], s.Offset)
-	}
-	var parts []string
-	for _, p := range slices.Sorted(maps.Keys(by)) {
-		offs := by[p]
-		lo, hi := slices.Min(offs), slices.Max(offs)
-		if lo == hi {
-			parts = append(parts, fmt.Sprintf("p%d %d", p, lo))
-		} else {
-			parts = append(parts, fmt.Sprintf("p%d %d–%d", p, lo, hi))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 // sampleTxn reads what the readers hold and how many of the listed

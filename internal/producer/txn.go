@@ -10,6 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -100,4 +104,62 @@ func (t *Transaction) End(ctx context.Context, commit bool) error {
 		return fmt.Errorf("commit the transaction: %w", err)
 	}
 	return nil
+}
+
+// RunTransaction writes n orders of gen to topic in one transaction on cl
+// (made with TransactionalOptions, its timeout above hold), keeps it open
+// for hold, then commits or aborts it, logging each step with where the
+// records are. A stop asked for (ctx) while it is open aborts it: nothing
+// half-decided is committed.
+func RunTransaction(ctx context.Context, cl *kgo.Client, gen *order.Generator, topic string, n int, hold time.Duration, commit bool,
+	log *slog.Logger) error {
+	t, err := Begin(ctx, cl, gen, topic, n)
+	if err != nil {
+		return err
+	}
+	offsets := OffsetsText(t.Sent)
+	log.Info("transaction open", slog.Int("orders", n), slog.Int64("producer_id", t.ProducerID), slog.String("offsets", offsets),
+		slog.String("first_order_id", t.Sent[0].Order.OrderID), slog.Duration("hold", hold))
+	if hold > 0 {
+		timer := time.NewTimer(hold)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			commit = false
+		}
+	}
+	// The end is not cancelled with ctx: an EndTransaction cut short
+	// leaves its outcome unknown (kgo's EndTransaction).
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := t.End(endCtx, commit); err != nil {
+		return err
+	}
+	what := "transaction aborted"
+	if commit {
+		what = "transaction committed"
+	}
+	log.Info(what, slog.Int("orders", n), slog.String("offsets", offsets))
+	return nil
+}
+
+// OffsetsText says where orders of a transaction are, by partition
+// ("p0 40–43, p2 17").
+func OffsetsText(sent []Sent) string {
+	by := map[int32][]int64{}
+	for _, s := range sent {
+		by[s.Partition] = append(by[s.Partition], s.Offset)
+	}
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(by)) {
+		offs := by[p]
+		lo, hi := slices.Min(offs), slices.Max(offs)
+		if lo == hi {
+			parts = append(parts, fmt.Sprintf("p%d %d", p, lo))
+		} else {
+			parts = append(parts, fmt.Sprintf("p%d %d–%d", p, lo, hi))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
