@@ -24,7 +24,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	duration := f.Duration("duration", 0, "stop after this long, e.g. 30s (0: no limit)")
 	seed := f.Uint64("seed", 0, "seed of the order generator (0: random); the same seed gives the same orders")
 	txn := f.String("transaction", "", "commit or abort: write the --count orders in one Kafka transaction, then end it so")
-	hold := f.Duration("hold", 0, "with --transaction, keep it open this long before it ends, e.g. 20s")
+	hold := f.Duration("hold", 0, "with --transaction, keep it open this long before it ends, e.g. 20s (at most 90s)")
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
@@ -61,6 +61,15 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	return p.Run(ctx)
 }
 
+// The transaction timeout of produce --transaction, the same for every run:
+// the embedded broker (kfake) keeps the timeout a transactional id was
+// first given, where Kafka takes each run's, so a run that asked for more
+// than the first would be aborted early there.
+const (
+	txnTimeout = 2 * time.Minute
+	maxHold    = 90 * time.Second
+)
+
 // produceTransaction writes count orders in one transaction and commits or
 // aborts it (end), after holding it open for hold.
 func produceTransaction(ctx context.Context, env *Env, cfg config.Config, end string, count int, duration, hold time.Duration, seed uint64) error {
@@ -70,12 +79,15 @@ func produceTransaction(ctx context.Context, env *Env, cfg config.Config, end st
 	if count < 1 || duration > 0 {
 		return fmt.Errorf("%w: --transaction writes --count orders (at least 1), with no --duration", ErrUsage)
 	}
+	if hold > maxHold {
+		return fmt.Errorf("%w: --hold %v: at most %v (the transaction timeout is %v)", ErrUsage, hold, maxHold, txnTimeout)
+	}
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
 	// One transactional id per topic: a second run fences the first, and
 	// aborts what it left open.
-	cl, err := wire.TransactionalProducerClient(ctx, cfg, "foodpipe-produce-"+cfg.Topic, hold+30*time.Second, env.Log, env.Log, nil)
+	cl, err := wire.TransactionalProducerClient(ctx, cfg, "foodpipe-produce-"+cfg.Topic, txnTimeout, env.Log, env.Log, nil)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,10 @@
 package lab
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 // A step ticks only once what it asks for has happened, and not before.
 func TestLessonStepsTickWhenTheirEventHappens(t *testing.T) {
@@ -50,5 +54,26 @@ func TestLessonStepsTickWhenTheirEventHappens(t *testing.T) {
 		txn: txnFacts{begun: 1, heldBack: 1, abortedUnstored: 1, committedStored: 1}}
 	if done, all := count(everything); done != all {
 		t.Errorf("with everything done, %d of %d steps ticked", done, all)
+	}
+}
+
+// A transaction's record is pending until the next marker of its own
+// producer in the partition, then what that marker says; another
+// producer's marker ends nothing of it.
+func TestATransactionalRecordIsWhatItsProducersNextMarkerSays(t *testing.T) {
+	es := []txnEntry{
+		{offset: 10, pid: 1, key: "CUST-1"},
+		{offset: 11, pid: 2, key: "CUST-2"},
+		{offset: 12, pid: 2, isMark: true, marker: kmsg.ControlRecordKeyTypeCommit},
+		{offset: 13, pid: 1, key: "CUST-3"},
+		{offset: 14, pid: 1, isMark: true, marker: kmsg.ControlRecordKeyTypeAbort},
+		{offset: 15, pid: 1, key: "CUST-4"},
+	}
+	got := txnMessages(es)
+	want := []struct{ kind, state string }{{"record", "aborted"}, {"record", "committed"}, {"commit", ""}, {"record", "aborted"}, {"abort", ""}, {"record", "pending"}}
+	for i, w := range want {
+		if got[i].Kind != w.kind || got[i].State != w.state || got[i].Offset != es[i].offset {
+			t.Errorf("offset %d: %s %q, want %s %q", es[i].offset, got[i].Kind, got[i].State, w.kind, w.state)
+		}
 	}
 }
