@@ -46,11 +46,6 @@ func lessons(f *facts) []Lesson {
 			step("Send a conflicting duplicate: same id, other content; it is set aside, the stored one kept.", f.conflicts > 0),
 			step("Replay a dead letter: it is sent once; unfixed, it fails again.", f.replays > 0),
 		}},
-		{"Transactions", "docs/KAFKA-CONCEPTS.md#9-transactions", []Step{
-			step("Begin a transaction: the LSO stops below the high watermark and the orders group waits.", f.txn.begun > 0 && f.txn.heldBack > 0),
-			step("Abort it: the records stay in the log, marked aborted, and are never stored.", f.txn.abortedUnstored > 0),
-			step("Commit one: all its orders are stored.", f.txn.committedStored > 0),
-		}},
 		{"Brokers", "docs/KAFKA-CONCEPTS.md#5-scaling-out", []Step{
 			step("Restart the broker: producer and consumers reconnect by themselves, nothing is lost.", f.brokerRestarts > 0),
 		}},
@@ -59,6 +54,11 @@ func lessons(f *facts) []Lesson {
 			step("Start the two teaching groups beside the orders group: at most once (commit, then write) and at least once (write, then commit).", f.teachingStarted > 0),
 			step("Kill one member of each of the three groups at once, mid-batch, each at its crash point.", f.semanticsRounds > 0),
 			step("See at most once lose orders, at least once store some twice, and the orders group neither.", f.semanticsShown > 0),
+		}},
+		{"Transactions", "docs/KAFKA-CONCEPTS.md#9-transactions", []Step{
+			step("Begin a transaction: the LSO stops below the high watermark and the orders group waits.", f.txn.begun > 0 && f.txn.heldBack > 0),
+			step("Abort it: the records stay in the log, marked aborted, and are never stored.", f.txn.abortedUnstored > 0),
+			step("Commit one: all its orders are stored.", f.txn.committedStored > 0),
 		}},
 	}
 }

@@ -344,13 +344,14 @@ func (l *Lab) EndTxn(commit bool) error {
 // transactions' orders are stored. Call without l.mu.
 func (l *Lab) sampleTxn(ctx context.Context) txnSample {
 	s := txnSample{read: map[int32][]txnEntry{}, stored: map[string]bool{}}
-	t := l.txn
-	t.rmu.Lock()
-	for p, es := range t.entries {
-		s.read[p] = slices.Clone(es)
+	if t := l.txn; t != nil {
+		t.rmu.Lock()
+		for p, es := range t.entries {
+			s.read[p] = slices.Clone(es)
+		}
+		s.dropped = maps.Clone(t.dropped)
+		t.rmu.Unlock()
 	}
-	s.dropped = maps.Clone(t.dropped)
-	t.rmu.Unlock()
 	l.mu.Lock()
 	var ids []string
 	for _, lt := range l.txnsListed() {
@@ -390,11 +391,13 @@ func (l *Lab) foldTxn(at time.Time, s txnSample, lanes []Lane) {
 	ts := &st.txn
 	t := l.txn
 	committedByOffset := map[int32]map[int64]bool{}
-	t.rmu.Lock()
-	for p, m := range t.rc {
-		committedByOffset[p] = maps.Clone(m)
+	if t != nil { // nil in a lab made by hand, without a broker, in tests
+		t.rmu.Lock()
+		for p, m := range t.rc {
+			committedByOffset[p] = maps.Clone(m)
+		}
+		t.rmu.Unlock()
 	}
-	t.rmu.Unlock()
 	// Which of the lab's transactions each record belongs to.
 	seqOf := map[[2]int64]int{}
 	for _, lt := range l.txnsListed() {
