@@ -337,19 +337,31 @@ func (c *Consumer) closeWithin(cl *kgo.Client, d time.Duration) {
 // followUpWait bounds the second look poll takes after a small poll.
 const followUpWait = 500 * time.Microsecond
 
+// waitedPoll is how long a poll must have waited for its records for poll
+// to take them as the newest the broker has: they came in a fetch answered
+// while this member was waiting, not one that sat in the client's buffer.
+const waitedPoll = 200 * time.Microsecond
+
 // poll returns the next records. The client keeps one fetch in flight per
 // broker and sends the next only once the previous one has been polled, so
 // the records that reached the broker while the last batch was being written
 // are, after a poll, one quick fetch away rather than in hand: left there,
 // they would wait for a whole batch more to be written. When a poll brings
 // less than a batch (a topic that is not being drained but followed, where
-// latency is what counts), poll takes that fetch too if it comes back
-// within followUpWait.
+// latency is what counts) and found its records in hand, poll takes that
+// fetch too if it comes back within followUpWait.
+//
+// A poll that waited for its records needs no second look: they came in a
+// fetch the broker answered a moment ago, with everything it had, and the
+// next fetch would find nothing. That is every poll of a topic followed at a
+// few orders a second, and the second look would cost each of them a timer,
+// a fetch and a wake-up for nothing.
 func (c *Consumer) poll(ctx context.Context, cl *kgo.Client) kgo.Fetches {
 	most := c.cfg.BatchSize * pollBatches
+	start := time.Now()
 	fetches := cl.PollRecords(ctx, most)
 	n := len(fetches.Records())
-	if n == 0 || n >= c.cfg.BatchSize {
+	if n == 0 || n >= c.cfg.BatchSize || time.Since(start) >= waitedPoll {
 		return fetches
 	}
 	fctx, cancel := context.WithTimeout(ctx, followUpWait)

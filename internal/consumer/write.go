@@ -71,31 +71,42 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 	}
 	written := make([]int, len(runs)) // records of each run stored
 	fenced := make([]bool, len(runs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.Writers)
-	for i, run := range runs {
-		g.Go(func() error {
-			for written[i] < len(run) {
-				part := run[written[i]:]
-				n := min(len(part), c.cfg.BatchSize)
-				err := c.writePrepared(gctx, c.prepare(scope, part[:n]))
-				if errors.Is(err, store.ErrStaleOffsets) {
-					c.log.Warn("partition fenced: another member stored past this batch; not writing it",
-						slog.Int("partition", int(part[0].Partition)), slog.Int64("from", part[0].Offset), slog.Any("err", err))
-					c.cfg.Metrics.Fenced.Inc()
-					fenced[i] = true
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				written[i] += n
+	writeRun := func(ctx context.Context, i int) error {
+		run := runs[i]
+		for written[i] < len(run) {
+			part := run[written[i]:]
+			n := min(len(part), c.cfg.BatchSize)
+			err := c.writePrepared(ctx, c.prepare(scope, part[:n]))
+			if errors.Is(err, store.ErrStaleOffsets) {
+				c.log.Warn("partition fenced: another member stored past this batch; not writing it",
+					slog.Int("partition", int(part[0].Partition)), slog.Int64("from", part[0].Offset), slog.Any("err", err))
+				c.cfg.Metrics.Fenced.Inc()
+				fenced[i] = true
+				return nil
 			}
-			return nil
-		})
+			if err != nil {
+				return err
+			}
+			written[i] += n
+		}
+		return nil
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	if len(runs) == 1 {
+		// One run (every small poll) is written here, on the polling
+		// goroutine: a goroutine of its own would cost a hand-off between
+		// threads, and a wake-up, for every batch.
+		if err := writeRun(ctx, 0); err != nil {
+			return err
+		}
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.cfg.Writers)
+		for i := range runs {
+			g.Go(func() error { return writeRun(gctx, i) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
 	}
 	if err := c.refetchFenced(ctx, cl, scope, runs, fenced); err != nil {
 		return err
