@@ -92,18 +92,11 @@ func (a *Analytics) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 }
 
 func (a *Analytics) writeTx(ctx context.Context, w *batchWrite) error {
-	tx, err := a.s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit; on failure the error that matters is already returned
-
-	stop := a.s.unblock(ctx, tx.Conn().PgConn().PID())
-	err = w.fence(ctx, tx)
-	stop()
+	tx, end, err := a.s.begin(ctx, w, nil)
 	if err != nil {
 		return err
 	}
+	defer end()
 	if len(w.unique) > 0 {
 		ids := make([]string, len(w.unique))
 		for k, i := range w.unique {

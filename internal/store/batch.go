@@ -137,6 +137,15 @@ WHERE s.order_id = ANY($1)`
 // probeOrders returns which of the order_ids given as an array are stored
 // already. The array meets orders through its primary key, one index lookup
 // per id.
+// insertOrders stores new orders sent as arrays, one per column: for a
+// small batch, the COPY's work in a statement that travels with the BEGIN
+// and the fence (see inlineRows). Like the COPY, it fails on an order_id
+// stored already (23505), and the batch is done again in probe mode.
+const insertOrders = `INSERT INTO orders (` + orderColumns + `)
+SELECT order_id, customer_id, items::jsonb, cents / 100.0, status, created_at, kafka_partition, kafka_offset
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[], $7::int[], $8::int8[])
+	AS p(order_id, customer_id, items, cents, status, created_at, kafka_partition, kafka_offset)`
+
 const probeOrders = `SELECT p.order_id FROM unnest($1::text[]) AS p(order_id)
 JOIN orders o ON o.order_id = p.order_id`
 
@@ -362,23 +371,33 @@ const (
 	careful
 )
 
+// inlineRows is the most rows of a batch of new orders that travel as
+// arrays in the transaction's first round trip (insertOrders) rather than by
+// a COPY of their own. A COPY costs two round trips more (its start, then
+// its data) and a goroutine; it pays for itself only on batches of
+// hundreds, where PostgreSQL's work per row decides (a drain writes
+// thousands at a time, a topic followed at a few orders a second one or a
+// few).
+const inlineRows = 64
+
 // writeTx runs the batch's transaction in mode m.
 func (s *Store) writeTx(ctx context.Context, w *batchWrite, m mode) error {
 	fault.Freeze("store.before-transaction")
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+	inline := m == fast && len(w.unique) > 0 && len(w.unique) <= inlineRows
+	var queue func(*pgx.Batch) string
+	if inline {
+		queue = func(b *pgx.Batch) string {
+			b.Queue(insertOrders, w.insertArgs(w.unique)...)
+			return "insert orders"
+		}
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit; on failure the error that matters is already returned
-
-	stop := s.unblock(ctx, tx.Conn().PgConn().PID())
-	err = w.fence(ctx, tx)
-	stop()
+	tx, end, err := s.begin(ctx, w, queue)
 	if err != nil {
 		return err
 	}
+	defer end()
 	fault.Freeze("store.after-offsets")
-	if len(w.unique) > 0 {
+	if len(w.unique) > 0 && !inline {
 		if m == careful {
 			// The whole batch is known to fail: start with its halves.
 			mid := len(w.unique) / 2

@@ -33,6 +33,27 @@ func (w *batchWrite) copyRows(ctx context.Context, tx pgx.Tx, sql string, rows [
 	return err
 }
 
+// insertArgs are the arrays of insertOrders for rows. The items' JSON
+// shares one buffer, which the arrays point into until the statement is
+// sent.
+func (w *batchWrite) insertArgs(rows []int) []any {
+	n := len(rows)
+	ids, customers, statuses := make([]string, n), make([]string, n), make([]string, n)
+	items, cents, created := make([][]byte, n), make([]int64, n), make([]time.Time, n)
+	parts, offsets := make([]int32, n), make([]int64, n)
+	var buf []byte
+	for k, i := range rows {
+		r := &w.b.Rows[i]
+		o := &r.Order
+		at := len(buf)
+		buf = o.AppendItemsJSON(buf)
+		items[k] = buf[at:len(buf):len(buf)]
+		ids[k], customers[k], statuses[k] = o.OrderID, o.CustomerID, string(o.Status)
+		cents[k], created[k], parts[k], offsets[k] = int64(o.TotalAmount), o.CreatedAt, r.Partition, r.Offset
+	}
+	return []any{ids, customers, items, cents, statuses, created, parts, offsets}
+}
+
 // beginCopy starts a binary COPY stream in buf: the signature, no flags,
 // no header extension.
 func beginCopy(buf []byte) []byte {

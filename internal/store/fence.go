@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A writer that freezes in the middle of a statement (a COPY whose client
@@ -91,10 +92,10 @@ func (s *Store) terminateBlockers(ctx context.Context, pid uint32) {
 // (see fenceWait).
 func (s *Store) Terminated() int64 { return s.terminated.Load() }
 
-// beginBatch opens a batch's transaction with limits that PostgreSQL itself
-// enforces, so that a writer that freezes (SIGSTOP, a VM paused, a GC or
-// swap storm, a network that stops answering) cannot hold the locks of its
-// consumer_offsets rows, and with them every other member of the group,
+// batchLimits sets the limits of a batch's transaction, which PostgreSQL
+// itself enforces, so that a writer that freezes (SIGSTOP, a VM paused, a GC
+// or swap storm, a network that stops answering) cannot hold the locks of
+// its consumer_offsets rows, and with them every other member of the group,
 // for longer than this:
 //   - idle in the transaction for 5 s: PostgreSQL ends the session; the
 //     frozen writer's COMMIT, when it wakes, fails, and its retry meets the
@@ -105,10 +106,12 @@ func (s *Store) Terminated() int64 { return s.terminated.Load() }
 //     retries.
 //
 // A batch's statements take milliseconds and nothing waits between them, so
-// healthy writers never come near these limits. They are set in the BEGIN
-// itself (no extra round trip) and last for the transaction only.
-const beginBatch = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '5s';
-SET LOCAL statement_timeout = '15s'; SET LOCAL lock_timeout = '15s'`
+// healthy writers never come near these limits. set_config(..., true) is
+// SET LOCAL as a query: it lasts for the transaction only, and it travels in
+// the transaction's first round trip with the BEGIN and the fence (see
+// begin), where a multi-statement BEGIN would cost a round trip of its own.
+const batchLimits = `SELECT set_config('idle_in_transaction_session_timeout', '5s', true),
+	set_config('statement_timeout', '15s', true), set_config('lock_timeout', '15s', true)`
 
 // fenceOffsets stores the next offset of every partition of the batch, but
 // only where the stored one does not lie beyond the batch's first offset. It
@@ -128,28 +131,90 @@ const fenceOffsets = `WITH input AS (
 )
 SELECT count(*) FROM up`
 
-// fence advances the stored offsets, or fails with ErrStaleOffsets.
-func (w *batchWrite) fence(ctx context.Context, tx pgx.Tx) error {
-	n := len(w.b.Offsets)
-	if n == 0 {
-		return nil
+// begin opens a batch's transaction on a connection of its own and, in the
+// same round trip (one pipeline: the statements are sent together and
+// PostgreSQL runs them in order), sets its limits, runs the offset fence,
+// and runs what queue adds to the pipeline (nil adds nothing; label names
+// those statements in an error). A batch used to spend a round trip on each:
+// the BEGIN, then the fence, then its rows; each is a write, a wait and a
+// wake-up for this process, whatever the batch's size.
+//
+// When the fence finds a partition stored past the batch, begin rolls the
+// transaction back, whatever queue's statements did in it, and fails with
+// ErrStaleOffsets. Otherwise it returns the open transaction and the
+// function that ends it (a rollback, a no-op after Commit) and hands its
+// connection back: call it once done, committed or not.
+func (s *Store) begin(ctx context.Context, w *batchWrite, queue func(*pgx.Batch) (label string)) (pgx.Tx, func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
 	}
-	topics := make([]string, n)
-	parts := make([]int32, n)
-	froms := make([]int64, n)
-	nexts := make([]int64, n)
-	for i, po := range w.b.Offsets {
-		topics[i], parts[i], froms[i], nexts[i] = po.Topic, po.Partition, po.From, po.Next
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	var began, limited, fenced bool
+	b.QueuedQueries[0].Exec(func(pgconn.CommandTag) error { began = true; return nil })
+	b.Queue(batchLimits).Exec(func(pgconn.CommandTag) error { limited = true; return nil })
+	n, stored := len(w.b.Offsets), 0
+	var topics []string
+	var parts []int32
+	if n > 0 {
+		froms, nexts := make([]int64, n), make([]int64, n)
+		topics, parts = make([]string, n), make([]int32, n)
+		for i, po := range w.b.Offsets {
+			topics[i], parts[i], froms[i], nexts[i] = po.Topic, po.Partition, po.From, po.Next
+		}
+		b.Queue(fenceOffsets, w.b.Group, topics, parts, froms, nexts).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&stored); err != nil {
+				return err
+			}
+			fenced = true
+			return nil
+		})
 	}
-	var stored int
-	if err := tx.QueryRow(ctx, fenceOffsets, w.b.Group, topics, parts, froms, nexts).Scan(&stored); err != nil {
-		return fmt.Errorf("store offsets: %w", err)
+	label := ""
+	if queue != nil {
+		label = queue(b)
 	}
-	if stored == n {
-		return w.recordExpired(ctx, tx)
+	stop := s.unblock(ctx, conn.Conn().PgConn().PID())
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	err = br.Close()
+	stop()
+	end := func() {
+		tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit; on failure the error that matters is already returned
+		conn.Release()
 	}
-	// Name the partitions that moved on, for the log of whoever gets fenced.
-	rows, err := tx.Query(ctx, `SELECT topic, kafka_partition, next_offset FROM consumer_offsets
+	if fenced && stored != n {
+		end()
+		// The rollback has released the rows; the newer offsets are
+		// committed, and read outside the transaction.
+		return nil, nil, w.stale(ctx, s.pool, topics, parts)
+	}
+	if err != nil {
+		end()
+		switch {
+		case !began:
+			return nil, nil, fmt.Errorf("begin: %w", err)
+		case !limited:
+			return nil, nil, fmt.Errorf("set the transaction's limits: %w", err)
+		case n > 0 && !fenced:
+			return nil, nil, fmt.Errorf("store offsets: %w", err)
+		}
+		return nil, nil, fmt.Errorf("%s: %w", label, err)
+	}
+	if err := w.recordExpired(ctx, tx); err != nil {
+		end()
+		return nil, nil, err
+	}
+	return tx, end, nil
+}
+
+// stale names the partitions that another member stored past, for the log
+// of whoever gets fenced: an error wrapping ErrStaleOffsets.
+func (w *batchWrite) stale(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, topics []string, parts []int32) error {
+	rows, err := q.Query(ctx, `SELECT topic, kafka_partition, next_offset FROM consumer_offsets
 		WHERE group_id = $1 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))`,
 		w.b.Group, topics, parts)
 	if err != nil {

@@ -44,6 +44,24 @@ func rows(from int64, ids ...string) []store.Row {
 	return out
 }
 
+// ways are the two ways a batch of new orders goes in: a small one as
+// arrays in the transaction's first round trip, a large one by COPY. Each
+// way's rows are r and, for the COPY, filler orders (ids prefixed with the
+// way's name) that make the batch large enough.
+var ways = []struct {
+	name  string
+	batch func(r []store.Row, prefix string) []store.Row
+}{
+	{"in a small batch (sent as arrays)", func(r []store.Row, _ string) []store.Row { return r }},
+	{"in a large batch (a COPY)", func(r []store.Row, prefix string) []store.Row {
+		out := append([]store.Row{}, r...)
+		for i := range 100 {
+			out = append(out, store.Row{Order: newOrder(fmt.Sprintf("%s-FILL-%d", prefix, i), 100)})
+		}
+		return out
+	}},
+}
+
 func offsets(from, next int64) []store.PartitionOffset {
 	return []store.PartitionOffset{{Topic: "orders", Partition: 0, From: from, Next: next}}
 }
@@ -325,9 +343,17 @@ func TestWriteBatchStoresTheOrderAsGiven(t *testing.T) {
 	t.Parallel()
 	ctx := ctxFor(t)
 	st := dbtest.NewStore(t)
-	o := newOrder("ORD-20250110-001", 2147)
+	for i, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			storesTheOrderAsGiven(t, ctx, st, fmt.Sprintf("ORD-20250110-%03d", i), way.batch)
+		})
+	}
+}
+
+func storesTheOrderAsGiven(t *testing.T, ctx context.Context, st *store.Store, id string, batch func([]store.Row, string) []store.Row) {
+	o := newOrder(id, 2147)
 	o.CreatedAt = created.In(time.FixedZone("CET", 3600))
-	if _, err := st.WriteBatch(ctx, store.Batch{Rows: []store.Row{{Order: o, Partition: 3, Offset: 42}}}); err != nil {
+	if _, err := st.WriteBatch(ctx, store.Batch{Rows: batch([]store.Row{{Order: o, Partition: 3, Offset: 42}}, id)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -377,24 +403,17 @@ func TestWriteBatchKeepsTheAmount(t *testing.T) {
 		{2147, "21.47"}, {1_000_000, "10000.00"}, {1_000_001, "10000.01"}, {1_234_567_890, "12345678.90"},
 		{order.MaxMoney, "99999999.99"}, {-1, "-0.01"}, {-2147, "-21.47"}, {-100_000_000, "-1000000.00"},
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d cents are stored as %s and read back as a duplicate", tt.cents, tt.want), func(t *testing.T) {
-			r := []store.Row{{Order: newOrder(fmt.Sprintf("M%d", tt.cents), tt.cents)}}
-			if res, err := st.WriteBatch(ctx, store.Batch{Rows: r}); err != nil || res.Inserted != 1 {
-				t.Fatalf("WriteBatch = %+v, %v", res, err)
-			}
-			var got string
-			if err := st.Pool().QueryRow(ctx, `SELECT total_amount::text FROM orders WHERE order_id = $1`, r[0].Order.OrderID).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("total_amount = %s, want %s", got, tt.want)
-			}
-			// The staging path encodes the amount the same way.
-			if res, err := st.WriteBatch(ctx, store.Batch{Rows: r}); err != nil || len(res.Duplicates) != 1 {
-				t.Errorf("second WriteBatch = %+v, %v; want a duplicate", res, err)
-			}
-		})
+	for w, way := range ways {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%d cents are stored %s as %s and read back as a duplicate", tt.cents, way.name, tt.want), func(t *testing.T) {
+				id := fmt.Sprintf("M%d-%d", w, tt.cents)
+				r := []store.Row{{Order: newOrder(id, tt.cents)}}
+				if res, err := st.WriteBatch(ctx, store.Batch{Rows: way.batch(r, id)}); err != nil || res.Inserted != len(way.batch(r, id)) {
+					t.Fatalf("WriteBatch = %+v, %v", res, err)
+				}
+				amountIs(t, ctx, st, r, tt.want)
+			})
+		}
 	}
 	t.Run("amounts the column cannot hold are rejected", func(t *testing.T) {
 		r := rows(0, "MAX+1", "MIN-INT64", "FINE")
@@ -405,6 +424,23 @@ func TestWriteBatchKeepsTheAmount(t *testing.T) {
 			t.Errorf("WriteBatch = %+v, %v; want the first two rejected", res, err)
 		}
 	})
+}
+
+// amountIs checks the stored amount of the order r holds, and that writing
+// it again finds it a duplicate.
+func amountIs(t *testing.T, ctx context.Context, st *store.Store, r []store.Row, want string) {
+	t.Helper()
+	var got string
+	if err := st.Pool().QueryRow(ctx, `SELECT total_amount::text FROM orders WHERE order_id = $1`, r[0].Order.OrderID).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("total_amount = %s, want %s", got, want)
+	}
+	// The probe's comparison reads the amount the same way.
+	if res, err := st.WriteBatch(ctx, store.Batch{Rows: r}); err != nil || len(res.Duplicates) != 1 {
+		t.Errorf("second WriteBatch = %+v, %v; want a duplicate", res, err)
+	}
 }
 
 func TestWriteBatchKeepsTheInstant(t *testing.T) {
@@ -424,22 +460,31 @@ func TestWriteBatchKeepsTheInstant(t *testing.T) {
 		{"the first instant PostgreSQL can hold is kept", time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC), "4714-11-24 00:00:00 BC"},
 		{"the last instant PostgreSQL can hold is kept", time.Date(294277, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Microsecond), "294276-12-31 23:59:59.999999"},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := newOrder(fmt.Sprintf("T%d", i), 2147)
-			o.CreatedAt = tt.at
-			if res, err := st.WriteBatch(ctx, store.Batch{Rows: []store.Row{{Order: o}}}); err != nil || res.Inserted != 1 {
-				t.Fatalf("WriteBatch = %+v, %v", res, err)
-			}
-			var got string
-			if err := st.Pool().QueryRow(ctx, `SELECT (created_at AT TIME ZONE 'UTC')::text
-				FROM orders WHERE order_id = $1`, o.OrderID).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("created_at = %s, want %s", got, tt.want)
-			}
-		})
+	for w, way := range ways {
+		for i, tt := range tests {
+			t.Run(tt.name+" "+way.name, func(t *testing.T) {
+				o := newOrder(fmt.Sprintf("T%d-%d", w, i), 2147)
+				o.CreatedAt = tt.at
+				batch := way.batch([]store.Row{{Order: o}}, o.OrderID)
+				if res, err := st.WriteBatch(ctx, store.Batch{Rows: batch}); err != nil || res.Inserted != len(batch) {
+					t.Fatalf("WriteBatch = %+v, %v", res, err)
+				}
+				instantIs(t, ctx, st, o.OrderID, tt.want)
+			})
+		}
+	}
+}
+
+// instantIs checks the stored created_at of order id, in UTC.
+func instantIs(t *testing.T, ctx context.Context, st *store.Store, id, want string) {
+	t.Helper()
+	var got string
+	if err := st.Pool().QueryRow(ctx, `SELECT (created_at AT TIME ZONE 'UTC')::text
+		FROM orders WHERE order_id = $1`, id).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("created_at = %s, want %s", got, want)
 	}
 }
 
