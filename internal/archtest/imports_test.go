@@ -43,9 +43,9 @@ var (
 	// foundation imports no foodpipe package.
 	foundation = []string{"internal/order", "internal/secret", "internal/fault", "migrations"}
 	// leaves are below the producer and the consumer, which are handed them.
-	leaves = join(foundation, "internal/kafka", "internal/telemetry", "internal/config", "internal/store", "internal/dlq")
+	leaves = join(foundation, "internal/kafka", "internal/telemetry", "internal/config", "internal/store", "internal/dlq", "internal/mail")
 	// ends are the pipeline's two ends; neither imports the other.
-	ends = join(leaves, "internal/producer", "internal/consumer")
+	ends = join(leaves, "internal/producer", "internal/consumer", "internal/notify")
 	// assembled is everything the harness puts together, and the read model.
 	assembled = join(ends, "internal/wire", "internal/localpg", "internal/harness", "internal/inspect")
 )
@@ -64,9 +64,11 @@ var rules = []rule{
 	{"internal/store", []string{"internal/order", "internal/secret", "internal/fault", "migrations"}, "store is a leaf: PostgreSQL for the orders", nil},
 	{"internal/store/dbtest", []string{"internal/store"}, "dbtest is for tests, over the store", nil},
 	{"internal/dlq", []string{"internal/order", "internal/kafka", "internal/store"}, "dlq is a leaf: the dead-letter record", nil},
+	{"internal/mail", nil, "mail is a leaf: SMTP, the Message-ID, a test mail server's inbox", nil},
 
 	{"internal/producer", leaves, "the producer is handed what it needs: it imports no consumer, and nothing that assembles it (wire, harness, cli, lab, measure)", nil},
 	{"internal/consumer", leaves, "the consumer is handed what it needs: it imports no producer, and nothing that assembles it (wire, harness, cli, lab, measure)", nil},
+	{"internal/notify", leaves, "notify is the notifier's store, which a consumer is handed: it imports no consumer, no producer, and nothing that assembles it", nil},
 
 	{"internal/wire", ends, "wire is the production wiring: it knows no harness and no test", nil},
 	{"internal/harness", join(ends, "internal/wire", "internal/localpg", "internal/semantics", "internal/inspect"), "the harness assembles a pipeline from wire and below, and the teaching groups beside it (read through inspect); it knows no command", nil},
@@ -77,7 +79,7 @@ var rules = []rule{
 	{"internal/demo", join(assembled, "internal/semantics"), "demo runs the demo's scenario through the harness, as measure runs bench and soak; it knows no command, no lab", nil},
 	{"internal/lab", join(assembled, "internal/semantics"), "the lab runs a pipeline through the harness; it knows no command, no measure, no demo", nil},
 
-	{"internal/report", []string{"internal/kafka", "internal/store", "internal/dlq", "internal/inspect", "internal/measure", "internal/demo", "internal/semantics"},
+	{"internal/report", []string{"internal/kafka", "internal/store", "internal/dlq", "internal/inspect", "internal/measure", "internal/demo", "internal/semantics", "internal/mail"},
 		"report turns what those packages return into text: it runs nothing, wires nothing (no wire, no harness) and knows no command, no lab", nil},
 
 	{"internal/cli", join(assembled, "internal/semantics", "internal/measure", "internal/demo", "internal/lab", "internal/report"), "cli is the top: only cmd/foodpipe imports it", nil},

@@ -11,6 +11,7 @@ import (
 	"foodpipe/internal/demo"
 	"foodpipe/internal/report"
 	"foodpipe/internal/store"
+	"foodpipe/internal/telemetry"
 	"foodpipe/internal/wire"
 )
 
@@ -29,7 +30,9 @@ func runAnalytics(ctx context.Context, env *Env, args []string) error {
 	case "run":
 		return runMember(ctx, env, "analytics", args, member{groupVar: config.KafkaAnalyticsGroup,
 			group: func(c config.Config) string { return c.AnalyticsGroup },
-			sink:  func(st *store.Store) consumer.Store { return st.Analytics() }})
+			sink: func(st *store.Store, _ config.Config, _ *telemetry.Metrics) (consumer.Store, error) {
+				return st.Analytics(), nil
+			}})
 	case "report", "verify":
 	default:
 		return fmt.Errorf("%w: foodpipe analytics [run|report|verify] [flags]", ErrUsage)

@@ -76,6 +76,7 @@ func commands() []command {
 		{"produce", "[--rate 10] [--count N] [--duration D]", "generate orders and publish them", runProduce},
 		{"consume", "[--id NAME] [--batch-size N]", "consume orders into PostgreSQL as a member of the group", runConsume},
 		{"analytics", "[run|report|verify] [--id NAME]", "a second group on the same topic: live aggregates, exactly once", runAnalytics},
+		{"notify", "[run|inbox] [--id NAME]", "a third group on the same topic: emails each customer over SMTP, at least once", runNotify},
 		{"teach", "--semantics at-most-once|at-least-once [--id NAME]", "a member of a teaching group: commit then write, or write then commit", runTeach},
 		{"migrate", "up|down|status", "apply, undo or list the schema migrations", runMigrate},
 		{"demo", "[--orders 100] [--rate 10] [--consumers 2] [--json]", "run the whole pipeline in one process and summarise it", runDemo},

@@ -17,14 +17,15 @@ import (
 func runConsume(ctx context.Context, env *Env, args []string) error {
 	return runMember(ctx, env, "consume", args, member{groupVar: config.KafkaGroup,
 		group: func(c config.Config) string { return c.Group },
-		sink:  func(st *store.Store) consumer.Store { return st }})
+		sink:  func(st *store.Store, _ config.Config, _ *telemetry.Metrics) (consumer.Store, error) { return st, nil }})
 }
 
 // member is what a kind of group member reads and writes.
 type member struct {
 	groupVar *config.Var                       // the variable naming its group
 	group    func(config.Config) string        // its group
-	sink     func(*store.Store) consumer.Store // what it writes: the orders, or the aggregates
+	// sink is what it writes: the orders, the aggregates, or the emails.
+	sink func(*store.Store, config.Config, *telemetry.Metrics) (consumer.Store, error)
 }
 
 // runMember runs one member of a group until it is stopped.
@@ -70,14 +71,19 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	}
 	defer st.Close()
 	ready.NotYet(errors.New("starting: connecting to Kafka"))
-	c, err := wire.NewConsumer(ctx, cfg, kind.sink(st), *id, env.Log, env.Log, m, nil)
+	sink, err := kind.sink(st, cfg, m)
+	if err != nil {
+		return err
+	}
+	c, err := wire.NewConsumer(ctx, cfg, sink, *id, env.Log, env.Log, m, nil)
 	if err != nil {
 		return stoppedOr(ctx, err)
 	}
 	ready.Set(func(ctx context.Context) error {
 		// Writable, not a ping: a read-only database (a standby, during a
-		// failover) answers, but the member can do none of its work.
-		if err := st.Writable(ctx); err != nil {
+		// failover) answers, but the member can do none of its work (nor
+		// can the notifier without its mail server).
+		if err := sink.Writable(ctx); err != nil {
 			return err
 		}
 		return c.Ready(ctx)

@@ -123,7 +123,7 @@ func readStatus(ctx context.Context, adm *kadm.Client, st *store.Store, dbErr er
 		dbErr = g.DBErr
 	}
 	var others []inspect.Group
-	for _, name := range []string{cfg.Group, cfg.AnalyticsGroup} {
+	for _, name := range []string{cfg.Group, cfg.AnalyticsGroup, cfg.NotifyGroup} {
 		if name == cfg.Group {
 			continue
 		}

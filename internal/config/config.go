@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type Config struct {
 	DLQTopic          string
 	Group             string
 	AnalyticsGroup    string
+	NotifyGroup       string
 	Partitions        int32
 	ReplicationFactor int16
 	Retention         time.Duration
@@ -87,6 +89,10 @@ type Config struct {
 
 	// Logging.
 	LogLevel slog.Level
+
+	// Notifications: the mail server foodpipe notify sends to, and its API.
+	SMTPURL    string
+	MailAPIURL string
 }
 
 // A Var is one environment variable, declared once: its name, default and
@@ -325,6 +331,18 @@ func setTopic(dst *string, v string) error {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
 			return fmt.Errorf("may hold only letters, digits, '.', '_' and '-', not %q", r)
 		}
+	}
+	*dst = v
+	return nil
+}
+
+// setURL takes v if it is a URL of one of schemes with a host and a port
+// and nothing else (no user, path or query).
+func setURL(dst *string, v string, schemes ...string) error {
+	u, err := url.Parse(v)
+	if err != nil || !slices.Contains(schemes, u.Scheme) || u.Hostname() == "" || u.Port() == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("must be %s://host:port", strings.Join(schemes, "|"))
 	}
 	*dst = v
 	return nil

@@ -403,13 +403,14 @@ func TestEnvironIsTheConfigAChildLoadsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	set := map[*Var]string{
-		KafkaBrokers: "a:9092,b:9093", KafkaTopic: "t", KafkaDLQTopic: "t.dlq", KafkaGroup: "g", KafkaAnalyticsGroup: "ag",
+		KafkaBrokers: "a:9092,b:9093", KafkaTopic: "t", KafkaDLQTopic: "t.dlq", KafkaGroup: "g", KafkaAnalyticsGroup: "ag", KafkaNotifyGroup: "ng",
 		KafkaPartitions: "7", KafkaReplicationFactor: "3", KafkaRetention: "90m", KafkaClientID: "cid",
 		KafkaTLS: "true", KafkaTLSCAFile: ca, KafkaSASLMechanism: "SCRAM-SHA-256", KafkaSASLUsername: "u", KafkaSASLPassword: "hunter2",
 		DatabaseURL: "postgres://u:hunter2@db:5433/x", DBMaxConns: "9", DBConnectTimeout: "2m", DBMigrate: "false",
 		ProducerRate: "12.5", ProducerRetries: "5", ProducerLinger: "5ms",
 		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerGroupProtocol: "consumer", ConsumerFetchMaxWait: "10ms",
 		StatsInterval: "1m", MetricsAddr: ":9100", LogLevel: "debug",
+		SMTPURL: "smtp://mail:2525", MailAPIURL: "http://mail:9025",
 	}
 	vals := map[string]string{}
 	for _, v := range Vars {

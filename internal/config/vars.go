@@ -30,6 +30,15 @@ var (
 	KafkaAnalyticsGroup = &Var{"KAFKA_ANALYTICS_GROUP", "order-analytics", "Consumer group of foodpipe analytics, which reads the same topic on its own.", func(c *Config, v string) error {
 		return setNonEmpty(&c.AnalyticsGroup, v)
 	}, func(c Config) string { return c.AnalyticsGroup }, Plain}
+	KafkaNotifyGroup = &Var{"KAFKA_NOTIFY_GROUP", "order-notifications", "Consumer group of foodpipe notify, which emails each customer that their order was received.", func(c *Config, v string) error {
+		return setNonEmpty(&c.NotifyGroup, v)
+	}, func(c Config) string { return c.NotifyGroup }, Plain}
+	SMTPURL = &Var{"SMTP_URL", "smtp://127.0.0.1:1025", "Mail server foodpipe notify sends to, as smtp://host:port (no authentication or TLS: a test server such as Mailpit).", func(c *Config, v string) error {
+		return setURL(&c.SMTPURL, v, "smtp")
+	}, func(c Config) string { return c.SMTPURL }, Plain}
+	MailAPIURL = &Var{"MAIL_API_URL", "http://127.0.0.1:8025", "REST API of that mail server (Mailpit's), which foodpipe notify inbox reads to show what arrived.", func(c *Config, v string) error {
+		return setURL(&c.MailAPIURL, v, "http", "https")
+	}, func(c Config) string { return c.MailAPIURL }, Plain}
 	KafkaPartitions = &Var{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
 		n, err := parseInt(v, 1, 10000)
 		c.Partitions = int32(n)
@@ -197,6 +206,7 @@ var Vars = []*Var{
 	KafkaDLQTopic,
 	KafkaGroup,
 	KafkaAnalyticsGroup,
+	KafkaNotifyGroup,
 	KafkaPartitions,
 	KafkaReplicationFactor,
 	KafkaRetention,
@@ -222,6 +232,8 @@ var Vars = []*Var{
 	StatsInterval,
 	MetricsAddr,
 	LogLevel,
+	SMTPURL,
+	MailAPIURL,
 }
 
 // SASLMechanisms are the accepted values of KAFKA_SASL_MECHANISM.

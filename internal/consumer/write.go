@@ -221,8 +221,11 @@ func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
 	p.batch.Expired = c.expiredOf(&p.batch)
 	p.batch.SetAside = func(row store.Row, err error) store.DeadLetter {
 		reason := dlq.ReasonRejected
-		if errors.Is(err, store.ErrConflict) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			reason = dlq.ReasonConflict
+		case errors.Is(err, store.ErrRefused):
+			reason = dlq.ReasonRefused
 		}
 		return deadLetterOf(scope, recordOf(recs, row), reason, err)
 	}

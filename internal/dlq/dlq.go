@@ -47,18 +47,21 @@ const (
 	ReasonConflict = "conflicting_duplicate"
 	// ReasonRejected: PostgreSQL refused the row although it passed validation.
 	ReasonRejected = "db_rejected"
+	// ReasonRefused: the notifier's mail server refused the customer's
+	// address for good (a 5xx reply to RCPT TO); the order is not notified.
+	ReasonRefused = "mail_refused"
 )
 
 // Reasons returns every reason a dead letter may carry: the validation
-// reasons of package order, in their order, then the two the consumer gives
+// reasons of package order, in their order, then the three the consumer gives
 // itself. They are the values of foodpipe_orders_invalid_total's reason
 // label, each exported at 0 from the start (wire.NewMetrics).
 func Reasons() []string {
-	rs := make([]string, 0, len(order.Reasons)+2)
+	rs := make([]string, 0, len(order.Reasons)+3)
 	for _, r := range order.Reasons {
 		rs = append(rs, string(r))
 	}
-	return append(rs, ReasonConflict, ReasonRejected)
+	return append(rs, ReasonConflict, ReasonRejected, ReasonRefused)
 }
 
 // Cut-down copies: when the dead-letter topic cannot take a letter whole

@@ -1,6 +1,7 @@
 package order
 
 import (
+	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -278,3 +279,31 @@ func (g *Generator) orderID(now time.Time) string {
 // idsBlock is the size of a block of order ids, about 25 of them; whoever
 // keeps one id keeps its block.
 const idsBlock = 1 << 10
+
+// MovedAway is the one customer of the pool whose mailbox is gone: its
+// address (Email) is on moved.example.com, which the mail server foodpipe
+// starts for its tests and demos refuses for good, so that a permanent
+// refusal, and its dead letter, happens in every run with enough orders.
+const MovedAway = "CUST-10100"
+
+// Email is the address of customer id: synthetic, on example.com, a domain
+// reserved for examples (RFC 2606), so that no real mailbox ever receives
+// foodpipe's mail; MovedAway's is on moved.example.com. A customer id with
+// characters an address's local part cannot carry is written as hex.
+func Email(customerID string) string {
+	local := strings.ToLower(customerID)
+	for _, r := range local {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			local = "x-" + hex.EncodeToString([]byte(customerID))
+			break
+		}
+	}
+	if local == "" || len(local) > 64 {
+		local = "x-" + hex.EncodeToString([]byte(customerID))[:min(60, 2*len(customerID))]
+	}
+	domain := "example.com"
+	if customerID == MovedAway {
+		domain = "moved.example.com"
+	}
+	return local + "@" + domain
+}

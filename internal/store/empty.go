@@ -16,7 +16,7 @@ import (
 // a database a user named must never be emptied, and Empty cannot tell, so
 // the caller must. Nothing in the pipeline calls it.
 func (s *Store) Empty(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "TRUNCATE orders, consumer_offsets, expired_offsets, dead_letters, analytics_orders_seen, analytics_minute, analytics_item_minute, analytics_customer, teach_at_most_once, teach_at_least_once"); err != nil {
+	if _, err := s.pool.Exec(ctx, "TRUNCATE orders, consumer_offsets, expired_offsets, dead_letters, analytics_orders_seen, analytics_minute, analytics_item_minute, analytics_customer, teach_at_most_once, teach_at_least_once, notifications"); err != nil {
 		return fmt.Errorf("empty the tables: %w", err)
 	}
 	return nil

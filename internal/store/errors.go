@@ -39,9 +39,21 @@ var (
 	// writes: a standby, or one whose transactions are read-only (as a
 	// failover goes on, or by an operator's setting).
 	ErrReadOnly = errors.New("the database is read-only")
+
+	// ErrUnavailable marks a failure of a system beside the database that a
+	// write depends on (the notifier's mail server): it passes, so
+	// IsTransient holds it transient, and the writer retries it as it does a
+	// database that is away.
+	ErrUnavailable = errors.New("a system the write depends on is unavailable")
+
+	// ErrRefused marks the Err of a Rejected row that a system beside the
+	// database refused for good (a mail server refusing an address): the
+	// row is set aside as a dead letter, never retried.
+	ErrRefused = errors.New("refused for good")
 )
 
-// IsTransient reports whether err is worth retrying as is: the connection
+// IsTransient reports whether err is worth retrying as is: a system beside
+// the database that the write needs is away (ErrUnavailable), or the connection
 // failed or timed out, or PostgreSQL refused for a reason that passes
 // (serialization failure, deadlock, shutdown or restart, lack of resources,
 // lock or statement timeout, a server that refuses writes for now). It is
@@ -63,8 +75,11 @@ func IsTransient(err error) bool {
 		return false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, ErrStaleOffsets) ||
-		errors.Is(err, ErrRejected) || errors.Is(err, ErrInvalidBatch) {
+		errors.Is(err, ErrRejected) || errors.Is(err, ErrInvalidBatch) || errors.Is(err, ErrRefused) {
 		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		return transientCode(pgErr.Code)

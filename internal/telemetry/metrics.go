@@ -30,6 +30,13 @@ type Metrics struct {
 	DLQPending      prometheus.Gauge
 	DatabaseAway    prometheus.Gauge
 	MessagesExpired prometheus.Counter
+	// The notifier's (foodpipe notify): emails the mail server took,
+	// attempts that failed and are retried, addresses refused for good, and
+	// emails sent again after a notifier ended between sending and recording.
+	NotifySent    prometheus.Counter
+	NotifyRetried prometheus.Counter
+	NotifyRefused prometheus.Counter
+	NotifyInDoubt prometheus.Counter
 }
 
 // Options are what the metrics are told by whoever makes them. Telemetry
@@ -87,10 +94,18 @@ func NewMetrics(o Options) *Metrics {
 			Help: "1 while the consumer is out of its group because the database has not taken a batch for 15 s, or waits at start for the database to answer, else 0."}),
 		MessagesExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_messages_expired_total",
 			Help: "Messages Kafka deleted (the topic's retention passed) before the group read them: lost unread, neither stored nor dead-lettered."}),
+		NotifySent: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_notify_sent_total",
+			Help: "Order emails the mail server took (250 to the end of DATA)."}),
+		NotifyRetried: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_notify_retried_total",
+			Help: "Attempts to hand emails to the mail server that failed (down, 4xx, timeout) and are retried."}),
+		NotifyRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_notify_refused_total",
+			Help: "Addresses the mail server refused for good (5xx to RCPT TO): failed, set aside as dead letters."}),
+		NotifyInDoubt: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_notify_in_doubt_total",
+			Help: "Emails sent again because a notifier ended between sending and recording them: the bound on duplicates at the receiver."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
 		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.PartitionOwned, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway,
-		m.MessagesExpired)
+		m.MessagesExpired, m.NotifySent, m.NotifyRetried, m.NotifyRefused, m.NotifyInDoubt)
 	// Every reason starts at 0. Otherwise a reason's series appears only with
 	// its first message, so rate() and increase() see nothing until the
 	// second, the sums of the alerts and the dashboard have no series at all

@@ -19,6 +19,8 @@ import (
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/dlq"
 	"foodpipe/internal/kafka"
+	"foodpipe/internal/mail"
+	"foodpipe/internal/notify"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
@@ -293,4 +295,14 @@ func ConsumerConfig(cfg config.Config, id string) consumer.Config {
 // client id so that several clients in one process stay apart.
 func KafkaHook(m *telemetry.Metrics) kgo.Hook {
 	return kprom.NewMetrics("foodpipe", kprom.Subsystem("kafka"), kprom.Registry(m.Registry), kprom.WithClientLabel())
+}
+
+// NotifyStore is the notifier's store (package notify) on st, sending to
+// cfg's mail server (SMTP_URL).
+func NotifyStore(cfg config.Config, st *store.Store, m *telemetry.Metrics, log *slog.Logger) (*notify.Store, error) {
+	server, err := mail.ParseURL(cfg.SMTPURL)
+	if err != nil {
+		return nil, err
+	}
+	return notify.New(st, server, m, log), nil
 }

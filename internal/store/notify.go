@@ -1,0 +1,246 @@
+package store
+
+// The notifier's store: what `foodpipe notify` has done about each order
+// (see migrations/00007_create_notifications.sql and package notify).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notifications keeps the notifier group's claims and outcomes, with the
+// group's offsets, behind the same offset fence as the orders.
+type Notifications struct{ s *Store }
+
+// Notifications is the notifier's store on s's pool.
+func (s *Store) Notifications() *Notifications { return &Notifications{s: s} }
+
+// Notice is the email about one row of a batch.
+type Notice struct {
+	OrderID   string
+	To        string
+	MessageID string
+}
+
+// Claimed says which of a batch's orders are to be sent.
+type Claimed struct {
+	// Open are the order ids claimed for sending by this call: never sent,
+	// or claimed before without an outcome recorded.
+	Open map[string]bool
+	// TakenOver are the open ones another sender claimed before and never
+	// settled: it ended (a crash, a kill) between its claim and its record,
+	// so their email may already have reached the server. They are marked
+	// in_doubt.
+	TakenOver []string
+}
+
+// claimNotices claims each notice for sender: a new row in state 'sending',
+// or a row still 'sending' claimed again (marked in_doubt when another
+// sender had it). Rows 'sent' or 'refused' are left alone and not returned.
+const claimNotices = `WITH input AS (
+	SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS t(order_id, recipient, message_id)
+), old AS (
+	SELECT n.order_id, n.sender FROM notifications n JOIN input i USING (order_id)
+	WHERE n.group_id = $1 AND n.state = 'sending'
+	FOR UPDATE
+), up AS (
+	INSERT INTO notifications AS n (group_id, order_id, recipient, message_id, state, sender)
+	SELECT $1, order_id, recipient, message_id, 'sending', $5 FROM input
+	ON CONFLICT (group_id, order_id) DO UPDATE
+		SET in_doubt = n.in_doubt OR n.sender <> EXCLUDED.sender, sender = EXCLUDED.sender,
+			claims = n.claims + 1, claimed_at = now()
+		WHERE n.state = 'sending'
+	RETURNING n.order_id
+)
+SELECT up.order_id, coalesce(old.sender <> $5, false) FROM up LEFT JOIN old USING (order_id)`
+
+// Claim claims a batch's notices for sender (one name per process: a
+// process that retries its own claim is not in doubt of itself), in a
+// transaction of its own, committed before any email is sent. A batch that
+// starts below a partition's stored offset claims nothing and fails with
+// ErrStaleOffsets, as WriteBatch does: another member has settled it.
+func (n *Notifications) Claim(ctx context.Context, group, sender string, offsets []PartitionOffset, notices []Notice) (Claimed, error) {
+	c := Claimed{Open: map[string]bool{}}
+	tx, err := n.s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
+	if err != nil {
+		return c, fmt.Errorf("claim notices: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	for _, po := range offsets {
+		var next int64
+		err := tx.QueryRow(ctx, `SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND kafka_partition = $3`,
+			group, po.Topic, po.Partition).Scan(&next)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return c, fmt.Errorf("claim notices: read offsets: %w", err)
+		}
+		if next > po.From {
+			return c, fmt.Errorf("%w: group %s, %s/%d stored up to offset %d, batch starts at %d",
+				ErrStaleOffsets, group, po.Topic, po.Partition, next, po.From)
+		}
+	}
+	if len(notices) > 0 {
+		ids := make([]string, len(notices))
+		tos := make([]string, len(notices))
+		mids := make([]string, len(notices))
+		for i, x := range notices {
+			ids[i], tos[i], mids[i] = x.OrderID, cleanText(x.To), cleanText(x.MessageID)
+		}
+		rows, err := tx.Query(ctx, claimNotices, group, ids, tos, mids, sender)
+		if err != nil {
+			return c, fmt.Errorf("claim notices: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var taken bool
+			if err := rows.Scan(&id, &taken); err != nil {
+				rows.Close()
+				return c, fmt.Errorf("claim notices: %w", err)
+			}
+			c.Open[id] = true
+			if taken {
+				c.TakenOver = append(c.TakenOver, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return c, fmt.Errorf("claim notices: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return c, fmt.Errorf("claim notices: commit: %w", err)
+	}
+	return c, nil
+}
+
+// settleNotices records the outcome of the claimed notices.
+const settleNotices = `UPDATE notifications n SET state = i.state, reason = i.reason, done_at = now()
+FROM unnest($2::text[], $3::text[], $4::text[]) AS i(order_id, state, reason)
+WHERE n.group_id = $1 AND n.order_id = i.order_id AND n.state = 'sending'`
+
+// Record stores what became of a batch's emails and the group's next
+// offsets in one transaction: sent are the order ids whose email the server
+// took, refused those whose address it refused for good (each error wraps
+// ErrRefused), recorded with the batch's dead letters as b.SetAside
+// describes them. Every other row of the batch was settled before and is
+// reported as a duplicate. b.Dead is not recorded: the messages that are
+// not orders are the orders group's to set aside. As with WriteBatch, a
+// batch behind the stored offsets writes nothing and fails with
+// ErrStaleOffsets.
+func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]bool, refused map[string]error) (Result, error) {
+	if err := b.validate(); err != nil {
+		return Result{}, err
+	}
+	b.Dead = nil
+	w := newBatchWrite(&b)
+	var ids, states, reasons []string
+	for _, i := range w.unique {
+		id := b.Rows[i].Order.OrderID
+		switch {
+		case sent[id]:
+			ids, states, reasons = append(ids, id), append(states, "sent"), append(reasons, "")
+		case refused[id] != nil:
+			err := refused[id]
+			if !errors.Is(err, ErrRefused) {
+				err = fmt.Errorf("%w: %w", ErrRefused, err)
+			}
+			if w.errs == nil {
+				w.errs = map[int]error{}
+			}
+			w.fates[i], w.errs[i] = rejected, err
+			ids, states, reasons = append(ids, id), append(states, "refused"), append(reasons, cleanText(err.Error()))
+			if b.SetAside != nil {
+				b.Dead = append(b.Dead, b.SetAside(b.Rows[i], err))
+			}
+		default:
+			w.fates[i] = duplicate
+		}
+	}
+	if len(ids) == 0 && len(b.Offsets) == 0 {
+		return w.result(), nil
+	}
+	tx, err := n.s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
+	if err != nil {
+		return Result{}, fmt.Errorf("record notices: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	stop := n.s.unblock(ctx, tx.Conn().PgConn().PID())
+	err = w.fence(ctx, tx)
+	stop()
+	if err != nil {
+		n.s.resetIfReadOnly(err)
+		return Result{}, fmt.Errorf("record notices: %w", err)
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, settleNotices, b.Group, ids, states, reasons); err != nil {
+			return Result{}, fmt.Errorf("record notices: %w", err)
+		}
+	}
+	saved := b.SetAside
+	b.SetAside = nil // the refused are in b.Dead already
+	err = w.storeDead(ctx, tx)
+	b.SetAside = saved
+	if err != nil {
+		return Result{}, fmt.Errorf("record notices: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		n.s.resetIfReadOnly(err)
+		return Result{}, fmt.Errorf("record notices: commit: %w", err)
+	}
+	return w.result(), nil
+}
+
+// NoticeCount is a group's notifications by state.
+type NoticeCount struct {
+	Sending, Sent, Refused int64
+	// InDoubt are those sent again after a sender ended between its claim
+	// and its record: each may have reached the receiver twice.
+	InDoubt int64
+}
+
+// CountNotices counts group's notifications by state.
+func (n *Notifications) CountNotices(ctx context.Context, group string) (NoticeCount, error) {
+	var c NoticeCount
+	err := n.s.pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'sent'),
+		count(*) FILTER (WHERE state = 'refused'), count(*) FILTER (WHERE in_doubt)
+		FROM notifications WHERE group_id = $1`, group).Scan(&c.Sending, &c.Sent, &c.Refused, &c.InDoubt)
+	if err != nil {
+		return c, fmt.Errorf("count notifications: %w", err)
+	}
+	return c, nil
+}
+
+// InDoubt lists group's order ids whose email was sent again after a
+// sender ended between its claim and its record.
+func (n *Notifications) InDoubt(ctx context.Context, group string) ([]string, error) {
+	return queryStrings(ctx, n.s.pool, `SELECT order_id FROM notifications WHERE group_id = $1 AND in_doubt ORDER BY order_id`, group)
+}
+
+// Offsets, GroupOffsets, Writable and PublishDeadLetters are the Store's:
+// the notifier's offsets and dead letters live where every group's do.
+
+// Offsets returns the next offset to read per partition, as stored.
+func (n *Notifications) Offsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	return n.s.Offsets(ctx, group, topic)
+}
+
+// GroupOffsets returns every next offset stored for group (see Store.GroupOffsets).
+func (n *Notifications) GroupOffsets(ctx context.Context, group string) ([]StoredOffset, error) {
+	return n.s.GroupOffsets(ctx, group)
+}
+
+// Writable checks that the server answers and takes writes.
+func (n *Notifications) Writable(ctx context.Context) error { return n.s.Writable(ctx) }
+
+// PublishDeadLetters publishes the group's recorded dead letters (see
+// Store.PublishDeadLetters).
+func (n *Notifications) PublishDeadLetters(ctx context.Context, group string, limit int,
+	publish func(context.Context, []DeadLetter) []error) (int, error) {
+	return n.s.PublishDeadLetters(ctx, group, limit, publish)
+}
