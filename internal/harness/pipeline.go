@@ -301,6 +301,23 @@ func (p *Pipeline) SpawnConsumer(id string, edit func(*config.Config), extra ...
 	return p.Spawn(id, env, "consume", "--id", id)
 }
 
+// SpawnNotifier starts `foodpipe notify --id id` as a child, a member of
+// the notifications group sending to smtpURL, with its metrics on a
+// METRICS_ADDR of its own, as SpawnConsumer does.
+func (p *Pipeline) SpawnNotifier(id, smtpURL string, edit func(*config.Config), extra ...string) (*Process, error) {
+	addr, err := FreeLoopback()
+	if err != nil {
+		return nil, err
+	}
+	env := p.ChildEnv(func(c *config.Config) {
+		c.MetricsAddr, c.SMTPURL = addr, smtpURL
+		if edit != nil {
+			edit(c)
+		}
+	}, extra...)
+	return p.Spawn(id, env, "notify", "--id", id)
+}
+
 // startBroker starts the child broker on the pipeline's address and data
 // directory, and waits until it serves.
 func (p *Pipeline) startBroker(ctx context.Context) error {

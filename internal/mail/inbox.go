@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -102,6 +103,7 @@ func Tally(msgs []Received) Inbox {
 // for one whose order id was hashed.
 func OrderOf(messageID string) string {
 	const tail = "@" + idDomain
+	messageID = strings.TrimSuffix(strings.TrimPrefix(messageID, "<"), ">")
 	if len(messageID) <= len(tail) || messageID[len(messageID)-len(tail):] != tail {
 		return ""
 	}
