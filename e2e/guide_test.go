@@ -244,9 +244,12 @@ var actions = map[string]bool{"wait": true, "absent": true, "interrupt": true, "
 type guide struct {
 	t         *testing.T
 	dir, addr string
-	db, dbURL string
-	env       []string
-	procs     map[string]*proc
+	// smtp and api are the addresses of the guide's mail server (Mailpit),
+	// mailpit its binary.
+	smtp, api, mailpit string
+	db, dbURL          string
+	env                []string
+	procs              map[string]*proc
 	// marks holds how much each process had written when the step now
 	// running began, prev when the one before it began: a wait looks only
 	// at what came after the step it follows started, never at older lines.
@@ -262,7 +265,12 @@ func newGuide(t *testing.T) *guide {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &guide{t: t, dir: t.TempDir(), addr: freeAddr(t), dbURL: dbURL, db: strings.TrimPrefix(u.Path, "/"), procs: map[string]*proc{}}
+	mailpit, err := harness.MailpitPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &guide{t: t, dir: t.TempDir(), addr: freeAddr(t), smtp: freeAddr(t), api: freeAddr(t), mailpit: mailpit,
+		dbURL: dbURL, db: strings.TrimPrefix(u.Path, "/"), procs: map[string]*proc{}}
 	// The guide creates its database itself (createdb), as a learner does.
 	withConn(t, strings.Replace(dbURL, "/"+g.db, "/postgres", 1), func(ctx context.Context, conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{g.db}.Sanitize())
@@ -279,6 +287,10 @@ func (g *guide) rewrite(cmd string) string {
 	cmd = strings.ReplaceAll(cmd, "./foodpipe broker", "./foodpipe broker --listen "+g.addr)
 	cmd = strings.ReplaceAll(cmd, "127.0.0.1:9092", g.addr)
 	cmd = strings.ReplaceAll(cmd, "/tmp/foodpipe-kafka", filepath.Join(g.dir, "kafka"))
+	cmd = strings.ReplaceAll(cmd, "/tmp/foodpipe-mail.db", filepath.Join(g.dir, "mail.db"))
+	cmd = strings.ReplaceAll(cmd, "127.0.0.1:1025", g.smtp)
+	cmd = strings.ReplaceAll(cmd, "127.0.0.1:8025", g.api)
+	cmd = strings.ReplaceAll(cmd, "go tool mailpit", g.mailpit)
 	return strings.ReplaceAll(cmd, "-U postgres foodpipe", "-U postgres "+g.db)
 }
 
