@@ -9,7 +9,7 @@
 -- or 'refused'), written in one transaction with the group's next offsets
 -- (consumer_offsets). A claim found still 'sending' by another process is the
 -- window no transaction closes: its email may or may not have reached the
--- server. It is marked in_doubt and sent again, with the same Message-ID.
+-- server. It is counted in in_doubt and sent again, with the same Message-ID.
 -- An order whose row says 'sent' or 'refused' is never sent again.
 CREATE TABLE notifications (
     group_id    TEXT        NOT NULL,
@@ -20,9 +20,14 @@ CREATE TABLE notifications (
     -- sender is the process (one per run of foodpipe notify) that claimed it last.
     sender      TEXT        NOT NULL,
     claims      INT         NOT NULL DEFAULT 1,
-    -- in_doubt: claimed by another process that ended before recording the
-    -- outcome; the email may have gone out twice.
-    in_doubt    BOOLEAN     NOT NULL DEFAULT false,
+    -- in_doubt: how many times the order was claimed again from another
+    -- process that had ended between its claim and its record: each time,
+    -- the email was sent again and may have gone out once more than
+    -- recorded. The receiver holds at most 1 + in_doubt copies.
+    in_doubt    INT         NOT NULL DEFAULT 0,
+    -- taken_from: the sender whose unsettled claim the last claim took over,
+    -- if it did.
+    taken_from  TEXT,
     reason      TEXT,
     claimed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     done_at     TIMESTAMPTZ,

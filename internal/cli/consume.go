@@ -22,8 +22,12 @@ func runConsume(ctx context.Context, env *Env, args []string) error {
 
 // member is what a kind of group member reads and writes.
 type member struct {
-	groupVar *config.Var                       // the variable naming its group
-	group    func(config.Config) string        // its group
+	groupVar *config.Var // the variable naming its group
+	// batchVar is the variable of its batch size (--batch-size), when not
+	// CONSUMER_BATCH_SIZE's, with its value; nil is CONSUMER_BATCH_SIZE.
+	batchVar *config.Var
+	batch    func(config.Config) int
+	group    func(config.Config) string // its group
 	// sink is what it writes: the orders, the aggregates, or the emails.
 	sink func(*store.Store, config.Config, *telemetry.Metrics) (consumer.Store, error)
 }
@@ -38,7 +42,11 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	f.dbFlags()
 	f.bind("group", kind.groupVar)
 	f.bind("dlq-topic", config.KafkaDLQTopic)
-	f.bind("batch-size", config.ConsumerBatchSize)
+	if kind.batchVar != nil {
+		f.bind("batch-size", kind.batchVar)
+	} else {
+		f.bind("batch-size", config.ConsumerBatchSize)
+	}
 	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	f.bind("migrate", config.DBMigrate)
 	id := f.memberID(
@@ -48,6 +56,9 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 		return err
 	}
 	cfg.Group = kind.group(cfg)
+	if kind.batch != nil {
+		cfg.BatchSize = kind.batch(cfg)
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(consumer.MemoryLimit(cfg.BatchSize))
 	}

@@ -25,7 +25,8 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 	switch sub {
 	case "run":
 		return runMember(ctx, env, "notify", args, member{groupVar: config.KafkaNotifyGroup,
-			group: func(c config.Config) string { return c.NotifyGroup },
+			group:    func(c config.Config) string { return c.NotifyGroup },
+			batchVar: config.NotifyBatchSize, batch: func(c config.Config) int { return c.NotifyBatchSize },
 			sink: func(st *store.Store, cfg config.Config, m *telemetry.Metrics) (consumer.Store, error) {
 				return wire.NotifyStore(cfg, st, m, env.Log)
 			}})
@@ -37,6 +38,8 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.dbFlags()
+	f.bind("group", config.KafkaNotifyGroup)
 	f.bind("mail-api-url", config.MailAPIURL)
 	last := f.Int("last", 5, "how many of the newest emails to list")
 	asJSON := f.Bool("json", false, "print the whole inbox as one JSON object")
@@ -51,5 +54,19 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(env, *asJSON, in, func(w io.Writer, in mail.Inbox) { report.PrintInbox(w, in, *last) })
+	v := report.Inbox{Inbox: in, Group: cfg.NotifyGroup}
+	// What the group recorded, beside what arrived: the sends in doubt are
+	// the most duplicates the receiver can hold.
+	if st, err := wire.OpenStore(ctx, cfg, false); err != nil {
+		v.DBErr = err.Error()
+	} else {
+		defer st.Close()
+		c, err := st.Notifications().CountNotices(ctx, cfg.NotifyGroup)
+		if err != nil {
+			v.DBErr = err.Error()
+		} else {
+			v.Recorded = &c
+		}
+	}
+	return show(env, *asJSON, v, func(w io.Writer, v report.Inbox) { report.PrintInbox(w, v, *last) })
 }

@@ -91,8 +91,9 @@ type Config struct {
 	LogLevel slog.Level
 
 	// Notifications: the mail server foodpipe notify sends to, and its API.
-	SMTPURL    string
-	MailAPIURL string
+	SMTPURL         string
+	NotifyBatchSize int
+	MailAPIURL      string
 }
 
 // A Var is one environment variable, declared once: its name, default and

@@ -410,7 +410,7 @@ func TestEnvironIsTheConfigAChildLoadsAgain(t *testing.T) {
 		ProducerRate: "12.5", ProducerRetries: "5", ProducerLinger: "5ms",
 		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerGroupProtocol: "consumer", ConsumerFetchMaxWait: "10ms",
 		StatsInterval: "1m", MetricsAddr: ":9100", LogLevel: "debug",
-		SMTPURL: "smtp://mail:2525", MailAPIURL: "http://mail:9025",
+		SMTPURL: "smtp://mail:2525", NotifyBatchSize: "20", MailAPIURL: "http://mail:9025",
 	}
 	vals := map[string]string{}
 	for _, v := range Vars {

@@ -36,6 +36,11 @@ var (
 	SMTPURL = &Var{"SMTP_URL", "smtp://127.0.0.1:1025", "Mail server foodpipe notify sends to, as smtp://host:port (no authentication or TLS: a test server such as Mailpit).", func(c *Config, v string) error {
 		return setURL(&c.SMTPURL, v, "smtp")
 	}, func(c Config) string { return c.SMTPURL }, Plain}
+	NotifyBatchSize = &Var{"NOTIFY_BATCH_SIZE", "50", "Most emails foodpipe notify sends before it records them with the offsets: a notifier killed between the two leaves at most this many in doubt per writer (CONSUMER_WRITERS), each sent again.", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 100000)
+		c.NotifyBatchSize = int(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(c.NotifyBatchSize) }, Plain}
 	MailAPIURL = &Var{"MAIL_API_URL", "http://127.0.0.1:8025", "REST API of that mail server (Mailpit's), which foodpipe notify inbox reads to show what arrived.", func(c *Config, v string) error {
 		return setURL(&c.MailAPIURL, v, "http", "https")
 	}, func(c Config) string { return c.MailAPIURL }, Plain}
@@ -233,6 +238,7 @@ var Vars = []*Var{
 	MetricsAddr,
 	LogLevel,
 	SMTPURL,
+	NotifyBatchSize,
 	MailAPIURL,
 }
 

@@ -32,30 +32,24 @@ type Claimed struct {
 	Open map[string]bool
 	// TakenOver are the open ones another sender claimed before and never
 	// settled: it ended (a crash, a kill) between its claim and its record,
-	// so their email may already have reached the server. They are marked
-	// in_doubt.
+	// so their email may already have reached the server. Each such claim
+	// adds one to the row's in_doubt.
 	TakenOver []string
 }
 
 // claimNotices claims each notice for sender: a new row in state 'sending',
-// or a row still 'sending' claimed again (marked in_doubt when another
-// sender had it). Rows 'sent' or 'refused' are left alone and not returned.
-const claimNotices = `WITH input AS (
-	SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS t(order_id, recipient, message_id)
-), old AS (
-	SELECT n.order_id, n.sender FROM notifications n JOIN input i USING (order_id)
-	WHERE n.group_id = $1 AND n.state = 'sending'
-	FOR UPDATE
-), up AS (
-	INSERT INTO notifications AS n (group_id, order_id, recipient, message_id, state, sender)
-	SELECT $1, order_id, recipient, message_id, 'sending', $5 FROM input
-	ON CONFLICT (group_id, order_id) DO UPDATE
-		SET in_doubt = n.in_doubt OR n.sender <> EXCLUDED.sender, sender = EXCLUDED.sender,
-			claims = n.claims + 1, claimed_at = now()
-		WHERE n.state = 'sending'
-	RETURNING n.order_id
-)
-SELECT up.order_id, coalesce(old.sender <> $5, false) FROM up LEFT JOIN old USING (order_id)`
+// or a row still 'sending' claimed again (one more in in_doubt when
+// another sender had it). Rows 'sent' or 'refused' are left
+// alone and not returned.
+const claimNotices = `INSERT INTO notifications AS n (group_id, order_id, recipient, message_id, state, sender)
+SELECT $1, order_id, recipient, message_id, 'sending', $5
+FROM unnest($2::text[], $3::text[], $4::text[]) AS t(order_id, recipient, message_id)
+ON CONFLICT (group_id, order_id) DO UPDATE
+	SET in_doubt = n.in_doubt + (n.sender <> EXCLUDED.sender)::int,
+		taken_from = CASE WHEN n.sender <> EXCLUDED.sender THEN n.sender END,
+		sender = EXCLUDED.sender, claims = n.claims + 1, claimed_at = now()
+	WHERE n.state = 'sending'
+RETURNING n.order_id, n.taken_from IS NOT NULL`
 
 // Claim claims a batch's notices for sender (one name per process: a
 // process that retries its own claim is not in doubt of itself), in a
@@ -198,8 +192,9 @@ func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]boo
 // NoticeCount is a group's notifications by state.
 type NoticeCount struct {
 	Sending, Sent, Refused int64
-	// InDoubt are those sent again after a sender ended between its claim
-	// and its record: each may have reached the receiver twice.
+	// InDoubt is how many times an email was sent again after a sender
+	// ended between its claim and its record: the most duplicates the
+	// receiver can hold.
 	InDoubt int64
 }
 
@@ -208,18 +203,12 @@ func (n *Notifications) CountNotices(ctx context.Context, group string) (NoticeC
 	var c NoticeCount
 	err := n.s.pool.QueryRow(ctx, `SELECT
 		count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'sent'),
-		count(*) FILTER (WHERE state = 'refused'), count(*) FILTER (WHERE in_doubt)
+		count(*) FILTER (WHERE state = 'refused'), coalesce(sum(in_doubt), 0)
 		FROM notifications WHERE group_id = $1`, group).Scan(&c.Sending, &c.Sent, &c.Refused, &c.InDoubt)
 	if err != nil {
 		return c, fmt.Errorf("count notifications: %w", err)
 	}
 	return c, nil
-}
-
-// InDoubt lists group's order ids whose email was sent again after a
-// sender ended between its claim and its record.
-func (n *Notifications) InDoubt(ctx context.Context, group string) ([]string, error) {
-	return queryStrings(ctx, n.s.pool, `SELECT order_id FROM notifications WHERE group_id = $1 AND in_doubt ORDER BY order_id`, group)
 }
 
 // Offsets, GroupOffsets, Writable and PublishDeadLetters are the Store's:
