@@ -206,10 +206,16 @@ func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
 	if s.GroupState != "Stable" {
 		t.Errorf("group state %q", s.GroupState)
 	}
-	// The analytics group reads the same topic at its own pace: none of
-	// its members ran, so it has all 32 messages still to read.
-	if len(s.OtherGroups) != 1 || s.OtherGroups[0].Group != "order-analytics" || s.OtherGroups[0].TotalLag != 32 || s.OtherGroups[0].Members != 0 {
-		t.Errorf("other groups %+v, want order-analytics with no member and lag 32", s.OtherGroups)
+	// The analytics and notifications groups read the same topic at their
+	// own pace: none of their members ran, so each has all 32 messages
+	// still to read.
+	if len(s.OtherGroups) != 2 {
+		t.Errorf("other groups %+v, want order-analytics and order-notifications", s.OtherGroups)
+	}
+	for i, name := range []string{"order-analytics", "order-notifications"} {
+		if i < len(s.OtherGroups) && (s.OtherGroups[i].Group != name || s.OtherGroups[i].TotalLag != 32 || s.OtherGroups[i].Members != 0) {
+			t.Errorf("other group %+v, want %s with no member and lag 32", s.OtherGroups[i], name)
+		}
 	}
 
 	// The table a person reads says the same.
@@ -220,7 +226,7 @@ func TestStatusShowsPartitionsMembersLagAndRows(t *testing.T) {
 	out := r.stdout.String()
 	for _, want := range []string{"topic food-orders: 3 partitions", "group order-processors: Stable, 1 member ",
 		"dead letters in food-orders.dlq: 2", "PARTITION  HIGH WATERMARK  COMMITTED  LAG  ROWS IN DB  OWNER", "foodpipe-watcher",
-		"also reading food-orders: group order-analytics", "total lag 32"} {
+		"also reading food-orders: group order-analytics", "group order-notifications", "total lag 32"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}

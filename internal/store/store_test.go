@@ -748,18 +748,19 @@ func TestMigrations(t *testing.T) {
 		name    string
 		do      func() error
 		wantErr error
-		applied []bool // of 00001 ... 00006
+		applied []bool // of 00001 ... 00007
 	}{
-		{"a fresh database has every migration pending", func() error { return nil }, nil, []bool{false, false, false, false, false, false}},
-		{"up applies every migration", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true}},
-		{"up again changes nothing", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true}},
-		{"down rolls back the latest migration only", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, false}},
-		{"down again rolls back the one before", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, false, false}},
-		{"down a third time rolls back the fourth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, false, false, false}},
-		{"down a fourth time rolls back the third", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, false, false, false, false}},
-		{"down a fifth time rolls back the second", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, false, false, false, false, false}},
-		{"down a sixth time rolls back the first", func() error { return st.MigrateDown(ctx) }, nil, []bool{false, false, false, false, false, false}},
-		{"down with nothing applied says so", func() error { return st.MigrateDown(ctx) }, store.ErrNoMigrationToRollBack, []bool{false, false, false, false, false, false}},
+		{"a fresh database has every migration pending", func() error { return nil }, nil, []bool{false, false, false, false, false, false, false}},
+		{"up applies every migration", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true, true}},
+		{"up again changes nothing", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true, true}},
+		{"down rolls back the latest migration only", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, true, false}},
+		{"down again rolls back the sixth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, false, false}},
+		{"down a third time rolls back the fifth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, false, false, false}},
+		{"down a fourth time rolls back the fourth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, false, false, false, false}},
+		{"down a fifth time rolls back the third", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, false, false, false, false, false}},
+		{"down a sixth time rolls back the second", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, false, false, false, false, false, false}},
+		{"down a seventh time rolls back the first", func() error { return st.MigrateDown(ctx) }, nil, []bool{false, false, false, false, false, false, false}},
+		{"down with nothing applied says so", func() error { return st.MigrateDown(ctx) }, store.ErrNoMigrationToRollBack, []bool{false, false, false, false, false, false, false}},
 		{"up from several processes at once applies each migration once", func() error {
 			var wg sync.WaitGroup
 			errs := make(chan error, 4)
@@ -769,11 +770,11 @@ func TestMigrations(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			return errors.Join(<-errs, <-errs, <-errs, <-errs)
-		}, nil, []bool{true, true, true, true, true, true}},
+		}, nil, []bool{true, true, true, true, true, true, true}},
 	}
 	files := []string{"00001_create_orders.sql", "00002_create_consumer_offsets.sql", "00003_create_dead_letters.sql", "00004_create_analytics.sql",
-		"00005_create_expired_offsets.sql", "00006_create_teach_tables.sql"}
-	tables := []string{"orders", "consumer_offsets", "dead_letters", "analytics_minute", "expired_offsets", "teach_at_most_once"}
+		"00005_create_expired_offsets.sql", "00006_create_teach_tables.sql", "00007_create_notifications.sql"}
+	tables := []string{"orders", "consumer_offsets", "dead_letters", "analytics_minute", "expired_offsets", "teach_at_most_once", "notifications"}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
 			if err := step.do(); !errors.Is(err, step.wantErr) {

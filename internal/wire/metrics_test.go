@@ -12,11 +12,11 @@ import (
 
 // A process's metrics export foodpipe_orders_invalid_total at 0 for every
 // reason a dead letter may carry, the validation reasons of package order
-// and the two the consumer gives itself, and for nothing else, so that
+// and the three the consumer gives itself, and for nothing else, so that
 // docs/METRICS.md, the alerts and the dashboard meet every series from the
 // start.
 func TestEveryInvalidReasonStartsAtZero(t *testing.T) {
-	want := []string{dlq.ReasonConflict, dlq.ReasonRejected}
+	want := []string{dlq.ReasonConflict, dlq.ReasonRejected, dlq.ReasonRefused}
 	for _, r := range order.Reasons {
 		want = append(want, string(r))
 	}
