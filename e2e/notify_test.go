@@ -36,6 +36,8 @@ func TestNotifierKilledAndItsMailServerDownEmailsEveryOrder(t *testing.T) {
 	}
 	t.Cleanup(ms.Stop)
 	env := append(p.env, "SMTP_URL="+ms.SMTPURL, "MAIL_API_URL="+ms.APIURL)
+	// Each notifier serves its metrics here, one at a time.
+	notifierEnv := append(env, "METRICS_ADDR="+freeAddr(t), "STATS_INTERVAL=1s")
 	if code := start(t, "topic", env, "topic", "create").wait(30 * time.Second); code != 0 {
 		t.Fatalf("topic create exited %d", code)
 	}
@@ -47,7 +49,7 @@ func TestNotifierKilledAndItsMailServerDownEmailsEveryOrder(t *testing.T) {
 	}
 	produceRaw(t, p.addr, bad...)
 
-	notifier := func() *proc { return start(t, "n1", env, "notify", "--id", "n1") }
+	notifier := func() *proc { return start(t, "n1", notifierEnv, "notify", "--id", "n1") }
 	n := notifier()
 	const first = 1000
 	producer := start(t, "producer", env, "produce", "--count", fmt.Sprint(first), "--rate", "100")
@@ -168,6 +170,12 @@ func TestNotifierKilledAndItsMailServerDownEmailsEveryOrder(t *testing.T) {
 	}
 	t.Logf("%d emails, %d distinct, %d duplicates, %d sends in doubt (%d orders), %d refused, after %d kills and a 20 s outage",
 		len(in.Messages), in.Distinct, in.Duplicates, sends, len(inDoubt), len(refused), kills)
+	// The notifier reads the receiver's duplicates into its metrics.
+	eventually(t, 10*time.Second, fmt.Sprintf("foodpipe_notify_receiver_duplicates at %d", in.Duplicates), func() bool {
+		fams, err := n.Metrics(ctx)
+		v, ok := harness.Gauge(fams, "foodpipe_notify_receiver_duplicates")
+		return err == nil && ok && v == float64(in.Duplicates)
+	})
 	if code, took := n.stop(syscall.SIGTERM, 10*time.Second); code != 0 {
 		t.Errorf("notifier: SIGTERM exit %d after %v", code, took)
 	}

@@ -9,6 +9,7 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/mail"
+	"foodpipe/internal/notify"
 	"foodpipe/internal/report"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
@@ -28,6 +29,9 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 			group:    func(c config.Config) string { return c.NotifyGroup },
 			batchVar: config.NotifyBatchSize, batch: func(c config.Config) int { return c.NotifyBatchSize },
 			sink: func(st *store.Store, cfg config.Config, m *telemetry.Metrics) (consumer.Store, error) {
+				if cfg.StatsInterval > 0 {
+					go notify.WatchReceiver(ctx, cfg.MailAPIURL, cfg.StatsInterval, m, env.Log)
+				}
 				return wire.NotifyStore(cfg, st, m, env.Log)
 			}})
 	case "inbox":

@@ -43,6 +43,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"foodpipe/internal/mail"
 	"foodpipe/internal/order"
@@ -205,4 +206,35 @@ func (s *Store) GroupOffsets(ctx context.Context, group string) ([]store.StoredO
 func (s *Store) PublishDeadLetters(ctx context.Context, group string, limit int,
 	publish func(context.Context, []store.DeadLetter) []error) (int, error) {
 	return s.n.PublishDeadLetters(ctx, group, limit, publish)
+}
+
+// WatchReceiver reads what the receiver holds through its API (apiURL, a
+// Mailpit's) every interval until ctx ends, and sets
+// foodpipe_notify_receiver_duplicates to the emails that repeat a
+// Message-ID: the duplicates the design allows (at most the sends in
+// doubt), as the receiver sees them. Only a test mail server has such an
+// API; a receiver that does not answer leaves the gauge absent, said once.
+func WatchReceiver(ctx context.Context, apiURL string, interval time.Duration, m *telemetry.Metrics, log *slog.Logger) {
+	registered, said := false, false
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		in, err := mail.ReadInbox(ctx, apiURL)
+		switch {
+		case err == nil:
+			if !registered {
+				registered = m.Registry.Register(m.NotifyReceiverDuplicates) == nil
+			}
+			m.NotifyReceiverDuplicates.Set(float64(in.Duplicates))
+		case !said && ctx.Err() == nil:
+			said = true
+			log.Info("the receiver's API does not answer: foodpipe_notify_receiver_duplicates stays unset until it does",
+				slog.String("mail_api_url", apiURL), slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

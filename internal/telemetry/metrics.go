@@ -37,6 +37,9 @@ type Metrics struct {
 	NotifyRetried prometheus.Counter
 	NotifyRefused prometheus.Counter
 	NotifyInDoubt prometheus.Counter
+	// NotifyReceiverDuplicates is what the receiver holds twice or more,
+	// read from its API (a test mail server's); absent until read.
+	NotifyReceiverDuplicates prometheus.Gauge
 }
 
 // Options are what the metrics are told by whoever makes them. Telemetry
@@ -102,10 +105,14 @@ func NewMetrics(o Options) *Metrics {
 			Help: "Addresses the mail server refused for good (5xx to RCPT TO): failed, set aside as dead letters."}),
 		NotifyInDoubt: prometheus.NewCounter(prometheus.CounterOpts{Name: "foodpipe_notify_in_doubt_total",
 			Help: "Emails sent again because a notifier ended between sending and recording them: the bound on duplicates at the receiver."}),
+		NotifyReceiverDuplicates: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_notify_receiver_duplicates",
+			Help: "Emails the receiving mail server holds that repeat a Message-ID it received before, read from its REST API (MAIL_API_URL) every STATS_INTERVAL."}),
 	}
 	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
 		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.PartitionOwned, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway,
 		m.MessagesExpired, m.NotifySent, m.NotifyRetried, m.NotifyRefused, m.NotifyInDoubt)
+	// Registered when a notifier watches its receiver (notify.WatchReceiver),
+	// so that no other process exports a figure it never reads.
 	// Every reason starts at 0. Otherwise a reason's series appears only with
 	// its first message, so rate() and increase() see nothing until the
 	// second, the sums of the alerts and the dashboard have no series at all
