@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"foodpipe/internal/config"
@@ -27,6 +28,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	asJSON := f.Bool("json", false, "print the summary as one JSON object on stdout")
 	wait := f.Duration("wait", 30*time.Second, "how long to wait for the last orders to be stored after producing")
 	analytics := f.Bool("analytics", false, "also run an analytics member, a second group reading the same topic, and check its aggregates")
+	notify := f.Bool("notify", false, "also run a notifier, a third group reading the same topic, that emails each customer: to SMTP_URL's mail server when it is set, else to a Mailpit the demo starts")
 	stopOneAfter := f.Int("stop-one-after", 0, "stop one consumer once this many orders are produced, to watch its partitions move (0: never)")
 	sem := f.Bool("semantics", false, "run the three delivery semantics side by side instead (at most once, at least once, the pipeline's exactly-once effect), a member of each killed at its crash point, and count what each group lost and doubled")
 	f.bind("partitions", config.KafkaPartitions)
@@ -35,6 +37,11 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	lookup, err := env.lookup()
+	if err != nil {
+		return err
+	}
+	_, userSMTP := lookup(config.SMTPURL.Name)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
@@ -46,8 +53,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: --stop-one-after needs at least 2 consumers and must not be negative", ErrUsage)
 	}
 	if *sem {
-		if *analytics || *stopOneAfter > 0 {
-			return fmt.Errorf("%w: --semantics runs a member of each group on its own: not with --analytics or --stop-one-after", ErrUsage)
+		if *analytics || *notify || *stopOneAfter > 0 {
+			return fmt.Errorf("%w: --semantics runs a member of each group on its own: not with --analytics, --notify or --stop-one-after", ErrUsage)
 		}
 		return runDemoSemantics(ctx, env, cfg, userDB(), *orders, *wait, *asJSON)
 	}
@@ -57,11 +64,26 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	tty := env.terminal(out)
 	view := demo.NewView(out, tty, *orders)
+	o := demo.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase,
+		Orders: *orders, Consumers: *consumers, Wait: *wait, Analytics: *analytics, StopOneAfter: *stopOneAfter, Notify: *notify}
+	if *notify {
+		// The user's mail server when SMTP_URL names one, as DATABASE_URL
+		// names the user's database; else a Mailpit of the demo's own.
+		if userSMTP {
+			o.SMTPURL, o.MailAPIURL = cfg.SMTPURL, cfg.MailAPIURL
+		} else {
+			dir, err := os.MkdirTemp("", "foodpipe-demo-mail-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			o.TempDir = dir
+		}
+	}
 	// On a terminal the live view is redrawn in place: the Kafka clients'
 	// own lines stay off it (Env.clientLog).
-	s, err := demo.Run(ctx, demo.Options{Config: cfg, UserDatabase: userDB(), DBName: demoDatabase,
-		Orders: *orders, Consumers: *consumers, Wait: *wait, Analytics: *analytics, StopOneAfter: *stopOneAfter,
-		Log: env.Log, ClientLog: env.clientLog(tty), Observe: view.Observe})
+	o.Log, o.ClientLog, o.Observe = env.Log, env.clientLog(tty), view.Observe
+	s, err := demo.Run(ctx, o)
 	view.Close()
 	if err != nil {
 		return err

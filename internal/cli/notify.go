@@ -65,7 +65,7 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 		v.DBErr = err.Error()
 	} else {
 		defer st.Close()
-		c, err := st.Notifications().CountNotices(ctx, cfg.NotifyGroup)
+		c, err := st.Notifications().CountNotices(ctx, cfg.NotifyGroup, nil)
 		if err != nil {
 			v.DBErr = err.Error()
 		} else {

@@ -37,14 +37,20 @@ func (c *Consumer) deadRecorded(b *store.Batch, res store.Result) {
 			slog.String("reason", d.Reason), slog.String("error", d.Error),
 			slog.Int("partition", int(d.Partition)), slog.Int64("offset", d.Offset))
 	}
-	for _, d := range b.Dead {
-		note(d, headerOf(d.Headers, order.HeaderOrderID))
+	if !res.DeadSkipped {
+		for _, d := range b.Dead {
+			note(d, headerOf(d.Headers, order.HeaderOrderID))
+		}
 	}
 	for _, r := range res.Conflicts {
 		note(store.DeadLetter{Reason: dlq.ReasonConflict, Error: store.ErrConflict.Error(), Partition: r.Partition, Offset: r.Offset}, r.Order.OrderID)
 	}
 	for _, r := range res.Rejected {
-		note(store.DeadLetter{Reason: dlq.ReasonRejected, Error: r.Err.Error(), Partition: r.Row.Partition, Offset: r.Row.Offset}, r.Row.Order.OrderID)
+		reason := dlq.ReasonRejected
+		if errors.Is(r.Err, store.ErrRefused) {
+			reason = dlq.ReasonRefused
+		}
+		note(store.DeadLetter{Reason: reason, Error: r.Err.Error(), Partition: r.Row.Partition, Offset: r.Row.Offset}, r.Row.Order.OrderID)
 	}
 	select {
 	case c.deadKick <- struct{}{}:

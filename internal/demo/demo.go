@@ -21,6 +21,7 @@ import (
 	"foodpipe/internal/consumer"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/localpg"
+	"foodpipe/internal/mail"
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/secret"
@@ -56,6 +57,13 @@ type Options struct {
 	// Analytics also runs an analytics member, a second group reading the
 	// same topic, and checks its aggregates against the orders table.
 	Analytics bool
+	// Notify also runs a notifier, a third group reading the same topic,
+	// which emails each order's customer, and counts what the mail server
+	// received. SMTPURL and MailAPIURL name the user's mail server (SMTP_URL
+	// set); empty, the demo starts a Mailpit of its own in TempDir.
+	Notify              bool
+	SMTPURL, MailAPIURL string
+	TempDir             string
 	// StopOneAfter stops the last consumer once this many orders are
 	// produced, so that its partitions move to the others (0: never).
 	StopOneAfter int
@@ -91,7 +99,9 @@ type Started struct {
 type Member struct {
 	Group     string
 	Analytics bool
-	Event     consumer.Event
+	// Notify marks the notifier's events (Options.Notify).
+	Notify bool
+	Event  consumer.Event
 }
 
 // Acked says the broker acknowledged an order.
@@ -137,9 +147,32 @@ type Summary struct {
 	} `json:"latency_ms"`
 	// Analytics is the second group's result, with Options.Analytics.
 	Analytics *AnalyticsSummary `json:"analytics,omitempty"`
+	// Notify is the notifier group's result, with Options.Notify.
+	Notify *NotifySummary `json:"notify,omitempty"`
 	Database  string            `json:"database"`
 	Broker    string            `json:"broker"`
 	Seconds   float64           `json:"seconds"`
+}
+
+// NotifySummary is what the notifier group did with the same orders, and
+// what the mail server received.
+type NotifySummary struct {
+	Group string `json:"group"`
+	// Sent and Refused are the orders the group recorded as emailed, and
+	// as refused by the server (dead letters); InDoubt the sends again
+	// after a notifier ended between sending and recording.
+	Sent    int64 `json:"sent"`
+	Refused int64 `json:"refused"`
+	InDoubt int64 `json:"in_doubt"`
+	// Received, Distinct and Duplicates are the server's, read from its API
+	// (-1 when it did not answer).
+	Received   int    `json:"received"`
+	Distinct   int    `json:"distinct"`
+	Duplicates int    `json:"duplicates"`
+	Server     string `json:"server"`
+	// Started says the demo started the mail server: it holds this run's
+	// emails only, so its duplicates are this run's.
+	Started bool `json:"started_server"`
 }
 
 // AnalyticsSummary is what the analytics group made of the same orders.
@@ -164,6 +197,10 @@ type AnalyticsSummary struct {
 func Judge(s Summary, orders int) error {
 	if s.Missing > 0 || s.Stored != s.Produced || int(s.Produced) != orders {
 		return fmt.Errorf("%w: produced %d, stored %d, missing %d", ErrIncomplete, s.Produced, s.Stored, s.Missing)
+	}
+	if n := s.Notify; n != nil && (n.Sent+n.Refused != s.Stored || n.Started && n.Duplicates > int(n.InDoubt)) {
+		return fmt.Errorf("%w: the notifier settled %d of %d orders, %d duplicates for %d sends in doubt",
+			ErrIncomplete, n.Sent+n.Refused, s.Stored, n.Duplicates, n.InDoubt)
 	}
 	if a := s.Analytics; a != nil && (a.Counted != s.Stored || len(a.Differences) > 0) {
 		return fmt.Errorf("%w: analytics counted %d of %d orders, %d aggregates differ", ErrAnalyticsDiffer, a.Counted, s.Stored, len(a.Differences))
@@ -238,6 +275,27 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 		})
 	}
+	var nt *consumer.Consumer
+	smtpURL, apiURL := o.SMTPURL, o.MailAPIURL
+	if o.Notify {
+		if smtpURL == "" {
+			ms, err := harness.StartMailServer(ctx, o.TempDir)
+			if err != nil {
+				return Summary{}, err
+			}
+			defer ms.Stop()
+			smtpURL, apiURL = ms.SMTPURL, ms.APIURL
+		}
+		notified := func(e consumer.Event) { tell(Member{Group: cfg.NotifyGroup, Notify: true, Event: e}) }
+		if nt, err = pl.NotifyConsumer(ctx, "notify-1", smtpURL, m, notified); err != nil {
+			return Summary{}, err
+		}
+		wg.Go(func() {
+			if err := nt.Run(cctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", nt.ID(), err)
+			}
+		})
+	}
 	waitForAssignments(ctx, members, int(cfg.Partitions), 15*time.Second)
 
 	pcl, err := pl.ProducerClient(ctx, cfg, m)
@@ -306,6 +364,23 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		}
 		as.Checked, as.Differences = c.Checked, c.Differences
 	}
+	var ns *NotifySummary
+	if nt != nil && len(missing) == 0 {
+		// The notifier reads at its own pace: wait until it has settled
+		// every order (emailed, or refused into a dead letter).
+		ns = &NotifySummary{Group: cfg.NotifyGroup, Server: smtpURL, Received: -1, Started: o.SMTPURL == ""}
+		for ns.Sent+ns.Refused < int64(len(ids)) && time.Now().Before(deadline.Add(o.Wait)) && ctx.Err() == nil {
+			c, err := st.Notifications().CountNotices(ctx, cfg.NotifyGroup, ids)
+			if err != nil {
+				return Summary{}, err
+			}
+			ns.Sent, ns.Refused, ns.InDoubt = c.Sent, c.Refused, c.InDoubt
+			time.Sleep(100 * time.Millisecond)
+		}
+		if in, err := mail.ReadInbox(ctx, apiURL); err == nil {
+			ns.Received, ns.Distinct, ns.Duplicates = len(in.Messages), in.Distinct, in.Duplicates
+		}
+	}
 	tell(Counted{Stored: int64(len(ids) - len(missing)), Missing: int64(len(missing))})
 	stopConsumers()
 	wg.Wait()
@@ -316,7 +391,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	s := Summary{Produced: p.Stats().Acked, Stored: int64(len(ids) - len(missing)), Missing: int64(len(missing)),
 		Partitions: map[string]int64{}, Consumers: map[string]int64{},
-		Analytics: as, Database: string(db.Source), Broker: pl.BrokerAddr()}
+		Analytics: as, Notify: ns, Database: string(db.Source), Broker: pl.BrokerAddr()}
 	for part, n := range parts {
 		s.Partitions[fmt.Sprint(part)] = n
 	}

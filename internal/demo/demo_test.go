@@ -109,3 +109,31 @@ func TestRunTellsWhatHappensAndSumsItUp(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 }
+
+// With a notifier beside the orders group, every order is emailed (or its
+// address refused), once each, to a Mailpit the demo starts itself.
+func TestRunWithANotifierEmailsEveryOrderOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
+	cfg, err := config.Load(func(k string) (string, bool) {
+		v, ok := map[string]string{"DATABASE_URL": dbtest.New(t), "KAFKA_PARTITIONS": "3", "PRODUCER_RATE": "200", "LOG_LEVEL": "warn"}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := Run(context.Background(), Options{Config: cfg, UserDatabase: true, Orders: 200, Consumers: 1, Wait: 30 * time.Second,
+		Notify: true, TempDir: t.TempDir(), Log: log, ClientLog: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Judge(s, 200); err != nil {
+		t.Errorf("Judge: %v (summary %+v)", err, s)
+	}
+	n := s.Notify
+	if n == nil || !n.Started || n.Sent+n.Refused != 200 || n.Received != int(n.Sent) || n.Distinct != int(n.Sent) || n.Duplicates != 0 || n.InDoubt != 0 {
+		t.Errorf("notify summary %+v, want 200 settled, each sent received once, none in doubt", n)
+	}
+}

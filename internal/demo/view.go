@@ -71,7 +71,7 @@ func (v *View) Observe(e Event) {
 		v.stop = v.run(v.every)
 		v.stopMu.Unlock()
 	case Member:
-		if !e.Analytics {
+		if !e.Analytics && !e.Notify {
 			v.observe(e.Event)
 		} else if a, ok := e.Event.(consumer.Assigned); ok {
 			// Its rebalances are its group's own: the view tells them apart

@@ -229,6 +229,19 @@ func (p *Pipeline) AnalyticsConsumer(ctx context.Context, id string, m *telemetr
 	return wire.NewConsumer(ctx, cfg, p.Store.Analytics(), id, p.log, p.clientLog, m, observe)
 }
 
+// NotifyConsumer builds a member of the pipeline's notifications group
+// named id, in this process: it emails each order's customer through
+// smtpURL's mail server (package notify), NOTIFY_BATCH_SIZE orders a batch.
+func (p *Pipeline) NotifyConsumer(ctx context.Context, id, smtpURL string, m *telemetry.Metrics, observe func(consumer.Event)) (*consumer.Consumer, error) {
+	cfg := p.Config
+	cfg.Group, cfg.BatchSize, cfg.SMTPURL = cfg.NotifyGroup, cfg.NotifyBatchSize, smtpURL
+	st, err := wire.NotifyStore(cfg, p.Store, m, p.log)
+	if err != nil {
+		return nil, err
+	}
+	return wire.NewConsumer(ctx, cfg, st, id, p.log, p.clientLog, m, observe)
+}
+
 // ProducerClient is a producer client for cfg (the pipeline's Config, or a
 // copy with another topic), with the topics made.
 func (p *Pipeline) ProducerClient(ctx context.Context, cfg config.Config, m *telemetry.Metrics) (*kgo.Client, error) {

@@ -26,6 +26,15 @@ func PrintSummary(w io.Writer, s demo.Summary) {
 	if s.Missing == 0 && s.Stored == s.Produced {
 		fmt.Fprintln(w, "  every produced order is in PostgreSQL exactly once")
 	}
+	if n := s.Notify; n != nil {
+		fmt.Fprintf(w, "  notify      %s emailed, %s refused (dead letters) by group %s, %d sent again in doubt", count(n.Sent, "order"),
+			count(n.Refused, "address"), safe(n.Group), n.InDoubt)
+		if n.Received >= 0 {
+			fmt.Fprintf(w, "; %s received, %d distinct, %s at %s", count(int64(n.Received), "email"), n.Distinct,
+				count(int64(n.Duplicates), "duplicate"), safe(n.Server))
+		}
+		fmt.Fprintln(w)
+	}
 	if a := s.Analytics; a != nil {
 		fmt.Fprintf(w, "  analytics   %s counted by group %s", count(a.Counted, "order"), safe(a.Group))
 		if len(a.Differences) == 0 && a.Counted == s.Stored {

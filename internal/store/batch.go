@@ -79,6 +79,10 @@ type Result struct {
 	// DeadLetters is how many dead letters the transaction recorded: the
 	// batch's Dead and one per conflict and rejected row when SetAside is set.
 	DeadLetters int
+	// DeadSkipped says the batch's Dead were not recorded: a store of
+	// another group than the orders' (the notifier's) leaves the messages
+	// that are not orders to the orders group.
+	DeadSkipped bool
 }
 
 // orderColumns are the columns a batch fills, in the order of a COPY row.

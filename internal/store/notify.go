@@ -156,7 +156,9 @@ func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]boo
 		}
 	}
 	if len(ids) == 0 && len(b.Offsets) == 0 {
-		return w.result(), nil
+		res := w.result()
+		res.DeadSkipped = true
+		return res, nil
 	}
 	tx, err := n.s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
 	if err != nil {
@@ -186,7 +188,9 @@ func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]boo
 		n.s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("record notices: commit: %w", err)
 	}
-	return w.result(), nil
+	res := w.result()
+	res.DeadSkipped = true
+	return res, nil
 }
 
 // NoticeCount is a group's notifications by state.
@@ -198,13 +202,14 @@ type NoticeCount struct {
 	InDoubt int64
 }
 
-// CountNotices counts group's notifications by state.
-func (n *Notifications) CountNotices(ctx context.Context, group string) (NoticeCount, error) {
+// CountNotices counts group's notifications by state: of the orders ids,
+// or of every order when ids is nil.
+func (n *Notifications) CountNotices(ctx context.Context, group string, ids []string) (NoticeCount, error) {
 	var c NoticeCount
 	err := n.s.pool.QueryRow(ctx, `SELECT
 		count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'sent'),
 		count(*) FILTER (WHERE state = 'refused'), coalesce(sum(in_doubt), 0)
-		FROM notifications WHERE group_id = $1`, group).Scan(&c.Sending, &c.Sent, &c.Refused, &c.InDoubt)
+		FROM notifications WHERE group_id = $1 AND ($2::text[] IS NULL OR order_id = ANY($2))`, group, ids).Scan(&c.Sending, &c.Sent, &c.Refused, &c.InDoubt)
 	if err != nil {
 		return c, fmt.Errorf("count notifications: %w", err)
 	}

@@ -54,7 +54,7 @@ func TestANotificationClaimedByAnEndedSenderIsInDoubtAndOneRecordedIsNeverClaime
 	if c, err = n.Claim(ctx, "g", "third", nil, ns); err != nil || len(c.Open) != 0 {
 		t.Errorf("a claim of settled orders = %+v, %v; want none open", c, err)
 	}
-	count, err := n.CountNotices(ctx, "g")
+	count, err := n.CountNotices(ctx, "g", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
