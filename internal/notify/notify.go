@@ -120,14 +120,18 @@ func (s *Store) WriteBatch(ctx context.Context, b store.Batch) (store.Result, er
 		return store.Result{}, err
 	}
 	res, err := s.n.Record(ctx, b, sent, refused)
+	if err == nil || errors.Is(err, store.ErrStaleOffsets) {
+		// Recorded, or another member's now: either way this process
+		// does not send them again.
+		s.mu.Lock()
+		for id := range sent {
+			delete(s.sent, id)
+		}
+		s.mu.Unlock()
+	}
 	if err != nil {
 		return store.Result{}, err
 	}
-	s.mu.Lock()
-	for id := range sent {
-		delete(s.sent, id)
-	}
-	s.mu.Unlock()
 	return res, nil
 }
 
