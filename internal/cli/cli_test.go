@@ -641,7 +641,7 @@ func TestEveryCommandPrintsItsFlagsForDashH(t *testing.T) {
 		"topic":     {"Usage of foodpipe topic create:", "-replication-factor", "Usage of foodpipe topic describe:", "Usage of foodpipe topic keys:"},
 		"migrate":   {"Usage of foodpipe migrate up:", "Usage of foodpipe migrate down:", "Usage of foodpipe migrate status:", "-database-url"},
 		"dlq":       {"Usage of foodpipe dlq list:", "-limit", "Usage of foodpipe dlq replay:", "-dry-run"},
-		"analytics": {"-id"}, "demo": {"-orders"}, "status": {"-watch"}, "produce": {"-rate"}, "consume": {"-batch-size"},
+		"analytics": {"-id"}, "notify": {"-id", "NOTIFY_BATCH_SIZE"}, "demo": {"-orders", "-notify"}, "status": {"-watch"}, "produce": {"-rate"}, "consume": {"-batch-size"},
 	}
 	for _, c := range commands() {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/consumer"
@@ -27,7 +29,9 @@ type member struct {
 	// CONSUMER_BATCH_SIZE's, with its value; nil is CONSUMER_BATCH_SIZE.
 	batchVar *config.Var
 	batch    func(config.Config) int
-	group    func(config.Config) string // its group
+	// flags are its own, beside every member's: flag name to variable.
+	flags map[string]*config.Var
+	group func(config.Config) string // its group
 	// sink is what it writes: the orders, the aggregates, or the emails.
 	sink func(*store.Store, config.Config, *telemetry.Metrics) (consumer.Store, error)
 }
@@ -49,6 +53,9 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	}
 	f.bind("group-protocol", config.ConsumerGroupProtocol)
 	f.bind("migrate", config.DBMigrate)
+	for _, name := range slices.Sorted(maps.Keys(kind.flags)) {
+		f.bind(name, kind.flags[name])
+	}
 	id := f.memberID(
 		"this consumer's name in the group and in logs; a consumer restarted with the same id takes its place back at once (static membership), so ids must be unique")
 	cfg, err := f.parse(args)

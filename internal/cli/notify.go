@@ -28,6 +28,7 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 		return runMember(ctx, env, "notify", args, member{groupVar: config.KafkaNotifyGroup,
 			group:    func(c config.Config) string { return c.NotifyGroup },
 			batchVar: config.NotifyBatchSize, batch: func(c config.Config) int { return c.NotifyBatchSize },
+			flags: map[string]*config.Var{"smtp-url": config.SMTPURL, "mail-api-url": config.MailAPIURL},
 			sink: func(st *store.Store, cfg config.Config, m *telemetry.Metrics) (consumer.Store, error) {
 				if cfg.StatsInterval > 0 {
 					go notify.WatchReceiver(ctx, cfg.MailAPIURL, cfg.StatsInterval, m, env.Log)

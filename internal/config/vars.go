@@ -41,7 +41,7 @@ var (
 		c.NotifyBatchSize = int(n)
 		return err
 	}, func(c Config) string { return strconv.Itoa(c.NotifyBatchSize) }, Plain}
-	MailAPIURL = &Var{"MAIL_API_URL", "http://127.0.0.1:8025", "REST API of that mail server (Mailpit's), which foodpipe notify inbox reads to show what arrived.", func(c *Config, v string) error {
+	MailAPIURL = &Var{"MAIL_API_URL", "http://127.0.0.1:8025", "REST API of that mail server (Mailpit's): foodpipe notify inbox reads what arrived there, and foodpipe notify the duplicates it holds (foodpipe_notify_receiver_duplicates).", func(c *Config, v string) error {
 		return setURL(&c.MailAPIURL, v, "http", "https")
 	}, func(c Config) string { return c.MailAPIURL }, Plain}
 	KafkaPartitions = &Var{"KAFKA_PARTITIONS", "3", "Partitions of the orders topic when foodpipe creates it.", func(c *Config, v string) error {
