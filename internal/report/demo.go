@@ -27,8 +27,8 @@ func PrintSummary(w io.Writer, s demo.Summary) {
 		fmt.Fprintln(w, "  every produced order is in PostgreSQL exactly once")
 	}
 	if n := s.Notify; n != nil {
-		fmt.Fprintf(w, "  notify      %s emailed, %s refused (dead letters) by group %s, %d sent again in doubt", count(n.Sent, "order"),
-			count(n.Refused, "address"), safe(n.Group), n.InDoubt)
+		fmt.Fprintf(w, "  notify      %s emailed, %d refused (dead letters) by group %s, %d sent again in doubt", count(n.Sent, "order"),
+			n.Refused, safe(n.Group), n.InDoubt)
 		if n.Received >= 0 {
 			fmt.Fprintf(w, "; %s received, %d distinct, %s at %s", count(int64(n.Received), "email"), n.Distinct,
 				count(int64(n.Duplicates), "duplicate"), safe(n.Server))
