@@ -58,11 +58,14 @@ RETURNING n.order_id, n.taken_from IS NOT NULL`
 // ErrStaleOffsets, as WriteBatch does: another member has settled it.
 func (n *Notifications) Claim(ctx context.Context, group, sender string, offsets []PartitionOffset, notices []Notice) (Claimed, error) {
 	c := Claimed{Open: map[string]bool{}}
-	tx, err := n.s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
+	tx, err := n.s.pool.Begin(ctx)
 	if err != nil {
 		return c, fmt.Errorf("claim notices: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, batchLimits); err != nil {
+		return c, fmt.Errorf("claim notices: set the transaction's limits: %w", err)
+	}
 	for _, po := range offsets {
 		var next int64
 		err := tx.QueryRow(ctx, `SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND kafka_partition = $3`,
@@ -160,23 +163,19 @@ func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]boo
 		res.DeadSkipped = true
 		return res, nil
 	}
-	tx, err := n.s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginBatch})
-	if err != nil {
-		return Result{}, fmt.Errorf("record notices: begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	stop := n.s.unblock(ctx, tx.Conn().PgConn().PID())
-	err = w.fence(ctx, tx)
-	stop()
+	// The outcomes travel with the BEGIN and the offset fence, in one round
+	// trip (Store.begin).
+	tx, end, err := n.s.begin(ctx, w, func(q *pgx.Batch) string {
+		if len(ids) > 0 {
+			q.Queue(settleNotices, b.Group, ids, states, reasons)
+		}
+		return "record notices"
+	})
 	if err != nil {
 		n.s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("record notices: %w", err)
 	}
-	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, settleNotices, b.Group, ids, states, reasons); err != nil {
-			return Result{}, fmt.Errorf("record notices: %w", err)
-		}
-	}
+	defer end()
 	saved := b.SetAside
 	b.SetAside = nil // the refused are in b.Dead already
 	err = w.storeDead(ctx, tx)
