@@ -23,7 +23,8 @@
 // at most the in-doubt sends, never another order's. A receiver that drops
 // a Message-ID it has seen makes the effect exactly once. A process killed
 // anywhere else sends nothing twice: before 2 nothing was sent, after 3
-// the record says 'sent'.
+// the record says 'sent'. CrashPoint is the kill between 2 and 3 that tests
+// and the lab make on purpose (fault.Crash, or held there: fault.Hold).
 //
 // The mail server failing is handled like the database: the failure wraps
 // store.ErrUnavailable, which the consumer retries with backoff behind its
@@ -45,11 +46,18 @@ import (
 	"sync"
 	"time"
 
+	"foodpipe/internal/fault"
 	"foodpipe/internal/mail"
 	"foodpipe/internal/order"
 	"foodpipe/internal/store"
 	"foodpipe/internal/telemetry"
 )
+
+// CrashPoint is the fault point between sending a batch's emails and
+// recording them, reached only by a batch that sent at least one: a process
+// killed there leaves every email it sent in doubt, each to be sent again
+// by its successor.
+const CrashPoint = "notify.after-send"
 
 // Store is the notifier's consumer.Store.
 type Store struct {
@@ -118,6 +126,9 @@ func (s *Store) WriteBatch(ctx context.Context, b store.Batch) (store.Result, er
 	refused := map[string]error{}
 	if err := s.send(ctx, notices, claimed.Open, msgs, sent, refused); err != nil {
 		return store.Result{}, err
+	}
+	if len(sent) > 0 {
+		fault.Crash(CrashPoint)
 	}
 	res, err := s.n.Record(ctx, b, sent, refused)
 	if err == nil || errors.Is(err, store.ErrStaleOffsets) {

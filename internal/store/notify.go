@@ -199,6 +199,10 @@ type NoticeCount struct {
 	// ended between its claim and its record: the most duplicates the
 	// receiver can hold.
 	InDoubt int64
+	// Resent is the part of InDoubt whose rows say 'sent': emails the server
+	// took again, each a duplicate at the receiver when the first send had
+	// reached it too (the rest were refused again, or never got out).
+	Resent int64
 }
 
 // CountNotices counts group's notifications by state: of the orders ids,
@@ -207,8 +211,9 @@ func (n *Notifications) CountNotices(ctx context.Context, group string, ids []st
 	var c NoticeCount
 	err := n.s.pool.QueryRow(ctx, `SELECT
 		count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'sent'),
-		count(*) FILTER (WHERE state = 'refused'), coalesce(sum(in_doubt), 0)
-		FROM notifications WHERE group_id = $1 AND ($2::text[] IS NULL OR order_id = ANY($2))`, group, ids).Scan(&c.Sending, &c.Sent, &c.Refused, &c.InDoubt)
+		count(*) FILTER (WHERE state = 'refused'), coalesce(sum(in_doubt), 0),
+		coalesce(sum(in_doubt) FILTER (WHERE state = 'sent'), 0)
+		FROM notifications WHERE group_id = $1 AND ($2::text[] IS NULL OR order_id = ANY($2))`, group, ids).Scan(&c.Sending, &c.Sent, &c.Refused, &c.InDoubt, &c.Resent)
 	if err != nil {
 		return c, fmt.Errorf("count notifications: %w", err)
 	}
