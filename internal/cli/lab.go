@@ -35,6 +35,9 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	_, brokersFromEnv := lookup(config.KafkaBrokers.Name)
+	// The notifier's mail server: the user's when SMTP_URL names one, as
+	// demo --notify does; else a Mailpit the lab starts with the notifier.
+	_, userSMTP := lookup(config.SMTPURL.Name)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
@@ -56,7 +59,8 @@ func runLab(ctx context.Context, env *Env, args []string) error {
 		mode, kind = harness.ExternalBroker, "yours"
 	}
 	return lab.Serve(ctx, lab.ServeOptions{Addr: *addr, LogPath: *logPath, Level: env.Level,
-		Options:  lab.Options{Config: cfg, Broker: mode, UserDatabase: userDB(), Consumers: *consumers, Rate: *rate},
+		Options: lab.Options{Config: cfg, Broker: mode, UserDatabase: userDB(), Consumers: *consumers, Rate: *rate,
+			UserMailServer: userSMTP},
 		Starting: func() { fmt.Fprintln(env.Stdout, "starting the broker, the database and the consumers...") },
 		Ready: func(w lab.Where) {
 			fmt.Fprintf(env.Stdout, "broker    %s (%s)\n", w.Broker, kind)

@@ -48,6 +48,9 @@ type Options struct {
 	Rate float64
 	// Tick is how often the lab samples the pipeline; 1 s when zero.
 	Tick time.Duration
+	// UserMailServer: the notifier sends to Config's SMTPURL and reads
+	// MailAPIURL (the user set SMTP_URL); else the lab starts a Mailpit.
+	UserMailServer bool
 }
 
 // Lab is a running lab. Close it when done.
@@ -97,6 +100,9 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		gen:   order.NewGenerator(uint64(time.Now().UnixNano()), nil),
 		craft: order.NewGenerator(uint64(time.Now().UnixNano())^0x5eed, nil)}
 	l.st = newState(o.Config, o.Broker == harness.ChildBroker)
+	if o.UserMailServer {
+		l.st.notify.smtpURL, l.st.notify.apiURL = o.Config.SMTPURL, o.Config.MailAPIURL
+	}
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -214,6 +220,7 @@ func (l *Lab) close() {
 	if l.pl != nil {
 		l.pl.Close()
 	}
+	l.closeNotify()
 	if l.proxy != nil {
 		l.proxy.Close()
 	}
@@ -231,7 +238,7 @@ func (l *Lab) observe(e harness.Event) {
 	defer l.mu.Unlock()
 	switch e := e.(type) {
 	case harness.ProcessExited:
-		if l.teachingExited(e) {
+		if l.teachingExited(e) || l.notifierExited(e) {
 			return
 		}
 		if l.analyticsExited(e.Name) {

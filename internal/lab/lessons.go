@@ -60,5 +60,11 @@ func lessons(f *facts) []Lesson {
 			step("Abort it: the records stay in the log, marked aborted, and are never stored.", f.txn.abortedUnstored > 0),
 			step("Commit one: all its orders are stored.", f.txn.committedStored > 0),
 		}},
+		// Ticked by the notifications panel (notify.go).
+		{"Notifications", "docs/KAFKA-CONCEPTS.md#10-a-side-effect-outside-the-database-notifications", []Step{
+			step("Start the notifier: a third group emails each customer, and the mail server lists what arrived.", f.notifyStarted > 0 && f.notifyEmails > 0),
+			step("Kill it between sending a batch and recording it, held at its crash point.", f.notifyRounds > 0),
+			step("See its successor send those emails again: the mail server's duplicates are what PostgreSQL's in_doubt predicts, each with the same Message-ID.", f.notifyShown > 0),
+		}},
 	}
 }

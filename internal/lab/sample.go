@@ -41,6 +41,7 @@ type sample struct {
 	repeatErr, storeErr error
 	analytics           analyticsSample
 	txn                 txnSample
+	notify              notifySample
 }
 
 type childSample struct {
@@ -120,6 +121,7 @@ func (l *Lab) sampleOnce(withRepeats bool) {
 	}
 	s.analytics = l.sampleAnalytics(ctx, analyticsProc)
 	s.txn = l.sampleTxn(ctx)
+	s.notify = l.sampleNotify(ctx)
 	if s.dbErr == nil {
 		s.lat, s.dbErr = st.StoredLatency(ctx, s.at.Add(-s.latWindow))
 	}
@@ -164,6 +166,7 @@ func (l *Lab) fold(s *sample) {
 	l.foldAnalytics(s.at, s.analytics)
 	st.snap.Analytics = st.analytics.view
 	st.snap.Semantics = l.semanticsView()
+	st.snap.Notify = l.foldNotify(s.notify)
 	st.snap.Invariants = l.checkInvariants(s)
 	st.snap.Lessons = lessons(&st.facts)
 

@@ -235,6 +235,8 @@ func (l *Lab) actions(mux *http.ServeMux) {
 	act("/api/analytics/stop", func(*http.Request) error { return l.StopAnalytics() })
 	act("/api/semantics/start", func(*http.Request) error { return l.StartTeaching() })
 	act("/api/semantics/kill", func(*http.Request) error { return l.KillSemantics() })
+	act("/api/notify/start", func(*http.Request) error { return l.StartNotifier() })
+	act("/api/notify/kill", func(*http.Request) error { return l.KillNotifier() })
 	act("/api/consumers/{id}/{action}", func(r *http.Request) error {
 		return l.Signal(r.PathValue("id"), r.PathValue("action"))
 	})
@@ -333,7 +335,7 @@ func reply(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrTooMany), errors.Is(err, ErrNotReplayable), errors.Is(err, ErrAlreadyRunning),
 		errors.Is(err, ErrCannotCut), errors.Is(err, ErrExternalBroker), errors.Is(err, ErrNothingSent),
-		errors.Is(err, ErrNoTeaching), errors.Is(err, ErrNoOrders),
+		errors.Is(err, ErrNoTeaching), errors.Is(err, ErrNoOrders), errors.Is(err, ErrNoNotifier),
 		errors.Is(err, ErrTxnOpen), errors.Is(err, ErrNoTxn):
 		code = http.StatusConflict
 	}

@@ -50,6 +50,8 @@ type Snapshot struct {
 	Semantics SemanticsView `json:"semantics"`
 	// Txn is the transactions the user began, and what Kafka says of them (txn.go).
 	Txn TxnView `json:"txn"`
+	// Notify is the notifications panel (notify.go).
+	Notify NotifyView `json:"notify"`
 	// SessionTimeout is the consumers' session timeout, in seconds: how long
 	// the group waits for a member that sends no heartbeat.
 	SessionTimeout float64 `json:"session_timeout"`
@@ -172,13 +174,14 @@ type facts struct {
 	causedRebalances                                    int // after the user acted on a consumer
 	// Partitions another member took from a member the user killed,
 	// stopped or paused.
-	killedMoved, stoppedMoved, pausedMoved               int
-	invalid, duplicates, conflicts, deadSeen, replays    int
-	dbCuts, breakerOpened, breakerClosed, brokerRestarts int
-	rateChanged, producerPaused, idleMember, fenced      int
-	teachingStarted, semanticsRounds, semanticsShown     int
-	lastStored                                           int64
-	txn                                                  txnFacts
+	killedMoved, stoppedMoved, pausedMoved                 int
+	invalid, duplicates, conflicts, deadSeen, replays      int
+	dbCuts, breakerOpened, breakerClosed, brokerRestarts   int
+	rateChanged, producerPaused, idleMember, fenced        int
+	teachingStarted, semanticsRounds, semanticsShown       int
+	notifyStarted, notifyEmails, notifyRounds, notifyShown int
+	lastStored                                             int64
+	txn                                                    txnFacts
 }
 
 // state is what the lab keeps between samples; Lab.mu guards it.
@@ -213,6 +216,7 @@ type state struct {
 	analytics        analyticsState
 	sem              semanticsState
 	txn              txnState
+	notify           notifyState
 }
 
 func newState(cfg config.Config, childBroker bool) state {

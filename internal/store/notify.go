@@ -220,6 +220,20 @@ func (n *Notifications) CountNotices(ctx context.Context, group string, ids []st
 	return c, nil
 }
 
+// Sending lists group's order ids claimed and not yet settled: the batches
+// in hand of the notifiers running, or left in doubt by one that ended.
+func (n *Notifications) Sending(ctx context.Context, group string) ([]string, error) {
+	rows, err := n.s.pool.Query(ctx, `SELECT order_id FROM notifications WHERE group_id = $1 AND state = 'sending' ORDER BY order_id`, group)
+	if err != nil {
+		return nil, fmt.Errorf("notifications being sent: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("notifications being sent: %w", err)
+	}
+	return ids, nil
+}
+
 // Offsets, GroupOffsets, Writable and PublishDeadLetters are the Store's:
 // the notifier's offsets and dead letters live where every group's do.
 

@@ -39,6 +39,9 @@ func TestANotificationClaimedByAnEndedSenderIsInDoubtAndOneRecordedIsNeverClaime
 	if c, err = n.Claim(ctx, "g", "first", b.Offsets, ns); err != nil || len(c.Open) != 3 || len(c.TakenOver) != 0 {
 		t.Fatalf("the same sender's claim again = %+v, %v; want 3 open and none in doubt of itself", c, err)
 	}
+	if sending, err := n.Sending(ctx, "g"); err != nil || len(sending) != 3 {
+		t.Fatalf("Sending = %v, %v; want the 3 claimed", sending, err)
+	}
 	// "first" ended between its claim and its record: "second" takes over.
 	if c, err = n.Claim(ctx, "g", "second", b.Offsets, ns); err != nil || len(c.Open) != 3 || len(c.TakenOver) != 3 {
 		t.Fatalf("a claim taken over = %+v, %v; want 3 open, 3 taken over", c, err)
@@ -53,6 +56,9 @@ func TestANotificationClaimedByAnEndedSenderIsInDoubtAndOneRecordedIsNeverClaime
 	}
 	if c, err = n.Claim(ctx, "g", "third", nil, ns); err != nil || len(c.Open) != 0 {
 		t.Errorf("a claim of settled orders = %+v, %v; want none open", c, err)
+	}
+	if sending, err := n.Sending(ctx, "g"); err != nil || len(sending) != 0 {
+		t.Errorf("Sending = %v, %v after the record; want none", sending, err)
 	}
 	count, err := n.CountNotices(ctx, "g", nil)
 	if err != nil {
