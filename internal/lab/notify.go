@@ -37,8 +37,8 @@ const (
 	notifierID = "notify-1"
 	// notifyShown are the latest emails the panel lists; notifyRepeatsShown
 	// the repeated ones a round lists.
-	notifyShown        = 8
-	notifyRepeatsShown = 12
+	notifyShown        = 6
+	notifyRepeatsShown = 6
 	// notifyReadEvery: past notifyReadAll emails, the inbox is read every
 	// so many samples rather than each (it is read whole to count repeats).
 	notifyReadAll   = 3000
@@ -476,7 +476,7 @@ func (l *Lab) foldNotify(s notifySample) NotifyView {
 			in := *s.inbox
 			v.Counts.Received, v.Counts.Distinct, v.Counts.Duplicates = len(in.Messages), in.Distinct, in.Duplicates
 			latest := latestOf(in)
-			v.Recent = latest[max(0, len(latest)-notifyShown):]
+			v.Recent = append([]NotifyMail{}, latest[max(0, len(latest)-notifyShown):]...) // [] not null for the page
 			slices.Reverse(v.Recent)
 			if in.Distinct > 0 {
 				l.st.facts.notifyEmails++

@@ -93,6 +93,7 @@ function draw(s) {
   drawMembers(s);
   drawAnalytics(s);
   drawSemantics(s);
+  if (typeof drawNotify === "function") drawNotify(s); // notify.js
   drawTimeline(s);
   drawInvariants(s);
   drawDead(s);
