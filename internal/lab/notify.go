@@ -43,6 +43,10 @@ const (
 	// so many samples rather than each (it is read whole to count repeats).
 	notifyReadAll   = 3000
 	notifyReadEvery = 5
+	// notifierWriters is the notifier's CONSUMER_WRITERS: one batch at a
+	// time, so that a kill held at the crash point leaves that batch in
+	// doubt, and no other half sent.
+	notifierWriters = 1
 )
 
 // NotifyView is the panel as the page shows it.
@@ -124,16 +128,17 @@ type NotifyRound struct {
 
 // notifyState is what the lab keeps of the panel; Lab.mu guards it.
 type notifyState struct {
-	status  string
-	proc    *harness.Process
-	ms      *harness.MailServer // the Mailpit the lab started, nil when the user's
-	msDir   string
-	smtpURL string
-	apiURL  string
-	samples int
-	round   *NotifyRound
-	view    NotifyView
-	err     string
+	status   string
+	starting bool // the mail server is being started
+	proc     *harness.Process
+	ms       *harness.MailServer // the Mailpit the lab started, nil when the user's
+	msDir    string
+	smtpURL  string
+	apiURL   string
+	samples  int
+	round    *NotifyRound
+	view     NotifyView
+	err      string
 }
 
 // notifySample is one reading of the notifier, taken outside the lock.
@@ -148,11 +153,12 @@ type notifySample struct {
 }
 
 // notifierEdit is the notifier's configuration in the lab: the database
-// through the cut proxy, and one writer, so that what a kill leaves in
-// doubt is the batch held at the crash point, no other half sent.
+// through the cut proxy, the mail server's API (for its
+// foodpipe_notify_receiver_duplicates), and notifierWriters. Call with
+// l.mu held.
 func (l *Lab) notifierEdit(c *config.Config) {
 	c.DatabaseURL, c.SessionTimeout, c.LogLevel = l.childDB, l.st.session, slog.LevelWarn
-	c.MailAPIURL, c.Writers = l.st.notify.apiURL, 1
+	c.MailAPIURL, c.Writers = l.st.notify.apiURL, notifierWriters
 }
 
 // StartNotifier starts the notifier, and first the mail server when the
@@ -162,22 +168,21 @@ func (l *Lab) StartNotifier() error {
 	defer l.mu.Unlock()
 	n := &l.st.notify
 	switch {
-	case n.status == "holding" || n.status == "settling":
-		return fmt.Errorf("start the notifier: a round is %s: %w", n.status, ErrBusy)
+	case n.starting || n.status == "holding" || n.status == "settling":
+		return fmt.Errorf("start the notifier: %w", ErrBusy)
 	case n.proc != nil && !n.proc.Ended():
 		return fmt.Errorf("start the notifier: %w", ErrAlreadyRunning)
 	}
 	if n.smtpURL == "" {
-		dir, err := os.MkdirTemp("", "foodpipe-lab-mail-")
+		// Mailpit takes a second or so to answer: the lab goes on sampling
+		// meanwhile, and a second press is refused as busy.
+		n.starting = true
+		l.mu.Unlock()
+		ms, dir, err := startMailServer(l.ctx)
+		l.mu.Lock()
+		n.starting = false
 		if err != nil {
-			return fmt.Errorf("start the mail server: %w", err)
-		}
-		// Held under the lock for the second or so Mailpit takes: the
-		// page's other actions wait, none is lost.
-		ms, err := harness.StartMailServer(l.ctx, dir)
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return fmt.Errorf("start the mail server: %w", err)
+			return err
 		}
 		n.ms, n.msDir, n.smtpURL, n.apiURL = ms, dir, ms.SMTPURL, ms.APIURL
 		l.st.event(time.Now(), "process", fmt.Sprintf("mail server started: Mailpit, SMTP %s, API %s", ms.SMTPURL, ms.APIURL))
@@ -193,6 +198,21 @@ func (l *Lab) StartNotifier() error {
 	l.st.facts.notifyStarted++
 	l.st.event(time.Now(), "process", fmt.Sprintf("%s started (pid %d), group %s: claim, send over SMTP to %s, record", notifierID, p.Pid(), l.cfg.NotifyGroup, n.smtpURL))
 	return nil
+}
+
+// startMailServer starts a Mailpit keeping its messages in a directory of
+// its own, removed when it is stopped (closeNotify).
+func startMailServer(ctx context.Context) (*harness.MailServer, string, error) {
+	dir, err := os.MkdirTemp("", "foodpipe-lab-mail-")
+	if err != nil {
+		return nil, "", fmt.Errorf("start the mail server: %w", err)
+	}
+	ms, err := harness.StartMailServer(ctx, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, "", fmt.Errorf("start the mail server: %w", err)
+	}
+	return ms, dir, nil
 }
 
 // notifierExited tells in the timeline the end of the notifier outside a
@@ -449,7 +469,7 @@ func (l *Lab) sampleNotify(ctx context.Context) notifySample {
 func (l *Lab) foldNotify(s notifySample) NotifyView {
 	n := &l.st.notify
 	v := &n.view
-	v.Group, v.CrashPoint, v.BatchSize, v.Writers = l.cfg.NotifyGroup, notify.CrashPoint, l.cfg.NotifyBatchSize, 1
+	v.Group, v.CrashPoint, v.BatchSize, v.Writers = l.cfg.NotifyGroup, notify.CrashPoint, l.cfg.NotifyBatchSize, notifierWriters
 	v.Status = n.status
 	if v.Status == "" {
 		v.Status = "off"
