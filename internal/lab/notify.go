@@ -138,7 +138,6 @@ type notifyState struct {
 	samples  int
 	round    *NotifyRound
 	view     NotifyView
-	err      string
 }
 
 // notifySample is one reading of the notifier, taken outside the lock.
