@@ -148,10 +148,10 @@ type Summary struct {
 	// Analytics is the second group's result, with Options.Analytics.
 	Analytics *AnalyticsSummary `json:"analytics,omitempty"`
 	// Notify is the notifier group's result, with Options.Notify.
-	Notify *NotifySummary `json:"notify,omitempty"`
-	Database  string            `json:"database"`
-	Broker    string            `json:"broker"`
-	Seconds   float64           `json:"seconds"`
+	Notify   *NotifySummary `json:"notify,omitempty"`
+	Database string         `json:"database"`
+	Broker   string         `json:"broker"`
+	Seconds  float64        `json:"seconds"`
 }
 
 // NotifySummary is what the notifier group did with the same orders, and

@@ -69,7 +69,7 @@ func AwaitHeld(ctx context.Context, procs []*Process, limit time.Duration) error
 		var waiting []string
 		for _, p := range procs {
 			if p.Ended() {
-				return fmt.Errorf("%s ended (%v) before it reached its crash point:\n%s", p.Name, p.Err(), p.LogTail(2000))
+				return fmt.Errorf("%s ended (%w) before it reached its crash point:\n%s", p.Name, p.Err(), p.LogTail(2000))
 			}
 			if !p.Stopped() {
 				waiting = append(waiting, p.Name)

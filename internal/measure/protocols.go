@@ -191,7 +191,7 @@ func (b *bench) protocolRun(ctx context.Context, o ProtocolOptions, protocol, sc
 	defer watch.Close()
 
 	began := time.Now()
-	p := producer.New(cl, order.NewGenerator(uint64(b.drains), nil), producer.Config{Topic: topic, Count: o.Orders, Rate: o.Rate}, b.log)
+	p := producer.New(cl, order.NewGenerator(uint64(max(b.drains, 0)), nil), producer.Config{Topic: topic, Count: o.Orders, Rate: o.Rate}, b.log)
 	produced := make(chan error, 1)
 	go func() { produced <- p.Run(ctx) }()
 
@@ -200,10 +200,10 @@ func (b *bench) protocolRun(ctx context.Context, o ProtocolOptions, protocol, sc
 	switch scenario {
 	case ScenarioStorm:
 		for range o.Kills {
-			if err := sleep(ctx, time.Duration(300+rand.IntN(1700))*time.Millisecond); err != nil {
+			if err := sleep(ctx, time.Duration(300+rand.IntN(1700))*time.Millisecond); err != nil { //nolint:gosec // when to kill, not a secret
 				return r, err
 			}
-			i := rand.IntN(len(g.Kids))
+			i := rand.IntN(len(g.Kids))           //nolint:gosec // whom to kill, not a secret
 			_ = g.Kids[i].Signal(syscall.SIGKILL) // an ended member is started again all the same
 			select {
 			case <-g.Kids[i].Done():
