@@ -1,8 +1,13 @@
-# foodpipe images. One static binary; the targets differ only in what they run:
-#   docker build --target producer -t foodpipe-producer .   # foodpipe produce
-#   docker build --target consumer -t foodpipe-consumer .   # foodpipe consume
-#   docker build -t foodpipe .                               # any subcommand: topic, migrate, dlq, ...
-# The final images are distroless (no shell, no package manager) and run as the
+# The foodpipe image: one static binary, every subcommand. Each service says
+# what it runs (compose's command:, Kubernetes' args:):
+#   docker build -t foodpipe .
+#   docker run foodpipe produce | consume | analytics | topic create | migrate up | version
+# VERSION and REVISION are stamped into the binary (`foodpipe version`, the
+# foodpipe_build_info metric) and the image's OCI labels; the build context
+# has no .git, so the Go toolchain cannot find them itself. `make docker-build`
+# passes git's:
+#   docker build --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse HEAD) -t foodpipe .
+# The image is distroless (no shell, no package manager) and runs as the
 # unprivileged user nonroot, uid and gid 65532.
 #
 # BuildKit is required (DOCKER_BUILDKIT=1 on Docker 20.10, the default with
@@ -25,32 +30,29 @@ COPY go.mod go.sum ./
 COPY third_party/kfake/go.mod third_party/kfake/go.sum third_party/kfake/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+ARG VERSION=devel
+ARG REVISION=unknown
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/foodpipe ./cmd/foodpipe
+    CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+      -ldflags "-s -w -X foodpipe/internal/telemetry.version=${VERSION} -X foodpipe/internal/telemetry.revision=${REVISION}" \
+      -o /out/foodpipe ./cmd/foodpipe
 
-FROM ${RUNTIME_IMAGE} AS runtime
+FROM ${RUNTIME_IMAGE} AS foodpipe
+ARG VERSION=devel
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="foodpipe" \
+      org.opencontainers.image.description="A Kafka food-order pipeline: producer, consumers, analytics, topic and schema jobs in one binary" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 COPY --from=build /out/foodpipe /foodpipe
 # Numeric, not nonroot:nonroot: Kubernetes' runAsNonRoot can only verify a
 # numeric user; with a name it refuses to start the pod.
 USER 65532:65532
+# The long-running commands (produce, consume, analytics) serve /metrics,
+# /healthz and /readyz here; one-shot commands serve nothing. No HEALTHCHECK:
+# a one-shot command has no health to ask, so each long-running service sets
+# its own (`/foodpipe health`, in exec form: the image has no shell or curl).
+ENV METRICS_ADDR=:9100
+EXPOSE 9100
 ENTRYPOINT ["/foodpipe"]
-
-# The long-running targets serve /metrics, /healthz and /readyz on :9100, and
-# Docker asks /healthz through the binary itself: the image has no shell or
-# curl, so the check is in exec form.
-FROM runtime AS producer
-ENV METRICS_ADDR=:9100
-EXPOSE 9100
-HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["/foodpipe", "health"]
-CMD ["produce"]
-
-FROM runtime AS consumer
-ENV METRICS_ADDR=:9100
-EXPOSE 9100
-HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["/foodpipe", "health"]
-CMD ["consume"]
-
-# The last stage is the default target. It runs one-shot commands (topic,
-# migrate, dlq, ...), so it has no health check.
-FROM runtime AS foodpipe
 CMD ["help"]

@@ -4,8 +4,14 @@ COVER_MIN ?= 80
 
 .PHONY: build test test-short cover demo lint fmt docker-build compose-up compose-small-up compose-down
 
+# The version and commit stamped into the binary (`foodpipe version`, the
+# foodpipe_build_info metric) and the image's OCI labels.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  = -X foodpipe/internal/telemetry.version=$(VERSION) -X foodpipe/internal/telemetry.revision=$(REVISION)
+
 build: ## build ./foodpipe
-	$(GO) build -o foodpipe ./cmd/foodpipe
+	$(GO) build -ldflags "$(LDFLAGS)" -o foodpipe ./cmd/foodpipe
 
 # Unit and integration tests against the embedded broker and the local
 # PostgreSQL (FOODPIPE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres),
@@ -50,15 +56,13 @@ IMAGE_TAG ?= local
 # for the Docker 20.10 client and is the default of later ones (with buildx).
 # DOCKER_BUILD_ARGS passes more flags to every build, e.g. other base images:
 #   make docker-build DOCKER_BUILD_ARGS="--build-arg BUILDER_IMAGE=... --build-arg RUNTIME_IMAGE=..."
-# e2e/image_test.go builds the images through this target.
+# e2e/image_test.go builds the image through this target.
 DOCKER            ?= docker
 DOCKER_BUILD_ARGS ?=
 DOCKER_BUILD      = DOCKER_BUILDKIT=1 $(DOCKER) build $(DOCKER_BUILD_ARGS)
 
-docker-build: ## the producer, consumer and general images
-	$(DOCKER_BUILD) --target producer -t foodpipe-producer:$(IMAGE_TAG) .
-	$(DOCKER_BUILD) --target consumer -t foodpipe-consumer:$(IMAGE_TAG) .
-	$(DOCKER_BUILD) --target foodpipe -t foodpipe:$(IMAGE_TAG) .
+docker-build: ## the foodpipe image, stamped with VERSION and REVISION
+	$(DOCKER_BUILD) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t foodpipe:$(IMAGE_TAG) .
 
 compose-up: ## the KRaft stack: Kafka, PostgreSQL, producer, 2 consumers
 	docker compose up -d --build

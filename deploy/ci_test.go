@@ -128,3 +128,49 @@ func TestCILintBuildsGolangciLintWithOurGo(t *testing.T) {
 		t.Error("make lint does not build golangci-lint with go run at GOLANGCI_LINT_VERSION")
 	}
 }
+
+// The release workflow publishes the one image on a version tag, to the
+// registry the Kubernetes base names, stamped with the tag and the commit.
+func TestReleaseWorkflowPublishesTheImageOnTags(t *testing.T) {
+	wf := readYAML(t, ".github/workflows/release.yml")
+	// YAML 1.1 reads the key on as true, as the YAML library here does.
+	on, _ := wf["on"].(map[string]any)
+	if on == nil {
+		on, _ = wf["true"].(map[string]any)
+	}
+	push, _ := on["push"].(map[string]any)
+	if tags, _ := push["tags"].([]any); len(tags) != 1 || tags[0] != "v*" || len(on) != 1 {
+		t.Errorf("release runs on %v, want on pushed tags v* only", on)
+	}
+	if perms, _ := wf["permissions"].(map[string]any); perms["packages"] != "write" {
+		t.Errorf("permissions %v, want packages: write to push to ghcr.io", wf["permissions"])
+	}
+	jobs, _ := wf["jobs"].(map[string]any)
+	var pushed, meta map[string]any
+	for _, j := range jobs {
+		steps, _ := j.(map[string]any)["steps"].([]any)
+		for _, s := range steps {
+			step, _ := s.(map[string]any)
+			uses, _ := step["uses"].(string)
+			with, _ := step["with"].(map[string]any)
+			switch {
+			case strings.HasPrefix(uses, "docker/build-push-action@"):
+				pushed = with
+			case strings.HasPrefix(uses, "docker/metadata-action@"):
+				meta = with
+			}
+		}
+	}
+	if pushed == nil || pushed["push"] != true || pushed["target"] != nil {
+		t.Fatalf("no build-push step that pushes the Dockerfile's image: %v", pushed)
+	}
+	args, _ := pushed["build-args"].(string)
+	for _, want := range []string{"VERSION=${{ github.ref_name }}", "REVISION=${{ github.sha }}"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("build-args %q lack %s", args, want)
+		}
+	}
+	if meta == nil || meta["images"] != "ghcr.io/${{ github.repository_owner }}/foodpipe" {
+		t.Errorf("the image is not named ghcr.io/OWNER/foodpipe, as deploy/k8s/base names it: %v", meta)
+	}
+}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,8 +149,8 @@ func checkPipeline(t *testing.T, p *types.Project) {
 
 	producer := service(t, p, "producer")
 	wantDependsOn(t, producer, "topic-init", types.ServiceConditionCompletedSuccessfully)
-	if producer.Build == nil || producer.Build.Target != "producer" {
-		t.Errorf("producer is not built from the Dockerfile's producer target: %+v", producer.Build)
+	if got := strings.Join(producer.Command, " "); got != "produce" {
+		t.Errorf("producer runs %q, want produce", got)
 	}
 	if e := env(producer); e["PRODUCER_RATE"] != "10" || e["METRICS_ADDR"] != ":9100" {
 		t.Errorf("producer rate %q, metrics %q", e["PRODUCER_RATE"], e["METRICS_ADDR"])
@@ -160,8 +161,8 @@ func checkPipeline(t *testing.T, p *types.Project) {
 	wantDependsOn(t, consumer, "topic-init", types.ServiceConditionCompletedSuccessfully)
 	wantDependsOn(t, consumer, "migrate", types.ServiceConditionCompletedSuccessfully)
 	wantDependsOn(t, consumer, "postgres", types.ServiceConditionHealthy)
-	if consumer.Build == nil || consumer.Build.Target != "consumer" {
-		t.Errorf("consumer is not built from the Dockerfile's consumer target: %+v", consumer.Build)
+	if got := strings.Join(consumer.Command, " "); got != "consume" {
+		t.Errorf("consumer runs %q, want consume", got)
 	}
 	if consumer.Deploy == nil || consumer.Deploy.Replicas == nil || *consumer.Deploy.Replicas != 2 {
 		t.Errorf("consumer replicas: %d, want 2", consumer.GetScale())
@@ -170,7 +171,31 @@ func checkPipeline(t *testing.T, p *types.Project) {
 		t.Errorf("consumer metrics %q", e["METRICS_ADDR"])
 	}
 	wantHealthcheck(t, consumer)
-	for _, s := range []types.ServiceConfig{producer, consumer} {
+
+	analytics := service(t, p, "analytics")
+	if got := strings.Join(analytics.Command, " "); got != "analytics" {
+		t.Errorf("analytics runs %q, want analytics", got)
+	}
+	wantDependsOn(t, analytics, "migrate", types.ServiceConditionCompletedSuccessfully)
+	wantHealthcheck(t, analytics)
+
+	// One image: every foodpipe service runs it, built from the Dockerfile
+	// with no target (its last stage), and says by its command what it runs.
+	for _, s := range p.Services {
+		if !isFoodpipe(s) {
+			continue
+		}
+		if s.Image != "foodpipe:local" || s.Build == nil || s.Build.Target != "" || len(s.Command) == 0 {
+			t.Errorf("%s: image %q, build %+v, command %v; want foodpipe:local from the Dockerfile, with a command", s.Name, s.Image, s.Build, s.Command)
+		}
+	}
+	// Docker keeps a container's output without bound unless told.
+	for _, s := range p.Services {
+		if s.Logging == nil || (s.Logging.Driver == "json-file" && (s.Logging.Options["max-size"] == "" || s.Logging.Options["max-file"] == "")) {
+			t.Errorf("%s: logs without rotation: %+v", s.Name, s.Logging)
+		}
+	}
+	for _, s := range []types.ServiceConfig{producer, consumer, analytics} {
 		if hc := strings.Join(s.HealthCheck.Test, " "); !strings.Contains(hc, "/foodpipe health") {
 			t.Errorf("%s health check %q does not use foodpipe health (the image has no shell or curl)", s.Name, hc)
 		}
@@ -268,9 +293,9 @@ func TestComposeSmallBoxOverride(t *testing.T) {
 	}
 }
 
-// The Dockerfile builds the targets compose and the docs name, statically, into
-// a distroless image run by nonroot (uid 65532). e2e/image_test.go builds and
-// runs them.
+// The Dockerfile builds one image, statically, stamped with its version and
+// revision, distroless and run by nonroot (uid 65532). e2e/image_test.go
+// builds and runs it.
 func TestDockerfileTargets(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	if err != nil {
@@ -295,18 +320,32 @@ func TestDockerfileTargets(t *testing.T) {
 	for _, want := range []struct{ stage, text string }{
 		{"build", "CGO_ENABLED=0"},
 		{"build", "-trimpath"},
-		{"build", `-ldflags "-s -w"`},
+		{"build", `-ldflags "-s -w`},
+		// The context has no .git: the version and revision come as
+		// arguments and are stamped into the binary.
+		{"build", "-X foodpipe/internal/telemetry.version=${VERSION}"},
+		{"build", "-X foodpipe/internal/telemetry.revision=${REVISION}"},
 		{"", "ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot"},
-		{"runtime", "FROM ${RUNTIME_IMAGE} AS runtime"},
+		{"foodpipe", "FROM ${RUNTIME_IMAGE} AS foodpipe"},
+		{"foodpipe", `org.opencontainers.image.version="${VERSION}"`},
+		{"foodpipe", `org.opencontainers.image.revision="${REVISION}"`},
 		// Numeric: Kubernetes' runAsNonRoot cannot verify a user name.
-		{"runtime", "USER 65532:65532"},
-		{"runtime", `ENTRYPOINT ["/foodpipe"]`},
-		{"producer", `CMD ["produce"]`},
-		{"consumer", `CMD ["consume"]`},
-		{"foodpipe", "FROM runtime AS foodpipe"},
+		{"foodpipe", "USER 65532:65532"},
+		{"foodpipe", `ENTRYPOINT ["/foodpipe"]`},
+		{"foodpipe", `CMD ["help"]`},
 	} {
 		if !has(want.stage, want.text) {
 			t.Errorf("Dockerfile stage %q lacks %q", want.stage, want.text)
+		}
+	}
+	// One image: the last stage is the only one built from the runtime, and
+	// no stage sets a health check a one-shot command would be asked.
+	if names := slices.Collect(maps.Keys(stages)); len(names) != 3 {
+		t.Errorf("Dockerfile stages %v, want the arguments, build and foodpipe", names)
+	}
+	for stage := range stages {
+		if has(stage, "HEALTHCHECK") {
+			t.Errorf("Dockerfile stage %q sets a HEALTHCHECK: the image runs one-shot commands too", stage)
 		}
 	}
 	ignore, err := os.ReadFile(filepath.Join(root, ".dockerignore"))

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // strimziReleases is testdata/strimzi-kafka-versions.yaml: the Kafka versions
@@ -183,5 +186,36 @@ func TestOnlyOneOverlayOwnsTheNamespace(t *testing.T) {
 	}
 	if !slices.Equal(owners, []string{"namespace"}) {
 		t.Errorf("the Namespace is in the output of %v; want namespace/ alone", owners)
+	}
+}
+
+// Every workload runs the one foodpipe image, which kustomize names with a
+// registry: a bare name would be pulled from Docker Hub, where foodpipe is
+// not published. The args say what each runs.
+func TestEveryWorkloadRunsTheOneImageFromARegistry(t *testing.T) {
+	m := build(t, filepath.Join("k8s", "base"))
+	args := map[string]string{}
+	specs := map[string]corev1.PodSpec{}
+	for n, d := range m.deployments {
+		specs[n] = d.Spec.Template.Spec
+	}
+	for n, j := range m.jobs {
+		specs[n] = j.Spec.Template.Spec
+	}
+	for n, spec := range specs {
+		c := container(t, spec)
+		args[n] = strings.Join(c.Args, " ")
+		repo, _, _ := strings.Cut(c.Image, ":")
+		host, path, ok := strings.Cut(repo, "/")
+		if !ok || !strings.Contains(host, ".") || path != "OWNER/foodpipe" {
+			t.Errorf("%s runs image %q, want the published one, REGISTRY/OWNER/foodpipe", n, c.Image)
+		}
+	}
+	want := map[string]string{
+		"foodpipe-producer": "produce", "foodpipe-consumer": "consume", "foodpipe-analytics": "analytics",
+		"foodpipe-migrate": "migrate up", "foodpipe-topic-create": "topic create",
+	}
+	if !maps.Equal(args, want) {
+		t.Errorf("workloads run %v, want %v", args, want)
 	}
 }

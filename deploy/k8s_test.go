@@ -376,8 +376,8 @@ func TestConsumerDeployment(t *testing.T) {
 		t.Fatal("no foodpipe-consumer Deployment")
 	}
 	c := container(t, d.Spec.Template.Spec)
-	if c.Image != "foodpipe-consumer" {
-		t.Errorf("image %q", c.Image)
+	if c.Image != "foodpipe" || strings.Join(c.Args, " ") != "consume" {
+		t.Errorf("image %q args %v, want foodpipe consume", c.Image, c.Args)
 	}
 	port := func(p corev1.HTTPGetAction) int32 {
 		if p.Port.IntVal != 0 {

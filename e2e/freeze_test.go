@@ -32,7 +32,7 @@ func processState(t *testing.T, p *proc) string {
 	return ""
 }
 
-// metricValue reads one unlabelled metric from a process's /metrics; -1
+// metricValue reads a metric from a process's /metrics, summed over its series; -1
 // when the process does not answer or has no such metric.
 func metricValue(addr, name string) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -43,16 +43,26 @@ func metricValue(addr, name string) float64 {
 		return -1
 	}
 	defer resp.Body.Close()
+	// The sum over the name's series: a group member's carry the label
+	// group, and a labelled metric has one series per label value.
+	sum, found := 0.0, false
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return f
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
+			if f, err := strconv.ParseFloat(rest[i+1:], 64); err == nil {
+				sum, found = sum+f, true
 			}
 		}
 	}
-	return -1
+	if !found {
+		return -1
+	}
+	return sum
 }
 
 // A member frozen (SIGSTOP: a paused VM, a swap storm) at each stage of a

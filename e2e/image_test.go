@@ -18,27 +18,32 @@ import (
 	"foodpipe/internal/store/dbtest"
 )
 
-// imageTag is the tag the test builds the three images under, in its own
-// daemon.
+// imageTag is the tag the test builds the image under, in its own daemon.
 const imageTag = "e2e"
+
+// imageVersion is the version the test stamps into the image, as a release
+// build stamps its tag.
+const imageVersion = "v0.0.0-e2e"
 
 // stopGrace is how long `docker stop` gives a container between SIGTERM and
 // SIGKILL; Docker's default, and what the consumer promises to finish in.
 const stopGrace = 10 * time.Second
 
-// The Dockerfile built for real, every target, by `make docker-build`, and the
-// images run against the pipeline: the broker and PostgreSQL on the host, the
+// The Dockerfile built for real by `make docker-build`, and the image run
+// against the pipeline: the broker and PostgreSQL on the host, the
 // topic and the schema made from the image, a producer and two consumers as
 // read-only containers of uid 65532 on the host network. Every order arrives
 // once, a consumer stopped by `docker stop` in the middle of the flow exits 0
-// within its grace period and, restarted, doubles nothing, and the images'
-// health checks report healthy.
+// within its grace period and, restarted, doubles nothing, and `foodpipe
+// health` inside each container reports it healthy. The image says which
+// foodpipe it is: `foodpipe version` and its OCI labels give the version and
+// commit make stamped.
 func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	daemon, cli := requireDocker(t)
 	d := startDockerd(t, daemon, cli)
 	builder, runtimeImage := baseImages(t, d)
-	buildImages(t, d, builder, runtimeImage)
-	checkImageConfigs(t, d)
+	revision := buildImages(t, d, builder, runtimeImage)
+	checkImageConfig(t, d, revision)
 
 	p := &pipeline{addr: freeAddr(t), dataDir: t.TempDir(), db: dbtest.New(t)}
 	p.broker = startBroker(t, p.addr, p.dataDir)
@@ -72,13 +77,13 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 		return append(slices.Clone(env), "DB_MIGRATE=false", "METRICS_ADDR="+metricsAt[i])
 	}
 	consumers := []*container{
-		d.run(t, "c1", "foodpipe-consumer:"+imageTag, consumerEnv(0), "consume", "--id", "c1"),
-		d.run(t, "c2", "foodpipe-consumer:"+imageTag, consumerEnv(1), "consume", "--id", "c2"),
+		d.run(t, "c1", general, consumerEnv(0), "consume", "--id", "c1"),
+		d.run(t, "c2", general, consumerEnv(1), "consume", "--id", "c2"),
 	}
 	sharing := func() bool { m := groupMembers(t, p.addr); return len(m) == 2 && m["c1"] > 0 && m["c2"] > 0 }
 	eventually(t, 30*time.Second, "the two consumer containers sharing the partitions", sharing)
 	const orders = 3000 // 10 s at 300 orders/s
-	producer := d.run(t, "producer", "foodpipe-producer:"+imageTag, append(slices.Clone(env), "METRICS_ADDR="+freeAddr(t)),
+	producer := d.run(t, "producer", general, append(slices.Clone(env), "METRICS_ADDR="+freeAddr(t)),
 		"produce", "--count", strconv.Itoa(orders), "--rate", "300")
 	for _, c := range []*container{consumers[0], consumers[1], producer} {
 		c.checkConfinement(t)
@@ -105,8 +110,12 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	}
 	p.checkEveryOrderOnce(t, orders)
 
+	// The image has no HEALTHCHECK (it runs one-shot commands too): what
+	// compose and Kubernetes ask is `foodpipe health` in the container.
 	for _, c := range consumers {
-		c.waitHealthy(t, time.Minute)
+		if out, err := c.d.docker(context.Background(), "exec", c.name, "/foodpipe", "health"); err != nil || !strings.Contains(out, "200") {
+			t.Errorf("foodpipe health in %s: %q %v", c.name, out, err)
+		}
 	}
 	// The table's unique order ids would hide a consumer that stopped without
 	// committing: its successor would read the orders again and skip them as
@@ -129,13 +138,21 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	}
 }
 
-// buildImages builds the three targets through the Makefile, with the given
-// base images, and logs the time it took.
-func buildImages(t *testing.T, d *dockerd, builder, runtimeImage string) {
+// buildImages builds the image through the Makefile, with the given base
+// images, stamped with imageVersion and the checkout's commit, which it
+// returns; it logs the time it took.
+func buildImages(t *testing.T, d *dockerd, builder, runtimeImage string) (revision string) {
 	t.Helper()
+	out, err := exec.Command("git", "-C", "..", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	revision = strings.TrimSpace(string(out))
 	args := []string{"-C", "..", "docker-build",
 		"DOCKER=" + d.cli,
 		"IMAGE_TAG=" + imageTag,
+		"VERSION=" + imageVersion,
+		"REVISION=" + revision,
 		// The build's RUN steps reach the Go module proxy through the host's
 		// network: the daemon has no bridge.
 		"DOCKER_BUILD_ARGS=--network host --build-arg BUILDER_IMAGE=" + builder + " --build-arg RUNTIME_IMAGE=" + runtimeImage,
@@ -145,11 +162,12 @@ func buildImages(t *testing.T, d *dockerd, builder, runtimeImage string) {
 	cmd := exec.CommandContext(ctx, "make", args...)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host, "BUILDKIT_PROGRESS=plain")
 	begin := time.Now()
-	out, err := cmd.CombinedOutput()
+	built, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 16384))
+		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, tail(string(built), 16384))
 	}
 	t.Logf("make docker-build took %v", time.Since(begin).Round(time.Second))
+	return revision
 }
 
 // imageConfig is the part of `docker image inspect` the test checks.
@@ -157,54 +175,56 @@ type imageConfig struct {
 	User        string
 	Entrypoint  []string
 	Cmd         []string
+	Labels      map[string]string
 	Healthcheck *struct{ Test []string }
 }
 
-// maxImageSize bounds each image: the binary and the runtime base are about
+// maxImageSize bounds the image: the binary and the runtime base are about
 // 30 MB, while the build stage (Go toolchain, sources, modules) is over a
 // gigabyte, so an image above it carries what it should not.
 const maxImageSize = 64 << 20
 
-// checkImageConfigs checks what each target runs, as whom, and how Docker
-// checks its health, and logs the images' sizes.
-func checkImageConfigs(t *testing.T, d *dockerd) {
+// checkImageConfig checks what the image runs, as whom, that it sets no
+// health check (one-shot commands run from it too), that its labels and
+// `foodpipe version` inside it name imageVersion and revision, and logs its
+// size.
+func checkImageConfig(t *testing.T, d *dockerd, revision string) {
 	t.Helper()
-	health := []string{"CMD", "/foodpipe", "health"}
-	for _, want := range []struct {
-		image  string
-		cmd    []string
-		health []string
-	}{
-		{"foodpipe-producer", []string{"produce"}, health},
-		{"foodpipe-consumer", []string{"consume"}, health},
-		{"foodpipe", []string{"help"}, nil}, // one-shot commands: nothing to ask
+	ref := "foodpipe:" + imageTag
+	var c imageConfig
+	if err := json.Unmarshal([]byte(d.must(t, "image", "inspect", "--format", "{{json .Config}}", ref)), &c); err != nil {
+		t.Fatalf("%s config: %v", ref, err)
+	}
+	if c.User != "65532:65532" {
+		t.Errorf("%s runs as %q, want 65532:65532 (numeric, for runAsNonRoot)", ref, c.User)
+	}
+	if !slices.Equal(c.Entrypoint, []string{"/foodpipe"}) || !slices.Equal(c.Cmd, []string{"help"}) {
+		t.Errorf("%s runs %v %v, want [/foodpipe] [help]", ref, c.Entrypoint, c.Cmd)
+	}
+	if c.Healthcheck != nil {
+		t.Errorf("%s has a health check %v; each long-running service sets its own", ref, c.Healthcheck.Test)
+	}
+	for label, want := range map[string]string{
+		"org.opencontainers.image.title":    "foodpipe",
+		"org.opencontainers.image.version":  imageVersion,
+		"org.opencontainers.image.revision": revision,
 	} {
-		ref := want.image + ":" + imageTag
-		var c imageConfig
-		if err := json.Unmarshal([]byte(d.must(t, "image", "inspect", "--format", "{{json .Config}}", ref)), &c); err != nil {
-			t.Fatalf("%s config: %v", ref, err)
+		if got := c.Labels[label]; got != want {
+			t.Errorf("%s label %s = %q, want %q", ref, label, got, want)
 		}
-		if c.User != "65532:65532" {
-			t.Errorf("%s runs as %q, want 65532:65532 (numeric, for runAsNonRoot)", ref, c.User)
-		}
-		if !slices.Equal(c.Entrypoint, []string{"/foodpipe"}) || !slices.Equal(c.Cmd, want.cmd) {
-			t.Errorf("%s runs %v %v, want [/foodpipe] %v", ref, c.Entrypoint, c.Cmd, want.cmd)
-		}
-		var gotHealth []string
-		if c.Healthcheck != nil {
-			gotHealth = c.Healthcheck.Test
-		}
-		if !slices.Equal(gotHealth, want.health) {
-			t.Errorf("%s health check %v, want %v", ref, gotHealth, want.health)
-		}
-		size, err := strconv.ParseInt(d.must(t, "image", "inspect", "--format", "{{.Size}}", ref), 10, 64)
-		if err != nil {
-			t.Fatalf("%s size: %v", ref, err)
-		}
-		t.Logf("%s: %.1f MB", ref, float64(size)/1e6)
-		if size > maxImageSize {
-			t.Errorf("%s is %d bytes, over %d", ref, size, maxImageSize)
-		}
+	}
+	version := d.must(t, "run", "--rm", "--network", "host", "--read-only", ref, "version")
+	if want := fmt.Sprintf("foodpipe %s (revision %s,", imageVersion, revision); !strings.HasPrefix(version, want) {
+		t.Errorf("foodpipe version in the image printed %q, want it to begin %q", version, want)
+	}
+	t.Logf("foodpipe version in the image: %s", version)
+	size, err := strconv.ParseInt(d.must(t, "image", "inspect", "--format", "{{.Size}}", ref), 10, 64)
+	if err != nil {
+		t.Fatalf("%s size: %v", ref, err)
+	}
+	t.Logf("%s: %.1f MB", ref, float64(size)/1e6)
+	if size > maxImageSize {
+		t.Errorf("%s is %d bytes, over %d", ref, size, maxImageSize)
 	}
 }
 

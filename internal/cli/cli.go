@@ -86,6 +86,7 @@ func commands() []command {
 		{"bench", "[--orders 500000] [--rates 10,1000,10000] [--json]", "measure drain speed against raw COPY, latency, memory and scaling", runBench},
 		{"status", "[--watch] [--json]", "show partitions, offsets, lag, group members and rows per partition", runStatus},
 		{"config", "", "print the configuration in effect, secrets masked", runConfig},
+		{"version", "[--json]", "print the version and revision of this binary", runVersion},
 		{"health", "[--path /healthz]", "ask a running produce or consume for its health on METRICS_ADDR (container health checks)", runHealth},
 	}
 }

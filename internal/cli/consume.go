@@ -71,7 +71,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	}
 	// The health server is up from the start, so that an orchestrator sees
 	// a member that waits for its database alive, and not ready, with why.
-	m := wire.NewMetrics()
+	m := wire.NewMetrics(cfg.Group)
 	var ready telemetry.Readiness
 	ready.NotYet(errors.New("starting: connecting to PostgreSQL"))
 	stop, err := wire.ServeMetrics(cfg, m, ready.Check, env.Log)

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"foodpipe/internal/telemetry"
 )
 
 func TestHealthAsksTheMetricsServer(t *testing.T) {
@@ -40,5 +44,29 @@ func TestHealthAsksTheMetricsServer(t *testing.T) {
 	}
 	if err := unset.do(ctx, "health", "--metrics-addr", ":1", "--path", "healthz"); !errors.Is(err, ErrUsage) {
 		t.Fatalf("a path without a slash: %v", err)
+	}
+}
+
+// foodpipe version tells the build the binary carries, as text and as JSON,
+// whatever the configuration says (a broken one included).
+func TestVersionPrintsTheBuild(t *testing.T) {
+	want := telemetry.Build()
+	r := newRun(t, "KAFKA_PARTITIONS", "not a number")
+	if err := r.do(context.Background(), "version"); err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	if line := fmt.Sprintf("foodpipe %s (revision %s", want.Version, want.Revision); !strings.HasPrefix(r.stdout.String(), line) {
+		t.Errorf("version printed %q, want it to begin %q", r.stdout.String(), line)
+	}
+	j := newRun(t)
+	if err := j.do(context.Background(), "version", "--json"); err != nil {
+		t.Fatalf("version --json: %v", err)
+	}
+	var got telemetry.BuildInfo
+	if err := json.Unmarshal([]byte(j.stdout.String()), &got); err != nil || got != want {
+		t.Errorf("version --json printed %q (%v), want %+v", j.stdout.String(), err, want)
+	}
+	if err := newRun(t).do(context.Background(), "version", "extra"); !errors.Is(err, ErrUsage) {
+		t.Errorf("version with an argument: %v, want a usage error", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +95,7 @@ func TestConsumeServesMetricsWithTheValuesOfAKnownRun(t *testing.T) {
 			_, page = httpGet(t, base+"/metrics")
 			// Dead letters are published a moment after the batch that
 			// recorded them.
-			if scrape(page, "foodpipe_orders_duplicate_total") == 4 && scrape(page, "foodpipe_dlq_total") == 2 {
+			if scrape(page, `foodpipe_orders_duplicate_total{group="order-processors"}`) == 4 && scrape(page, `foodpipe_dlq_total{group="order-processors"}`) == 2 {
 				break
 			}
 		}
@@ -103,22 +104,25 @@ func TestConsumeServesMetricsWithTheValuesOfAKnownRun(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Every foodpipe_ metric of a member carries its group: the analytics
+	// group's members export the same names.
 	for sample, want := range map[string]float64{
-		"foodpipe_orders_processed_total":                       10,
-		"foodpipe_orders_duplicate_total":                       4,
-		`foodpipe_orders_invalid_total{reason="not_json"}`:      1,
-		`foodpipe_orders_invalid_total{reason="missing_field"}`: 1,
-		"foodpipe_dlq_total":                                    2,
-		"foodpipe_e2e_latency_seconds_count":                    10,
-		`foodpipe_consumer_lag{partition="0"}`:                  0,
-		"foodpipe_db_breaker_open":                              0,
-		"foodpipe_rebalances_total":                             1,
+		`foodpipe_orders_processed_total{group="order-processors"}`:                                     10,
+		`foodpipe_orders_duplicate_total{group="order-processors"}`:                                     4,
+		`foodpipe_orders_invalid_total{group="order-processors",reason="not_json"}`:                     1,
+		`foodpipe_orders_invalid_total{group="order-processors",reason="missing_field"}`:                1,
+		`foodpipe_dlq_total{group="order-processors"}`:                                                  2,
+		`foodpipe_e2e_latency_seconds_count{group="order-processors"}`:                                  10,
+		`foodpipe_consumer_lag{group="order-processors",partition="0"}`:                                 0,
+		`foodpipe_db_breaker_open{group="order-processors"}`:                                            0,
+		`foodpipe_rebalances_total{group="order-processors"}`:                                           1,
+		`foodpipe_build_info{goversion="` + runtime.Version() + `",revision="unknown",version="devel"}`: 1,
 	} {
 		if got := scrape(page, sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
 		}
 	}
-	if n := scrape(page, "foodpipe_db_batch_seconds_count"); n < 1 {
+	if n := scrape(page, `foodpipe_db_batch_seconds_count{group="order-processors"}`); n < 1 {
 		t.Errorf("foodpipe_db_batch_seconds_count = %v, want at least 1", n)
 	}
 	if !strings.Contains(page, `foodpipe_kafka_connects_total{client_id="foodpipe-m1"`) {

@@ -38,7 +38,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	if *hold > 0 {
 		return fmt.Errorf("%w: --hold goes with --transaction", ErrUsage)
 	}
-	m := wire.NewMetrics()
+	m := wire.NewMetrics("")
 	cl, err := wire.ProducerClient(ctx, cfg, env.Log, env.Log, m)
 	if err != nil {
 		return err

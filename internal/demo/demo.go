@@ -243,7 +243,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	// can leave the group while the others go on.
 	cctx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumers()
-	m := wire.NewMetrics()
+	m := wire.NewMetrics("")
 	var members []*consumer.Consumer
 	var stops []context.CancelFunc
 	var wg sync.WaitGroup

@@ -231,7 +231,7 @@ func TestTheKafkaClientsLogToClientLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pl.Close)
-	c, err := pl.Consumer(ctx, "consumer-1", wire.NewMetrics(), nil)
+	c, err := pl.Consumer(ctx, "consumer-1", wire.NewMetrics(""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

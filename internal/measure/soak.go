@@ -58,7 +58,7 @@ type SoakOptions struct {
 // this process, is the consumer alone.
 func Soak(ctx context.Context, pl *harness.Pipeline, o SoakOptions) (SoakReport, error) {
 	cfg, out := pl.Config, o.Out
-	c, err := pl.Consumer(ctx, "soak", wire.NewMetrics(), nil)
+	c, err := pl.Consumer(ctx, "soak", wire.NewMetrics(""), nil)
 	if err != nil {
 		return SoakReport{}, err
 	}

@@ -51,12 +51,19 @@ type Options struct {
 	// hands every reason a dead letter may carry, dlq.Reasons). A reason
 	// not listed still counts; its series appears with its first message.
 	InvalidReasons []string
+	// Group, when not empty, is the label group on every foodpipe_ metric
+	// of the process: the consumer group it is a member of. Two groups
+	// read the same topic (the orders and the analytics), and their
+	// members export the same names; without it a sum over the orders
+	// group's lag or progress would take in the other's.
+	Group string
 }
 
 // NewMetrics creates the metrics on a new registry.
 func NewMetrics(o Options) *Metrics {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newBuildInfo(Build()))
 	// Latency buckets from 1 ms to about 33 s, doubling.
 	latency := prometheus.ExponentialBuckets(0.001, 2, 16)
 	m := &Metrics{
@@ -108,7 +115,11 @@ func NewMetrics(o Options) *Metrics {
 		NotifyReceiverDuplicates: prometheus.NewGauge(prometheus.GaugeOpts{Name: "foodpipe_notify_receiver_duplicates",
 			Help: "Emails the receiving mail server holds that repeat a Message-ID it received before, read from its REST API (MAIL_API_URL) every STATS_INTERVAL."}),
 	}
-	reg.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
+	var own prometheus.Registerer = reg
+	if o.Group != "" {
+		own = prometheus.WrapRegistererWith(prometheus.Labels{"group": o.Group}, reg)
+	}
+	own.MustRegister(m.OrdersProduced, m.OrdersProcessed, m.OrdersDuplicate, m.OrdersInvalid, m.DLQ,
 		m.DBBatchSeconds, m.E2ELatency, m.ConsumerLag, m.PartitionOwned, m.BreakerOpen, m.BreakerOpens, m.Rebalances, m.Fenced, m.DLQPending, m.DatabaseAway,
 		m.MessagesExpired, m.NotifySent, m.NotifyRetried, m.NotifyRefused, m.NotifyInDoubt)
 	// Registered when a notifier watches its receiver (notify.WatchReceiver),

@@ -20,7 +20,7 @@ func TestEveryInvalidReasonStartsAtZero(t *testing.T) {
 	for _, r := range order.Reasons {
 		want = append(want, string(r))
 	}
-	m := wire.NewMetrics()
+	m := wire.NewMetrics("")
 	if n := testutil.CollectAndCount(m.OrdersInvalid); n != len(want) {
 		t.Errorf("%d reasons exported, want %d", n, len(want))
 	}

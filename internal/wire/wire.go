@@ -27,9 +27,11 @@ import (
 )
 
 // NewMetrics creates a process's metrics, with every reason a dead letter may
-// carry (dlq.Reasons) exported at 0 from the start.
-func NewMetrics() *telemetry.Metrics {
-	return telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons()})
+// carry (dlq.Reasons) exported at 0 from the start. A group member's carry its
+// group as the label group ("" for a process in no group, the producer), so
+// that the orders group's sums never take in the analytics group's.
+func NewMetrics(group string) *telemetry.Metrics {
+	return telemetry.NewMetrics(telemetry.Options{InvalidReasons: dlq.Reasons(), Group: group})
 }
 
 // KafkaOptions is the one place a Config becomes client options, security included.
