@@ -342,18 +342,3 @@ func (c *container) checkConfinement(t *testing.T) {
 		t.Errorf("%s: network namespace %s (%v), want the host's %s", c.name, ns, err, own)
 	}
 }
-
-// waitHealthy waits for Docker's health check of the container to pass, and
-// fails at once if Docker finds it unhealthy.
-func (c *container) waitHealthy(t *testing.T, limit time.Duration) {
-	t.Helper()
-	eventually(t, limit, c.name+" healthy", func() bool {
-		switch status := c.inspect(t, "{{.State.Health.Status}}"); status {
-		case "healthy":
-			return true
-		case "unhealthy":
-			t.Fatalf("%s unhealthy: %s", c.name, c.inspect(t, "{{json .State.Health.Log}}"))
-		}
-		return false
-	})
-}
