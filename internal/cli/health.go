@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -21,9 +22,18 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	path := f.String("path", "/healthz", "the endpoint to ask: /healthz (alive) or /readyz (ready for work)")
 	timeout := f.Duration("timeout", 3*time.Second, "how long to wait for the answer")
 	f.bind("metrics-addr", config.MetricsAddr)
+	f.bind("metrics-addr-file", config.MetricsAddrFile)
 	cfg, err := f.parse(args)
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsAddrFile != "" {
+		// The address the server took (METRICS_ADDR's port 0 made it pick).
+		b, err := os.ReadFile(cfg.MetricsAddrFile)
+		if err != nil {
+			return fmt.Errorf("%s: %w", config.MetricsAddrFile.Name, err)
+		}
+		cfg.MetricsAddr = strings.TrimSpace(string(b))
 	}
 	if cfg.MetricsAddr == "" {
 		return fmt.Errorf("%w: METRICS_ADDR is empty: there is no health endpoint to ask", ErrUsage)

@@ -5,12 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"foodpipe/internal/config"
 	"foodpipe/internal/telemetry"
+	"foodpipe/internal/wire"
 )
 
 func TestHealthAsksTheMetricsServer(t *testing.T) {
@@ -68,5 +73,31 @@ func TestVersionPrintsTheBuild(t *testing.T) {
 	}
 	if err := newRun(t).do(context.Background(), "version", "extra"); !errors.Is(err, ErrUsage) {
 		t.Errorf("version with an argument: %v, want a usage error", err)
+	}
+}
+
+// A server started on port 0 writes the address it took to METRICS_ADDR_FILE,
+// and foodpipe health finds it there: replicas sharing the host's network
+// each take a free port, and their health checks still reach their own.
+func TestHealthFindsTheServerThroughTheAddressFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "metrics-addr")
+	m := wire.NewMetrics("")
+	stop, err := wire.ServeMetrics(config.Config{MetricsAddr: "127.0.0.1:0", MetricsAddrFile: file}, m,
+		func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	b, err := os.ReadFile(file)
+	if err != nil || strings.HasSuffix(strings.TrimSpace(string(b)), ":0") {
+		t.Fatalf("address file %q: %v", b, err)
+	}
+	r := newRun(t, "METRICS_ADDR", "127.0.0.1:0", "METRICS_ADDR_FILE", file)
+	if err := r.do(context.Background(), "health"); err != nil || !strings.Contains(r.stdout.String(), strings.TrimSpace(string(b))) {
+		t.Fatalf("health through the file: %v, %q", err, r.stdout.String())
+	}
+	missing := newRun(t, "METRICS_ADDR", "127.0.0.1:0", "METRICS_ADDR_FILE", file+".none")
+	if err := missing.do(context.Background(), "health"); err == nil || !strings.Contains(err.Error(), "METRICS_ADDR_FILE") {
+		t.Fatalf("a missing address file: %v", err)
 	}
 }

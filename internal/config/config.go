@@ -86,6 +86,9 @@ type Config struct {
 
 	// Observability.
 	MetricsAddr string
+	// MetricsAddrFile is where the metrics server writes the address it
+	// listens on, and where foodpipe health reads it ("" for neither).
+	MetricsAddrFile string
 
 	// Logging.
 	LogLevel slog.Level

@@ -199,6 +199,13 @@ var (
 		c.MetricsAddr = v
 		return nil
 	}, func(c Config) string { return c.MetricsAddr }, Plain}
+	MetricsAddrFile = &Var{"METRICS_ADDR_FILE", "", "A file where produce, consume and analytics write the address their metrics server listens on, and where foodpipe health reads it: with METRICS_ADDR's port 0, replicas that share a network (host networking) each take a free port and their health checks still find it. Empty: neither.", func(c *Config, v string) error {
+		if strings.ContainsRune(v, 0) {
+			return errors.New("must be a file path")
+		}
+		c.MetricsAddrFile = v
+		return nil
+	}, func(c Config) string { return c.MetricsAddrFile }, Plain}
 	LogLevel = &Var{"LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON lines on stderr.", func(c *Config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }, Plain}
@@ -236,6 +243,7 @@ var Vars = []*Var{
 	ConsumerFetchMaxWait,
 	StatsInterval,
 	MetricsAddr,
+	MetricsAddrFile,
 	LogLevel,
 	SMTPURL,
 	NotifyBatchSize,

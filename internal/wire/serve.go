@@ -2,7 +2,9 @@ package wire
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/telemetry"
@@ -18,6 +20,19 @@ func ServeMetrics(cfg config.Config, m *telemetry.Metrics, ready func(context.Co
 	srv, err := telemetry.Listen(cfg.MetricsAddr, m, ready, log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MetricsAddrFile != "" {
+		// Written whole, then renamed: a health check never reads half an
+		// address.
+		tmp := cfg.MetricsAddrFile + ".tmp"
+		err := os.WriteFile(tmp, []byte(srv.Addr()+"\n"), 0o644)
+		if err == nil {
+			err = os.Rename(tmp, cfg.MetricsAddrFile)
+		}
+		if err != nil {
+			_ = srv.Close()
+			return nil, fmt.Errorf("%s: %w", config.MetricsAddrFile.Name, err)
+		}
 	}
 	return func() { _ = srv.Close() }, nil
 }
