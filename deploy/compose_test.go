@@ -353,3 +353,30 @@ func TestDockerfileTargets(t *testing.T) {
 		t.Errorf(".dockerignore must keep .env (secrets) out of the build context: %v", err)
 	}
 }
+
+// The small-machine stack puts foodpipe's embedded broker, from the one
+// image, in Kafka's place: foodpipe's variables only, its data in a volume
+// the image's user owns, and a health check the broker can pass.
+func TestComposeEmbeddedBrokerOverride(t *testing.T) {
+	p := loadCompose(t, "docker-compose.yml", "docker-compose.embedded.yml")
+	k := service(t, p, "kafka")
+	if k.Image != "foodpipe:local" || len(k.Command) < 3 || k.Command[0] != "broker" || !slices.Contains(k.Command, "--data-dir") {
+		t.Errorf("kafka runs %q %v, want foodpipe:local broker with a data dir", k.Image, k.Command)
+	}
+	e := env(k)
+	checkFoodpipeEnv(t, "embedded kafka", e) // Apache Kafka's own variables are gone
+	if listen := k.Command[slices.Index(k.Command, "--listen")+1]; e["KAFKA_BROKERS"] != listen {
+		t.Errorf("the broker listens on %s but its health check asks %s", listen, e["KAFKA_BROKERS"])
+	}
+	for _, s := range p.Services {
+		if isFoodpipe(s) && s.Name != "kafka" && env(s)["KAFKA_BROKERS"] != e["KAFKA_BROKERS"] {
+			t.Errorf("%s reaches Kafka at %s, the broker listens on %s", s.Name, env(s)["KAFKA_BROKERS"], e["KAFKA_BROKERS"])
+		}
+	}
+	if len(k.Volumes) != 1 || k.Volumes[0].Target != "/home/nonroot" || p.Volumes[k.Volumes[0].Source].Name == "" {
+		t.Errorf("kafka volumes %+v, want one named volume on the image user's home", k.Volumes)
+	}
+	if hc := k.HealthCheck; hc == nil || strings.Join(hc.Test, " ") != "CMD /foodpipe topic describe" {
+		t.Errorf("kafka health check %+v, want foodpipe topic describe", hc)
+	}
+}

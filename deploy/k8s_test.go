@@ -742,6 +742,12 @@ func TestConsumerPDBLetsNodesDrain(t *testing.T) {
 		if allowed < 1 {
 			t.Errorf("%s: at %d consumer replicas the PodDisruptionBudget allows %d evictions: no node with a consumer can drain", dir, fewest, allowed)
 		}
+		// A consumer whose database is down fails /readyz; under the default
+		// policy that unready pod counts against the budget and the drain
+		// waits for the database.
+		if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != policyv1.AlwaysAllow {
+			t.Errorf("%s: unhealthyPodEvictionPolicy %v, want AlwaysAllow: an unready consumer would block the drain", dir, ptrVal(p))
+		}
 	}
 }
 

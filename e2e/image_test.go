@@ -42,7 +42,7 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	daemon, cli := requireDocker(t)
 	d := startDockerd(t, daemon, cli)
 	builder, runtimeImage := baseImages(t, d)
-	revision := buildImages(t, d, builder, runtimeImage)
+	revision := buildImage(t, d, builder, runtimeImage, imageTag)
 	checkImageConfig(t, d, revision)
 
 	p := &pipeline{addr: freeAddr(t), dataDir: t.TempDir(), db: dbtest.New(t)}
@@ -138,10 +138,10 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	}
 }
 
-// buildImages builds the image through the Makefile, with the given base
-// images, stamped with imageVersion and the checkout's commit, which it
-// returns; it logs the time it took.
-func buildImages(t *testing.T, d *dockerd, builder, runtimeImage string) (revision string) {
+// buildImage builds the image as foodpipe:tag through the Makefile, with the
+// given base images, stamped with imageVersion and the checkout's commit,
+// which it returns; it logs the time it took.
+func buildImage(t *testing.T, d *dockerd, builder, runtimeImage, tag string) (revision string) {
 	t.Helper()
 	out, err := exec.Command("git", "-C", "..", "rev-parse", "HEAD").Output()
 	if err != nil {
@@ -150,7 +150,7 @@ func buildImages(t *testing.T, d *dockerd, builder, runtimeImage string) (revisi
 	revision = strings.TrimSpace(string(out))
 	args := []string{"-C", "..", "docker-build",
 		"DOCKER=" + d.cli,
-		"IMAGE_TAG=" + imageTag,
+		"IMAGE_TAG=" + tag,
 		"VERSION=" + imageVersion,
 		"REVISION=" + revision,
 		// The build's RUN steps reach the Go module proxy through the host's

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -57,5 +58,29 @@ func TestEveryInvalidReasonHandedStartsAtZero(t *testing.T) {
 func TestMetricsHandedNoReasonsExportNoInvalidSeries(t *testing.T) {
 	if got := invalidSeries(t, NewMetrics(Options{})); len(got) != 0 {
 		t.Errorf("exported %v, want no series", got)
+	}
+}
+
+// The 25 ms target is a bucket bound of both latency histograms, so that
+// histogram_quantile tells a p99 under it from one over it.
+func TestLatencyBucketsHaveTheTargetAsABound(t *testing.T) {
+	m := NewMetrics(Options{})
+	m.E2ELatency.Observe(0.020)
+	m.DBBatchSeconds.Observe(0.020)
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "foodpipe_e2e_latency_seconds" && f.GetName() != "foodpipe_db_batch_seconds" {
+			continue
+		}
+		var bounds []float64
+		for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
+			bounds = append(bounds, b.GetUpperBound())
+		}
+		if !slices.Contains(bounds, LatencyTarget.Seconds()) || !slices.IsSorted(bounds) {
+			t.Errorf("%s buckets %v lack the target %v", f.GetName(), bounds, LatencyTarget.Seconds())
+		}
 	}
 }
