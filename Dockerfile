@@ -20,7 +20,7 @@
 # The base images are build arguments so that a machine without a registry can
 # build with images it made itself (e2e/image_test.go does); the defaults are
 # the public images.
-ARG BUILDER_IMAGE=golang:1.26-bookworm
+ARG BUILDER_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 FROM ${BUILDER_IMAGE} AS build

@@ -174,3 +174,35 @@ func TestReleaseWorkflowPublishesTheImageOnTags(t *testing.T) {
 		t.Errorf("the image is not named ghcr.io/OWNER/foodpipe, as deploy/k8s/base names it: %v", meta)
 	}
 }
+
+// The workflow checks for known vulnerabilities with govulncheck, at a
+// pinned version.
+func TestGitHubWorkflowRunsGovulncheck(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`go run golang\.org/x/vuln/cmd/govulncheck@v\d+\.\d+\.\d+ \./\.\.\.`).Match(b) {
+		t.Error("ci.yml does not run govulncheck at a pinned version on ./...")
+	}
+}
+
+// The builder image is the exact Go of go.mod, not a floating minor tag that
+// moves under the build.
+func TestDockerfileBuilderIsGoModsGo(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if goVersion == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ARG BUILDER_IMAGE=golang:" + string(goVersion[1]) + "-bookworm"; !strings.Contains(string(df), want) {
+		t.Errorf("the Dockerfile lacks %q", want)
+	}
+}
