@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,21 +35,24 @@ fi
 exec "$bin/postgres" -D "$data" -c listen_addresses=127.0.0.1 -c port="$PGPORT" -c unix_socket_directories=/tmp "$@"
 `
 
+// noServices keeps a package's maintainer scripts from starting its service
+// while the image is built, as scripts/test-deps does on the host.
+const noServices = "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d"
+
 // serviceImageRecipes are the Dockerfiles of the stand-ins, by role.
 func serviceImageRecipes(builder string) map[string]string {
-	quoted := strings.ReplaceAll(pgStartScript, "'", `'"'"'`)
+	script := base64.StdEncoding.EncodeToString([]byte(pgStartScript))
 	return map[string]string{
 		"postgres": "FROM " + builder + `
-RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql \
+RUN ` + noServices + ` && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/postgresql/data && chown postgres:postgres /var/lib/postgresql/data
-RUN printf '%s' '` + quoted + `' > /usr/local/bin/pg-start && chmod 755 /usr/local/bin/pg-start
-ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN echo ` + script + ` | base64 -d > /usr/local/bin/pg-start && chmod 755 /usr/local/bin/pg-start
 USER postgres
 ENTRYPOINT ["/usr/local/bin/pg-start"]
 `,
 		"prometheus": "FROM " + builder + `
-RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus wget \
+RUN ` + noServices + ` && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus wget \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /prometheus && chown prometheus:prometheus /prometheus
 USER prometheus
