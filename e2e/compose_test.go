@@ -37,12 +37,13 @@ type compose struct {
 }
 
 func (c *compose) run(ctx context.Context, args ...string) (string, error) {
-	full := []string{"compose", "--project-name", composeProjectName, "--project-directory", ".."}
+	full := []string{"compose", "--project-name", composeProjectName}
 	for _, f := range c.files {
 		full = append(full, "--file", f)
 	}
 	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, c.d.cli, full...)
+	cmd.Dir = ".." // the repository, where the stack's files are, as a user runs it
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.d.host)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
