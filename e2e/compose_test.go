@@ -251,11 +251,17 @@ services:
     environment: *env
   producer:
     network_mode: host
+    healthcheck: *health
     environment:
       <<: *env
       METRICS_ADDR: "{PRODUCER}"
   consumer:
     network_mode: host
+    # A health check is a process started in the container: on a test
+    # machine whose cores are shared with other work it can take longer than
+    # the 5 s the stack gives it.
+    healthcheck: &health
+      timeout: 30s
     environment:
       <<: *env
       # Replicas share the host's network: each takes a free port and says
@@ -264,6 +270,7 @@ services:
       METRICS_ADDR_FILE: "{ADDRFILE}"
   analytics:
     network_mode: host
+    healthcheck: *health
     environment:
       <<: *env
       METRICS_ADDR: "{ANALYTICS}"
@@ -483,6 +490,18 @@ func checkHostNetworkOnly(t *testing.T, d *dockerd) {
 func checkNothingLeft(t *testing.T, c *compose, rulesBefore string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	if t.Failed() {
+		// What each container did, and what its health check said.
+		ps, _ := c.run(ctx, "ps", "--all")
+		logs, _ := c.run(ctx, "logs", "--no-color", "--tail", "25")
+		t.Logf("--- compose ps --all:\n%s\n--- compose logs --tail 25, stats lines left out:\n%s", ps, tail(withoutStats(logs), 16384))
+		ids, _ := c.run(ctx, "ps", "--all", "--quiet")
+		for _, id := range strings.Fields(ids) {
+			if h, err := c.d.docker(ctx, "inspect", "--format", "{{.Name}} {{json .State.Health}}", id); err == nil && !strings.HasSuffix(h, " null") {
+				t.Logf("health of %s", tail(h, 2048))
+			}
+		}
+	}
 	if _, err := c.run(ctx, "--profile", "monitoring", "down", "--volumes", "--remove-orphans", "--timeout", "10"); err != nil {
 		t.Errorf("compose down: %v", err)
 	}

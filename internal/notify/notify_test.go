@@ -66,7 +66,7 @@ func TestABatchIsSentOnceRefusedIntoADeadLetterAndRetriedWithoutResendingAfterAn
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := wire.NewMetrics()
+	m := wire.NewMetrics("order-notifications")
 	s := notify.New(st, server, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	first := batch(1, 10, 0)
