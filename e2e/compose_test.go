@@ -226,6 +226,13 @@ func TestComposeStackUpForReal(t *testing.T) {
 // stand-in images, and a Prometheus configuration of the test's.
 func testOverride(v map[string]string) string {
 	s := `# Written by e2e/compose_test.go: the stack on the host's network.
+
+# A health check is a process started in the container: on a test machine
+# whose cores are shared with other work it can take longer than the 5 s the
+# stack gives it.
+x-health: &health
+  timeout: 30s
+
 services:
   kafka:
     network_mode: host
@@ -257,11 +264,7 @@ services:
       METRICS_ADDR: "{PRODUCER}"
   consumer:
     network_mode: host
-    # A health check is a process started in the container: on a test
-    # machine whose cores are shared with other work it can take longer than
-    # the 5 s the stack gives it.
-    healthcheck: &health
-      timeout: 30s
+    healthcheck: *health
     environment:
       <<: *env
       # Replicas share the host's network: each takes a free port and says
