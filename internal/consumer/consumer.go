@@ -15,8 +15,8 @@
 // The files: consumer.go has the member and its sessions in the group,
 // settings.go what it is told to run on (Config), group.go the group's
 // settings and callbacks, write.go a poll's way into PostgreSQL, topic.go the
-// topic as it changes under the group, dlq.go the dead-letter publisher,
-// events.go what it reports.
+// topic as it changes under the group, commit.go the Kafka commit, dlq.go
+// the dead-letter publisher, events.go what it reports.
 package consumer
 
 import (
@@ -107,6 +107,7 @@ type Consumer struct {
 	away     atomic.Bool   // out of the group until the database answers
 	failMu   sync.Mutex
 	failing  map[*store.Batch]int // failed attempts of the batches in flight
+	commits  commits              // stored, not yet committed to Kafka (commit.go)
 	// schemaErr is set while the database refuses batches for their
 	// schema or grants (see write); guarded by failMu.
 	schemaErr error
@@ -246,6 +247,11 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 	defer func() {
 		// Leaving the group hands the partitions to the others at once
 		// instead of after the session timeout.
+		if errors.Is(err, errTopicRecreated) {
+			c.commits.take(nil) // offsets of the old topic mean nothing in the new one
+		} else {
+			c.commitWithin(ctx, cl, nil, closeWait)
+		}
 		cl.AllowRebalance()
 		memberID, _ := cl.GroupMetadata() // KIP-848's leave names the member
 		c.closeWithin(cl, closeWait)
@@ -256,7 +262,9 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 	}()
 	errWait := newBackoff()
 	for {
-		fetches := c.poll(ctx, cl)
+		pctx, cancelPoll := c.pollContext(ctx)
+		fetches := c.poll(pctx, cl)
+		cancelPoll()
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
 		}
@@ -269,6 +277,8 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 			switch {
 			case errors.Is(err, context.Canceled):
 				return
+			case t == "" && errors.Is(err, context.DeadlineExceeded):
+				return // the poll ended for the pending commit (pollContext)
 			case errors.Is(err, kerr.FencedInstanceID):
 				fatal = fmt.Errorf("another consumer joined group %s with the id %q, and the group fenced this one: consumer ids must be unique: %w",
 					c.cfg.Group, c.cfg.InstanceID, err)
@@ -300,6 +310,7 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 			}
 			c.recordLag(fetches)
 		}
+		c.commitDue(ctx, cl)
 		cl.AllowRebalance()
 		// A poll that brings only errors comes back at once: the next waits,
 		// longer each time, so that an error that lasts is no busy loop.

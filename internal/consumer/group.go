@@ -113,7 +113,13 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// member was dropped from the group (it missed its session timeout).
 		// Either way, with BlockRebalanceOnPoll, no batch of those partitions
 		// is in flight here any more.
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
+			// What was stored of them is committed before they go: their
+			// next owner's position is the database's either way, but
+			// Kafka's committed offset is what status and lag show.
+			if c.group.Load() == cl {
+				c.commitWithin(ctx, cl, parts[cfg.Topic], closeWait)
+			}
 			c.forget(parts[cfg.Topic])
 			if c.assign(parts[cfg.Topic], false, false) {
 				m.Rebalances.Inc()
@@ -121,6 +127,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			c.commits.take(parts[cfg.Topic]) // no longer this member's to commit
 			c.forget(parts[cfg.Topic])
 			if c.assign(parts[cfg.Topic], false, true) {
 				m.Rebalances.Inc()

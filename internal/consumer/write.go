@@ -52,8 +52,8 @@ type prepared struct {
 // COPYs at once while this process decodes the next batches. A poll of no
 // more than one batch (a topic followed as it is written rather than
 // drained) is one batch for all its partitions: one transaction, and one
-// wait for the WAL to reach the disk, instead of one per partition. Then
-// one Kafka commit covers what was written.
+// wait for the WAL to reach the disk, instead of one per partition. What
+// was written is then committed to Kafka within commitEvery (commit.go).
 //
 // A batch the offset fence refuses (another member stored past it) is left
 // alone with its partitions: nothing more of them is written or committed
@@ -112,24 +112,17 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 		return err
 	}
 
-	// Only now, with the orders safe in PostgreSQL, is Kafka told they are
-	// done. If this commit fails the orders come again and are recognised
-	// as duplicates, or skipped thanks to the offsets stored with them.
-	var commit []*kgo.Record // CommitRecords takes each partition's highest offset
+	// Only now, with the orders safe in PostgreSQL, may Kafka be told they
+	// are done; it is told within commitEvery (commit.go). If that commit
+	// fails or never comes, the orders come again and are skipped thanks to
+	// the offsets stored with them, or recognised as duplicates.
+	var commit []*kgo.Record
 	for i, run := range runs {
 		if !fenced[i] {
 			commit = append(commit, run[:written[i]]...)
 		}
 	}
-	if len(commit) == 0 {
-		return nil
-	}
-	// A crash here leaves Kafka's committed offset behind the database's:
-	// the guide uses it to show a re-delivery being caught.
-	fault.Crash("consumer.before-kafka-commit")
-	if err := cl.CommitRecords(c.signCommit(ctx), commit...); err != nil {
-		c.log.Warn("offset commit failed; the database holds the position", slog.Any("err", err))
-	}
+	c.commits.add(commit)
 	return nil
 }
 
