@@ -1,0 +1,103 @@
+package consumer
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"foodpipe/internal/store/dbtest"
+)
+
+// countCommits counts the offset commits the cluster receives from now on.
+func countCommits(c *cluster) *atomic.Int64 {
+	var n atomic.Int64
+	c.ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		n.Add(1)
+		return nil, nil, false
+	})
+	return &n
+}
+
+// committed is the group's committed offset of partition 0 (-1 for none).
+func committed(t *testing.T, c *cluster) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := offs.Lookup(topic, 0)
+	if !ok {
+		return -1
+	}
+	return o.At
+}
+
+// Orders that come one at a time are stored batch after batch, and Kafka
+// hears of them about once a second, not once a batch; once the topic goes
+// quiet its committed offset reaches the last stored order all the same.
+func TestKafkaHearsOfStoredOrdersOnceASecondNotOnceABatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	commits := countCommits(c)
+	counting := &countingStore{Store: st}
+	member(t, c, counting, "c1", io.Discard)
+
+	const n = 30
+	_, recs := orders(31, n)
+	start := time.Now()
+	for i, r := range recs {
+		c.produce(t, r)
+		eventually(t, "the order stored", func() bool { return count(t, st) == int64(i+1) })
+	}
+	stored := time.Since(start)
+	eventually(t, "Kafka's committed offset to reach the last order", func() bool { return committed(t, c) == n })
+
+	counting.mu.Lock()
+	batches := len(counting.batches)
+	counting.mu.Unlock()
+	if batches < n {
+		t.Fatalf("%d batches for %d orders produced one at a time, want one each", batches, n)
+	}
+	// One commit per commitEvery while orders flow, and the last one after.
+	if got, most := commits.Load(), int64(stored/commitEvery)+2; got > most {
+		t.Errorf("%d commits for %d batches over %v, want at most %d", got, batches, stored.Round(time.Millisecond), most)
+	}
+}
+
+// A member that stops commits what it stored before it goes, without
+// waiting for the next commit's turn.
+func TestAStoppingMemberCommitsWhatItStored(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	_, recs := orders(32, 5)
+	c.produce(t, recs...)
+	commits := countCommits(c)
+	_, stop := member(t, c, st, "c1", io.Discard)
+	eventually(t, "the orders stored", func() bool { return count(t, st) == 5 })
+	before := commits.Load()
+	stop()
+	if before != 0 {
+		t.Logf("a commit came before the stop (a slow machine): %d", before)
+	}
+	if got := committed(t, c); got != 5 {
+		t.Errorf("committed offset %d after the stop, want 5", got)
+	}
+}
