@@ -48,6 +48,21 @@ func Crash(name string) {
 // there, for its starter to kill, instead of killing it.
 func Hold(name string) string { return "hold:" + name }
 
+// Armed reports whether any of names is armed (to crash, hold or freeze):
+// for code that would otherwise take a path on which the point is never
+// reached.
+func Armed(names ...string) bool {
+	if !enabled {
+		return false
+	}
+	for _, name := range names {
+		if slices.Contains(armed, name) || slices.Contains(armed, Hold(name)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Freeze stops the whole process with SIGSTOP the first time an armed name
 // is reached, as a paused VM, a swap storm or a debugger would: every
 // goroutine stops, heartbeats included, and open connections stay open.

@@ -92,7 +92,7 @@ func (a *Analytics) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 }
 
 func (a *Analytics) writeTx(ctx context.Context, w *batchWrite) error {
-	tx, end, err := a.s.begin(ctx, w, nil)
+	tx, end, err := a.s.begin(ctx, w, nil, false)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,22 +116,18 @@ const batchLimits = `SELECT set_config('idle_in_transaction_session_timeout', '5
 	set_config('statement_timeout', '15s', true), set_config('lock_timeout', '15s', true)`
 
 // fenceOffsets stores the next offset of every partition of the batch, but
-// only where the stored one does not lie beyond the batch's first offset. It
-// runs first in the transaction: the rows it writes stay locked until commit,
-// so a second consumer holding the same partitions waits here and then finds
-// itself fenced, before doing any work.
-const fenceOffsets = `WITH input AS (
-	SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS t(topic, kafka_partition, from_offset, next_offset)
-), up AS (
-	INSERT INTO consumer_offsets AS c (group_id, topic, kafka_partition, next_offset)
-	SELECT $1, topic, kafka_partition, next_offset FROM input
-	ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE
-		SET next_offset = EXCLUDED.next_offset, updated_at = now()
-		WHERE c.next_offset <= (SELECT i.from_offset FROM input i
-			WHERE i.topic = EXCLUDED.topic AND i.kafka_partition = EXCLUDED.kafka_partition)
-	RETURNING 1
-)
-SELECT count(*) FROM up`
+// only where the stored one does not lie beyond the batch's first offset,
+// and fails (SQLSTATE staleOffsetsCode) when any partition was stored past:
+// the function fence_offsets (migrations/00008_create_fence_offsets.sql). It
+// runs first in the transaction: the rows it writes stay locked until
+// commit, so a second consumer holding the same partitions waits here and
+// then finds itself fenced, before doing any work. Because it fails its
+// statement, PostgreSQL skips what the pipeline holds after it, a COMMIT
+// included (see begin).
+const fenceOffsets = `SELECT fence_offsets($1, $2, $3, $4, $5)`
+
+// staleOffsetsCode is the SQLSTATE fence_offsets raises when it refuses.
+const staleOffsetsCode = "FP001"
 
 // begin opens a batch's transaction on a connection of its own and, in the
 // same round trip (one pipeline: the statements are sent together and
@@ -139,12 +137,15 @@ SELECT count(*) FROM up`
 // the BEGIN, then the fence, then its rows; each is a write, a wait and a
 // wake-up for this process, whatever the batch's size.
 //
-// When the fence finds a partition stored past the batch, begin rolls the
-// transaction back, whatever queue's statements did in it, and fails with
-// ErrStaleOffsets. Otherwise it returns the open transaction and the
-// function that ends it (a rollback, a no-op after Commit) and hands its
-// connection back: call it once done, committed or not.
-func (s *Store) begin(ctx context.Context, w *batchWrite, queue func(*pgx.Batch) (label string)) (pgx.Tx, func(), error) {
+// When the fence finds a partition stored past the batch, it fails its
+// statement and PostgreSQL skips the rest of the pipeline: begin rolls the
+// transaction back and fails with ErrStaleOffsets. With commit set, the
+// pipeline ends with the COMMIT: a batch that needs nothing after its rows
+// is then stored in one round trip, and the transaction begin returns is
+// committed already. Otherwise it returns the open transaction. Either way
+// it returns the function that ends it (a rollback, a no-op once committed)
+// and hands its connection back: call it once done, committed or not.
+func (s *Store) begin(ctx context.Context, w *batchWrite, queue func(*pgx.Batch) (label string), commit bool) (pgx.Tx, func(), error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin: %w", err)
@@ -175,6 +176,10 @@ func (s *Store) begin(ctx context.Context, w *batchWrite, queue func(*pgx.Batch)
 	if queue != nil {
 		label = queue(b)
 	}
+	committed := false
+	if commit {
+		b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error { committed = true; return nil })
+	}
 	stop := s.unblock(ctx, conn.Conn().PgConn().PID())
 	br := conn.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -184,7 +189,7 @@ func (s *Store) begin(ctx context.Context, w *batchWrite, queue func(*pgx.Batch)
 		tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit; on failure the error that matters is already returned
 		conn.Release()
 	}
-	if fenced && stored != n {
+	if fenced && stored != n || isStaleOffsets(err) {
 		end()
 		// The rollback has released the rows; the newer offsets are
 		// committed, and read outside the transaction.
@@ -199,14 +204,25 @@ func (s *Store) begin(ctx context.Context, w *batchWrite, queue func(*pgx.Batch)
 			return nil, nil, fmt.Errorf("set the transaction's limits: %w", err)
 		case n > 0 && !fenced:
 			return nil, nil, fmt.Errorf("store offsets: %w", err)
+		case commit:
+			label = strings.TrimPrefix(label+" or commit", " or ")
 		}
 		return nil, nil, fmt.Errorf("%s: %w", label, err)
+	}
+	if committed {
+		return tx, end, nil
 	}
 	if err := w.recordExpired(ctx, tx); err != nil {
 		end()
 		return nil, nil, err
 	}
 	return tx, end, nil
+}
+
+// isStaleOffsets reports whether err is the fence's refusal (fence_offsets).
+func isStaleOffsets(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == staleOffsetsCode
 }
 
 // stale names the partitions that another member stored past, for the log

@@ -170,7 +170,7 @@ func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]boo
 			q.Queue(settleNotices, b.Group, ids, states, reasons)
 		}
 		return "record notices"
-	})
+	}, false)
 	if err != nil {
 		n.s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("record notices: %w", err)

@@ -735,10 +735,15 @@ func TestMigrations(t *testing.T) {
 		}
 		return ms
 	}
-	tableExists := func(t *testing.T, name string) bool {
+	// exists looks up a table, or a function when name has its arguments.
+	exists := func(t *testing.T, name string) bool {
 		t.Helper()
+		lookup := `SELECT to_regclass($1) IS NOT NULL`
+		if strings.Contains(name, "(") {
+			lookup = `SELECT to_regprocedure($1) IS NOT NULL`
+		}
 		var ok bool
-		if err := st.Pool().QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&ok); err != nil {
+		if err := st.Pool().QueryRow(ctx, lookup, name).Scan(&ok); err != nil {
 			t.Fatal(err)
 		}
 		return ok
@@ -748,19 +753,20 @@ func TestMigrations(t *testing.T) {
 		name    string
 		do      func() error
 		wantErr error
-		applied []bool // of 00001 ... 00007
+		applied []bool // of 00001 ... 00008
 	}{
-		{"a fresh database has every migration pending", func() error { return nil }, nil, []bool{false, false, false, false, false, false, false}},
-		{"up applies every migration", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true, true}},
-		{"up again changes nothing", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true, true}},
-		{"down rolls back the latest migration only", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, true, false}},
-		{"down again rolls back the sixth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, false, false}},
-		{"down a third time rolls back the fifth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, false, false, false}},
-		{"down a fourth time rolls back the fourth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, false, false, false, false}},
-		{"down a fifth time rolls back the third", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, false, false, false, false, false}},
-		{"down a sixth time rolls back the second", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, false, false, false, false, false, false}},
-		{"down a seventh time rolls back the first", func() error { return st.MigrateDown(ctx) }, nil, []bool{false, false, false, false, false, false, false}},
-		{"down with nothing applied says so", func() error { return st.MigrateDown(ctx) }, store.ErrNoMigrationToRollBack, []bool{false, false, false, false, false, false, false}},
+		{"a fresh database has every migration pending", func() error { return nil }, nil, []bool{false, false, false, false, false, false, false, false}},
+		{"up applies every migration", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true, true, true}},
+		{"up again changes nothing", func() error { return st.MigrateUp(ctx) }, nil, []bool{true, true, true, true, true, true, true, true}},
+		{"down rolls back the latest migration only", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, true, true, false}},
+		{"down again rolls back the seventh", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, true, false, false}},
+		{"down a third time rolls back the sixth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, true, false, false, false}},
+		{"down a fourth time rolls back the fifth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, true, false, false, false, false}},
+		{"down a fifth time rolls back the fourth", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, true, false, false, false, false, false}},
+		{"down a sixth time rolls back the third", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, true, false, false, false, false, false, false}},
+		{"down a seventh time rolls back the second", func() error { return st.MigrateDown(ctx) }, nil, []bool{true, false, false, false, false, false, false, false}},
+		{"down an eighth time rolls back the first", func() error { return st.MigrateDown(ctx) }, nil, []bool{false, false, false, false, false, false, false, false}},
+		{"down with nothing applied says so", func() error { return st.MigrateDown(ctx) }, store.ErrNoMigrationToRollBack, []bool{false, false, false, false, false, false, false, false}},
 		{"up from several processes at once applies each migration once", func() error {
 			var wg sync.WaitGroup
 			errs := make(chan error, 4)
@@ -770,11 +776,13 @@ func TestMigrations(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			return errors.Join(<-errs, <-errs, <-errs, <-errs)
-		}, nil, []bool{true, true, true, true, true, true, true}},
+		}, nil, []bool{true, true, true, true, true, true, true, true}},
 	}
 	files := []string{"00001_create_orders.sql", "00002_create_consumer_offsets.sql", "00003_create_dead_letters.sql", "00004_create_analytics.sql",
-		"00005_create_expired_offsets.sql", "00006_create_teach_tables.sql", "00007_create_notifications.sql"}
-	tables := []string{"orders", "consumer_offsets", "dead_letters", "analytics_minute", "expired_offsets", "teach_at_most_once", "notifications"}
+		"00005_create_expired_offsets.sql", "00006_create_teach_tables.sql", "00007_create_notifications.sql",
+		"00008_create_fence_offsets.sql"}
+	tables := []string{"orders", "consumer_offsets", "dead_letters", "analytics_minute", "expired_offsets", "teach_at_most_once", "notifications",
+		"fence_offsets(text, text[], int[], bigint[], bigint[])"}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
 			if err := step.do(); !errors.Is(err, step.wantErr) {
@@ -792,8 +800,8 @@ func TestMigrations(t *testing.T) {
 				if m.Applied != applied || m.AppliedAt.IsZero() == applied {
 					t.Errorf("status %+v, want applied = %v, with its time", m, applied)
 				}
-				if got := tableExists(t, tables[i]); got != applied {
-					t.Errorf("table %s exists = %v, want %v", tables[i], got, applied)
+				if got := exists(t, tables[i]); got != applied {
+					t.Errorf("%s exists = %v, want %v", tables[i], got, applied)
 				}
 			}
 		})
