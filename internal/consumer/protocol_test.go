@@ -47,6 +47,9 @@ func embeddedCluster(t *testing.T, session time.Duration) *cluster {
 // with epoch -1: a static member's client closes with epoch -2, which keeps
 // its partitions for it until its session times out.
 func TestTwoStaticMembersShareThePartitionsAndHandThemOverWhenOneStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	for _, protocol := range config.GroupProtocols {
 		t.Run(protocol, func(t *testing.T) { shareAndHandOver(t, protocol) })
 	}
