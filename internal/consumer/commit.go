@@ -38,7 +38,8 @@ const commitWait = 5 * time.Second
 type commits struct {
 	mu      sync.Mutex
 	pending map[int32]*kgo.Record
-	due     time.Time // when the oldest pending record is to be committed; zero when none
+	due     time.Time          // when the oldest pending record is to be committed; zero when none
+	wake    context.CancelFunc // ends a poll in progress that waits with no deadline; nil when none
 }
 
 // add holds the highest record of each partition among recs.
@@ -55,7 +56,22 @@ func (cs *commits) add(recs []*kgo.Record) {
 	}
 	if cs.due.IsZero() && len(cs.pending) > 0 {
 		cs.due = time.Now().Add(commitEvery)
+		if cs.wake != nil {
+			// Added from outside the polling goroutine (a partition
+			// assigned) while it waits on a quiet topic with no deadline:
+			// its next poll has one.
+			cs.wake()
+		}
 	}
+}
+
+// resume holds, for a partition this member takes whose offset in the
+// database is ahead of Kafka's committed one, that offset to commit: its
+// last owner stored records and stopped (killed, cut off) before it
+// committed them. Without it Kafka would show them as lag until the next
+// order of that partition is stored, which on a quiet topic is never.
+func (cs *commits) resume(topic string, partition int32, next int64) {
+	cs.add([]*kgo.Record{{Topic: topic, Partition: partition, Offset: next - 1, LeaderEpoch: -1}})
 }
 
 // deadline is when the pending records are to be committed; zero when none
@@ -129,8 +145,18 @@ func (c *Consumer) commitWithin(ctx context.Context, cl *kgo.Client, parts []int
 // returns then with no records (rebalances stay blocked until
 // AllowRebalance, as after any poll), and the session commits.
 func (c *Consumer) pollContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if due := c.commits.deadline(); !due.IsZero() {
-		return context.WithDeadline(ctx, due)
+	cs := &c.commits
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if !cs.due.IsZero() {
+		return context.WithDeadline(ctx, cs.due)
 	}
-	return ctx, func() {}
+	pctx, cancel := context.WithCancel(ctx)
+	cs.wake = cancel
+	return pctx, func() {
+		cs.mu.Lock()
+		cs.wake = nil
+		cs.mu.Unlock()
+		cancel()
+	}
 }

@@ -101,3 +101,42 @@ func TestAStoppingMemberCommitsWhatItStored(t *testing.T) {
 		t.Errorf("committed offset %d after the stop, want 5", got)
 	}
 }
+
+// A member killed after its batch's transaction and before its Kafka commit
+// leaves the database's offset ahead of Kafka's. The member that takes the
+// partition next resumes from the database and commits that offset to
+// Kafka at once, even though no order comes after: otherwise status and
+// the lag would show orders long stored as still to read.
+func TestAMemberTakingAPartitionCommitsTheDatabasesOffsetAheadOfKafkas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
+	c := newCluster(t, 1)
+	st := dbtest.NewStore(t)
+	_, recs := orders(33, 5)
+	c.produce(t, recs...)
+	_, stop := member(t, c, st, "c1", io.Discard)
+	eventually(t, "the orders stored", func() bool { return count(t, st) == 5 })
+	stop()
+
+	// What the killed member's missing commit leaves: Kafka two behind.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var back kadm.Offsets
+	back.Add(kadm.Offset{Topic: topic, Partition: 0, At: 3, LeaderEpoch: -1})
+	if err := kadm.NewClient(cl).CommitAllOffsets(context.Background(), group, back); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, c); got != 3 {
+		t.Fatalf("committed offset %d after moving it back, want 3", got)
+	}
+
+	member(t, c, st, "c2", io.Discard)
+	eventually(t, "Kafka's committed offset to reach the database's", func() bool { return committed(t, c) == 5 })
+	if n := count(t, st); n != 5 {
+		t.Errorf("%d orders stored, want 5", n)
+	}
+}

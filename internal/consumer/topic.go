@@ -103,6 +103,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 				slog.Int64("kafka_committed", committed), slog.Int64("stored", next))
 			offsets[c.cfg.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
 			from[p] = next
+			c.commits.resume(c.cfg.Topic, p, next)
 		case stored.Fresh[p] != "":
 			fresh, old = append(fresh, p), stored.Fresh[p]
 			offsets[c.cfg.Topic][p] = kgo.NewOffset().AtStart()
