@@ -428,17 +428,12 @@ func notifyWhy(r NotifyRound) string {
 
 // notifyFailed ends a round with err.
 func (l *Lab) notifyFailed(err error) {
-	if l.ctx.Err() != nil {
-		return // the lab is closing: no one is watching
-	}
-	l.log.Warn("notifications round failed", slog.Any("err", err))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.st.notify.status = "failed"
-	if r := l.st.notify.round; r != nil {
-		r.Error = err.Error()
-	}
-	l.st.event(time.Now(), "fault", "notifications round failed: "+err.Error())
+	l.roundFailed("notifications round", err, func(msg string) {
+		l.st.notify.status = "failed"
+		if r := l.st.notify.round; r != nil {
+			r.Error = msg
+		}
+	})
 }
 
 // sampleNotify reads the group's record, its lag and (every tick while it

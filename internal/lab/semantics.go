@@ -421,17 +421,26 @@ func why(c semantics.Counts) string {
 
 // semanticsFailed ends a round with err.
 func (l *Lab) semanticsFailed(err error) {
+	l.roundFailed("delivery semantics round", err, func(msg string) {
+		l.st.sem.status = "failed"
+		if r := l.st.sem.round; r != nil {
+			r.Error = msg
+		}
+	})
+}
+
+// roundFailed tells that a panel's round (what) failed with err: in the
+// log, in the panel (mark, called with l.mu held, sets its status and its
+// round's error) and in the events.
+func (l *Lab) roundFailed(what string, err error, mark func(msg string)) {
 	if l.ctx.Err() != nil {
 		return // the lab is closing: no one is watching
 	}
-	l.log.Warn("delivery semantics round failed", slog.Any("err", err))
+	l.log.Warn(what+" failed", slog.Any("err", err))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.st.sem.status = "failed"
-	if r := l.st.sem.round; r != nil {
-		r.Error = err.Error()
-	}
-	l.st.event(time.Now(), "fault", "delivery semantics round failed: "+err.Error())
+	mark(err.Error())
+	l.st.event(time.Now(), "fault", what+" failed: "+err.Error())
 }
 
 // semanticsView is the panel's part of the snapshot. Call with l.mu held.
