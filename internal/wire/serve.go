@@ -25,7 +25,7 @@ func ServeMetrics(cfg config.Config, m *telemetry.Metrics, ready func(context.Co
 		// Written whole, then renamed: a health check never reads half an
 		// address.
 		tmp := cfg.MetricsAddrFile + ".tmp"
-		err := os.WriteFile(tmp, []byte(srv.Addr()+"\n"), 0o644)
+		err := os.WriteFile(tmp, []byte(srv.Addr()+"\n"), 0o600) // read by foodpipe health, the same user
 		if err == nil {
 			err = os.Rename(tmp, cfg.MetricsAddrFile)
 		}
