@@ -213,7 +213,8 @@ func TestEveryWorkloadRunsTheOneImageFromARegistry(t *testing.T) {
 	}
 	want := map[string]string{
 		"foodpipe-producer": "produce", "foodpipe-consumer": "consume", "foodpipe-analytics": "analytics",
-		"foodpipe-migrate": "migrate up", "foodpipe-topic-create": "topic create",
+		"foodpipe-exporter": "exporter",
+		"foodpipe-migrate":  "migrate up", "foodpipe-topic-create": "topic create",
 	}
 	if !maps.Equal(args, want) {
 		t.Errorf("workloads run %v, want %v", args, want)

@@ -189,14 +189,15 @@ func TestPrometheusScrapesFoodpipeAndAlertsOnTheBreaker(t *testing.T) {
 	viaProxy := append([]string{}, p.env...)
 	viaProxy[1] = "DATABASE_URL=" + strings.Replace(p.db, "127.0.0.1:5432", proxy.Addr(), 1)
 
-	consumerMetrics, producerMetrics := freeAddr(t), freeAddr(t)
+	consumerMetrics, producerMetrics, exporterMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	start(t, "consumer", append(viaProxy, "METRICS_ADDR="+consumerMetrics), "consume", "--id", "c1")
 	start(t, "producer", append(p.env, "METRICS_ADDR="+producerMetrics), "produce", "--rate", "50", "--duration", "5m")
-	prom := startPrometheus(t, map[string]string{"consumer": consumerMetrics, "producer": producerMetrics})
+	start(t, "exporter", append(p.env, "METRICS_ADDR="+exporterMetrics), "exporter")
+	prom := startPrometheus(t, map[string]string{"consumer": consumerMetrics, "producer": producerMetrics, "exporter": exporterMetrics})
 
-	eventually(t, 30*time.Second, "prometheus to scrape the consumer and the producer", func() bool {
-		n, err := prom.query(`up{job=~"consumer|producer"} == 1`)
-		return err == nil && n == 2
+	eventually(t, 30*time.Second, "prometheus to scrape the consumer, the producer and the exporter", func() bool {
+		n, err := prom.query(`up{job=~"consumer|producer|exporter"} == 1`)
+		return err == nil && n == 3
 	})
 	eventually(t, 30*time.Second, "the first orders to be stored", func() bool { return storedCount(t, p.db) > 0 })
 

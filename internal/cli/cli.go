@@ -84,6 +84,7 @@ func commands() []command {
 		{"dlq", "list|replay [--reason R]", "list dead letters, or re-publish chosen ones once after a fix", runDLQ},
 		{"soak", "[--duration 1h] [--rate 100] [--json]", "run the pipeline for a long time and check the consumer stays flat", runSoak},
 		{"bench", "[--orders 500000] [--rates 10,1000,10000] [--json]", "measure drain speed against raw COPY, latency, memory and scaling", runBench},
+		{"exporter", "[--metrics-addr :9308]", "serve the groups' lag as the broker sees it, for Prometheus, also while every consumer is down", runExporter},
 		{"status", "[--watch] [--json]", "show partitions, offsets, lag, group members and rows per partition", runStatus},
 		{"config", "", "print the configuration in effect, secrets masked", runConfig},
 		{"version", "[--json]", "print the version and revision of this binary", runVersion},

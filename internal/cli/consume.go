@@ -74,7 +74,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	m := wire.NewMetrics(cfg.Group)
 	var ready telemetry.Readiness
 	ready.NotYet(errors.New("starting: connecting to PostgreSQL"))
-	stop, err := wire.ServeMetrics(cfg, m, ready.Check, env.Log)
+	stop, err := wire.ServeMetrics(cfg, m.Registry, ready.Check, env.Log)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func TestVersionPrintsTheBuild(t *testing.T) {
 func TestHealthFindsTheServerThroughTheAddressFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "metrics-addr")
 	m := wire.NewMetrics("")
-	stop, err := wire.ServeMetrics(config.Config{MetricsAddr: "127.0.0.1:0", MetricsAddrFile: file}, m,
+	stop, err := wire.ServeMetrics(config.Config{MetricsAddr: "127.0.0.1:0", MetricsAddrFile: file}, m.Registry,
 		func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

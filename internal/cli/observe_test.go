@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -510,6 +513,61 @@ func withConn(t *testing.T, url, sql string, args ...any) {
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foodpipe exporter serves the groups' lag from the broker with no consumer
+// and no database: nobody has read the six orders, so each group lags by six.
+// Without an address to serve on it refuses to start, saying which variable.
+func TestExporterServesTheGroupsLagWithNoConsumerRunning(t *testing.T) {
+	addr := broker(t)
+	ctx := context.Background()
+	vars := []string{"KAFKA_BROKERS", addr, "DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}
+	if err := newRun(t, vars...).do(ctx, "produce", "--count", "6", "--rate", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := newRun(t, vars...).do(ctx, "exporter"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "METRICS_ADDR") {
+		t.Errorf("exporter without METRICS_ADDR: %v, want a usage error naming it", err)
+	}
+
+	file := filepath.Join(t.TempDir(), "addr")
+	r := newRun(t, append(vars, "METRICS_ADDR", "127.0.0.1:0", "METRICS_ADDR_FILE", file)...)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.do(rctx, "exporter") }()
+	var served string
+	deadline := time.Now().Add(10 * time.Second)
+	for served == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the exporter did not serve its address:\n%s", r.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+		b, _ := os.ReadFile(file)
+		served = strings.TrimSpace(string(b))
+	}
+	resp, err := http.Get("http://" + served + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lag := map[string]int{}
+	re := regexp.MustCompile(`(?m)^foodpipe_group_lag\{component="[a-z]+",group="([^"]+)",partition="\d",topic="food-orders"\} (\d+)$`)
+	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
+		n, _ := strconv.Atoi(m[2])
+		lag[m[1]] += n
+	}
+	for _, g := range []string{"order-processors", "order-analytics", "order-notifications"} {
+		if lag[g] != 6 {
+			t.Errorf("group %s: lag %d, want 6\n%s", g, lag[g], body)
+		}
+	}
+	if !strings.Contains(string(body), "foodpipe_build_info{") {
+		t.Errorf("no foodpipe_build_info in:\n%s", body)
+	}
+	stop()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }

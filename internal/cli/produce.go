@@ -44,7 +44,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	stop, err := wire.ServeMetrics(cfg, m, func(ctx context.Context) error { return cl.Ping(ctx) }, env.Log)
+	stop, err := wire.ServeMetrics(cfg, m.Registry, func(ctx context.Context) error { return cl.Ping(ctx) }, env.Log)
 	if err != nil {
 		return err
 	}

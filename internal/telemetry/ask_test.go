@@ -30,7 +30,7 @@ func TestHealthURLAsksAServerOnEveryInterfaceLocally(t *testing.T) {
 // A server that is alive but not ready answers /healthz and fails /readyz;
 // one that is gone fails both.
 func TestAskHealthFailsUnlessTheServerAnswers2xx(t *testing.T) {
-	srv, err := Listen("127.0.0.1:0", NewMetrics(Options{}), func(context.Context) error { return errors.New("starting") }, slog.New(slog.DiscardHandler))
+	srv, err := Listen("127.0.0.1:0", NewMetrics(Options{}).Registry, func(context.Context) error { return errors.New("starting") }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

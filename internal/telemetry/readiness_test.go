@@ -13,7 +13,7 @@ import (
 // reason first; once it runs, its own check answers.
 func TestReadinessSaysWhyNotYetThenAsksTheRunningCheck(t *testing.T) {
 	var r Readiness
-	srv, err := Listen("127.0.0.1:0", NewMetrics(Options{}), r.Check, slog.New(slog.DiscardHandler))
+	srv, err := Listen("127.0.0.1:0", NewMetrics(Options{}).Registry, r.Check, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

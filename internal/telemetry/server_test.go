@@ -25,7 +25,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServerAnswersHealthReadinessAndMetrics(t *testing.T) {
 	m := NewMetrics(Options{})
 	var down atomic.Bool
-	srv, err := Listen("127.0.0.1:0", m, func(context.Context) error {
+	srv, err := Listen("127.0.0.1:0", m.Registry, func(context.Context) error {
 		if down.Load() {
 			return errors.New("database circuit breaker is open")
 		}
@@ -75,12 +75,12 @@ func TestServerAnswersHealthReadinessAndMetrics(t *testing.T) {
 }
 
 func TestListenOnABusyAddressFailsNamingIt(t *testing.T) {
-	first, err := Listen("127.0.0.1:0", NewMetrics(Options{}), func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
+	first, err := Listen("127.0.0.1:0", NewMetrics(Options{}).Registry, func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	_, err = Listen(first.Addr(), NewMetrics(Options{}), func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
+	_, err = Listen(first.Addr(), NewMetrics(Options{}).Registry, func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), first.Addr()) {
 		t.Fatalf("error = %v, want one naming %s", err, first.Addr())
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"foodpipe/internal/config"
 	"foodpipe/internal/telemetry"
 )
@@ -13,11 +15,11 @@ import (
 // ServeMetrics serves /metrics, /healthz and /readyz (ready answers it) on
 // cfg's METRICS_ADDR; with no address it serves nothing. The returned func
 // stops the server.
-func ServeMetrics(cfg config.Config, m *telemetry.Metrics, ready func(context.Context) error, log *slog.Logger) (stop func(), err error) {
+func ServeMetrics(cfg config.Config, reg *prometheus.Registry, ready func(context.Context) error, log *slog.Logger) (stop func(), err error) {
 	if cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
-	srv, err := telemetry.Listen(cfg.MetricsAddr, m, ready, log)
+	srv, err := telemetry.Listen(cfg.MetricsAddr, reg, ready, log)
 	if err != nil {
 		return nil, err
 	}

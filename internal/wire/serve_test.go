@@ -16,13 +16,13 @@ import (
 // serves nothing.
 func TestServeMetricsServesOnMetricsAddrOnly(t *testing.T) {
 	ready := func(context.Context) error { return nil }
-	stop, err := wire.ServeMetrics(config.Config{}, wire.NewMetrics(""), ready, slog.New(slog.DiscardHandler))
+	stop, err := wire.ServeMetrics(config.Config{}, wire.NewMetrics("").Registry, ready, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop()
 	var log bytes.Buffer
-	stop, err = wire.ServeMetrics(config.Config{MetricsAddr: "127.0.0.1:0"}, wire.NewMetrics(""), ready, slog.New(slog.NewJSONHandler(&log, nil)))
+	stop, err = wire.ServeMetrics(config.Config{MetricsAddr: "127.0.0.1:0"}, wire.NewMetrics("").Registry, ready, slog.New(slog.NewJSONHandler(&log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
