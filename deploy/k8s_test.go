@@ -761,7 +761,7 @@ func TestMonitoringOverlay(t *testing.T) {
 		t.Fatal("no PodMonitor foodpipe")
 	}
 	base := loadManifests(t)
-	for _, name := range []string{"foodpipe-producer", "foodpipe-consumer"} {
+	for _, name := range []string{"foodpipe-producer", "foodpipe-consumer", "foodpipe-analytics", "foodpipe-exporter"} {
 		d := base.deployments[name]
 		if d == nil {
 			t.Fatalf("no Deployment %s", name)
@@ -793,5 +793,17 @@ func TestMonitoringOverlay(t *testing.T) {
 	}
 	if !reflect.DeepEqual(rule.Spec, *want) {
 		t.Error("the PrometheusRule's groups differ from deploy/monitoring/alerts.yml: copy the rules over")
+	}
+	// Grafana's sidecar loads the dashboard from a ConfigMap it finds by label.
+	cm := m.configMaps["foodpipe-dashboard"]
+	if cm == nil || cm.Labels["grafana_dashboard"] != "1" {
+		t.Fatalf("no ConfigMap foodpipe-dashboard labelled grafana_dashboard: \"1\" for Grafana's sidecar: %+v", cm)
+	}
+	dashboard, err := os.ReadFile(filepath.Join("monitoring", "grafana", "dashboards", "foodpipe.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["foodpipe.json"] != string(dashboard) {
+		t.Error("the ConfigMap's foodpipe.json differs from deploy/monitoring/grafana/dashboards/foodpipe.json: copy it over")
 	}
 }

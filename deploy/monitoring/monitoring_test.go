@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 )
 
@@ -190,7 +193,29 @@ func TestDashboard(t *testing.T) {
 	if len(provisioned.Datasources) != 1 || provisioned.Datasources[0].Type != "prometheus" {
 		t.Fatalf("provisioned data sources %+v, want one Prometheus", provisioned.Datasources)
 	}
-	want := Datasource{Type: "prometheus", UID: provisioned.Datasources[0].UID}
+	if !provisioned.Datasources[0].IsDefault {
+		t.Error("the provisioned Prometheus is not the default data source, which the dashboard's $datasource picks first")
+	}
+	// Not a uid of its own: kube-prometheus-stack's Prometheus is "prometheus",
+	// compose's "foodpipe-prometheus", others others. The dashboard asks.
+	want := Datasource{Type: "prometheus", UID: "${datasource}"}
+	vars := map[string]map[string]any{}
+	for _, raw := range d.Templating.List {
+		var v map[string]any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		name, _ := v["name"].(string)
+		vars[name] = v
+	}
+	if v := vars["datasource"]; v["type"] != "datasource" || v["query"] != "prometheus" {
+		t.Errorf("no data source variable of Prometheus's: %v", v)
+	}
+	for _, name := range []string{"namespace", "instance"} {
+		if v := vars[name]; v["type"] != "query" || v["includeAll"] != true || v["allValue"] != ".*" {
+			t.Errorf("variable %s: %v, want a query with All as .*", name, v)
+		}
+	}
 	if d.UID == "" || len(d.Panels) == 0 {
 		t.Fatalf("dashboard uid %q with %d panels", d.UID, len(d.Panels))
 	}
@@ -213,6 +238,15 @@ func TestDashboard(t *testing.T) {
 			}
 			if _, err := Metrics(tg.Expr); err != nil {
 				t.Errorf("panel %q target %s: %v", p.Title, tg.RefID, err)
+			}
+			// On a shared Prometheus, each selector keeps to the chosen
+			// namespace: staging and production never sum together.
+			for _, sel := range selectors(t, tg.Expr) {
+				if !slices.ContainsFunc(sel.LabelMatchers, func(m *labels.Matcher) bool {
+					return m.Name == "namespace" && m.Type == labels.MatchRegexp && m.Value == "$namespace"
+				}) {
+					t.Errorf("panel %q target %s: %s is not kept to $namespace", p.Title, tg.RefID, sel)
+				}
 			}
 		}
 		// Panels must not overlap, or Grafana moves them about.
@@ -281,4 +315,21 @@ func TestMetricsNamesWhatQueriesSelect(t *testing.T) {
 			t.Errorf("AllMetrics lacks %s: %v", want, all)
 		}
 	}
+}
+
+// selectors returns the vector selectors of expr.
+func selectors(t *testing.T, expr string) []*parser.VectorSelector {
+	t.Helper()
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		t.Fatalf("parse %q: %v", expr, err)
+	}
+	var out []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs)
+		}
+		return nil
+	})
+	return out
 }
