@@ -206,3 +206,74 @@ func TestDockerfileBuilderIsGoModsGo(t *testing.T) {
 		t.Errorf("the Dockerfile lacks %q", want)
 	}
 }
+
+// Every action a workflow uses is pinned to a commit, with the release it is
+// in a comment after it (uses: actions/checkout@<40 hex> # v7.0.1): a tag can
+// be moved to other code after review, a commit cannot. Actions kept in this
+// repository (uses: ./path) are pinned by the commit that runs them.
+func TestWorkflowActionsArePinnedToCommits(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("found %d workflows under .github/workflows, want ci.yml and release.yml at least", len(files))
+	}
+	pinned := regexp.MustCompile(`^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$`)
+	release := regexp.MustCompile(`^ # v\d+\.\d+\.\d+\S*$`)
+	for _, file := range files {
+		rel, _ := filepath.Rel(root, file)
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			uses := workflowUses(readYAML(t, rel))
+			if len(uses) == 0 {
+				t.Fatalf("%s uses no action", rel)
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, u := range uses {
+				if seen[u] || strings.HasPrefix(u, "./") {
+					continue
+				}
+				seen[u] = true
+				if !pinned.MatchString(u) {
+					t.Errorf("%s: uses %s, want owner/repo@<40-hex commit> # vX.Y.Z", rel, u)
+					continue
+				}
+				// The parser drops comments: find the lines in the file.
+				lines := regexp.MustCompile(`(?m)^\s*(- )?uses: `+regexp.QuoteMeta(u)+`( .*)?$`).FindAllSubmatch(b, -1)
+				if len(lines) == 0 {
+					t.Errorf("%s: no line reads uses: %s (quoted?)", rel, u)
+				}
+				for _, line := range lines {
+					if !release.Match(line[2]) {
+						t.Errorf("%s: uses %s without the release it is in as a comment (# vX.Y.Z) after it", rel, u)
+					}
+				}
+			}
+		})
+	}
+}
+
+// workflowUses returns every uses: of a workflow, the jobs' (reusable
+// workflows) and their steps'.
+func workflowUses(wf map[string]any) []string {
+	var uses []string
+	jobs, _ := wf["jobs"].(map[string]any)
+	for _, j := range jobs {
+		job, _ := j.(map[string]any)
+		if u, ok := job["uses"].(string); ok {
+			uses = append(uses, u)
+		}
+		steps, _ := job["steps"].([]any)
+		for _, s := range steps {
+			step, _ := s.(map[string]any)
+			if u, ok := step["uses"].(string); ok {
+				uses = append(uses, u)
+			}
+		}
+	}
+	return uses
+}
