@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"io"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,5 +139,25 @@ func TestAMemberTakingAPartitionCommitsTheDatabasesOffsetAheadOfKafkas(t *testin
 	eventually(t, "Kafka's committed offset to reach the database's", func() bool { return committed(t, c) == 5 })
 	if n := count(t, st); n != 5 {
 		t.Errorf("%d orders stored, want 5", n)
+	}
+}
+
+// A marker is committed past only when the data before it in the poll was
+// stored: behind a fenced batch it waits to be fetched again with it.
+// (splitMarkers is tested with real markers, from a transactional producer,
+// in TestOnlyCommittedTransactionsAreStoredAndCounted.)
+func TestMarkersAreCommittedPastOnlyBehindStoredRecords(t *testing.T) {
+	rec := func(p int32, o int64) *kgo.Record { return &kgo.Record{Partition: p, Offset: o} }
+	d0, m0 := rec(0, 4), rec(0, 5) // stored, then its marker
+	d1, m1 := rec(1, 7), rec(1, 8) // fenced, then its marker
+	m2 := rec(2, 3)                // a marker alone
+	d3a, m3, d3b := rec(3, 1), rec(3, 2), rec(3, 3)
+	recs, markers := []*kgo.Record{d0, d1, d3a, d3b}, []*kgo.Record{m0, m1, m2, m3}
+	got := markersPast(markers, recs, []*kgo.Record{d0, d3a, d3b})
+	if want := []*kgo.Record{m0, m2, m3}; !slices.Equal(got, want) {
+		t.Errorf("markers past: %v, want %v", got, want)
+	}
+	if got := markersPast(markers, recs, nil); !slices.Equal(got, []*kgo.Record{m2}) {
+		t.Errorf("markers past with nothing stored: %v, want only the one alone", got)
 	}
 }

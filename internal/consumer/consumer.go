@@ -299,11 +299,12 @@ func (c *Consumer) session(ctx context.Context) (err error) {
 		if err := c.checkFetched(ctx, fetches); err != nil {
 			return err
 		}
-		if recs := fetches.Records(); len(recs) > 0 {
+		if all := fetches.Records(); len(all) > 0 {
 			// The batch in hand is finished even when ctx is cancelled,
 			// within the shutdown budget.
+			recs, markers := splitMarkers(all)
 			wctx, cancel := c.workContext(ctx)
-			err := c.process(wctx, cl, recs)
+			err := c.process(wctx, cl, recs, markers)
 			cancel()
 			if err != nil {
 				return err

@@ -83,6 +83,14 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// so the partition waits at its last stable offset until the
 		// transaction ends. Records of other producers are read at once.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A transaction's commit or abort marker takes an offset of its own,
+		// the last of its partition until more is written. Dropped, as the
+		// client does by default, the member's last commit would be the
+		// marker's offset, and Kafka would count the marker as lag for ever
+		// (status, the exporter, the no-progress alert). Kept, each marker
+		// is committed past once what came before it is stored (markers),
+		// never processed.
+		kgo.KeepControlRecords(),
 		// A killed consumer sends no LeaveGroup; the coordinator notices it
 		// is gone only when its heartbeats stop for the session timeout, and
 		// its partitions wait that long. Heartbeats run on their own

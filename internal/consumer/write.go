@@ -60,7 +60,11 @@ type prepared struct {
 // here, and they are fetched again from the database's offsets. If this
 // member lost a partition, the rebalance it has not seen yet takes it away;
 // if it still owns it, it goes on from where the database says.
-func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs, markers []*kgo.Record) error {
+	if len(recs) == 0 {
+		c.commits.add(markers)
+		return nil
+	}
 	scope, err := c.offsetScope(ctx)
 	if err != nil {
 		return err
@@ -122,8 +126,51 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 			commit = append(commit, run[:written[i]]...)
 		}
 	}
-	c.commits.add(commit)
+	c.commits.add(append(commit, markersPast(markers, recs, commit)...))
 	return nil
+}
+
+// splitMarkers parts a poll's records into the data records and the
+// transaction markers (control records) among them.
+func splitMarkers(all []*kgo.Record) (recs, markers []*kgo.Record) {
+	for _, r := range all {
+		if r.Attrs.IsControl() {
+			markers = append(markers, r)
+		} else {
+			recs = append(recs, r)
+		}
+	}
+	if len(markers) == 0 {
+		return all, nil
+	}
+	return recs, markers
+}
+
+// markersPast returns the markers that may be committed past: those whose
+// partition's last data record before them in this poll (recs) was stored
+// (is in commit), or that have none before them. A marker behind a fenced
+// batch is not: that batch is fetched again, and the marker with it.
+func markersPast(markers, recs, commit []*kgo.Record) []*kgo.Record {
+	if len(markers) == 0 {
+		return nil
+	}
+	stored := make(map[*kgo.Record]bool, len(commit))
+	for _, r := range commit {
+		stored[r] = true
+	}
+	var out []*kgo.Record
+	for _, m := range markers {
+		var before *kgo.Record
+		for _, r := range recs {
+			if r.Partition == m.Partition && r.Offset < m.Offset && (before == nil || r.Offset > before.Offset) {
+				before = r
+			}
+		}
+		if before == nil || stored[before] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // signCommit names this member in the metadata of each offset it commits
