@@ -7,6 +7,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,7 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -183,11 +186,58 @@ func (f *flags) kafkaFlags() {
 	f.bind("log-level", config.LogLevel)
 }
 
-// memberID adds --id, a group member's name, by default unique to this
-// process on this host (host-pid).
+// memberID adds --id, a group member's name, by default defaultMemberID's.
 func (f *flags) memberID(help string) *string {
 	host, _ := os.Hostname()
-	return f.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), help)
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	return f.String("id", defaultMemberID(host, os.Getpid(), containerID(string(mountinfo)), rand.Text), help)
+}
+
+// defaultMemberID is a member's id when --id is not given: unique among the
+// members that may share a group, and the same when the process comes back,
+// so that a restarted member takes its static place back at once.
+//
+// Outside a container that is host-pid. In a container on its own network
+// the host name is the container's (Docker's short container id, a pod's
+// name) and the pid 1, so host-1 is unique too, and stays across restarts of
+// the container. On the host's network (compose's network_mode: host) every
+// replica has the host's name and pid 1: there the container's own id, found
+// in its mounts, tells them apart (host-<12 hex digits>), and still stays
+// across restarts. A process of pid 1 in a container whose id cannot be
+// found gets a random suffix: unique, at the price of its static place,
+// which the group keeps for the session timeout after a crash.
+func defaultMemberID(host string, pid int, container string, random func() string) string {
+	short := container[:min(len(container), 12)]
+	switch {
+	case short != "" && !strings.HasPrefix(host, short):
+		return host + "-" + short
+	case pid == 1 && short == "":
+		return fmt.Sprintf("%s-1-%s", host, strings.ToLower(random()[:8]))
+	}
+	return fmt.Sprintf("%s-%d", host, pid)
+}
+
+// containerMount finds a container's id in the source of a file its runtime
+// mounts into it: Docker's and containerd's
+// .../containers/<64 hex digits>/hostname (or hosts, resolv.conf) and
+// Podman's .../overlay-containers/<id>/userdata/hostname.
+var containerMount = regexp.MustCompile(`/(?:containers|overlay-containers)/([0-9a-f]{64})/`)
+
+// containerID returns the id of the container this process runs in, read
+// from its /proc/self/mountinfo, or "" outside one.
+func containerID(mountinfo string) string {
+	for line := range strings.Lines(mountinfo) {
+		f := strings.Fields(line)
+		// The fourth field is the mount's root within its file system, the
+		// fifth where it is mounted.
+		if len(f) < 5 || (f[4] != "/etc/hostname" && f[4] != "/etc/hosts" && f[4] != "/etc/resolv.conf") {
+			continue
+		}
+		if m := containerMount.FindStringSubmatch(f[3]); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }
 
 func (f *flags) dbFlags() {
