@@ -37,6 +37,24 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -ldflags "-s -w -X foodpipe/internal/telemetry.version=${VERSION} -X foodpipe/internal/telemetry.revision=${REVISION}" \
       -o /out/foodpipe ./cmd/foodpipe
 
+# Mailpit, the compose stack's mail server (its mail service), built at the
+# version go.mod pins for `go tool mailpit`, so the stack and the tests send
+# to the same one: `docker build --target mail -t foodpipe-mail .` Only this
+# target builds these two stages; the default target (the last stage) does
+# not.
+FROM ${BUILDER_IMAGE} AS mailpit-build
+WORKDIR /src
+COPY go.mod go.sum ./
+COPY third_party/kfake/go.mod third_party/kfake/go.sum third_party/kfake/
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/mailpit github.com/axllent/mailpit
+
+FROM ${RUNTIME_IMAGE} AS mail
+COPY --from=mailpit-build /out/mailpit /mailpit
+USER 65532:65532
+EXPOSE 1025 8025
+ENTRYPOINT ["/mailpit"]
+
 FROM ${RUNTIME_IMAGE} AS foodpipe
 ARG VERSION=devel
 ARG REVISION=unknown

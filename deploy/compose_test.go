@@ -21,7 +21,7 @@ const root = ".."
 
 // loadCompose loads compose files the way `docker compose -f a -f b` does,
 // with an empty environment (every interpolated variable has a default) and
-// the ui and monitoring profiles enabled.
+// the ui, monitoring and notify profiles enabled.
 func loadCompose(t *testing.T, files ...string) *types.Project {
 	t.Helper()
 	paths := make([]string, len(files))
@@ -31,7 +31,7 @@ func loadCompose(t *testing.T, files ...string) *types.Project {
 	opts, err := cli.NewProjectOptions(paths,
 		cli.WithWorkingDirectory(root),
 		cli.WithEnv(nil),
-		cli.WithProfiles([]string{"ui", "monitoring"}),
+		cli.WithProfiles([]string{"ui", "monitoring", "notify"}),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,12 @@ func checkFoodpipeEnv(t *testing.T, where string, env map[string]string) {
 	}
 }
 
+// isFoodpipe tells the services that run the foodpipe image: every one the
+// Dockerfile builds but the mail server, which is its mail target.
 func isFoodpipe(s types.ServiceConfig) bool {
+	if s.Build != nil && s.Build.Target == "mail" {
+		return false
+	}
 	return s.Build != nil || strings.HasPrefix(s.Image, "foodpipe")
 }
 
@@ -115,7 +120,7 @@ func wantHealthcheck(t *testing.T, s types.ServiceConfig) {
 // order they start in, and their settings.
 func checkPipeline(t *testing.T, p *types.Project) {
 	t.Helper()
-	for _, name := range []string{"kafka", "postgres", "topic-init", "migrate", "producer", "consumer", "kafka-ui"} {
+	for _, name := range []string{"kafka", "postgres", "topic-init", "migrate", "producer", "consumer", "analytics", "notify", "mail", "kafka-ui"} {
 		service(t, p, name)
 	}
 	kafka, pg := service(t, p, "kafka"), service(t, p, "postgres")
@@ -179,6 +184,8 @@ func checkPipeline(t *testing.T, p *types.Project) {
 	wantDependsOn(t, analytics, "migrate", types.ServiceConditionCompletedSuccessfully)
 	wantHealthcheck(t, analytics)
 
+	checkNotify(t, p)
+
 	// One image: every foodpipe service runs it, built from the Dockerfile
 	// with no target (its last stage), and says by its command what it runs.
 	for _, s := range p.Services {
@@ -195,7 +202,7 @@ func checkPipeline(t *testing.T, p *types.Project) {
 			t.Errorf("%s: logs without rotation: %+v", s.Name, s.Logging)
 		}
 	}
-	for _, s := range []types.ServiceConfig{producer, consumer, analytics} {
+	for _, s := range []types.ServiceConfig{producer, consumer, analytics, service(t, p, "notify")} {
 		if hc := strings.Join(s.HealthCheck.Test, " "); !strings.Contains(hc, "/foodpipe health") {
 			t.Errorf("%s health check %q does not use foodpipe health (the image has no shell or curl)", s.Name, hc)
 		}
@@ -211,8 +218,9 @@ func checkPipeline(t *testing.T, p *types.Project) {
 	}
 	wantDependsOn(t, ui, "kafka", types.ServiceConditionHealthy)
 
-	// Named volumes keep Kafka's and PostgreSQL's data across re-creation.
-	for _, s := range []types.ServiceConfig{kafka, pg} {
+	// Named volumes keep Kafka's and PostgreSQL's data, and the mail
+	// server's inbox, across re-creation.
+	for _, s := range []types.ServiceConfig{kafka, pg, service(t, p, "mail")} {
 		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
 			_, declared := p.Volumes[v.Source]
 			return v.Type == types.VolumeTypeVolume && declared
@@ -338,10 +346,29 @@ func TestDockerfileTargets(t *testing.T) {
 			t.Errorf("Dockerfile stage %q lacks %q", want.stage, want.text)
 		}
 	}
-	// One image: the last stage is the only one built from the runtime, and
-	// no stage sets a health check a one-shot command would be asked.
-	if names := slices.Collect(maps.Keys(stages)); len(names) != 3 {
-		t.Errorf("Dockerfile stages %v, want the arguments, build and foodpipe", names)
+	// The mail target: Mailpit at the version go.mod pins, as nonroot too.
+	for _, want := range []struct{ stage, text string }{
+		{"mailpit-build", "go build"},
+		{"mailpit-build", "github.com/axllent/mailpit"},
+		{"mail", "FROM ${RUNTIME_IMAGE} AS mail"},
+		{"mail", "USER 65532:65532"},
+		{"mail", `ENTRYPOINT ["/mailpit"]`},
+	} {
+		if !has(want.stage, want.text) {
+			t.Errorf("Dockerfile stage %q lacks %q", want.stage, want.text)
+		}
+	}
+	if has("mailpit-build", "@v") {
+		t.Error("the mail target names a Mailpit version of its own; it builds the one go.mod pins")
+	}
+	// One foodpipe image, the last stage, so that a build without a target
+	// makes it; no stage sets a health check a one-shot command would be
+	// asked.
+	if names := slices.Collect(maps.Keys(stages)); len(names) != 5 {
+		t.Errorf("Dockerfile stages %v, want the arguments, build, mailpit-build, mail and foodpipe", names)
+	}
+	if last := slices.IndexFunc(strings.Split(string(b), "\n"), func(l string) bool { return strings.HasPrefix(l, "FROM ${RUNTIME_IMAGE} AS foodpipe") }); last < 0 || strings.Contains(strings.Join(strings.Split(string(b), "\n")[last+1:], "\n"), "\nFROM ") {
+		t.Error("the foodpipe stage is not the Dockerfile's last: a build without --target would not make it")
 	}
 	for stage := range stages {
 		if has(stage, "HEALTHCHECK") {
@@ -378,5 +405,44 @@ func TestComposeEmbeddedBrokerOverride(t *testing.T) {
 	}
 	if hc := k.HealthCheck; hc == nil || strings.Join(hc.Test, " ") != "CMD /foodpipe topic describe" {
 		t.Errorf("kafka health check %+v, want foodpipe topic describe", hc)
+	}
+}
+
+// checkNotify checks the notifier and its mail server: notify waits for the
+// schema, the topic and a healthy mail server, sends to it by its service
+// name, and is healthy when it can send; the mail server is Mailpit from the
+// Dockerfile's mail target, which keeps every message in a volume, takes
+// mail for the generated customers' domain only, and has a health check.
+func checkNotify(t *testing.T, p *types.Project) {
+	t.Helper()
+	n, m := service(t, p, "notify"), service(t, p, "mail")
+	if got := strings.Join(n.Command, " "); !strings.HasPrefix(got, "notify --id ") {
+		t.Errorf("notify runs %q, want notify with an id", got)
+	}
+	wantDependsOn(t, n, "topic-init", types.ServiceConditionCompletedSuccessfully)
+	wantDependsOn(t, n, "migrate", types.ServiceConditionCompletedSuccessfully)
+	wantDependsOn(t, n, "mail", types.ServiceConditionHealthy)
+	e := env(n)
+	if e["SMTP_URL"] != "smtp://mail:1025" || e["MAIL_API_URL"] != "http://mail:8025" || e["METRICS_ADDR"] != ":9100" {
+		t.Errorf("notify sends to %q, reads %q, serves metrics on %q", e["SMTP_URL"], e["MAIL_API_URL"], e["METRICS_ADDR"])
+	}
+	if hc := strings.Join(n.HealthCheck.Test, " "); hc != "CMD /foodpipe health --path /readyz" {
+		t.Errorf("notify health check %q, want its readiness (it can send)", hc)
+	}
+	if m.Build == nil || m.Build.Target != "mail" || m.Image != "foodpipe-mail:local" {
+		t.Errorf("mail: image %q, build %+v; want foodpipe-mail:local from the Dockerfile's mail target", m.Image, m.Build)
+	}
+	cmd := strings.Join(m.Command, " ")
+	for _, want := range []string{"--smtp=:1025", "--listen=:8025", "--max=0", "--database=/home/nonroot/", `--smtp-allowed-recipients=@example\.com$`} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("mail runs %q, without %q", cmd, want)
+		}
+	}
+	wantHealthcheck(t, m)
+	if hc := strings.Join(m.HealthCheck.Test, " "); !strings.HasPrefix(hc, "CMD /mailpit readyz") {
+		t.Errorf("mail health check %q, want mailpit readyz (the image has no shell)", hc)
+	}
+	if len(m.Volumes) != 1 || m.Volumes[0].Target != "/home/nonroot" {
+		t.Errorf("mail volumes %+v, want one on the image user's home, where its database is", m.Volumes)
 	}
 }
