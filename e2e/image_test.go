@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,7 +43,7 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 	daemon, cli := requireDocker(t)
 	d := startDockerd(t, daemon, cli)
 	builder, runtimeImage := baseImages(t, d)
-	revision := buildImage(t, d, builder, runtimeImage, imageTag)
+	revision := foodpipeImage(t, d, builder, runtimeImage)
 	checkImageConfig(t, d, revision)
 
 	p := &pipeline{addr: freeAddr(t), dataDir: t.TempDir(), db: dbtest.New(t)}
@@ -136,6 +137,30 @@ func TestImageBuiltAndRunAgainstThePipeline(t *testing.T) {
 			t.Errorf("docker stop %s: exit code %d after %v, want 0 within %v", c.name, code, took, stopGrace)
 		}
 	}
+}
+
+// builtImage is the foodpipe image as the first test of this process that
+// needed it built it, saved with `docker save` in the process's scratch
+// directory, so that the next test loads it into its daemon rather than
+// building it again (minutes on a small machine).
+var builtImage struct{ tarball, revision string }
+
+// foodpipeImage gives d the image foodpipe:imageTag, built from this
+// checkout (once per test process), and returns the commit stamped in it.
+func foodpipeImage(t *testing.T, d *dockerd, builder, runtimeImage string) (revision string) {
+	t.Helper()
+	if builtImage.tarball != "" {
+		if _, err := d.docker(context.Background(), "load", "--input", builtImage.tarball); err == nil {
+			t.Logf("foodpipe:%s loaded, as an earlier test built it", imageTag)
+			return builtImage.revision
+		}
+	}
+	revision = buildImage(t, d, builder, runtimeImage, imageTag)
+	tarball := filepath.Join(filepath.Dir(bin), "foodpipe-image.tar")
+	if _, err := d.docker(context.Background(), "save", "--output", tarball, "foodpipe:"+imageTag); err == nil {
+		builtImage.tarball, builtImage.revision = tarball, revision
+	}
+	return revision
 }
 
 // buildImage builds the image as foodpipe:tag through the Makefile, with the
