@@ -170,6 +170,8 @@ func TestComposeStackUpForReal(t *testing.T) {
 	})
 	eventually(t, time.Minute, "the pipeline going on after the kill", func() bool { return storedCount(t, dbURL) >= atKill+100 })
 
+	logMemory(t, d) // the whole stack running, after about ten seconds of orders
+
 	// The producer stopped: every order on the topic is in the table, once.
 	c.must(t, time.Minute, "stop", "producer")
 	produced := int(topicMessages(t, kafkaAddr, "food-orders"))
@@ -214,7 +216,6 @@ func TestComposeStackUpForReal(t *testing.T) {
 	if missing > 0 || in.Distinct == 0 {
 		t.Errorf("%d of %d stored orders without an email; %d emailed", missing, len(stored), in.Distinct)
 	}
-	logMemory(t, d)
 }
 
 // logMemory logs each running container's memory, as docker stats reads it
