@@ -115,9 +115,12 @@ func TestComposeStackUpForReal(t *testing.T) {
 			"FOODPIPE_E2E_PRODUCER_METRICS=" + metrics["producer"], "FOODPIPE_E2E_ANALYTICS_METRICS=" + metrics["analytics"],
 			"FOODPIPE_E2E_NOTIFY_METRICS=" + metrics["notify"],
 		}}
+	// Cleanups run last first: the time is logged after down.
+	var begin time.Time
+	t.Cleanup(func() { t.Logf("the stack's part, from up to down, took %v", time.Since(begin).Round(time.Second)) })
 	t.Cleanup(func() { checkNothingLeft(t, c) })
 
-	begin := time.Now()
+	begin = time.Now()
 	c.must(t, 5*time.Minute, "up", "--detach", "--wait", "--no-build", "--pull", "never")
 	t.Logf("docker compose up --wait: every service healthy in %v", time.Since(begin).Round(100*time.Millisecond))
 	checkHostNetworkOnly(t, d)
