@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
@@ -130,13 +131,7 @@ func TestComposeStackUpForReal(t *testing.T) {
 	var ids []string
 	eventually(t, time.Minute, "both consumers in the group, sharing the partitions", func() bool {
 		m := groupMembers(t, kafkaAddr)
-		ids = slices.Sorted(func(yield func(string) bool) {
-			for id := range m {
-				if !yield(id) {
-					return
-				}
-			}
-		})
+		ids = slices.Sorted(maps.Keys(m))
 		return len(m) == 2 && m[ids[0]]+m[ids[1]] == 3 && m[ids[0]] > 0 && m[ids[1]] > 0
 	})
 	for _, id := range ids {
