@@ -88,8 +88,9 @@ var hostMemberID = regexp.MustCompile(`^(.+)-([0-9a-f]{12})$`)
 // apart by their containers, share the partitions; orders are stored once
 // each; a consumer killed with SIGKILL comes back by its restart policy,
 // under the same id, and nothing is lost or doubled; every stored order has
-// an email from the notifier (or a refusal its mail server gave); and `down
-// --volumes` leaves nothing. It logs the time to healthy and each
+// an email from the notifier (or a refusal its mail server gave); the
+// analytics service counted each order once; `down` and `up` keep the orders
+// and the emails; and `down --volumes` leaves nothing. It logs the time to healthy and each
 // container's memory (docs/DEPLOY.md).
 func TestComposeStackUpForReal(t *testing.T) {
 	if testing.Short() {
@@ -214,6 +215,30 @@ func TestComposeStackUpForReal(t *testing.T) {
 	if missing > 0 || in.Distinct == 0 {
 		t.Errorf("%d of %d stored orders without an email; %d emailed", missing, len(stored), in.Distinct)
 	}
+
+	// The analytics service counted every order, once.
+	eventually(t, time.Minute, "the analytics group's aggregates equal to the orders table", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := c.run(ctx, "run", "--rm", "--no-deps", "analytics", "analytics", "verify")
+		return err == nil
+	})
+
+	// down, then up: the orders and the emails are in their volumes, and the
+	// producer's new orders arrive.
+	c.must(t, 3*time.Minute, "down", "--timeout", "10")
+	begin2 := time.Now()
+	c.must(t, 5*time.Minute, "up", "--detach", "--wait", "--no-build", "--pull", "never")
+	t.Logf("docker compose up --wait after down: healthy in %v", time.Since(begin2).Round(100*time.Millisecond))
+	if n := storedCount(t, dbURL); n < len(stored) {
+		t.Fatalf("%d orders after down and up, want the %d stored before", n, len(stored))
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if again, err := mail.ReadInbox(ctx2, "http://"+mailAPI); err != nil || len(again.Messages) < len(in.Messages) {
+		t.Errorf("the inbox after down and up: %d emails (%v), want the %d before", len(again.Messages), err, len(in.Messages))
+	}
+	eventually(t, time.Minute, "the producer's orders stored after up", func() bool { return storedCount(t, dbURL) > len(stored) })
 }
 
 // logMemory logs each running container's memory, as docker stats reads it
