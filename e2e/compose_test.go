@@ -108,14 +108,14 @@ func TestComposeStackUpForReal(t *testing.T) {
 	kafkaAddr, pgAddr, smtp, mailAPI := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	_, pgPort, _ := strings.Cut(pgAddr, ":")
 	dbURL := "postgres://postgres:foodpipe@" + pgAddr + "/foodpipe?sslmode=disable"
-	metrics := map[string]string{"producer": freeAddr(t), "analytics": freeAddr(t), "notify": freeAddr(t)}
+	metrics := map[string]string{"producer": freeAddr(t), "analytics": freeAddr(t), "notify": freeAddr(t), "exporter": freeAddr(t)}
 	c := &compose{d: d,
 		files: []string{"docker-compose.yml", "docker-compose.embedded.yml", "e2e/testdata/compose.hostnet.yml"},
 		env: []string{
 			"FOODPIPE_E2E_KAFKA=" + kafkaAddr, "FOODPIPE_E2E_PGPORT=" + pgPort, "FOODPIPE_E2E_DATABASE_URL=" + dbURL,
 			"FOODPIPE_E2E_PG_IMAGE=" + pgImage, "FOODPIPE_E2E_SMTP=" + smtp, "FOODPIPE_E2E_MAIL_API=" + mailAPI,
 			"FOODPIPE_E2E_PRODUCER_METRICS=" + metrics["producer"], "FOODPIPE_E2E_ANALYTICS_METRICS=" + metrics["analytics"],
-			"FOODPIPE_E2E_NOTIFY_METRICS=" + metrics["notify"],
+			"FOODPIPE_E2E_NOTIFY_METRICS=" + metrics["notify"], "FOODPIPE_E2E_EXPORTER_METRICS=" + metrics["exporter"],
 		}}
 	// Cleanups run last first: the time is logged after down.
 	var begin time.Time
