@@ -7,7 +7,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -190,7 +189,7 @@ func (f *flags) kafkaFlags() {
 func (f *flags) memberID(help string) *string {
 	host, _ := os.Hostname()
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
-	return f.String("id", defaultMemberID(host, os.Getpid(), containerID(string(mountinfo)), rand.Text), help)
+	return f.String("id", defaultMemberID(host, os.Getpid(), containerID(string(mountinfo))), help)
 }
 
 // defaultMemberID is a member's id when --id is not given: unique among the
@@ -203,16 +202,13 @@ func (f *flags) memberID(help string) *string {
 // the container. On the host's network (compose's network_mode: host) every
 // replica has the host's name and pid 1: there the container's own id, found
 // in its mounts, tells them apart (host-<12 hex digits>), and still stays
-// across restarts. A process of pid 1 in a container whose id cannot be
-// found gets a random suffix: unique, at the price of its static place,
-// which the group keeps for the session timeout after a crash.
-func defaultMemberID(host string, pid int, container string, random func() string) string {
-	short := container[:min(len(container), 12)]
-	switch {
-	case short != "" && !strings.HasPrefix(host, short):
+// across restarts. Where no id is found (a runtime that mounts nothing under
+// a containers directory, as Kubernetes' containerd does) it stays host-pid:
+// a pod's name is its own, and so is its id; replicas of such a runtime on
+// the host's network need --id.
+func defaultMemberID(host string, pid int, container string) string {
+	if short := container[:min(len(container), 12)]; short != "" && !strings.HasPrefix(host, short) {
 		return host + "-" + short
-	case pid == 1 && short == "":
-		return fmt.Sprintf("%s-1-%s", host, strings.ToLower(random()[:8]))
 	}
 	return fmt.Sprintf("%s-%d", host, pid)
 }
