@@ -127,6 +127,8 @@ func dlqReplay(ctx context.Context, env *Env, cfg config.Config, reason string, 
 		fmt.Fprintln(env.Stdout, "no dead letters match")
 		return nil
 	}
+	// A replay is sent at once, not at the producer's rate.
+	cfg.ProducerRate = 0
 	cl, err := wire.ProducerClient(ctx, cfg, env.Log, env.Log, nil)
 	if err != nil {
 		return err

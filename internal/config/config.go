@@ -66,7 +66,8 @@ type Config struct {
 	// Producer.
 	ProducerRate    float64
 	ProducerRetries int
-	// ProducerLinger is how long a batch waits for more orders before it is sent.
+	// ProducerLinger is how long a batch waits for more orders before it is
+	// sent; AutoLinger leaves the choice to the rate (producer.LingerFor).
 	ProducerLinger time.Duration
 	// FetchMaxWait is how long a fetch waits at the broker when nothing is new.
 	FetchMaxWait time.Duration
@@ -111,6 +112,10 @@ type Var struct {
 	get     func(c Config) string
 	Secrecy Secrecy
 }
+
+// AutoLinger is ProducerLinger when PRODUCER_LINGER is auto: the producer's
+// client chooses the linger from the rate it produces at.
+const AutoLinger time.Duration = -1
 
 // Secrecy says how a variable's value is shown.
 type Secrecy uint8

@@ -98,6 +98,28 @@ func TestLoad(t *testing.T) {
 		}},
 		{"an unknown group protocol is refused, saying which are known", env("CONSUMER_GROUP_PROTOCOL", "eager"), `CONSUMER_GROUP_PROTOCOL="eager": must be classic or consumer`, nil},
 		{"a metrics address without a port is refused", env("METRICS_ADDR", "localhost"), "METRICS_ADDR", nil},
+		{"the linger is left to the rate unless set", env(), "", func(t *testing.T, c Config) {
+			if c.ProducerLinger != AutoLinger {
+				t.Errorf("linger = %v, want AutoLinger", c.ProducerLinger)
+			}
+		}},
+		{"a linger of 0 sends each order at once", env("PRODUCER_LINGER", "0"), "", func(t *testing.T, c Config) {
+			if c.ProducerLinger != 0 {
+				t.Errorf("linger = %v, want 0", c.ProducerLinger)
+			}
+		}},
+		{"a linger set as a duration is taken as it is", env("PRODUCER_LINGER", "20ms"), "", func(t *testing.T, c Config) {
+			if c.ProducerLinger != 20*time.Millisecond {
+				t.Errorf("linger = %v", c.ProducerLinger)
+			}
+		}},
+		{"a negative linger is refused, saying what would do", env("PRODUCER_LINGER", "-1ns"), `PRODUCER_LINGER="-1ns": must be a duration from 0 to 1s such as 5ms, or auto`, nil},
+		{"auto is accepted in any case", env("PRODUCER_LINGER", "Auto"), "", func(t *testing.T, c Config) {
+			if c.ProducerLinger != AutoLinger {
+				t.Errorf("linger = %v, want AutoLinger", c.ProducerLinger)
+			}
+		}},
+		{"a linger that is neither a duration nor auto is refused", env("PRODUCER_LINGER", "soon"), "PRODUCER_LINGER", nil},
 		{"every bad variable is named at once", env("KAFKA_PARTITIONS", "x", "LOG_LEVEL", "y"), "LOG_LEVEL", func(t *testing.T, c Config) {}},
 	}
 	for _, tt := range tests {

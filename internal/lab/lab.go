@@ -119,7 +119,11 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	if err := l.startProxy(); err != nil {
 		return nil, err
 	}
-	if l.pcl, err = l.pl.ProducerClient(ctx, l.cfg, nil); err != nil {
+	// The page changes the rate as the lab runs and sends orders on demand:
+	// a linger chosen for one rate would be wrong at the next.
+	pcfg := l.cfg
+	pcfg.ProducerRate = 0
+	if l.pcl, err = l.pl.ProducerClient(ctx, pcfg, nil); err != nil {
 		return nil, err
 	}
 	if l.adm, l.closeAdm, err = l.pl.Admin(ctx); err != nil {

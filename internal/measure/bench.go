@@ -258,7 +258,7 @@ type bench struct {
 // returns how long it took and, when keep is set, the orders as rows.
 func (b *bench) preload(ctx context.Context, topic string, partitions int32, n int, keep bool) ([]store.Row, time.Duration, error) {
 	cfg := b.cfg
-	cfg.Topic, cfg.Partitions = topic, partitions
+	cfg.Topic, cfg.Partitions, cfg.ProducerRate = topic, partitions, 0
 	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 	if err != nil {
 		return nil, 0, err
@@ -353,7 +353,7 @@ func (b *bench) atRateWith(ctx context.Context, r float64, d, linger, fetchWait 
 	b.drains++
 	topic := fmt.Sprintf("bench-rate-%s-%d", strconv.FormatFloat(r, 'f', -1, 64), b.drains)
 	cfg := b.cfg
-	cfg.Topic, cfg.Partitions, cfg.ProducerLinger = topic, 3, linger
+	cfg.Topic, cfg.Partitions, cfg.ProducerLinger, cfg.ProducerRate = topic, 3, linger, r
 	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 	if err != nil {
 		return BenchLatency{}, BenchProducerRate{}, dp, err

@@ -190,7 +190,7 @@ func (b *bench) producerLimit(ctx context.Context, o BenchOptions) (BenchProduce
 	var prod, client, ratios []float64
 	for round := range o.Rounds {
 		cfg := b.cfg
-		cfg.Topic, cfg.Partitions = fmt.Sprintf("bench-produce-%d", round), 3
+		cfg.Topic, cfg.Partitions, cfg.ProducerRate = fmt.Sprintf("bench-produce-%d", round), 3, 0
 		cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 		if err != nil {
 			return r, err
@@ -243,7 +243,7 @@ func (b *bench) deleteTopics(ctx context.Context, topics ...string) error {
 // client settings, and returns how long the client took.
 func (b *bench) clientLimit(ctx context.Context, topic string, seed uint64, n int) (time.Duration, error) {
 	cfg := b.cfg
-	cfg.Topic = topic
+	cfg.Topic, cfg.ProducerRate = topic, 0
 	cl, err := b.pl.ProducerClient(ctx, cfg, nil)
 	if err != nil {
 		return 0, err

@@ -162,7 +162,7 @@ func (b *bench) protocolRun(ctx context.Context, o ProtocolOptions, protocol, sc
 	b.drains++
 	topic := fmt.Sprintf("bench-protocols-%d", b.drains)
 	cfg := b.cfg
-	cfg.Topic, cfg.Partitions = topic, protocolPartitions
+	cfg.Topic, cfg.Partitions, cfg.ProducerRate = topic, protocolPartitions, o.Rate
 	// The producer's client makes the topic, so that the members find it
 	// and the watch samples its partitions from the start.
 	cl, err := b.pl.ProducerClient(ctx, cfg, nil)

@@ -65,6 +65,36 @@ func Options(retries int, deliveryTimeout, linger time.Duration) []kgo.Opt {
 	}
 }
 
+// The linger LingerFor chooses: about lingerOrders orders a request, and
+// never so long that the end-to-end target (telemetry.LatencyTarget, the p99
+// the alerts watch) is spent waiting: lingerMost leaves 10 ms of it to the
+// broker, the fetch and the write. Below lingerFrom orders/s such a linger
+// spans less than one and a half gaps between orders: it would batch few and
+// delay every one. From lingerNoneFrom orders/s up, where the bench's p99
+// target is 5 ms, orders batch themselves while a request is in flight.
+const (
+	lingerOrders   = 5
+	lingerMost     = telemetry.LatencyTarget - 10*time.Millisecond
+	lingerFrom     = 100
+	lingerNoneFrom = 1000
+)
+
+// LingerFor is the linger for a producer publishing rate orders a second
+// steadily (PRODUCER_LINGER=auto). Without a linger every order at a few
+// hundred a second is a request of its own, and each request costs every
+// process on its way the same wake-ups whatever it carries (the producer's,
+// the broker's, each consumer's fetch and transaction), which is nearly all
+// their CPU. A linger of a few gaps between orders divides that, and every
+// order waits up to the linger: 15 ms from 100 to 333 orders/s, then five
+// gaps (10 ms at 500/s); none below 100/s, from 1,000/s, or at 0 (as fast
+// as the broker takes them, or no steady rate).
+func LingerFor(rate float64) time.Duration {
+	if rate < lingerFrom || rate >= lingerNoneFrom {
+		return 0
+	}
+	return min(lingerMost, time.Duration(lingerOrders/rate*float64(time.Second)))
+}
+
 // Producer generates orders and publishes them.
 type Producer struct {
 	cl    *kgo.Client

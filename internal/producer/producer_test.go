@@ -169,3 +169,32 @@ func TestRunStopsAtAFailedPublishAndLogsItsOrderID(t *testing.T) {
 		t.Errorf("first log line %+v (%v), want publish failed for %s", line, err, first)
 	}
 }
+
+func TestLingerForARate(t *testing.T) {
+	tests := []struct {
+		name string
+		rate float64
+		want time.Duration
+	}{
+		{"as fast as the broker takes them: none", 0, 0},
+		{"10 orders/s, where a linger within the target batches nothing: none", 10, 0},
+		{"just under 100 orders/s: none", 99, 0},
+		{"100 orders/s: the most, 15 ms", 100, 15 * time.Millisecond},
+		{"333 orders/s: five gaps, still the most", 333, 15 * time.Millisecond},
+		{"500 orders/s: five gaps, 10 ms", 500, 10 * time.Millisecond},
+		{"just under 1,000 orders/s: five gaps, about 5 ms", 999, 5005005 * time.Nanosecond},
+		{"1,000 orders/s, where the p99 target is 5 ms: none", 1000, 0},
+		{"10,000 orders/s: none", 10000, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := LingerFor(tt.rate); got != tt.want {
+				t.Errorf("LingerFor(%v) = %v, want %v", tt.rate, got, tt.want)
+			}
+		})
+	}
+	// The most leaves the rest of the end-to-end target to the pipeline.
+	if most := LingerFor(lingerFrom); most >= telemetry.LatencyTarget {
+		t.Errorf("the longest linger, %v, spends the whole %v target", most, telemetry.LatencyTarget)
+	}
+}

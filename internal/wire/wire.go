@@ -216,7 +216,9 @@ func PrepareGroup(ctx context.Context, cl *kgo.Client, cfg config.Config, log *s
 // ProducerClient connects a producer client and makes sure the topics
 // exist, so that a fresh broker needs no set-up step. The client's own lines
 // go to clientLog (a terminal view keeps them apart), its metrics to m unless
-// it is nil.
+// it is nil. With PRODUCER_LINGER=auto its linger is chosen from
+// cfg.ProducerRate (producer.LingerFor): a client that publishes at another
+// rate, or on demand, passes a cfg with the rate it publishes at, or 0.
 func ProducerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
 	return producerClient(ctx, cfg, log, clientLog, m)
 }
@@ -230,7 +232,11 @@ func TransactionalProducerClient(ctx context.Context, cfg config.Config, id stri
 }
 
 func producerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts := append(kafka.ClientOpts(KafkaOptions(cfg, clientLog)), producer.Options(cfg.ProducerRetries, 30*time.Second, cfg.ProducerLinger)...)
+	linger := cfg.ProducerLinger
+	if linger == config.AutoLinger {
+		linger = producer.LingerFor(cfg.ProducerRate)
+	}
+	opts := append(kafka.ClientOpts(KafkaOptions(cfg, clientLog)), producer.Options(cfg.ProducerRetries, 30*time.Second, linger)...)
 	opts = append(opts, extra...)
 	if m != nil {
 		opts = append(opts, kgo.WithHooks(KafkaHook(m)))
