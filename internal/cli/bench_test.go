@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"foodpipe/internal/measure"
+	"foodpipe/internal/producer"
 	"foodpipe/internal/store/dbtest"
 )
 
@@ -217,6 +219,10 @@ func TestBenchLowRateMeasuresEachProcessAtEachRateAndIdle(t *testing.T) {
 		}
 		if p.Rate > 0 && !(0 < p.P50ms.Median && p.P50ms.Median <= p.P99ms.Median) {
 			t.Errorf("%v/s: latency p50 %+v p99 %+v", p.Rate, p.P50ms, p.P99ms)
+		}
+		// The default linger is auto: what the producer chose at the rate.
+		if want := float64(producer.LingerFor(p.Rate)) / float64(time.Millisecond); p.LingerMs != want {
+			t.Errorf("%v/s: producer linger %v ms, want %v ms", p.Rate, p.LingerMs, want)
 		}
 	}
 	if cpuOf[1000]["consumer"] <= cpuOf[0]["consumer"] || cpuOf[1000]["producer"] <= 0 {

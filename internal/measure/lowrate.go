@@ -13,6 +13,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
+	"foodpipe/internal/producer"
 )
 
 // LowRates are the rates the low-rate phase measures, in orders per second;
@@ -37,7 +38,10 @@ type BenchLowRate struct {
 
 // BenchLowRatePoint is one rate, each figure over the rounds.
 type BenchLowRatePoint struct {
-	Rate      float64            `json:"rate"`
+	Rate float64 `json:"rate"`
+	// LingerMs is the producer's linger at this rate (PRODUCER_LINGER, or
+	// what auto chose for the rate; absent when idle).
+	LingerMs  float64            `json:"linger_ms,omitempty"`
 	Processes []BenchProcessCost `json:"processes"`
 	// Latency of the orders produced in the window, from the orders table
 	// (absent when idle).
@@ -90,8 +94,15 @@ func (b *bench) lowRate(ctx context.Context, o BenchOptions) (BenchLowRate, erro
 			rounds = append(rounds, rr)
 		}
 		p := pointOf(r, rounds)
+		if r > 0 {
+			p.LingerMs = ms(lingerAt(b.cfg.ProducerLinger, r))
+		}
 		rep.Points = append(rep.Points, p)
-		fmt.Fprintf(b.out, "low rate  %v/s for %v:", r, window)
+		fmt.Fprintf(b.out, "low rate  %v/s for %v", r, window)
+		if r > 0 {
+			fmt.Fprintf(b.out, ", producer linger %v", lingerAt(b.cfg.ProducerLinger, r))
+		}
+		fmt.Fprint(b.out, ":")
 		for _, c := range p.Processes {
 			fmt.Fprintf(b.out, " %s %.2f%% of a core, %.0f wake-ups/s, %.1f MiB;", c.Name, c.CPUPct.Median, c.WakeupsPerSec.Median, c.RSSMiB.Median)
 		}
@@ -101,6 +112,15 @@ func (b *bench) lowRate(ctx context.Context, o BenchOptions) (BenchLowRate, erro
 		fmt.Fprintln(b.out)
 	}
 	return rep, nil
+}
+
+// lingerAt is the linger a producer child at rate r uses given the
+// PRODUCER_LINGER it is handed (wire.ProducerClient resolves auto alike).
+func lingerAt(setting time.Duration, r float64) time.Duration {
+	if setting == config.AutoLinger {
+		return producer.LingerFor(r)
+	}
+	return setting
 }
 
 // lowRateRound is one round of one rate: the processes' costs and the latency.

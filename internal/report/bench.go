@@ -78,18 +78,18 @@ func printPhases(w io.Writer, r measure.BenchReport) {
 		fmt.Fprintf(w, "\nlow rates, each process on its own (%gs windows, idle %gs; min / median / max of %s):\n", l.Window, l.Idle,
 			count(len(l.Points[0].Processes[0].CPUPct.Rounds), "round"))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "orders/s\tprocess\t% of a core\tCPU µs/order\twake-ups/s\tRSS MiB\tp50 ms\tp99 ms\t")
+		fmt.Fprintln(tw, "orders/s\tlinger ms\tprocess\t% of a core\tCPU µs/order\twake-ups/s\tRSS MiB\tp50 ms\tp99 ms\t")
 		for _, p := range l.Points {
 			for i, c := range p.Processes {
-				lat50, lat99 := "", ""
+				linger, lat50, lat99 := "", "", ""
 				if i == 0 && p.Rate > 0 {
-					lat50, lat99 = fmt.Sprintf("%.1f", p.P50ms.Median), spread(p.P99ms, "%.1f")
+					linger, lat50, lat99 = fmt.Sprintf("%g", p.LingerMs), fmt.Sprintf("%.1f", p.P50ms.Median), spread(p.P99ms, "%.1f")
 				}
 				perOrder := "-"
 				if p.Rate > 0 {
 					perOrder = fmt.Sprintf("%.0f", c.CPUMicrosPerOrder.Median)
 				}
-				fmt.Fprintf(tw, "%.0f\t%s\t%s\t%s\t%.0f\t%.1f\t%s\t%s\t\n", p.Rate, c.Name, spread(c.CPUPct, "%.2f"), perOrder,
+				fmt.Fprintf(tw, "%.0f\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%s\t%s\t\n", p.Rate, linger, c.Name, spread(c.CPUPct, "%.2f"), perOrder,
 					c.WakeupsPerSec.Median, c.RSSMiB.Median, lat50, lat99)
 			}
 		}
