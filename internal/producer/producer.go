@@ -187,8 +187,24 @@ func (p *Producer) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if err := p.cl.Flush(sendCtx); err != nil {
-		r.fail(fmt.Errorf("flush: %w", err))
+	// The flush is bounded. An order whose request went out just before the
+	// broker went away cannot be failed by the client (idempotence: it
+	// cannot know whether the broker wrote it) and waits for an answer that
+	// may never come; unbounded, the flush would hold a producer told to
+	// stop for as long as the broker is away. What is not acknowledged by
+	// then is in doubt, and said to be.
+	wait := flushWait
+	if ctx.Err() != nil {
+		wait = stopFlushWait
+	}
+	fctx, cancelFlush := context.WithTimeout(sendCtx, wait)
+	defer cancelFlush()
+	if err := p.cl.Flush(fctx); err != nil {
+		s := p.Stats()
+		inDoubt := s.Generated - s.Acked - s.Failed
+		p.log.Error("orders handed to Kafka were not acknowledged in time: they may or may not be in the topic",
+			slog.Int64("in_doubt", inDoubt), slog.Duration("waited", wait))
+		r.fail(fmt.Errorf("flush: %d orders not acknowledged within %v, in doubt: %w", inDoubt, wait, err))
 	}
 	s := p.Stats()
 	p.log.Info("producer finished", slog.Int64("produced", s.Acked), slog.Int64("failed", s.Failed),
@@ -268,6 +284,16 @@ func orderIDOf(rec *kgo.Record) string {
 	}
 	return ""
 }
+
+// How long Run waits for the orders it handed to the client to be
+// acknowledged: after a run that ended by itself, longer than the delivery
+// timeout the clients are given (wire: 30 s), after which the client fails
+// what it safely can; when told to stop, within the 10 s docker stop waits
+// before it kills.
+const (
+	flushWait     = 45 * time.Second
+	stopFlushWait = 5 * time.Second
+)
 
 // run is one Run's state that its records' promises share.
 type run struct {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"foodpipe/internal/order"
 	"foodpipe/internal/telemetry"
@@ -196,5 +199,59 @@ func TestLingerForARate(t *testing.T) {
 	// The most leaves the rest of the end-to-end target to the pipeline.
 	if most := LingerFor(lingerFrom); most >= telemetry.LatencyTarget {
 		t.Errorf("the longest linger, %v, spends the whole %v target", most, telemetry.LatencyTarget)
+	}
+}
+
+// The broker takes a request and never answers it (it went away mid-request):
+// the client cannot fail those orders, for it cannot know whether the broker
+// wrote them. Told to stop, the producer still stops within its stop budget,
+// and says how many orders are in doubt.
+func TestAStopWhileTheBrokerHoldsARequestEndsWithTheOrdersInDoubt(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	defer c.Close()
+	defer close(hold)
+	var answered atomic.Int64
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if answered.Add(1) <= 3 {
+			return nil, nil, false // the first requests are answered
+		}
+		c.SleepControl(func() { <-hold })
+		return nil, errors.New("gone"), true
+	})
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Options(0, 30*time.Second, 0)...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var logs bytes.Buffer
+	p := New(cl, order.NewGenerator(5, stepping()), Config{Topic: "orders", Rate: 50}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for answered.Load() < 4 { // the fourth is held
+		if time.Now().After(deadline) {
+			t.Fatal("the producer sent no request past the answered ones")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	select {
+	case err = <-done:
+	case <-time.After(stopFlushWait + 10*time.Second):
+		t.Fatalf("the producer did not stop within %v of being told to", stopFlushWait+10*time.Second)
+	}
+	s := p.Stats()
+	if inDoubt := s.Generated - s.Acked - s.Failed; err == nil || inDoubt == 0 || !strings.Contains(err.Error(), fmt.Sprintf("%d orders not acknowledged", inDoubt)) {
+		t.Errorf("Run() = %v with %+v, want an error counting the orders in doubt", err, s)
+	}
+	if !strings.Contains(logs.String(), `"msg":"orders handed to Kafka were not acknowledged in time`) {
+		t.Errorf("no line about the orders in doubt:\n%s", logs.String())
 	}
 }
