@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// The compose stack's postgres:17 cannot be pulled here either, so the
-// compose test builds a stand-in from Debian's packages on top of the builder
-// base image (a Debian root file system), as the base images are made:
-// bookworm's PostgreSQL 15.
+// The compose stack's other images (postgres:17, prom/prometheus) cannot be
+// pulled here either, so the compose test builds stand-ins from Debian's
+// packages on top of the builder base image (a Debian root file system), as
+// the base images are made: bookworm's PostgreSQL 15 and Prometheus 2.42.
 
 // pgStartScript starts PostgreSQL as the postgres image does for what the
 // stack uses of it: on an empty data directory it runs initdb with
@@ -50,6 +50,14 @@ RUN ` + noServices + ` && apt-get update -q && DEBIAN_FRONTEND=noninteractive ap
 RUN echo ` + script + ` | base64 -d > /usr/local/bin/pg-start && chmod 755 /usr/local/bin/pg-start
 USER postgres
 ENTRYPOINT ["/usr/local/bin/pg-start"]
+`,
+		// wget for the health check the stack gives Prometheus.
+		"prometheus": "FROM " + builder + `
+RUN ` + noServices + ` && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus wget \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /prometheus && chown prometheus:prometheus /prometheus
+USER prometheus
+ENTRYPOINT ["/usr/bin/prometheus"]
 `,
 	}
 }
