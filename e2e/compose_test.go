@@ -87,10 +87,15 @@ var hostMemberID = regexp.MustCompile(`^(.+)-([0-9a-f]{12})$`)
 // comes up healthy; the two consumer replicas, whose default ids tell them
 // apart by their containers, share the partitions; orders are stored once
 // each; a consumer killed with SIGKILL comes back by its restart policy,
-// under the same id, and nothing is lost or doubled; every stored order has
-// an email from the notifier (or a refusal its mail server gave); the
-// analytics service counted each order once; `down` and `up` keep the orders
-// and the emails; and `down --volumes` leaves nothing. It logs the time to healthy and each
+// under the same id; `up --scale consumer=3` gives each of three consumers
+// one partition; the monitoring profile's Prometheus (a stand-in built from
+// Debian's package) scrapes every service that serves metrics, the exporter
+// included, loads every rule of alerts.yml and finds FoodpipeConsumerNoProgress
+// and FoodpipeExporterDown inactive; nothing is lost or doubled; every stored
+// order has an email from the notifier (or a refusal its mail server gave);
+// the analytics service counted each order once; `down` and `up` keep the
+// orders and the emails; `down --volumes` leaves nothing; and the host's
+// firewall rules are as they were. It logs the time to healthy and each
 // container's memory (docs/DEPLOY.md).
 func TestComposeStackUpForReal(t *testing.T) {
 	if testing.Short() {
@@ -98,24 +103,41 @@ func TestComposeStackUpForReal(t *testing.T) {
 	}
 	daemon, cli := requireDocker(t)
 	requireCompose(t, cli)
+	// The daemon runs with --iptables=false: nothing of the test's may touch
+	// the host's firewall, even after the daemon's own cleanup (registered
+	// after this one, which therefore runs after it).
+	if before, ok := iptablesRules(t); ok {
+		t.Cleanup(func() {
+			if after, _ := iptablesRules(t); after != before {
+				t.Errorf("the host's firewall rules changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
 	d := startDockerd(t, daemon, cli)
 	builder, runtimeImage := baseImages(t, d)
 	foodpipeImage(t, d, builder, runtimeImage)
 	d.must(t, "tag", "foodpipe:"+imageTag, "foodpipe:local") // as the compose files name it
 	mailImage(t, d, builder, runtimeImage)
-	pgImage := serviceImages(t, d, builder)["postgres"]
+	images := serviceImages(t, d, builder)
 
-	kafkaAddr, pgAddr, smtp, mailAPI := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	kafkaAddr, pgAddr, smtp, mailAPI, promAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	_, pgPort, _ := strings.Cut(pgAddr, ":")
 	dbURL := "postgres://postgres:foodpipe@" + pgAddr + "/foodpipe?sslmode=disable"
 	metrics := map[string]string{"producer": freeAddr(t), "analytics": freeAddr(t), "notify": freeAddr(t), "exporter": freeAddr(t)}
+	promDir := t.TempDir()
+	if err := os.Chmod(promDir, 0o755); err != nil { // read by the container's prometheus user
+		t.Fatal(err)
+	}
+	promJobs := composePrometheus(t, promDir, promAddr)
 	c := &compose{d: d,
 		files: []string{"docker-compose.yml", "docker-compose.embedded.yml", "e2e/testdata/compose.hostnet.yml"},
 		env: []string{
 			"FOODPIPE_E2E_KAFKA=" + kafkaAddr, "FOODPIPE_E2E_PGPORT=" + pgPort, "FOODPIPE_E2E_DATABASE_URL=" + dbURL,
-			"FOODPIPE_E2E_PG_IMAGE=" + pgImage, "FOODPIPE_E2E_SMTP=" + smtp, "FOODPIPE_E2E_MAIL_API=" + mailAPI,
+			"FOODPIPE_E2E_PG_IMAGE=" + images["postgres"], "FOODPIPE_E2E_SMTP=" + smtp, "FOODPIPE_E2E_MAIL_API=" + mailAPI,
 			"FOODPIPE_E2E_PRODUCER_METRICS=" + metrics["producer"], "FOODPIPE_E2E_ANALYTICS_METRICS=" + metrics["analytics"],
 			"FOODPIPE_E2E_NOTIFY_METRICS=" + metrics["notify"], "FOODPIPE_E2E_EXPORTER_METRICS=" + metrics["exporter"],
+			"FOODPIPE_E2E_PROM_IMAGE=" + images["prometheus"], "FOODPIPE_E2E_PROMETHEUS=" + promAddr,
+			"FOODPIPE_E2E_PROM_DIR=" + promDir,
 		}}
 	// Cleanups run last first: the time is logged after down.
 	var begin time.Time
@@ -170,6 +192,38 @@ func TestComposeStackUpForReal(t *testing.T) {
 	eventually(t, time.Minute, "the pipeline going on after the kill", func() bool { return storedCount(t, dbURL) >= atKill+100 })
 
 	logMemory(t, d) // the whole stack running, after about ten seconds of orders
+
+	// Three consumers, as `--scale consumer=3` makes them, each owning one of
+	// the three partitions; with the monitoring profile's exporter and
+	// Prometheus, which scrapes every service that serves metrics and loads
+	// every rule of alerts.yml.
+	scaled := time.Now()
+	c.must(t, 5*time.Minute, "--profile", "monitoring", "up", "--detach", "--wait", "--no-build", "--pull", "never",
+		"--scale", "consumer=3", "consumer", "exporter", "prometheus")
+	t.Logf("up --scale consumer=3 with the exporter and Prometheus: healthy in %v", time.Since(scaled).Round(100*time.Millisecond))
+	var three map[string]int
+	eventually(t, time.Minute, "three consumers in the group, one partition each", func() bool {
+		three = groupMembers(t, kafkaAddr)
+		for _, n := range three {
+			if n != 1 {
+				return false
+			}
+		}
+		return len(three) == 3
+	})
+	for id := range three {
+		if !hostMemberID.MatchString(id) {
+			t.Errorf("consumer id %q, want the host's name and its container's short id", id)
+		}
+	}
+	for _, id := range ids {
+		if _, ok := three[id]; !ok {
+			t.Errorf("consumer %s left the group when a third joined: %v", id, three)
+		}
+	}
+	t.Logf("three consumers, one partition each: %v", three)
+	checkPrometheus(t, c, &prometheus{addr: promAddr}, promDir, promJobs, metrics)
+	t.Logf("the three consumers and the monitoring profile checked in %v", time.Since(scaled).Round(100*time.Millisecond))
 
 	// The producer stopped: every order on the topic is in the table, once.
 	c.must(t, time.Minute, "stop", "producer")
@@ -226,7 +280,7 @@ func TestComposeStackUpForReal(t *testing.T) {
 
 	// down, then up: the orders and the emails are in their volumes, and the
 	// producer's new orders arrive.
-	c.must(t, 3*time.Minute, "down", "--timeout", "10")
+	c.must(t, 3*time.Minute, "--profile", "monitoring", "down", "--timeout", "10")
 	begin2 := time.Now()
 	c.must(t, 5*time.Minute, "up", "--detach", "--wait", "--no-build", "--pull", "never")
 	t.Logf("docker compose up --wait after down: healthy in %v", time.Since(begin2).Round(100*time.Millisecond))
@@ -279,7 +333,7 @@ func checkNothingLeft(t *testing.T, c *compose) {
 			}
 		}
 	}
-	if _, err := c.run(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "10"); err != nil {
+	if _, err := c.run(ctx, "--profile", "monitoring", "down", "--volumes", "--remove-orphans", "--timeout", "10"); err != nil {
 		t.Errorf("compose down: %v", err)
 	}
 	for what, args := range map[string][]string{
