@@ -77,13 +77,14 @@ func serviceImages(t *testing.T, d *dockerd, builder string) map[string]string {
 		tag := fmt.Sprintf("foodpipe-test/%s:%x", role, sum[:6])
 		tags[role] = tag
 		tarball := filepath.Join(cache, strings.NewReplacer("/", "_", ":", "_").Replace(tag)+".tar")
+		begin := time.Now()
 		if _, err := os.Stat(tarball); err == nil {
 			if _, err := d.docker(context.Background(), "load", "--input", tarball); err == nil {
+				t.Logf("%s loaded from %s in %v", tag, cache, time.Since(begin).Round(100*time.Millisecond))
 				continue
 			}
 			os.Remove(tarball)
 		}
-		begin := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		// The classic builder: nothing here needs BuildKit, and apt reaches
 		// Debian's mirror through the host's network (the daemon has no bridge).
