@@ -158,15 +158,22 @@ func markersPast(markers, recs, commit []*kgo.Record) []*kgo.Record {
 	for _, r := range commit {
 		stored[r] = true
 	}
+	// The poll's data records of each partition, in offset order: a marker's
+	// record before it is found by a search, not a scan of the whole poll
+	// (a drained transactional topic brings thousands of records and a
+	// marker every few).
+	byPart := map[int32][]*kgo.Record{}
+	for _, r := range recs {
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	for _, rs := range byPart {
+		slices.SortFunc(rs, func(a, b *kgo.Record) int { return cmp.Compare(a.Offset, b.Offset) })
+	}
 	var out []*kgo.Record
 	for _, m := range markers {
-		var before *kgo.Record
-		for _, r := range recs {
-			if r.Partition == m.Partition && r.Offset < m.Offset && (before == nil || r.Offset > before.Offset) {
-				before = r
-			}
-		}
-		if before == nil || stored[before] {
+		rs := byPart[m.Partition]
+		i, _ := slices.BinarySearchFunc(rs, m.Offset, func(r *kgo.Record, o int64) int { return cmp.Compare(r.Offset, o) })
+		if i == 0 || stored[rs[i-1]] {
 			out = append(out, m)
 		}
 	}
