@@ -169,8 +169,8 @@ func TestBenchRefusesADatabaseWithOrders(t *testing.T) {
 }
 
 // The low-rate phase measures each process of the pipeline apart, at every
-// low rate and idle: real processes use CPU, wake up and hold memory; an
-// idle one costs less than one at 1,000 orders/s; the orders' latency is
+// low rate and idle: real processes use CPU, wake up and hold memory (idle,
+// they may not wake at all); an idle one costs less than one at 1,000 orders/s; the orders' latency is
 // read for every rate but idle; and the phase is held against its targets.
 func TestBenchLowRateMeasuresEachProcessAtEachRateAndIdle(t *testing.T) {
 	if testing.Short() {
@@ -207,7 +207,10 @@ func TestBenchLowRateMeasuresEachProcessAtEachRateAndIdle(t *testing.T) {
 		for _, c := range p.Processes {
 			got = append(got, c.Name)
 			cpuOf[p.Rate][c.Name] = c.CPUPct.Median
-			if c.CPUPct.Median < 0 || c.WakeupsPerSec.Median <= 0 || c.RSSMiB.Median < 5 || c.RSSMiB.Median > 1024 {
+			// Idle, a process may sleep through a short window: not one
+			// wake-up in 2 s is what the phase is for.
+			if c.CPUPct.Median < 0 || c.WakeupsPerSec.Median < 0 || (p.Rate > 0 && c.WakeupsPerSec.Median == 0) ||
+				c.RSSMiB.Median < 5 || c.RSSMiB.Median > 1024 {
 				t.Errorf("%v/s, %s: %+v", p.Rate, c.Name, c)
 			}
 			if (p.Rate > 0) != (c.CPUMicrosPerOrder.Median > 0) && c.CPUPct.Median > 0 {
