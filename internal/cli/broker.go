@@ -26,6 +26,7 @@ func runBroker(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	env.followOnOneProcessor()
 	// Under KIP-848 the broker sets a group's session timeout: the
 	// embedded one takes CONSUMER_SESSION_TIMEOUT, so that the setting
 	// means the same under both group protocols.

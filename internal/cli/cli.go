@@ -37,6 +37,9 @@ type Env struct {
 	// place; nil asks the operating system about w's file. Tests set it to
 	// draw as on a terminal.
 	Terminal func(w io.Writer) bool
+	// ownProcess is set by Main: the command has the process to itself
+	// (see followOnOneProcessor).
+	ownProcess bool
 }
 
 // terminal reports whether w is a terminal (see Env.Terminal).

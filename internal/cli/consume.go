@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 
@@ -62,6 +63,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 	if err != nil {
 		return err
 	}
+	env.followOnOneProcessor()
 	cfg.Group = kind.group(cfg)
 	if kind.batch != nil {
 		cfg.BatchSize = kind.batch(cfg)
@@ -107,7 +109,7 @@ func runMember(ctx context.Context, env *Env, name string, args []string, kind m
 		return c.Ready(ctx)
 	})
 	env.Log.Info("consumer starting", slog.String("consumer", *id), slog.String("group", cfg.Group),
-		slog.Int64("memory_limit_mib", debug.SetMemoryLimit(-1)>>20), slog.Any("config", cfg))
+		slog.Int64("memory_limit_mib", debug.SetMemoryLimit(-1)>>20), slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)), slog.Any("config", cfg))
 	return c.Run(ctx)
 }
 

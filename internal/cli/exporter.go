@@ -40,6 +40,7 @@ func runExporter(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	env.followOnOneProcessor()
 	if cfg.MetricsAddr == "" {
 		return fmt.Errorf("%w: %s is empty: the exporter needs an address to serve its metrics on, such as :9308", ErrUsage, config.MetricsAddr.Name)
 	}

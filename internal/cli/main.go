@@ -20,7 +20,7 @@ import (
 // stand in for foodpipe call it too.
 func Main(args []string, dotEnv string) int {
 	level := new(slog.LevelVar)
-	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: telemetry.NewLogger(os.Stderr, level), Level: level, DotEnv: dotEnv}
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: telemetry.NewLogger(os.Stderr, level), Level: level, DotEnv: dotEnv, ownProcess: true}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, env, args)
 	stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"foodpipe/internal/config"
@@ -38,6 +39,9 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	if *hold > 0 {
 		return fmt.Errorf("%w: --hold goes with --transaction", ErrUsage)
 	}
+	if cfg.ProducerRate > 0 {
+		env.followOnOneProcessor()
+	}
 	m := wire.NewMetrics("")
 	cl, err := wire.ProducerClient(ctx, cfg, env.Log, env.Log, m)
 	if err != nil {
@@ -57,7 +61,8 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *count, Duration: *duration, StatsInterval: cfg.StatsInterval,
 		Metrics: m,
 	}, env.Log)
-	env.Log.Info("producer starting", slog.Any("config", cfg), slog.Int("count", *count), slog.Duration("duration", *duration))
+	env.Log.Info("producer starting", slog.Any("config", cfg), slog.Int("count", *count), slog.Duration("duration", *duration),
+		slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 	return p.Run(ctx)
 }
 
