@@ -32,6 +32,10 @@ func lessons(f *facts) []Lesson {
 			step("Run more consumers than partitions: one owns nothing, a hot spare.", f.idleMember > 0),
 			step("Stop a consumer that owns partitions (SIGTERM): it leaves the group and its partitions move at once.", f.stoppedMoved > 0),
 		}},
+		{"Kafka 4's group protocol (KIP-848)", "docs/KAFKA-CONCEPTS.md#the-two-group-protocols", []Step{
+			step("Run the lab on it (foodpipe lab --group-protocol consumer): the header names the protocol, and each card shows the member's epoch and the target the broker assigned it.", f.kip848Seen > 0),
+			step("Kill or stop a consumer that owns partitions: the broker moves only its partitions, at a later group epoch, and the others keep theirs.", f.kip848Moved > 0),
+		}},
 		{"Offsets and delivery", "docs/KAFKA-CONCEPTS.md#3-offsets-and-delivery", []Step{
 			step("Kill a consumer that owns partitions (SIGKILL): they sit still until its session times out (the lane counts down), then move.", f.killedMoved > 0),
 			step("Pause a consumer (SIGSTOP): a zombie that still thinks it owns its partitions.", f.paused > 0),

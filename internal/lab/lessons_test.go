@@ -56,11 +56,15 @@ func TestLessonStepsTickWhenTheirEventHappens(t *testing.T) {
 	if done, _ := count(facts{notifyStarted: 1, notifyEmails: 1, notifyRounds: 1}); done != 2 {
 		t.Errorf("a notifier started, emails received and a round begun ticked %d step(s), want 2", done)
 	}
+	// A KIP-848 group seen ticks its first step; a move in it, its second.
+	if done, _ := count(facts{kip848Seen: 1}); done != 1 {
+		t.Errorf("a KIP-848 group seen ticked %d step(s), want 1", done)
+	}
 	everything := facts{added: 1, stopped: 1, killed: 1, paused: 1, resumed: 1, causedRebalances: 1, killedMoved: 1, stoppedMoved: 1,
 		invalid: 1, duplicates: 1, conflicts: 1, deadSeen: 1, replays: 1, dbCuts: 1, breakerOpened: 1, breakerClosed: 1,
 		brokerRestarts: 1, rateChanged: 1, idleMember: 1, lastStored: 100, teachingStarted: 1, semanticsRounds: 1, semanticsShown: 1,
 		txn:           txnFacts{begun: 1, heldBack: 1, abortedUnstored: 1, committedStored: 1},
-		notifyStarted: 1, notifyEmails: 1, notifyRounds: 1, notifyShown: 1}
+		notifyStarted: 1, notifyEmails: 1, notifyRounds: 1, notifyShown: 1, kip848Seen: 1, kip848Moved: 1}
 	if done, all := count(everything); done != all {
 		t.Errorf("with everything done, %d of %d steps ticked", done, all)
 	}

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"foodpipe/internal/kafka"
 )
 
 // ownedMetric is the gauge each member serves for each partition it owns.
@@ -136,6 +138,9 @@ func (l *Lab) foldOwners(s *sample) {
 				st.facts.stoppedMoved++
 			case pm.wasPaused:
 				st.facts.pausedMoved++
+			}
+			if (pm.killed || pm.stopped) && st.snap.GroupProtocol == kafka.ProtocolConsumer {
+				st.facts.kip848Moved++
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
+	"foodpipe/internal/kafka"
 )
 
 // ownersLab is a lab's state alone, with running members, for folding
@@ -134,6 +135,31 @@ func TestAKilledMembersPartitionsCountDownThenMove(t *testing.T) {
 	}
 	if !lessonDone(o.st.facts, "Stop a consumer") {
 		t.Error("the stop's lesson did not tick once its partitions moved")
+	}
+	if lessonDone(o.st.facts, kip848MoveStep) {
+		t.Error("moves in a classic group ticked the KIP-848 lesson")
+	}
+}
+
+// kip848MoveStep is how the KIP-848 lesson's step about a move begins.
+const kip848MoveStep = "Kill or stop a consumer that owns partitions"
+
+// The KIP-848 lesson's move ticks when a killed member's partitions move
+// while the group runs KIP-848, and not before they move.
+func TestAKilledMembersMoveUnderKIP848TicksItsLesson(t *testing.T) {
+	o := newOwnersLab(t, "consumer-1", "consumer-2")
+	o.st.snap.GroupProtocol = kafka.ProtocolConsumer
+	o.tick("Stable", map[string]claims{"consumer-1": {0: o.since(0), 1: o.since(0)}, "consumer-2": {2: o.since(0)}})
+	m := o.st.members["consumer-1"]
+	m.killed, m.killedAt = true, o.now
+	o.observe(harness.ProcessExited{At: o.now, Name: "consumer-1", Pid: 1})
+	o.tick("Stable", map[string]claims{"consumer-2": {2: o.since(0)}})
+	if lessonDone(o.st.facts, kip848MoveStep) {
+		t.Error("the KIP-848 lesson ticked before the killed member's partitions moved")
+	}
+	o.tick("Stable", map[string]claims{"consumer-2": {2: o.since(0), 0: o.since(8), 1: o.since(8)}})
+	if !lessonDone(o.st.facts, kip848MoveStep) {
+		t.Error("the KIP-848 lesson did not tick once the killed member's partitions moved")
 	}
 }
 

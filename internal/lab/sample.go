@@ -168,6 +168,9 @@ func (l *Lab) fold(s *sample) {
 	st.snap.Semantics = l.semanticsView()
 	st.snap.Notify = l.foldNotify(s.notify)
 	st.snap.Invariants = l.checkInvariants(s)
+	if s.viewErr == nil && s.view.Protocol == kafka.ProtocolConsumer && slices.ContainsFunc(s.view.Members, func(m kafka.MemberView) bool { return m.Epoch > 0 }) {
+		st.facts.kip848Seen++
+	}
 	st.snap.Lessons = lessons(&st.facts)
 
 	snap := &st.snap

@@ -180,8 +180,12 @@ type facts struct {
 	rateChanged, producerPaused, idleMember, fenced        int
 	teachingStarted, semanticsRounds, semanticsShown       int
 	notifyStarted, notifyEmails, notifyRounds, notifyShown int
-	lastStored                                             int64
-	txn                                                    txnFacts
+	// Samples of a KIP-848 group with a member's epoch read, and
+	// partitions of a killed or stopped member moved while the group
+	// ran KIP-848.
+	kip848Seen, kip848Moved int
+	lastStored              int64
+	txn                     txnFacts
 }
 
 // state is what the lab keeps between samples; Lab.mu guards it.
