@@ -26,6 +26,9 @@ func TestBrowserAKIP848MembersCardShowsItsEpochAndTarget(t *testing.T) {
 	b.ticked(10*time.Second, "Run the lab on it")
 	b.shot("kip848-epochs")
 
+	// Under KIP-848 a partition reaches its target owner only once the
+	// member before it revoked it: consumer-2 is killed once it owns one.
+	b.until(30*time.Second, "consumer-2 owning a lane", `[...document.querySelectorAll("#lanes .lane")].some(l => l.dataset.owner === "consumer-2")`)
 	b.do(chromedp.Click(chromedp.CSS(`tr[data-member="consumer-2"] button[data-action="kill"]`)))
 	b.until(sessionTimeout+20*time.Second, "consumer-1 meant to own every partition at a later epoch",
 		card("consumer-1")+`.cells[3].textContent.includes("target 0, 1, 2") && Number(`+card("consumer-1")+`.dataset.epoch) > `+epoch)
