@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Analytics writes the aggregates of `foodpipe analytics` (see
@@ -91,44 +92,62 @@ func (a *Analytics) WriteBatch(ctx context.Context, b Batch) (Result, error) {
 	return w.result(), nil
 }
 
+// writeTx counts the batch in two round trips. The first carries the
+// BEGIN, the offset fence and the marking of the batch's orders as counted
+// (Store.begin), and brings back those the group had not counted; the
+// second carries their increments to the aggregates and the COMMIT. When
+// the increments fail, PostgreSQL skips the COMMIT that follows them in
+// the pipeline, and the transaction is rolled back. (It took four: the
+// BEGIN with the fence, the marking, the increments, the COMMIT, each a
+// write, a wait and a wake-up of the member.)
 func (a *Analytics) writeTx(ctx context.Context, w *batchWrite) error {
-	tx, end, err := a.s.begin(ctx, w, nil, false)
-	if err != nil {
-		return err
-	}
-	defer end()
+	var fresh []string
+	var queue func(*pgx.Batch) string
 	if len(w.unique) > 0 {
 		ids := make([]string, len(w.unique))
 		for k, i := range w.unique {
 			ids[k] = w.b.Rows[i].Order.OrderID
 		}
-		rows, err := tx.Query(ctx, markSeen, w.b.Group, ids)
-		if err != nil {
-			return fmt.Errorf("mark orders counted: %w", err)
-		}
-		fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("mark orders counted: %w", err)
-		}
-		isFresh := make(map[string]bool, len(fresh))
-		for _, id := range fresh {
-			isFresh[id] = true
-		}
-		var add increments
-		for _, i := range w.unique {
-			if o := w.b.Rows[i].Order; isFresh[o.OrderID] {
-				add.order(o.CreatedAt, o.CustomerID, int64(o.TotalAmount), o.Items)
-			} else {
-				w.fates[i] = duplicate
-			}
-		}
-		if len(fresh) > 0 {
-			if _, err := tx.Exec(ctx, addAggregates, append([]any{w.b.Group}, add.args()...)...); err != nil {
-				return fmt.Errorf("add aggregates: %w", err)
-			}
+		queue = func(q *pgx.Batch) string {
+			q.Queue(markSeen, w.b.Group, ids).Query(func(rows pgx.Rows) error {
+				var err error
+				fresh, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
+			return "mark orders counted"
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	tx, end, err := a.s.begin(ctx, w, queue, false)
+	if err != nil {
+		return err
+	}
+	defer end()
+	isFresh := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		isFresh[id] = true
+	}
+	var add increments
+	for _, i := range w.unique {
+		if o := w.b.Rows[i].Order; isFresh[o.OrderID] {
+			add.order(o.CreatedAt, o.CustomerID, int64(o.TotalAmount), o.Items)
+		} else {
+			w.fates[i] = duplicate
+		}
+	}
+	if len(fresh) == 0 {
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	q := &pgx.Batch{}
+	var added bool
+	q.Queue(addAggregates, append([]any{w.b.Group}, add.args()...)...).Exec(func(pgconn.CommandTag) error { added = true; return nil })
+	q.Queue("COMMIT")
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		if !added {
+			return fmt.Errorf("add aggregates: %w", err)
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

@@ -132,6 +132,48 @@ func TestAnalyticsCountEachOrderOnceInItsMinute(t *testing.T) {
 	}
 }
 
+// A batch whose increments fail counts nothing: the orders it marked
+// counted and the offsets it stored in the same transaction are rolled back
+// with them, so the batch, written again once the fault is gone, is counted
+// once. (The increments and the COMMIT travel in one pipeline: PostgreSQL
+// must skip the COMMIT after the failed increments.)
+func TestAnAnalyticsBatchWhoseIncrementsFailCountsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	st := dbtest.NewStore(t)
+	a := st.Analytics()
+	noon := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	fries := order.Item{Name: "Fries", Quantity: 1, Price: 349}
+	b := store.Batch{Group: "order-analytics", Offsets: offsets(0, 2), Rows: []store.Row{
+		{Order: analyticsOrder("O1", "C1", noon, fries), Partition: 0, Offset: 0},
+		{Order: analyticsOrder("O2", "C7", noon, fries), Partition: 0, Offset: 1},
+	}}
+	if _, err := st.Pool().Exec(ctx, `ALTER TABLE analytics_customer ADD CONSTRAINT refuse_c7 CHECK (customer_id <> 'C7')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WriteBatch(ctx, b); err == nil || !strings.Contains(err.Error(), "add aggregates") {
+		t.Fatalf("a batch whose increments fail: %v, want the increments' error", err)
+	}
+	if n, err := a.Counted(ctx, "order-analytics"); err != nil || n != 0 {
+		t.Errorf("Counted = %d (%v) after the failed batch, want 0", n, err)
+	}
+	if next, err := a.Offsets(ctx, "order-analytics", "orders"); err != nil || len(next) != 0 {
+		t.Errorf("offsets %v (%v) after the failed batch, want none stored", next, err)
+	}
+	if got := analyticsState(t, st, "order-analytics"); len(got) != 0 {
+		t.Errorf("aggregates after the failed batch: %v, want none", got)
+	}
+	if _, err := st.Pool().Exec(ctx, `ALTER TABLE analytics_customer DROP CONSTRAINT refuse_c7`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.WriteBatch(ctx, b); err != nil || res.Inserted != 2 || len(res.Duplicates) != 0 {
+		t.Fatalf("the batch again: %+v, %v, want both counted", res, err)
+	}
+	if got := analyticsState(t, st, "order-analytics"); got["total: Fries 2 6.98"] == "" {
+		t.Errorf("aggregates after the batch again: %v, want both orders' fries", got)
+	}
+}
+
 // Check finds no difference while the group lags (the orders it has not
 // counted are counted apart), none once it has caught up; Report reads the
 // aggregates.
