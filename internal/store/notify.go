@@ -164,28 +164,32 @@ func (n *Notifications) Record(ctx context.Context, b Batch, sent map[string]boo
 		return res, nil
 	}
 	// The outcomes travel with the BEGIN and the offset fence, in one round
-	// trip (Store.begin).
+	// trip (Store.begin), and so does the COMMIT of a batch that records no
+	// dead letter and no expired stretch, the usual one.
+	commit := len(b.Dead) == 0 && len(b.Expired) == 0
 	tx, end, err := n.s.begin(ctx, w, func(q *pgx.Batch) string {
 		if len(ids) > 0 {
 			q.Queue(settleNotices, b.Group, ids, states, reasons)
 		}
 		return "record notices"
-	}, false)
+	}, commit)
 	if err != nil {
 		n.s.resetIfReadOnly(err)
 		return Result{}, fmt.Errorf("record notices: %w", err)
 	}
 	defer end()
-	saved := b.SetAside
-	b.SetAside = nil // the refused are in b.Dead already
-	err = w.storeDead(ctx, tx)
-	b.SetAside = saved
-	if err != nil {
-		return Result{}, fmt.Errorf("record notices: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		n.s.resetIfReadOnly(err)
-		return Result{}, fmt.Errorf("record notices: commit: %w", err)
+	if !commit {
+		saved := b.SetAside
+		b.SetAside = nil // the refused are in b.Dead already
+		err = w.storeDead(ctx, tx)
+		b.SetAside = saved
+		if err != nil {
+			return Result{}, fmt.Errorf("record notices: %w", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			n.s.resetIfReadOnly(err)
+			return Result{}, fmt.Errorf("record notices: commit: %w", err)
+		}
 	}
 	res := w.result()
 	res.DeadSkipped = true
