@@ -53,6 +53,13 @@ func TestGitHubWorkflow(t *testing.T) {
 	if !strings.Contains(joined, "make test") || !hasPostgres {
 		t.Errorf("the workflow must run make test with a postgres service; runs %q", runs)
 	}
+	// The image and compose tests fail unless they run as root (they start
+	// a Docker daemon of their own), and GitHub's runner is not root.
+	for _, r := range runs {
+		if strings.Contains(r, "make test") && !regexp.MustCompile(`\bsudo\b.*\bmake test\b`).MatchString(r) {
+			t.Errorf("the workflow runs %q as the runner's user: the image and compose tests need root (sudo)", r)
+		}
+	}
 	if !strings.Contains(joined, "make lint") {
 		t.Errorf("the workflow must lint with make lint (golangci-lint built with go.mod's Go); runs %q", runs)
 	}
