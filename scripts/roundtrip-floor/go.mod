@@ -1,0 +1,3 @@
+module roundtrip-floor
+
+go 1.26
