@@ -2,8 +2,6 @@ package lab_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -89,18 +87,5 @@ func TestBrowserKillingAMemberOfEachGroupShowsTheThreeSemantics(t *testing.T) {
 // shotOf saves a screenshot of the element sel as a PNG, beside shot's.
 func (b *browser) shotOf(name, sel string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Errorf("screenshot %s: %v", name, err)
-		return
-	}
-	dir, _ := filepath.Abs(screenshotDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.t.Fatal(err)
-	}
-	path := filepath.Join(dir, b.t.Name()+"-"+name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Logf("screenshot: %s", path)
+	b.save(name, chromedp.Screenshot(chromedp.CSS(sel)))
 }

@@ -143,7 +143,14 @@ func (b *browser) shot(name string) {
 	// From the top: a click scrolls the page, and the sticky lessons panel
 	// would be drawn part way down the whole-page picture.
 	b.do(chromedp.Evaluate[chromedp.Void]("window.scrollTo(0, 0)"))
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	b.save(name, chromedp.FullScreenshot(100))
+}
+
+// save takes the screenshot capture makes and writes it as a PNG named
+// after the test and name.
+func (b *browser) save(name string, capture chromedp.Action[[]byte]) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, capture)
 	if err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
 		return
