@@ -69,8 +69,12 @@ type Config struct {
 	// ProducerLinger is how long a batch waits for more orders before it is
 	// sent; AutoLinger leaves the choice to the rate (producer.LingerFor).
 	ProducerLinger time.Duration
-	// FetchMaxWait is how long a fetch waits at the broker when nothing is new.
+	// FetchMaxWait is how long a fetch waits at the broker for
+	// FetchMinBytes.
 	FetchMaxWait time.Duration
+	// FetchMinBytes is the least a fetch gathers before the broker answers
+	// it, unless FetchMaxWait passes first.
+	FetchMinBytes int32
 
 	// Consumer.
 	BatchSize int

@@ -430,7 +430,7 @@ func TestEnvironIsTheConfigAChildLoadsAgain(t *testing.T) {
 		KafkaTLS: "true", KafkaTLSCAFile: ca, KafkaSASLMechanism: "SCRAM-SHA-256", KafkaSASLUsername: "u", KafkaSASLPassword: "hunter2",
 		DatabaseURL: "postgres://u:hunter2@db:5433/x", DBMaxConns: "9", DBConnectTimeout: "2m", DBMigrate: "false",
 		ProducerRate: "12.5", ProducerRetries: "5", ProducerLinger: "5ms",
-		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerGroupProtocol: "consumer", ConsumerFetchMaxWait: "10ms",
+		ConsumerBatchSize: "700", ConsumerWriters: "2", ConsumerDBRetries: "0", ConsumerSessionTimeout: "30s", ConsumerGroupProtocol: "consumer", ConsumerFetchMaxWait: "10ms", ConsumerFetchMinBytes: "4096",
 		StatsInterval: "1m", MetricsAddr: ":9100", MetricsAddrFile: "/tmp/metrics-addr", LogLevel: "debug",
 		SMTPURL: "smtp://mail:2525", NotifyBatchSize: "20", MailAPIURL: "http://mail:9025",
 	}

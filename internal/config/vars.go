@@ -182,9 +182,14 @@ var (
 		}
 		return fmt.Errorf("must be %s", strings.Join(GroupProtocols, " or "))
 	}, func(c Config) string { return c.GroupProtocol }, Plain}
-	ConsumerFetchMaxWait = &Var{"CONSUMER_FETCH_MAX_WAIT", "5s", "Longest a fetch waits at the broker for new messages when there are none. A fetch returns as soon as a message arrives, so a longer wait adds no latency: it only wakes an idle consumer and its broker less often.", func(c *Config, v string) error {
+	ConsumerFetchMaxWait = &Var{"CONSUMER_FETCH_MAX_WAIT", "5s", "Longest a fetch waits at the broker for CONSUMER_FETCH_MIN_BYTES to arrive. With the default of one byte a fetch returns as soon as a message arrives, so a longer wait adds no latency: it only wakes an idle consumer and its broker less often.", func(c *Config, v string) error {
 		return setDuration(&c.FetchMaxWait, v, time.Millisecond, 10*time.Second, "1ms to 10s such as 5s")
 	}, func(c Config) string { return c.FetchMaxWait.String() }, Plain}
+	ConsumerFetchMinBytes = &Var{"CONSUMER_FETCH_MIN_BYTES", "1", "Least a fetch gathers at the broker before it returns, up to CONSUMER_FETCH_MAX_WAIT (Kafka's fetch.min.bytes): latency against CPU on the consumer's side. 1 returns each fetch as soon as a message arrives. More lets orders gather into fewer fetches and fewer transactions, and every order may wait up to CONSUMER_FETCH_MAX_WAIT: lower that with it (an order is about 300 bytes).", func(c *Config, v string) error {
+		n, err := parseInt(v, 1, 50<<20)
+		c.FetchMinBytes = int32(n)
+		return err
+	}, func(c Config) string { return strconv.Itoa(int(c.FetchMinBytes)) }, Plain}
 	StatsInterval = &Var{"STATS_INTERVAL", "5s", "How often producer and consumer log their counters.", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -250,6 +255,7 @@ var Vars = []*Var{
 	ConsumerSessionTimeout,
 	ConsumerGroupProtocol,
 	ConsumerFetchMaxWait,
+	ConsumerFetchMinBytes,
 	StatsInterval,
 	MetricsAddr,
 	MetricsAddrFile,

@@ -138,7 +138,7 @@ func memberWith(t *testing.T, c *cluster, st Store, id string, w io.Writer, twea
 func testConfig(id, grp string) Config {
 	return Config{
 		ID: id, Group: grp, Topic: topic, DLQTopic: dlqTopic, BatchSize: 100, Writers: 3, DBRetries: 1,
-		SessionTimeout: 2 * time.Second, GroupProtocol: config.GroupProtocolClassic, FetchMaxWait: 250 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		SessionTimeout: 2 * time.Second, GroupProtocol: config.GroupProtocolClassic, FetchMaxWait: 250 * time.Millisecond, FetchMinBytes: 1, ShutdownTimeout: 5 * time.Second,
 	}
 }
 
@@ -747,6 +747,48 @@ func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
 	}
 }
 
+// A fetch minimum (CONSUMER_FETCH_MIN_BYTES) lets orders that come one at
+// a time gather at the broker: a fetch waits for them up to the fetch wait,
+// so a trickle is written in about one transaction per wait instead of one
+// per order. With the default of one byte each order is its own.
+func TestAFetchMinimumGathersATrickleIntoFewerBatches(t *testing.T) {
+	const n, gap, wait = 12, 100 * time.Millisecond, time.Second
+	for _, tc := range []struct {
+		name     string
+		minBytes int32
+		gathers  bool
+	}{{"one byte", 1, false}, {"a mebibyte", 1 << 20, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, 1)
+			st := dbtest.NewStore(t)
+			counting := &countingStore{Store: st}
+			memberWith(t, c, counting, "c1", io.Discard, func(cfg *Config) { cfg.FetchMinBytes, cfg.FetchMaxWait = tc.minBytes, wait })
+			_, recs := orders(31, n+1)
+			c.produce(t, recs[0])
+			eventually(t, "the first order stored", func() bool { return count(t, st) == 1 })
+			batches := func() int { counting.mu.Lock(); defer counting.mu.Unlock(); return len(counting.batches) }
+			before := batches()
+			start := time.Now()
+			for _, r := range recs[1:] {
+				time.Sleep(gap)
+				c.produce(t, r)
+			}
+			took := time.Since(start)
+			eventually(t, "every order stored", func() bool { return count(t, st) == n+1 })
+			// A fetch that waits for its minimum is answered once a wait; the
+			// trickle's first and last fetch may each be cut short.
+			got, most := batches()-before, int(took/wait)+2
+			if tc.gathers && got > most {
+				t.Errorf("%d orders in %v came in %d batches, want at most %d (one a fetch wait)", n, took, got, most)
+			}
+			if !tc.gathers && got <= most {
+				t.Errorf("%d orders %v apart came in %d batches, want more than %d: each order in its own", n, gap, got, most)
+			}
+		})
+	}
+}
+
 // stopWhilePublishing stops the consumer the first time Kafka has taken
 // dead letters and the database has not yet marked them published.
 type stopWhilePublishing struct {
@@ -828,6 +870,7 @@ func TestNewRefusesASettingLeftOutAndNamesIt(t *testing.T) {
 		{"GroupProtocol", func(c *Config) { c.GroupProtocol = "" }},
 		{"GroupProtocol", func(c *Config) { c.GroupProtocol = "eager" }},
 		{"FetchMaxWait", func(c *Config) { c.FetchMaxWait = 0 }},
+		{"FetchMinBytes", func(c *Config) { c.FetchMinBytes = 0 }},
 		{"ShutdownTimeout", func(c *Config) { c.ShutdownTimeout = 0 }},
 	} {
 		t.Run(tt.field, func(t *testing.T) {

@@ -77,6 +77,7 @@ func (c *Consumer) groupOptions() []kgo.Opt {
 		// members never write the same partition at once.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
+		kgo.FetchMinBytes(cfg.FetchMinBytes),
 		// Only committed transactions are read (Kafka's isolation.level
 		// read_committed): an order a transactional producer aborted never
 		// happened, and one in a transaction still open may yet be aborted,

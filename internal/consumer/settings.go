@@ -30,9 +30,13 @@ type Config struct {
 	// KIP-848, where the broker assigns the partitions and the session
 	// timeout is the group's on the broker, not SessionTimeout.
 	GroupProtocol string
-	// FetchMaxWait is how long a fetch waits at the broker when nothing
-	// is new.
+	// FetchMaxWait is how long a fetch waits at the broker for
+	// FetchMinBytes.
 	FetchMaxWait time.Duration
+	// FetchMinBytes is the least a fetch gathers before the broker answers
+	// it (Kafka's fetch.min.bytes): 1 answers as soon as a record arrives;
+	// more lets records gather, each waiting up to FetchMaxWait.
+	FetchMinBytes int32
 	// DBRetries is how many times a failed write is retried, with
 	// exponential backoff, before the circuit breaker opens; 0 opens it at
 	// the first failure.
@@ -86,6 +90,7 @@ func (cfg Config) check() error {
 	need(cfg.SessionTimeout > 0, "SessionTimeout", "positive")
 	need(slices.Contains(config.GroupProtocols, cfg.GroupProtocol), "GroupProtocol", strings.Join(config.GroupProtocols, " or "))
 	need(cfg.FetchMaxWait > 0, "FetchMaxWait", "positive")
+	need(cfg.FetchMinBytes > 0, "FetchMinBytes", "at least 1")
 	need(cfg.ShutdownTimeout > 0, "ShutdownTimeout", "positive")
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -292,6 +292,7 @@ func ConsumerConfig(cfg config.Config, id string) consumer.Config {
 		SessionTimeout:  cfg.SessionTimeout,
 		GroupProtocol:   cfg.GroupProtocol,
 		FetchMaxWait:    cfg.FetchMaxWait,
+		FetchMinBytes:   cfg.FetchMinBytes,
 		ShutdownTimeout: shutdownTimeout,
 		ClientID:        cfg.ClientID + "-" + id,
 		InstanceID:      id,

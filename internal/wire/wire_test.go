@@ -166,6 +166,7 @@ func TestAMemberOnTheDefaultsRunsOnTheDeclaredValues(t *testing.T) {
 		{config.ConsumerDBRetries, strconv.Itoa(cc.DBRetries)},
 		{config.ConsumerSessionTimeout, cc.SessionTimeout.String()},
 		{config.ConsumerFetchMaxWait, cc.FetchMaxWait.String()},
+		{config.ConsumerFetchMinBytes, strconv.Itoa(int(cc.FetchMinBytes))},
 		{config.StatsInterval, cc.StatsInterval.String()},
 	} {
 		if tt.got != tt.v.Default {
