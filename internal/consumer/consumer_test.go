@@ -554,6 +554,9 @@ func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testin
 			t.Errorf("dead letter %d: the database keeps %d bytes (%v), want the whole %d", i, whole, err, sizes[i])
 		}
 	}
+	// A member counts a batch once its transaction has returned, a moment
+	// after the rows are there to be seen.
+	eventually(t, "the member to count what it stored", func() bool { s := cons.Stats(); return s.Processed >= 3 && s.Invalid >= 2 })
 	if s := cons.Stats(); s.Invalid != 2 || s.Processed != 3 {
 		t.Errorf("stats %+v, want 2 invalid and 3 stored", s)
 	}
