@@ -178,6 +178,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// awaitCounted waits until counted holds: a member counts a batch once its
+// transaction has returned, a moment after the rows are there to be seen.
+func awaitCounted(t *testing.T, counted func() bool) {
+	t.Helper()
+	eventually(t, "the members to count what they stored", counted)
+}
+
 func count(t *testing.T, st *store.Store) int64 {
 	t.Helper()
 	n, err := st.Count(context.Background())
@@ -554,9 +561,7 @@ func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testin
 			t.Errorf("dead letter %d: the database keeps %d bytes (%v), want the whole %d", i, whole, err, sizes[i])
 		}
 	}
-	// A member counts a batch once its transaction has returned, a moment
-	// after the rows are there to be seen.
-	eventually(t, "the member to count what it stored", func() bool { s := cons.Stats(); return s.Processed >= 3 && s.Invalid >= 2 })
+	awaitCounted(t, func() bool { s := cons.Stats(); return s.Processed >= 3 && s.Invalid >= 2 })
 	if s := cons.Stats(); s.Invalid != 2 || s.Processed != 3 {
 		t.Errorf("stats %+v, want 2 invalid and 3 stored", s)
 	}
@@ -755,6 +760,9 @@ func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
 // so a trickle is written in about one transaction per wait instead of one
 // per order. With the default of one byte each order is its own.
 func TestAFetchMinimumGathersATrickleIntoFewerBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	const n, gap, wait = 12, 100 * time.Millisecond, time.Second
 	for _, tc := range []struct {
 		name     string

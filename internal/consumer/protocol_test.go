@@ -102,9 +102,7 @@ func shareAndHandOver(t *testing.T, protocol string) {
 	t.Logf("%s protocol: c1 owns every partition %v after c2 was told to stop", protocol, time.Since(stopped).Round(time.Millisecond))
 	c.produceRoundRobin(t, 23, 300)
 	eventually(t, "every order stored", func() bool { return count(t, st) == 900 })
-	// A member counts a batch once its transaction has returned, a moment
-	// after the rows are there to be seen.
-	eventually(t, "the members to count what they stored", func() bool { return c1.Stats().Processed+c2.Stats().Processed >= 900 })
+	awaitCounted(t, func() bool { return c1.Stats().Processed+c2.Stats().Processed >= 900 })
 	s1, s2 := c1.Stats(), c2.Stats()
 	if s1.Processed+s2.Processed != 900 || s1.Duplicates+s2.Duplicates != 0 || s2.Processed == 0 {
 		t.Errorf("c1 %+v and c2 %+v, want 900 orders stored between them, each once, some by each", s1, s2)

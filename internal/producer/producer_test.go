@@ -207,6 +207,9 @@ func TestLingerForARate(t *testing.T) {
 // wrote them. Told to stop, the producer still stops within its stop budget,
 // and says how many orders are in doubt.
 func TestAStopWhileTheBrokerHoldsARequestEndsWithTheOrdersInDoubt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of waiting or child processes): make test runs it")
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
 	if err != nil {
 		t.Fatal(err)
