@@ -58,8 +58,8 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 		s = uint64(time.Now().UnixNano())
 	}
 	p := producer.New(cl, order.NewGenerator(s, nil), producer.Config{
-		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *count, Duration: *duration, StatsInterval: cfg.StatsInterval,
-		Metrics: m,
+		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: *count, Duration: *duration, Linger: wire.Linger(cfg),
+		StatsInterval: cfg.StatsInterval, Metrics: m,
 	}, env.Log)
 	env.Log.Info("producer starting", slog.Any("config", cfg), slog.Int("count", *count), slog.Duration("duration", *duration),
 		slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))

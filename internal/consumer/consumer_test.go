@@ -349,6 +349,10 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 	if n := histogramCount(t, m.E2ELatency); n != 2 {
 		t.Errorf("foodpipe_e2e_latency_seconds_count = %d, want 2", n)
 	}
+	// From the records' timestamps, which the producer set moments ago.
+	if n, sum := histogramCount(t, m.DeliveryLatency), histogramSum(t, m.DeliveryLatency); n != 2 || sum <= 0 || sum > 60 {
+		t.Errorf("foodpipe_delivery_latency_seconds count %d, sum %v s, want 2 and a few seconds at most", n, sum)
+	}
 	if n := histogramCount(t, m.DBBatchSeconds); n < 1 {
 		t.Errorf("foodpipe_db_batch_seconds_count = %d, want at least 1", n)
 	}
@@ -364,6 +368,15 @@ func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
 		t.Fatal(err)
 	}
 	return pb.GetHistogram().GetSampleCount()
+}
+
+func histogramSum(t *testing.T, h prometheus.Histogram) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := h.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	return pb.GetHistogram().GetSampleSum()
 }
 
 // gatedStore holds the first write until released, as a consumer paused by

@@ -260,7 +260,7 @@ func (c *Consumer) prepare(scope string, recs []*kgo.Record) prepared {
 			p.batch.Dead = append(p.batch.Dead, deadLetterOf(scope, r, string(order.ReasonOf(err)), err))
 			continue
 		}
-		p.batch.Rows = append(p.batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset})
+		p.batch.Rows = append(p.batch.Rows, store.Row{Order: o, Partition: r.Partition, Offset: r.Offset, Sent: r.Timestamp})
 	}
 	for _, part := range parts {
 		p.batch.Offsets = append(p.batch.Offsets, *offsets[part])
@@ -415,6 +415,7 @@ func (c *Consumer) recordStored(b *store.Batch, res store.Result) {
 	for _, r := range b.Rows {
 		if !skipped[[2]int64{int64(r.Partition), r.Offset}] {
 			m.E2ELatency.Observe(now.Sub(r.Order.CreatedAt).Seconds())
+			m.DeliveryLatency.Observe(now.Sub(r.Sent).Seconds())
 		}
 	}
 	if c.cfg.Observe != nil {

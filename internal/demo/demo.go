@@ -304,7 +304,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	defer pcl.Close()
 	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{
-		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: o.Orders, Metrics: m,
+		Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: o.Orders, Linger: wire.Linger(cfg), Metrics: m,
 	}, o.Log)
 	var mu sync.Mutex
 	ids := make([]string, 0, o.Orders)

@@ -21,6 +21,7 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/semantics"
+	"foodpipe/internal/wire"
 )
 
 // ErrSemanticsHidden means a run of the semantics did not show what each
@@ -140,7 +141,8 @@ func Semantics(ctx context.Context, o SemanticsOptions) (SemanticsSummary, error
 	var mu sync.Mutex
 	ids := make([]string, 0, o.Orders)
 	backlog := make(chan struct{})
-	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: o.Orders}, log)
+	p := producer.New(pcl, order.NewGenerator(uint64(start.UnixNano()), nil), producer.Config{Topic: cfg.Topic, Rate: cfg.ProducerRate, Count: o.Orders,
+		Linger: wire.Linger(cfg)}, log)
 	p.OnAck = func(ord order.Order, _ *kgo.Record) {
 		mu.Lock()
 		ids = append(ids, ord.OrderID)

@@ -24,6 +24,7 @@ import (
 	"foodpipe/internal/order"
 	"foodpipe/internal/producer"
 	"foodpipe/internal/store"
+	"foodpipe/internal/wire"
 )
 
 // BenchOptions say what a bench measures.
@@ -375,7 +376,8 @@ func (b *bench) atRateWith(ctx context.Context, r float64, d, linger, fetchWait 
 	// The consumer's start (the runtime, the connections, joining the
 	// group) is not the orders' cost: CPU per order counts from here.
 	startCPU := g.CPUSoFar()
-	p := producer.New(cl, order.NewGenerator(uint64(r), nil), producer.Config{Topic: topic, Rate: r, Duration: d}, b.log)
+	p := producer.New(cl, order.NewGenerator(uint64(r), nil), producer.Config{Topic: topic, Rate: r, Duration: d,
+		Linger: wire.Linger(cfg)}, b.log)
 	if err := p.Run(ctx); err != nil {
 		return BenchLatency{}, BenchProducerRate{}, dp, fmt.Errorf("produce at %v/s: %w", r, err)
 	}

@@ -14,7 +14,6 @@ import (
 	"foodpipe/internal/config"
 	"foodpipe/internal/harness"
 	"foodpipe/internal/kafka"
-	"foodpipe/internal/producer"
 	"foodpipe/internal/store"
 	"foodpipe/internal/wire"
 )
@@ -97,13 +96,16 @@ func (b *bench) lowRate(ctx context.Context, o BenchOptions) (BenchLowRate, erro
 			rounds = append(rounds, rr)
 		}
 		p := pointOf(r, rounds)
+		at := b.cfg
+		at.ProducerRate = r
+		linger := wire.Linger(at) // what the producer child lingers
 		if r > 0 {
-			p.LingerMs = ms(lingerAt(b.cfg.ProducerLinger, r))
+			p.LingerMs = ms(linger)
 		}
 		rep.Points = append(rep.Points, p)
 		fmt.Fprintf(b.out, "low rate  %v/s for %v", r, window)
 		if r > 0 {
-			fmt.Fprintf(b.out, ", producer linger %v", lingerAt(b.cfg.ProducerLinger, r))
+			fmt.Fprintf(b.out, ", producer linger %v", linger)
 		}
 		fmt.Fprint(b.out, ":")
 		for _, c := range p.Processes {
@@ -115,15 +117,6 @@ func (b *bench) lowRate(ctx context.Context, o BenchOptions) (BenchLowRate, erro
 		fmt.Fprintln(b.out)
 	}
 	return rep, nil
-}
-
-// lingerAt is the linger a producer child at rate r uses given the
-// PRODUCER_LINGER it is handed (wire.ProducerClient resolves auto alike).
-func lingerAt(setting time.Duration, r float64) time.Duration {
-	if setting == config.AutoLinger {
-		return producer.LingerFor(r)
-	}
-	return setting
 }
 
 // lowRateRound is one round of one rate: the processes' costs and the latency.

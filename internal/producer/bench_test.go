@@ -99,6 +99,6 @@ func BenchmarkMakeRecord(b *testing.B) {
 	records := &recordMaker{topic: "orders"}
 	b.ReportAllocs()
 	for b.Loop() {
-		records.next(g, &o)
+		records.next(g, &o, time.Time{})
 	}
 }

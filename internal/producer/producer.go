@@ -31,6 +31,12 @@ type Config struct {
 	Count int
 	// Duration stops after this long; 0 means no limit.
 	Duration time.Duration
+	// Linger, at a steady Rate, is how long an order may wait to go with
+	// the orders due after it (PRODUCER_LINGER): the producer wakes once a
+	// linger, not once an order, and hands over together every order due by
+	// then, each created at the moment it was due, so its latency counts
+	// the wait. Its client then needs no linger of its own (wire.Linger).
+	Linger time.Duration
 	// StatsInterval is how often a summary line is logged; 0 means never.
 	StatsInterval time.Duration
 	// Metrics receives the producer's counters; nil keeps them unexported.
@@ -65,31 +71,28 @@ func Options(retries int, deliveryTimeout, linger time.Duration) []kgo.Opt {
 	}
 }
 
-// The linger LingerFor chooses: about lingerOrders orders a request, and
-// never so long that the end-to-end target (telemetry.LatencyTarget, the p99
-// the alerts watch) is spent waiting: lingerMost leaves 10 ms of it to the
-// broker, the fetch and the write. Below lingerFrom orders/s such a linger
-// spans less than one and a half gaps between orders: it would batch few and
-// delay every one. From lingerNoneFrom orders/s up, where the bench's p99
-// target is 5 ms, orders batch themselves while a request is in flight.
+// The linger LingerFor chooses: about lingerOrders orders a request, for at
+// most lingerMost, and none from lingerNoneFrom orders/s up, where the
+// bench's p99 target is 5 ms and orders batch themselves while a request is
+// in flight.
 const (
-	lingerOrders   = 5
-	lingerMost     = telemetry.LatencyTarget - 10*time.Millisecond
-	lingerFrom     = 100
+	lingerOrders   = 10
+	lingerMost     = time.Second
 	lingerNoneFrom = 1000
 )
 
 // LingerFor is the linger for a producer publishing rate orders a second
-// steadily (PRODUCER_LINGER=auto). Without a linger every order at a few
-// hundred a second is a request of its own, and each request costs every
-// process on its way the same wake-ups whatever it carries (the producer's,
-// the broker's, each consumer's fetch and transaction), which is nearly all
-// their CPU. A linger of a few gaps between orders divides that, and every
-// order waits up to the linger: 15 ms from 100 to 333 orders/s, then five
-// gaps (10 ms at 500/s); none below 100/s, from 1,000/s, or at 0 (as fast
-// as the broker takes them, or no steady rate).
+// steadily (PRODUCER_LINGER=auto): CPU against latency, chosen for CPU where
+// orders are few. Without a linger every order is a request of its own, and
+// each request costs every process on its way the same round trips and
+// wake-ups whatever it carries (the producer's, the broker's, each group's
+// fetch and transaction): at 10 orders/s that was nearly all their CPU, at
+// 100/s most of it. Ten orders a request divides it by ten, and every order
+// waits up to the linger: a second at 10 orders/s and below, 100 ms at 100/s,
+// 10 ms just under 1,000/s; none from 1,000/s, or at 0 (as fast as the broker
+// takes them, or on demand).
 func LingerFor(rate float64) time.Duration {
-	if rate < lingerFrom || rate >= lingerNoneFrom {
+	if rate <= 0 || rate >= lingerNoneFrom {
 		return 0
 	}
 	return min(lingerMost, time.Duration(lingerOrders/rate*float64(time.Second)))
@@ -144,7 +147,10 @@ func (p *Producer) Run(ctx context.Context) error {
 	sendCtx := context.WithoutCancel(ctx)
 	var o order.Order
 	records := &recordMaker{topic: p.cfg.Topic}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for i := 0; p.cfg.Count == 0 || i < p.cfg.Count; i++ {
+		var at time.Time // when the order is placed; zero: now
 		if p.cfg.Rate > 0 {
 			// Orders follow a fixed schedule from the start time rather than
 			// sleeping 1/rate after each one, so small delays do not add up
@@ -153,12 +159,17 @@ func (p *Producer) Run(ctx context.Context) error {
 			if !deadline.IsZero() && !due.Before(deadline) {
 				break
 			}
+			if p.cfg.Linger > 0 {
+				at = due
+			}
+			// An order not yet due is waited for, and a linger more: the
+			// orders due meanwhile are made at once after it, without a
+			// wait of their own.
 			if wait := time.Until(due); wait > 0 {
-				t := time.NewTimer(wait)
+				timer.Reset(wait + p.cfg.Linger)
 				select {
-				case <-t.C:
+				case <-timer.C:
 				case <-ctx.Done():
-					t.Stop()
 				}
 			}
 		} else if !deadline.IsZero() && !time.Now().Before(deadline) {
@@ -174,7 +185,7 @@ func (p *Producer) Run(ctx context.Context) error {
 			// serves every order.
 			o = order.Order{}
 		}
-		rec := records.next(p.gen, &o)
+		rec := records.next(p.gen, &o, at)
 		p.stats.generated.Add(1)
 		if p.OnAck == nil {
 			p.cl.Produce(sendCtx, rec, promise)
@@ -247,16 +258,21 @@ const (
 )
 
 // next makes gen's next order in *o (reusing its items, see
-// order.Generator.NextInto) and returns its record: its JSON as the value,
+// order.Generator.NextInto), placed at at (zero: now), and returns its record: its JSON as the value,
 // keyed by the customer so that a customer's orders share a partition, the
 // order id in a header. Value, key and header value lie one after the
 // other.
-func (m *recordMaker) next(gen *order.Generator, o *order.Order) *kgo.Record {
+func (m *recordMaker) next(gen *order.Generator, o *order.Order, at time.Time) *kgo.Record {
 	if cap(m.bytes)-len(m.bytes) < bytesRoom {
 		m.bytes = make([]byte, 0, bytesBlock)
 	}
 	free := m.bytes[len(m.bytes):]
-	b := gen.AppendNext(free, o)
+	var b []byte
+	if at.IsZero() {
+		b = gen.AppendNext(free, o)
+	} else {
+		b = gen.AppendNextAt(free, o, at)
+	}
 	v := len(b)
 	b = append(b, o.CustomerID...)
 	k := len(b)

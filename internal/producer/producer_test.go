@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -180,12 +181,12 @@ func TestLingerForARate(t *testing.T) {
 		want time.Duration
 	}{
 		{"as fast as the broker takes them: none", 0, 0},
-		{"10 orders/s, where a linger within the target batches nothing: none", 10, 0},
-		{"just under 100 orders/s: none", 99, 0},
-		{"100 orders/s: the most, 15 ms", 100, 15 * time.Millisecond},
-		{"333 orders/s: five gaps, still the most", 333, 15 * time.Millisecond},
-		{"500 orders/s: five gaps, 10 ms", 500, 10 * time.Millisecond},
-		{"just under 1,000 orders/s: five gaps, about 5 ms", 999, 5005005 * time.Nanosecond},
+		{"one order a second: the most, a second", 1, time.Second},
+		{"10 orders/s: ten orders, a second", 10, time.Second},
+		{"20 orders/s: ten orders, 500 ms", 20, 500 * time.Millisecond},
+		{"100 orders/s: ten orders, 100 ms", 100, 100 * time.Millisecond},
+		{"500 orders/s: ten orders, 20 ms", 500, 20 * time.Millisecond},
+		{"just under 1,000 orders/s: ten orders, about 10 ms", 999, 10010010 * time.Nanosecond},
 		{"1,000 orders/s, where the p99 target is 5 ms: none", 1000, 0},
 		{"10,000 orders/s: none", 10000, 0},
 	}
@@ -196,9 +197,70 @@ func TestLingerForARate(t *testing.T) {
 			}
 		})
 	}
-	// The most leaves the rest of the end-to-end target to the pipeline.
-	if most := LingerFor(lingerFrom); most >= telemetry.LatencyTarget {
-		t.Errorf("the longest linger, %v, spends the whole %v target", most, telemetry.LatencyTarget)
+}
+
+// At a steady rate with a linger, the producer wakes once a linger and
+// hands over the orders due meanwhile together: a request carries several,
+// each order is created at the moment it was due (the schedule, not the
+// hand-over), and its record's timestamp, the hand-over, is up to a linger
+// later, so the latency measured from created_at counts the wait.
+func TestASteadyProducerGathersTheOrdersDueWithinALinger(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var requests atomic.Int64
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		requests.Add(1)
+		return nil, nil, false
+	})
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Options(3, 10*time.Second, 0)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const (
+		n      = 30
+		rate   = 50 // an order every 20 ms
+		linger = 200 * time.Millisecond
+	)
+	var records []*kgo.Record
+	var orders []order.Order
+	p := New(cl, order.NewGenerator(3, nil), Config{Topic: "orders", Rate: rate, Count: n, Linger: linger}, slog.New(slog.DiscardHandler))
+	p.OnAck = func(o order.Order, r *kgo.Record) {
+		records, orders = append(records, r), append(orders, o)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(orders) != n {
+		t.Fatalf("%d orders acknowledged, want %d", len(orders), n)
+	}
+	// Ten orders are due within a linger: three or four hand-overs, each
+	// in a request or a few (the client may send the first order of a
+	// hand-over before the rest are buffered). One order a request is 30.
+	if got := requests.Load(); got > 12 {
+		t.Errorf("%d produce requests for %d orders, want a few orders a request", got, n)
+	}
+	slices.SortFunc(orders, func(a, b order.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	gap := time.Second / rate
+	var longest time.Duration
+	for i, o := range orders {
+		if want := orders[0].CreatedAt.Add(time.Duration(i) * gap); o.CreatedAt.Sub(want).Abs() > time.Microsecond {
+			t.Errorf("order %d created at %v, want its moment on the schedule, %v", i, o.CreatedAt, want)
+		}
+	}
+	for i, r := range records {
+		waited := r.Timestamp.Sub(orders[slices.IndexFunc(orders, func(o order.Order) bool { return o.OrderID == orderIDOf(r) })].CreatedAt)
+		if waited < -time.Millisecond { // Kafka keeps milliseconds
+			t.Errorf("record %d handed over %v before its order was created", i, -waited)
+		}
+		longest = max(longest, waited)
+	}
+	if longest < linger-gap || longest > linger+time.Second {
+		t.Errorf("the longest an order waited to be handed over was %v, want about the linger, %v", longest, linger)
 	}
 }
 

@@ -17,6 +17,10 @@ type Row struct {
 	Order     order.Order
 	Partition int32
 	Offset    int64
+	// Sent is the record's Kafka timestamp: when its producer handed it
+	// to Kafka (or, on a topic that keeps append times, when the broker
+	// wrote it).
+	Sent time.Time
 }
 
 // PartitionOffset is the stretch of one partition a batch covers.

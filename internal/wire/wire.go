@@ -216,11 +216,22 @@ func PrepareGroup(ctx context.Context, cl *kgo.Client, cfg config.Config, log *s
 // ProducerClient connects a producer client and makes sure the topics
 // exist, so that a fresh broker needs no set-up step. The client's own lines
 // go to clientLog (a terminal view keeps them apart), its metrics to m unless
-// it is nil. With PRODUCER_LINGER=auto its linger is chosen from
-// cfg.ProducerRate (producer.LingerFor): a client that publishes at another
-// rate, or on demand, passes a cfg with the rate it publishes at, or 0.
+// it is nil. A cfg with a ProducerRate is a steady producer's
+// (producer.Producer at that rate), which lingers itself
+// (producer.Config.Linger: Linger): its client sends what it is handed at
+// once. A client that publishes on demand passes a cfg with a rate of 0,
+// and lingers PRODUCER_LINGER when that is a duration.
 func ProducerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics) (*kgo.Client, error) {
 	return producerClient(ctx, cfg, log, clientLog, m)
+}
+
+// Linger is PRODUCER_LINGER for a producer at cfg.ProducerRate, auto
+// chosen from the rate (producer.LingerFor).
+func Linger(cfg config.Config) time.Duration {
+	if cfg.ProducerLinger == config.AutoLinger {
+		return producer.LingerFor(cfg.ProducerRate)
+	}
+	return cfg.ProducerLinger
 }
 
 // TransactionalProducerClient is ProducerClient with a transactional id
@@ -232,9 +243,9 @@ func TransactionalProducerClient(ctx context.Context, cfg config.Config, id stri
 }
 
 func producerClient(ctx context.Context, cfg config.Config, log, clientLog *slog.Logger, m *telemetry.Metrics, extra ...kgo.Opt) (*kgo.Client, error) {
-	linger := cfg.ProducerLinger
-	if linger == config.AutoLinger {
-		linger = producer.LingerFor(cfg.ProducerRate)
+	linger := Linger(cfg)
+	if cfg.ProducerRate > 0 {
+		linger = 0
 	}
 	opts := append(kafka.ClientOpts(KafkaOptions(cfg, clientLog)), producer.Options(cfg.ProducerRetries, 30*time.Second, linger)...)
 	opts = append(opts, extra...)
