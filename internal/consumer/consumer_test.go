@@ -346,14 +346,14 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 	}
 	// Only the two newly stored orders count towards latency; the batches
 	// and the assignment were observed.
-	if n := histogramCount(t, m.E2ELatency); n != 2 {
+	if n := histogramOf(t, m.E2ELatency).GetSampleCount(); n != 2 {
 		t.Errorf("foodpipe_e2e_latency_seconds_count = %d, want 2", n)
 	}
 	// From the records' timestamps, which the producer set moments ago.
-	if n, sum := histogramCount(t, m.DeliveryLatency), histogramSum(t, m.DeliveryLatency); n != 2 || sum <= 0 || sum > 60 {
-		t.Errorf("foodpipe_delivery_latency_seconds count %d, sum %v s, want 2 and a few seconds at most", n, sum)
+	if d := histogramOf(t, m.DeliveryLatency); d.GetSampleCount() != 2 || d.GetSampleSum() <= 0 || d.GetSampleSum() > 60 {
+		t.Errorf("foodpipe_delivery_latency_seconds count %d, sum %v s, want 2 and a few seconds at most", d.GetSampleCount(), d.GetSampleSum())
 	}
-	if n := histogramCount(t, m.DBBatchSeconds); n < 1 {
+	if n := histogramOf(t, m.DBBatchSeconds).GetSampleCount(); n < 1 {
 		t.Errorf("foodpipe_db_batch_seconds_count = %d, want at least 1", n)
 	}
 	if got := testutil.ToFloat64(m.Rebalances); got < 1 {
@@ -361,22 +361,14 @@ func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testin
 	}
 }
 
-func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+// histogramOf returns what h holds.
+func histogramOf(t *testing.T, h prometheus.Histogram) *dto.Histogram {
 	t.Helper()
 	var pb dto.Metric
 	if err := h.Write(&pb); err != nil {
 		t.Fatal(err)
 	}
-	return pb.GetHistogram().GetSampleCount()
-}
-
-func histogramSum(t *testing.T, h prometheus.Histogram) float64 {
-	t.Helper()
-	var pb dto.Metric
-	if err := h.Write(&pb); err != nil {
-		t.Fatal(err)
-	}
-	return pb.GetHistogram().GetSampleSum()
+	return pb.GetHistogram()
 }
 
 // gatedStore holds the first write until released, as a consumer paused by
