@@ -62,7 +62,7 @@ var rules = []rule{
 	{"internal/config", []string{"internal/secret"}, "config is a leaf", nil},
 	{"internal/localpg", []string{"internal/secret"}, "localpg is a leaf", nil},
 	{"internal/store", []string{"internal/order", "internal/secret", "internal/fault", "migrations"}, "store is a leaf: PostgreSQL for the orders", nil},
-	{"internal/store/dbtest", []string{"internal/store"}, "dbtest is for tests, over the store", nil},
+	{"internal/store/dbtest", []string{"internal/store", "migrations"}, "dbtest is for tests, over the store (it names its template database by the migrations)", nil},
 	{"internal/dlq", []string{"internal/order", "internal/kafka", "internal/store"}, "dlq is a leaf: the dead-letter record", nil},
 	{"internal/mail", nil, "mail is a leaf: SMTP, the Message-ID, a test mail server's inbox", nil},
 
