@@ -54,14 +54,7 @@ func TestABatchIsSentOnceRefusedIntoADeadLetterAndRetriedWithoutResendingAfterAn
 		t.Fatal(err)
 	}
 	t.Cleanup(ms.Stop)
-	st, err := store.Open(ctx, dbtest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := dbtest.NewStore(t)
 	server, err := mail.ParseURL(ms.SMTPURL)
 	if err != nil {
 		t.Fatal(err)

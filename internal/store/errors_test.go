@@ -149,15 +149,12 @@ func setReadOnly(t *testing.T, dbURL string, on bool) {
 func TestAReadOnlyDatabaseIsWaitedOut(t *testing.T) {
 	t.Parallel()
 	ctx := ctxFor(t)
-	dbURL := dbtest.New(t)
+	dbURL := dbtest.NewMigrated(t)
 	st, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := st.Writable(ctx); err != nil {
 		t.Fatalf("Writable of a primary: %v", err)
 	}
@@ -200,15 +197,12 @@ func TestAReadOnlyDatabaseIsWaitedOut(t *testing.T) {
 func TestAWriteThatMeetsAReadOnlySessionResetsThePool(t *testing.T) {
 	t.Parallel()
 	ctx := ctxFor(t)
-	dbURL := dbtest.New(t)
+	dbURL := dbtest.NewMigrated(t)
 	st, err := store.Open(ctx, dbURL, store.MaxConns(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
 	readOnly := func() {
 		t.Helper()
 		if _, err := st.Pool().Exec(ctx, "SET default_transaction_read_only = on"); err != nil {

@@ -27,7 +27,8 @@ func noticeBatch(group string, from int64) (store.Batch, []store.Notice) {
 }
 
 func TestANotificationClaimedByAnEndedSenderIsInDoubtAndOneRecordedIsNeverClaimedAgain(t *testing.T) {
-	st := openStore(t, dbtest.New(t))
+	t.Parallel()
+	st := dbtest.NewStore(t)
 	n := st.Notifications()
 	ctx := ctxFor(t)
 	b, ns := noticeBatch("g", 10)
@@ -80,6 +81,7 @@ func TestANotificationClaimedByAnEndedSenderIsInDoubtAndOneRecordedIsNeverClaime
 }
 
 func TestAMailServerAwayIsTransientAndARefusalIsNot(t *testing.T) {
+	t.Parallel()
 	if !store.IsTransient(errors.Join(store.ErrUnavailable, errors.New("dial tcp: connection refused"))) {
 		t.Error("a mail server away is not transient")
 	}

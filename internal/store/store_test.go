@@ -922,7 +922,7 @@ func TestAWriterFrozenMidStatementIsEndedByTheNextWriter(t *testing.T) {
 func TestWriteBatchSettlesAnOrderStoredBetweenProbeAndCopy(t *testing.T) {
 	t.Parallel()
 	ctx := ctxFor(t)
-	dbURL := dbtest.New(t)
+	dbURL := dbtest.NewMigrated(t)
 	st, other := openStore(t, dbURL), openStore(t, dbURL)
 	if _, err := st.WriteBatch(ctx, store.Batch{Group: "g", Rows: rows(0, "A"), Offsets: offsets(0, 1)}); err != nil {
 		t.Fatal(err)
@@ -953,7 +953,7 @@ func TestWriteBatchSettlesAnOrderStoredBetweenProbeAndCopy(t *testing.T) {
 	}
 }
 
-// openStore opens a store on dbURL with the migrations applied.
+// openStore opens a store on dbURL, closed when the test ends.
 func openStore(t *testing.T, dbURL string) *store.Store {
 	t.Helper()
 	st, err := store.Open(ctxFor(t), dbURL)
@@ -961,8 +961,5 @@ func openStore(t *testing.T, dbURL string) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := st.MigrateUp(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
 	return st
 }

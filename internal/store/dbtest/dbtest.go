@@ -4,17 +4,18 @@
 // other's rows.
 //
 // New gives an empty database, for tests of the migrations themselves.
-// NewStore gives a migrated one, copied (CREATE DATABASE ... TEMPLATE) from a
-// template database that holds the migrations this binary embeds: a copy
-// takes a fraction of the time running the migrations does. The template is
-// named by a hash of the migration files, so a changed migration gets a
-// template of its own and no test ever sees a stale schema. It is built once
-// on a server, by whichever test process needs it first, under an advisory
-// lock that the others wait on; it is migrated under a building name and
-// renamed only when complete, so a process that dies half-way leaves nothing
-// that others trust (the next builder drops its remains). Nothing connects
-// to a finished template (it allows no connections), because a copy fails
-// while anyone is connected to its source.
+// NewMigrated and NewStore give a migrated one, copied (CREATE DATABASE ...
+// TEMPLATE) from a template database that holds the migrations this binary
+// embeds: a copy takes a fraction of the time running the migrations does.
+// The template is named by a hash of the migration files, so a changed
+// migration gets a template of its own and no test ever sees a stale schema.
+// It is built once on a server, by whichever test process needs it first,
+// under an advisory lock that the others wait on; it is migrated under a
+// building name and renamed only when complete, so a process that dies
+// half-way leaves nothing that others trust (the next builder drops its
+// remains). Nothing connects to a finished template (it allows no
+// connections), because a copy fails while anyone is connected to its
+// source.
 //
 // Templates of other migration sets are kept: another branch or worktree may
 // be running its tests against the same server, and dropping its template
@@ -61,14 +62,20 @@ func New(t testing.TB) string {
 	return create(t, false)
 }
 
-// NewStore returns a store on a fresh database with the migrations applied,
-// copied from the template (see the package doc), closed when the test ends.
-// The database is dropped when the test ends, as New's is.
+// NewMigrated is New with the migrations applied: the database is a copy of
+// the template (see the package doc).
+func NewMigrated(t testing.TB) string {
+	t.Helper()
+	return create(t, true)
+}
+
+// NewStore returns a store on a fresh database from NewMigrated, closed when
+// the test ends.
 func NewStore(t testing.TB) *store.Store {
 	t.Helper()
-	dbURL := create(t, true)
+	dbURL := NewMigrated(t)
 	if dbURL == "" {
-		return nil // create has failed the test already
+		return nil // NewMigrated has failed the test already
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -77,8 +84,8 @@ func NewStore(t testing.TB) *store.Store {
 		t.Fatalf("dbtest: %v", err)
 		return nil
 	}
-	// Registered after create's drop, so it runs before it: the pool is
-	// closed before its database goes.
+	// Registered after the database's drop, so it runs before it: the pool
+	// is closed before its database goes.
 	t.Cleanup(st.Close)
 	return st
 }
