@@ -206,6 +206,7 @@ func header(r *kgo.Record, key string) string {
 // Any bytes on the topic: the invalid ones go to the dead-letter topic with
 // their reason and original bytes, every valid order around them is stored.
 func TestHostileInputGoesToTheDeadLetterTopicAndValidOrdersAroundItAreStored(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	valid, good := orders(1, 3)
@@ -302,6 +303,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // An order_id seen again with other content never overwrites the stored
 // order: it is a dead letter of its own reason. An exact re-delivery is only counted.
 func TestConflictingDuplicatesNeverOverwriteAndExactOnesAreOnlyCounted(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	os, recs := orders(2, 2)
@@ -388,6 +390,7 @@ func (g *gatedStore) WriteBatch(ctx context.Context, b store.Batch) (store.Resul
 // stop reaching the coordinator) must not write the batch it holds once it
 // wakes: another member owns the partition and has stored it.
 func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	_, recs := orders(3, 20)
@@ -435,6 +438,7 @@ func TestAZombieConsumerWritesNothingForPartitionsItLost(t *testing.T) {
 // The observer hears every assignment change and every stored batch, as
 // they happen, with the member's name.
 func TestTheObserverHearsAssignmentsAndStoredBatches(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	_, recs := orders(13, 30)
@@ -577,6 +581,7 @@ func TestADeadLetterTooLargeForTheTopicIsCutDownAndThePartitionMovesOn(t *testin
 // not ready with the reason and what to do, and goes on by itself once the
 // column is back, with nothing lost.
 func TestASchemaErrorPausesTheConsumerUntilTheSchemaIsFixed(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	st := dbtest.NewStore(t)
 	ctx := context.Background()
@@ -722,6 +727,7 @@ func (s *countingStore) WriteBatch(ctx context.Context, b store.Batch) (store.Re
 // that stores every partition's offset; a bigger one is a batch per
 // partition.
 func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		batchSize int
@@ -740,6 +746,7 @@ func TestASmallPollIsOneBatchForAllItsPartitions(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := newCluster(t, 3)
 			st := dbtest.NewStore(t)
 			c.produceRoundRobin(t, 21, 30)

@@ -362,6 +362,7 @@ func TestMessagesThatExpireBeforeTheGroupReadsThemAreReported(t *testing.T) {
 // stretch only where the log starts above it too: the holes a transaction
 // marker or an aborted transaction leave are no loss.
 func TestAFetchPastTheLogStartIsAnExpiredStretchAndATransactionsHoleIsNot(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3)
 	st := dbtest.NewStore(t)
 	cons, err := New(kafka.ClientOpts(kafka.Options{Brokers: []string{c.addr}}), st,
