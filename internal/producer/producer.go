@@ -258,10 +258,10 @@ const (
 )
 
 // next makes gen's next order in *o (reusing its items, see
-// order.Generator.NextInto), placed at at (zero: now), and returns its record: its JSON as the value,
-// keyed by the customer so that a customer's orders share a partition, the
-// order id in a header. Value, key and header value lie one after the
-// other.
+// order.Generator.NextInto), placed at at (zero: now), and returns its
+// record: its JSON as the value, keyed by the customer so that a customer's
+// orders share a partition, the order id in a header. Value, key and header
+// value lie one after the other.
 func (m *recordMaker) next(gen *order.Generator, o *order.Order, at time.Time) *kgo.Record {
 	if cap(m.bytes)-len(m.bytes) < bytesRoom {
 		m.bytes = make([]byte, 0, bytesBlock)
